@@ -1,0 +1,86 @@
+"""Request and response bodies for accounts and the signed-in user."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+
+class SignupIn(BaseModel):
+    email: str = Field(max_length=320, examples=["ada@example.com"])
+    password: str = Field(max_length=1024)
+    name: str = Field(min_length=1, max_length=200)
+    invitation_token: str | None = Field(default=None, description="Token from an invitation link, to join on signup.")
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    email: str
+    name: str
+    email_verified: bool
+    is_superuser: bool
+    avatar_url: str | None
+    timezone: str
+    created_at: datetime
+
+
+class TokenIn(BaseModel):
+    token: str = Field(min_length=1, max_length=512)
+
+
+class EmailIn(BaseModel):
+    email: str = Field(max_length=320)
+
+
+class LoginIn(BaseModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+
+
+class TokenPairOut(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"
+    expires_in: int = Field(description="Seconds until the access token expires.")
+
+
+class RefreshIn(BaseModel):
+    refresh_token: str = Field(min_length=1, max_length=512)
+
+
+class PasswordResetConfirmIn(BaseModel):
+    token: str = Field(min_length=1, max_length=512)
+    new_password: str = Field(max_length=1024)
+
+
+class PasswordChangeIn(BaseModel):
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024)
+
+
+class PasswordIn(BaseModel):
+    password: str = Field(max_length=1024)
+
+
+class ProfilePatch(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    avatar_url: HttpUrl | None = None
+    timezone: str | None = Field(default=None, max_length=64)
+
+
+class SessionOut(BaseModel):
+    id: str
+    user_agent: str
+    ip: str
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    current: bool
+
+
+class AcceptedOut(BaseModel):
+    status: str = "accepted"
+    message: str

@@ -1,0 +1,435 @@
+"""Accounts: signup, email verification, login with rotating refresh tokens, sessions, password reset, profile."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import available_timezones
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from voxhub.accounts.models import LoginAttempt, LoginSession, RefreshToken, User, UserToken
+from voxhub.audit import service as audit
+from voxhub.audit.service import Actor
+from voxhub.clock import as_utc, utcnow
+from voxhub.context import AppContext
+from voxhub.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, Unprocessable
+from voxhub.security import hash_password, hash_token, new_token, password_weakness, verify_password
+from voxhub.workspaces import service as workspaces
+
+VERIFY_EMAIL = "verify_email"
+PASSWORD_RESET = "password_reset"
+
+
+class InvalidCredentials(Unauthorized):
+    code = "invalid_credentials"
+    message = "The email or password is not correct."
+    keep_changes = True  # the failed attempt must be counted even though the request fails
+
+
+class LockedOut(TooManyRequests):
+    code = "too_many_attempts"
+    message = "Too many failed sign-in attempts; try again later."
+    keep_changes = True
+
+
+class RefreshTokenReused(Unauthorized):
+    code = "refresh_token_reused"
+    message = "This refresh token was already used; every token of this login has been revoked. Sign in again."
+    keep_changes = True
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    session_id: str
+
+
+# ---- small rules ----
+
+
+def normalize_email(email: str) -> str:
+    """Trimmed, validated and lower-cased, so one address is one account whatever its spelling."""
+    try:
+        normalized = validate_email(email.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise Unprocessable(str(exc), code="invalid_email", details={"field": "email"}) from exc
+    return normalized.lower()
+
+
+def check_password_strength(password: str) -> None:
+    reason = password_weakness(password)
+    if reason:
+        raise Unprocessable(reason, code="weak_password", details={"field": "password"})
+
+
+def require_verified_email(ctx: AppContext, user: User | None) -> None:
+    """Anything that spends resources (uploads, jobs) needs a verified email unless the operator turned it off."""
+    if user is not None and ctx.settings.require_verified_email and not user.email_verified:
+        raise Forbidden("Verify your email address first; we sent you a link.", code="email_not_verified")
+
+
+def get_by_email(db: Session, email: str) -> User | None:
+    return db.scalar(select(User).where(User.email == email, User.deleted_at.is_(None)))
+
+
+# ---- signup and email verification ----
+
+
+def create_user(
+    db: Session, *, email: str, password: str, name: str, actor: Actor, verified: bool = False, superuser: bool = False
+) -> User:
+    email = normalize_email(email)
+    check_password_strength(password)
+    if get_by_email(db, email) is not None:
+        raise Conflict("An account with this email already exists.", code="email_taken")
+    user = User(
+        email=email,
+        name=name.strip() or email.split("@")[0],
+        password_hash=hash_password(password),
+        email_verified_at=utcnow() if verified else None,
+        is_superuser=superuser,
+    )
+    db.add(user)
+    db.flush()
+    workspaces.create_workspace(
+        db, owner=user, name=f"{user.name}'s workspace", actor=Actor(user.id, None, actor.ip, actor.user_agent),
+        personal=True,
+    )
+    audit.record(db, actor=actor, action="user.signed_up", target_type="user", target_id=user.id, summary={"email": email})
+    return user
+
+
+def signup(
+    db: Session, *, ctx: AppContext, email: str, password: str, name: str, actor: Actor,
+    invitation_token: str | None = None,
+) -> User:
+    """Create an account and its personal workspace. Signing up through an invitation link proves the mailbox."""
+    email = normalize_email(email)
+    invitation = None
+    if invitation_token:
+        invitation, _workspace = workspaces.find_open_invitation(db, token=invitation_token)
+        if invitation.email != email:
+            raise Forbidden("This invitation was sent to another email address.", code="invitation_email_mismatch")
+    user = create_user(db, email=email, password=password, name=name, actor=actor, verified=invitation is not None)
+    if invitation_token:
+        workspaces.accept_invitation(db, token=invitation_token, user=user, actor=Actor(user.id, None, actor.ip, actor.user_agent))
+    else:
+        send_verification(db, ctx=ctx, user=user)
+    return user
+
+
+def _issue_user_token(db: Session, *, user: User, purpose: str, ttl: timedelta) -> str:
+    token = new_token()
+    db.add(UserToken(user_id=user.id, purpose=purpose, token_hash=hash_token(token), email=user.email,
+                     expires_at=utcnow() + ttl))
+    return token
+
+
+def _consume_user_token(db: Session, *, token: str, purpose: str) -> User:
+    row = db.scalar(select(UserToken).where(UserToken.token_hash == hash_token(token), UserToken.purpose == purpose))
+    if row is None or row.used_at is not None:
+        raise BadRequest("This link is not valid or was already used.", code="invalid_token")
+    if as_utc(row.expires_at) <= utcnow():
+        raise BadRequest("This link has expired; ask for a new one.", code="token_expired")
+    user = db.get(User, row.user_id)
+    if user is None or user.deleted_at is not None or user.email != row.email:
+        raise BadRequest("This link is not valid or was already used.", code="invalid_token")
+    claimed = db.execute(
+        update(UserToken).where(UserToken.id == row.id, UserToken.used_at.is_(None)).values(used_at=utcnow())
+    ).rowcount  # type: ignore[attr-defined]
+    if not claimed:
+        raise BadRequest("This link was already used.", code="invalid_token")
+    return user
+
+
+def send_verification(db: Session, *, ctx: AppContext, user: User) -> None:
+    hours = ctx.settings.email_token_ttl_h
+    token = _issue_user_token(db, user=user, purpose=VERIFY_EMAIL, ttl=timedelta(hours=hours))
+    ctx.mailer.send_after_commit(
+        db, template=VERIFY_EMAIL, to=user.email,
+        context={"name": user.name, "link": f"{ctx.settings.public_url}/verify-email?token={token}", "hours": hours},
+    )
+
+
+def resend_verification(db: Session, *, ctx: AppContext, email: str) -> None:
+    """Answers the same whether or not the address has an account, so it reveals nothing."""
+    try:
+        user = get_by_email(db, normalize_email(email))
+    except Unprocessable:
+        return
+    if user is not None and not user.email_verified:
+        send_verification(db, ctx=ctx, user=user)
+
+
+def verify_email(db: Session, *, token: str, actor: Actor) -> User:
+    user = _consume_user_token(db, token=token, purpose=VERIFY_EMAIL)
+    if user.email_verified_at is None:
+        user.email_verified_at = utcnow()
+        audit.record(db, actor=actor, action="user.email_verified", target_type="user", target_id=user.id)
+    return user
+
+
+# ---- login, refresh, logout ----
+
+
+def _failures_since(db: Session, column: object, value: str, since: datetime) -> tuple[int, datetime | None]:
+    count, oldest = db.execute(
+        select(func.count(), func.min(LoginAttempt.created_at)).where(column == value, LoginAttempt.created_at > since)  # type: ignore[arg-type]
+    ).one()
+    return count, oldest
+
+
+def _guard_lockout(db: Session, *, ctx: AppContext, email: str, ip: str) -> None:
+    settings = ctx.settings
+    window = timedelta(seconds=settings.login_window_s)
+    since = utcnow() - window
+    for column, value, limit in (
+        (LoginAttempt.email, email, settings.login_max_failures_per_email),
+        (LoginAttempt.ip, ip, settings.login_max_failures_per_ip),
+    ):
+        count, oldest = _failures_since(db, column, value, since)
+        if count >= limit and oldest is not None:
+            retry_after = int((as_utc(oldest) + window - utcnow()).total_seconds()) + 1
+            raise LockedOut(retry_after_s=retry_after)
+
+
+def _start_session(db: Session, *, ctx: AppContext, user: User, actor: Actor) -> TokenPair:
+    settings = ctx.settings
+    session = LoginSession(
+        user_id=user.id, user_agent=actor.user_agent[:500], ip=actor.ip[:64],
+        expires_at=utcnow() + timedelta(days=settings.refresh_token_ttl_days),
+    )
+    db.add(session)
+    db.flush()
+    return _issue_pair(db, ctx=ctx, user_id=user.id, session=session)
+
+
+def _issue_pair(db: Session, *, ctx: AppContext, user_id: str, session: LoginSession) -> TokenPair:
+    settings = ctx.settings
+    refresh = new_token()
+    db.add(RefreshToken(
+        session_id=session.id, token_hash=hash_token(refresh),
+        expires_at=utcnow() + timedelta(days=settings.refresh_token_ttl_days),
+    ))
+    access, _ = ctx.keyring.sign_jwt(
+        {"sub": user_id, "sid": session.id, "typ": "access"}, timedelta(seconds=settings.access_token_ttl_s)
+    )
+    return TokenPair(access_token=access, refresh_token=refresh, expires_in=settings.access_token_ttl_s,
+                     session_id=session.id)
+
+
+def login(db: Session, *, ctx: AppContext, email: str, password: str, actor: Actor) -> TokenPair:
+    try:
+        email = normalize_email(email)
+    except Unprocessable:
+        email = email.strip().lower()
+    _guard_lockout(db, ctx=ctx, email=email, ip=actor.ip)
+    user = get_by_email(db, email)
+    if not verify_password(user.password_hash if user else None, password) or user is None:
+        db.add(LoginAttempt(email=email, ip=actor.ip[:64]))
+        if user is not None:
+            audit.security_event(db, user_id=user.id, kind="login.failed", actor=actor)
+            db.flush()
+            failures, _ = _failures_since(
+                db, LoginAttempt.email, email, utcnow() - timedelta(seconds=ctx.settings.login_window_s)
+            )
+            if failures >= ctx.settings.login_max_failures_per_email:
+                audit.security_event(db, user_id=user.id, kind="login.locked_out", actor=actor,
+                                     details={"failures": failures})
+        raise InvalidCredentials()
+    db.execute(delete(LoginAttempt).where(LoginAttempt.email == email))
+    pair = _start_session(db, ctx=ctx, user=user, actor=actor)
+    audit.record(db, actor=Actor(user.id, None, actor.ip, actor.user_agent), action="user.logged_in",
+                 target_type="session", target_id=pair.session_id)
+    return pair
+
+
+def refresh(db: Session, *, ctx: AppContext, refresh_token: str, actor: Actor) -> TokenPair:
+    """Rotate: the presented token is spent and a new pair issued. A spent token presented again revokes the login."""
+    row = db.scalar(select(RefreshToken).where(RefreshToken.token_hash == hash_token(refresh_token)))
+    if row is None:
+        raise Unauthorized("This refresh token is not valid.", code="invalid_refresh_token")
+    session = db.get(LoginSession, row.session_id)
+    if session is None or session.revoked_at is not None:
+        raise Unauthorized("This login has been signed out; sign in again.", code="invalid_refresh_token")
+    spent = row.used_at is not None or not db.execute(
+        update(RefreshToken).where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None)).values(used_at=utcnow())
+    ).rowcount  # type: ignore[attr-defined]
+    if spent:
+        session.revoked_at = utcnow()
+        session.revoked_reason = "refresh_token_reuse"
+        audit.security_event(db, user_id=session.user_id, kind="refresh_token.reused", actor=actor,
+                             details={"session_id": session.id})
+        raise RefreshTokenReused()
+    now = utcnow()
+    if as_utc(row.expires_at) <= now or as_utc(session.expires_at) <= now:
+        raise Unauthorized("This refresh token has expired; sign in again.", code="invalid_refresh_token")
+    user = db.get(User, session.user_id)
+    if user is None or user.deleted_at is not None:
+        raise Unauthorized("This refresh token is not valid.", code="invalid_refresh_token")
+    session.last_used_at = now
+    session.ip = actor.ip[:64] or session.ip
+    return _issue_pair(db, ctx=ctx, user_id=user.id, session=session)
+
+
+def _revoke(session: LoginSession, reason: str) -> None:
+    if session.revoked_at is None:
+        session.revoked_at = utcnow()
+        session.revoked_reason = reason
+
+
+def revoke_all_sessions(db: Session, *, user_id: str, reason: str, except_session_id: str | None = None) -> int:
+    query = select(LoginSession).where(LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None))
+    if except_session_id:
+        query = query.where(LoginSession.id != except_session_id)
+    sessions = list(db.scalars(query))
+    for session in sessions:
+        _revoke(session, reason)
+    return len(sessions)
+
+
+def logout(db: Session, *, user: User, session_id: str, actor: Actor) -> None:
+    session = db.get(LoginSession, session_id)
+    if session is not None and session.user_id == user.id:
+        _revoke(session, "logout")
+        audit.record(db, actor=actor, action="user.logged_out", target_type="session", target_id=session_id)
+
+
+def list_sessions(db: Session, *, user_id: str) -> list[LoginSession]:
+    return list(db.scalars(
+        select(LoginSession).where(
+            LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None), LoginSession.expires_at > utcnow()
+        ).order_by(LoginSession.last_used_at.desc())
+    ))
+
+
+def revoke_session(db: Session, *, user: User, session_id: str, actor: Actor) -> None:
+    session = db.get(LoginSession, session_id)
+    if session is None or session.user_id != user.id or session.revoked_at is not None:
+        raise NotFound("Session not found.", code="session_not_found")
+    _revoke(session, "revoked_by_user")
+    audit.record(db, actor=actor, action="user.session_revoked", target_type="session", target_id=session_id)
+    audit.security_event(db, user_id=user.id, kind="session.revoked", actor=actor, details={"session_id": session_id})
+
+
+def authenticate_access_token(db: Session, *, ctx: AppContext, token: str) -> tuple[User, LoginSession]:
+    claims = ctx.keyring.read_jwt(token)
+    if claims is None or claims.get("typ") != "access":
+        raise Unauthorized("The access token is not valid or has expired.", code="invalid_token")
+    row = db.execute(
+        select(User, LoginSession)
+        .join(LoginSession, LoginSession.user_id == User.id)
+        .where(LoginSession.id == str(claims.get("sid")), User.id == str(claims["sub"]))
+    ).first()
+    if row is None:
+        raise Unauthorized("The access token is not valid or has expired.", code="invalid_token")
+    user, session = row
+    if user.deleted_at is not None or session.revoked_at is not None:
+        raise Unauthorized("This login has been signed out; sign in again.", code="session_revoked")
+    return user, session
+
+
+# ---- password reset and change ----
+
+
+def request_password_reset(db: Session, *, ctx: AppContext, email: str) -> None:
+    """Same answer, and the same work on the request path, whether or not the account exists."""
+    try:
+        user = get_by_email(db, normalize_email(email))
+    except Unprocessable:
+        user = None
+    if user is None:
+        return
+    hours = ctx.settings.email_token_ttl_h
+    token = _issue_user_token(db, user=user, purpose=PASSWORD_RESET, ttl=timedelta(hours=hours))
+    ctx.mailer.send_after_commit(
+        db, template=PASSWORD_RESET, to=user.email,
+        context={"name": user.name, "link": f"{ctx.settings.public_url}/reset-password?token={token}", "hours": hours},
+    )
+
+
+def confirm_password_reset(db: Session, *, token: str, new_password: str, actor: Actor) -> User:
+    check_password_strength(new_password)
+    user = _consume_user_token(db, token=token, purpose=PASSWORD_RESET)
+    user.password_hash = hash_password(new_password)
+    if user.email_verified_at is None:
+        user.email_verified_at = utcnow()  # the reset link proved the mailbox
+    revoked = revoke_all_sessions(db, user_id=user.id, reason="password_reset")
+    audit.security_event(db, user_id=user.id, kind="password.reset", actor=actor, details={"sessions_revoked": revoked})
+    audit.record(db, actor=Actor(user.id, None, actor.ip, actor.user_agent), action="user.password_reset",
+                 target_type="user", target_id=user.id)
+    return user
+
+
+def change_password(
+    db: Session, *, user: User, current_session_id: str, current_password: str, new_password: str, actor: Actor
+) -> None:
+    if not verify_password(user.password_hash, current_password):
+        raise Forbidden("The current password is not correct.", code="wrong_password")
+    check_password_strength(new_password)
+    user.password_hash = hash_password(new_password)
+    revoked = revoke_all_sessions(db, user_id=user.id, reason="password_changed", except_session_id=current_session_id)
+    audit.security_event(db, user_id=user.id, kind="password.changed", actor=actor, details={"sessions_revoked": revoked})
+    audit.record(db, actor=actor, action="user.password_changed", target_type="user", target_id=user.id)
+
+
+# ---- profile and account deletion ----
+
+_TIMEZONES: set[str] | None = None
+
+
+def _valid_timezone(name: str) -> bool:
+    global _TIMEZONES
+    if _TIMEZONES is None:
+        _TIMEZONES = available_timezones() | {"UTC"}
+    return name in _TIMEZONES
+
+
+def update_profile(
+    db: Session, *, user: User, actor: Actor, name: str | None, avatar_url: str | None, timezone: str | None,
+    fields_set: set[str],
+) -> User:
+    changed: dict[str, object] = {}
+    if "name" in fields_set and name is not None and name.strip() != user.name:
+        user.name = name.strip()
+        changed["name"] = user.name
+    if "avatar_url" in fields_set and avatar_url != user.avatar_url:
+        user.avatar_url = avatar_url
+        changed["avatar_url"] = avatar_url
+    if "timezone" in fields_set and timezone is not None and timezone != user.timezone:
+        if not _valid_timezone(timezone):
+            raise Unprocessable(f"Unknown time zone {timezone!r}; use an IANA name like Europe/Lisbon.",
+                                code="invalid_timezone", details={"field": "timezone"})
+        user.timezone = timezone
+        changed["timezone"] = timezone
+    if changed:
+        audit.record(db, actor=actor, action="user.profile_updated", target_type="user", target_id=user.id,
+                     summary=changed)
+    return user
+
+
+def delete_account(db: Session, *, user: User, password: str, actor: Actor) -> None:
+    """Anonymise the account and free its email. Workspaces others depend on must be handed over first."""
+    if not verify_password(user.password_hash, password):
+        raise Forbidden("The password is not correct.", code="wrong_password")
+    blocking = workspaces.sole_owned_with_others(db, user_id=user.id)
+    if blocking:
+        raise Conflict(
+            "You are the only owner of workspaces that have other members; transfer ownership first.",
+            code="transfer_ownership_first",
+            details={"workspace_ids": [workspace.id for workspace in blocking]},
+        )
+    workspaces.drop_user(db, user_id=user.id, actor=actor)
+    revoke_all_sessions(db, user_id=user.id, reason="account_deleted")
+    audit.record(db, actor=actor, action="user.deleted", target_type="user", target_id=user.id)
+    user.deleted_at = utcnow()
+    user.email = f"deleted-{user.id}@deleted.invalid"
+    user.name = "Deleted user"
+    user.avatar_url = None
+    user.password_hash = hash_password(secrets.token_urlsafe(32))

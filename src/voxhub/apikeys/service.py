@@ -1,0 +1,187 @@
+"""API keys (hashed, scoped to one workspace) and the vault of customers' own provider keys (encrypted)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from voxhub.apikeys.models import ApiKey, ProviderKey
+from voxhub.audit import service as audit
+from voxhub.audit.service import Actor
+from voxhub.clock import as_utc, utcnow
+from voxhub.errors import NotFound, Unauthorized, Unprocessable
+from voxhub.security import Keyring, hash_token, same
+from voxhub.workspaces import service as workspaces
+from voxhub.workspaces.models import Role
+from voxhub.workspaces.service import ROLE_FOR_SCOPE, WorkspaceAccess
+
+KEY_PREFIX = "vx_"
+SCOPES = tuple(ROLE_FOR_SCOPE)
+_KEY_SHAPE = re.compile(r"^vx_([0-9a-f]{16})_([A-Za-z0-9_-]{20,})$")
+_LAST_USED_GRANULARITY = timedelta(seconds=60)
+
+
+def role_for_scopes(scopes: list[str]) -> Role:
+    return max((ROLE_FOR_SCOPE[scope] for scope in scopes), key=lambda role: role.rank)
+
+
+def create_key(
+    db: Session, *, access: WorkspaceAccess, name: str, scopes: list[str], expires_at: datetime | None
+) -> tuple[ApiKey, str]:
+    """Returns the key and its secret; the secret is shown this once and only its hash is kept."""
+    access.require(Role.ADMIN)
+    if expires_at is not None and as_utc(expires_at) <= utcnow():
+        raise Unprocessable("expires_at must be in the future.", code="validation_error",
+                            details={"field": "expires_at"})
+    key_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    key = ApiKey(
+        workspace_id=access.workspace_id, name=name.strip(), key_id=key_id, secret_hash=hash_token(secret),
+        scopes=sorted(set(scopes), key=SCOPES.index), created_by=access.user.id if access.user else None,
+        expires_at=as_utc(expires_at) if expires_at else None,
+    )
+    db.add(key)
+    db.flush()
+    audit.record(
+        db, actor=access.actor, action="api_key.created", workspace_id=access.workspace_id,
+        target_type="api_key", target_id=key.id, summary={"name": key.name, "scopes": key.scopes},
+    )
+    if access.user is not None:
+        audit.security_event(db, user_id=access.user.id, kind="api_key.created", actor=access.actor,
+                             details={"api_key_id": key.id, "workspace_id": access.workspace_id})
+    return key, f"{KEY_PREFIX}{key_id}_{secret}"
+
+
+def list_keys(db: Session, *, workspace_id: str) -> list[ApiKey]:
+    return list(db.scalars(select(ApiKey).where(ApiKey.workspace_id == workspace_id).order_by(ApiKey.id.desc())))
+
+
+def revoke_key(db: Session, *, access: WorkspaceAccess, api_key_id: str) -> ApiKey:
+    access.require(Role.ADMIN)
+    key = db.get(ApiKey, api_key_id)
+    if key is None or key.workspace_id != access.workspace_id:
+        raise NotFound("API key not found.", code="api_key_not_found")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        audit.record(
+            db, actor=access.actor, action="api_key.revoked", workspace_id=access.workspace_id,
+            target_type="api_key", target_id=key.id, summary={"name": key.name},
+        )
+        if access.user is not None:
+            audit.security_event(db, user_id=access.user.id, kind="api_key.revoked", actor=access.actor,
+                                 details={"api_key_id": key.id, "workspace_id": access.workspace_id})
+    return key
+
+
+def looks_like_api_key(token: str) -> bool:
+    return token.startswith(KEY_PREFIX)
+
+
+def authenticate(db: Session, *, token: str, actor: Actor) -> ApiKey:
+    """The live key a bearer token names; 401 for anything unknown, revoked or expired."""
+    match = _KEY_SHAPE.match(token)
+    key = db.scalar(select(ApiKey).where(ApiKey.key_id == match.group(1))) if match else None
+    # Compare even when no key matched, so a wrong key id and a wrong secret take the same time.
+    valid = same(key.secret_hash if key else "0" * 64, hash_token(match.group(2) if match else token))
+    if key is None or not valid:
+        raise Unauthorized("The API key is not valid.", code="invalid_api_key")
+    now = utcnow()
+    if key.revoked_at is not None:
+        raise Unauthorized("This API key has been revoked.", code="api_key_revoked")
+    if key.expires_at is not None and as_utc(key.expires_at) <= now:
+        raise Unauthorized("This API key has expired.", code="api_key_expired")
+    if key.last_used_at is None or now - as_utc(key.last_used_at) > _LAST_USED_GRANULARITY or key.last_used_ip != actor.ip:
+        key.last_used_at = now
+        key.last_used_ip = actor.ip[:64]
+    return key
+
+
+def access_for_key(db: Session, *, key: ApiKey, workspace_id: str, actor: Actor) -> WorkspaceAccess:
+    """A key reaches only its own workspace; any other id looks like a workspace that does not exist."""
+    if key.workspace_id != workspace_id:
+        raise NotFound("Workspace not found.", code="workspace_not_found")
+    workspace = workspaces.get_live(db, workspace_id=workspace_id)
+    return WorkspaceAccess(workspace=workspace, role=role_for_scopes(key.scopes), actor=actor, api_key_id=key.id)
+
+
+# ---- provider-key vault ----
+
+
+def _vault_context(workspace_id: str, provider: str) -> str:
+    return f"provider-key:{workspace_id}:{provider}"
+
+
+def set_provider_key(
+    db: Session, *, keyring: Keyring, access: WorkspaceAccess, provider: str, api_key: str, base_url: str | None
+) -> ProviderKey:
+    access.require(Role.ADMIN)
+    row = db.scalar(select(ProviderKey).where(ProviderKey.workspace_id == access.workspace_id,
+                                              ProviderKey.provider == provider))
+    ciphertext = keyring.encrypt(api_key, context=_vault_context(access.workspace_id, provider))
+    action = "provider_key.updated"
+    if row is None:
+        row = ProviderKey(workspace_id=access.workspace_id, provider=provider, ciphertext=ciphertext, last4=api_key[-4:])
+        db.add(row)
+        action = "provider_key.created"
+    row.ciphertext = ciphertext
+    row.last4 = api_key[-4:]
+    row.base_url = base_url
+    row.updated_by = access.user.id if access.user else None
+    row.updated_at = utcnow()
+    db.flush()
+    audit.record(
+        db, actor=access.actor, action=action, workspace_id=access.workspace_id,
+        target_type="provider_key", target_id=provider, summary={"last4": row.last4, "base_url": base_url},
+    )
+    return row
+
+
+def get_provider_key(db: Session, *, workspace_id: str, provider: str) -> ProviderKey:
+    row = db.scalar(select(ProviderKey).where(ProviderKey.workspace_id == workspace_id,
+                                              ProviderKey.provider == provider))
+    if row is None:
+        raise NotFound("No key is stored for this provider.", code="provider_key_not_found")
+    return row
+
+
+def list_provider_keys(db: Session, *, workspace_id: str) -> list[ProviderKey]:
+    return list(db.scalars(select(ProviderKey).where(ProviderKey.workspace_id == workspace_id)
+                           .order_by(ProviderKey.provider)))
+
+
+def reveal_provider_key(db: Session, *, keyring: Keyring, workspace_id: str, provider: str) -> str:
+    """The plaintext key, for engines calling the provider; never returned by the API."""
+    row = get_provider_key(db, workspace_id=workspace_id, provider=provider)
+    return keyring.decrypt(row.ciphertext, context=_vault_context(workspace_id, provider))
+
+
+def delete_provider_key(db: Session, *, access: WorkspaceAccess, provider: str) -> None:
+    access.require(Role.ADMIN)
+    row = get_provider_key(db, workspace_id=access.workspace_id, provider=provider)
+    db.delete(row)
+    audit.record(
+        db, actor=access.actor, action="provider_key.deleted", workspace_id=access.workspace_id,
+        target_type="provider_key", target_id=provider, summary={"last4": row.last4},
+    )
+
+
+def reencrypt_all(db: Session, *, keyring: Keyring, batch_size: int = 500) -> int:
+    """Re-seal every stored secret under the keyring's current key; safe to run while the service serves."""
+    count = 0
+    last_id = ""
+    while True:
+        rows = list(db.scalars(select(ProviderKey).where(ProviderKey.id > last_id).order_by(ProviderKey.id)
+                               .limit(batch_size)))
+        if not rows:
+            return count
+        for row in rows:
+            if not keyring.is_current(row.ciphertext):
+                context = _vault_context(row.workspace_id, row.provider)
+                row.ciphertext = keyring.encrypt(keyring.decrypt(row.ciphertext, context=context), context=context)
+                count += 1
+        last_id = rows[-1].id
+        db.flush()

@@ -1,0 +1,92 @@
+"""create_app(settings): the FastAPI factory that wires settings, database, routers, errors and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from voxhub import __version__
+from voxhub.accounts.routes import auth as auth_routes
+from voxhub.accounts.routes import me as me_routes
+from voxhub.apikeys.routes import router as apikey_routes
+from voxhub.audit.routes import router as audit_routes
+from voxhub.config import Settings
+from voxhub.context import AppContext
+from voxhub.db import Database, schema_state
+from voxhub.errors import error_response, install_error_handlers, responses
+from voxhub.observability import Metrics, RequestContextMiddleware
+from voxhub.workspaces.routes import invitations as invitation_routes
+from voxhub.workspaces.routes import router as workspace_routes
+
+DESCRIPTION = """
+voxhub is a self-hosted backend for AI audio products: accounts, workspaces, API keys, uploads,
+jobs running speech models, credits and webhooks.
+
+Authenticate with `Authorization: Bearer <access token>` (from `/api/v1/auth/login`) or
+`Authorization: Bearer vx_…` (an API key). Every error has the shape
+`{"error": {"code": "…", "message": "…", "details": {…}}}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    database = Database(settings)
+    ctx = AppContext.from_settings(settings)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        ctx.close()
+        database.dispose()
+
+    app = FastAPI(
+        title="voxhub",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = database
+    app.state.ctx = ctx
+    app.state.metrics = metrics
+
+    install_error_handlers(app)
+    for router in (auth_routes, me_routes, workspace_routes, invitation_routes, apikey_routes, audit_routes):
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness")
+    def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="Readiness", responses=responses(503))
+    def readyz() -> JSONResponse:
+        """The database answers and its schema is current."""
+        try:
+            with database.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            state = schema_state(database.engine)
+        except Exception as exc:  # any failure to reach the database means not ready
+            return error_response(503, "database_unavailable", f"The database cannot be reached: {type(exc).__name__}")
+        if state != "current":
+            return error_response(503, "migrations_pending", "The database schema is not current; run `voxhub migrate`.")
+        return JSONResponse({"status": "ready", "database": "ok", "migrations": "current"})
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", include_in_schema=True)
+    def prometheus_metrics(request: Request) -> Response:
+        """Requests by route and status, and a latency histogram, in the Prometheus text format."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
+    if origins:
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_credentials=True, allow_methods=["*"],
+                           allow_headers=["*"], expose_headers=["X-Request-ID", "Retry-After"])
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,168 @@
+"""The `voxhub` command: serve, migrate and administer."""
+
+from __future__ import annotations
+
+import getpass
+import secrets
+import sys
+from typing import Annotated
+
+import typer
+
+from voxhub.config import PREVIOUS_SECRET_KEYS_FILE, SECRET_KEY_FILE, Settings
+from voxhub.db import Database, migrate, schema_state
+from voxhub.observability import configure_logging
+
+app = typer.Typer(help="voxhub — a self-hosted backend for AI audio products.", no_args_is_help=True)
+admin = typer.Typer(help="Administration: users, credits, secrets.", no_args_is_help=True)
+app.add_typer(admin, name="admin")
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def prepare_database(settings: Settings) -> None:
+    """SQLite is migrated in place (one machine, one process); PostgreSQL must be migrated on purpose."""
+    database = Database(settings)
+    try:
+        state = schema_state(database.engine)
+        if state == "current":
+            return
+        if settings.is_sqlite:
+            typer.echo(f"Migrating the SQLite database at {database.engine.url.database} …", err=True)
+            migrate(database.engine)
+            return
+        typer.echo(
+            "The database schema is not current. Run `voxhub migrate` (with the same VOXHUB_DATABASE_URL) "
+            "before starting voxhub.",
+            err=True,
+        )
+        raise typer.Exit(code=2)
+    finally:
+        database.dispose()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Uvicorn worker processes.")] = 1,
+) -> None:
+    """Run the HTTP API."""
+    import uvicorn
+
+    settings = _settings()
+    prepare_database(settings)
+    settings.resolved_secret_key  # noqa: B018  (create the key file before workers race for it)
+    url = f"http://{host}:{port}"
+    typer.echo(f"voxhub is serving on {url} — API docs at {url}/docs", err=True)
+    uvicorn.run("voxhub.asgi:app", host=host, port=port, workers=workers, log_config=None, proxy_headers=False)
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Bring the database schema up to date."""
+    settings = _settings()
+    database = Database(settings)
+    try:
+        migrate(database.engine)
+        typer.echo(f"Database at {database.engine.url.render_as_string(hide_password=True)} is up to date.")
+    finally:
+        database.dispose()
+
+
+@admin.command("create-user")
+def create_user(
+    email: str,
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+    password: Annotated[str | None, typer.Option(help="Password; asked for when omitted.")] = None,
+    superuser: Annotated[bool, typer.Option("--superuser", help="Grant superuser rights.")] = False,
+) -> None:
+    """Create a verified user (and their personal workspace)."""
+    from voxhub.accounts.service import create_user as create
+    from voxhub.audit.service import Actor
+    from voxhub.errors import VoxhubError
+
+    settings = _settings()
+    prepare_database(settings)
+    if password is None:
+        password = getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    database = Database(settings)
+    try:
+        with database.session() as db:
+            user = create(db, email=email, password=password, name=name, actor=Actor.system(), verified=True,
+                          superuser=superuser)
+            typer.echo(f"Created {'superuser' if superuser else 'user'} {user.email} ({user.id}).")
+    except VoxhubError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(code=1) from exc
+    finally:
+        database.dispose()
+
+
+@admin.command("list-users")
+def list_users() -> None:
+    """List users: id, email, verified, superuser, created."""
+    from sqlalchemy import select
+
+    from voxhub.accounts.models import User
+
+    settings = _settings()
+    prepare_database(settings)
+    database = Database(settings)
+    try:
+        with database.session() as db:
+            users = db.scalars(select(User).where(User.deleted_at.is_(None)).order_by(User.created_at))
+            typer.echo(f"{'id':36}  {'email':40}  verified  superuser  created")
+            for user in users:
+                typer.echo(
+                    f"{user.id:36}  {user.email:40}  {'yes' if user.email_verified else 'no':8}  "
+                    f"{'yes' if user.is_superuser else 'no':9}  {user.created_at:%Y-%m-%d %H:%M}"
+                )
+    finally:
+        database.dispose()
+
+
+@admin.command("rotate-secret")
+def rotate_secret(
+    generate: Annotated[bool, typer.Option(help="Generate a new key in the data dir (when VOXHUB_SECRET_KEY is unset).")] = False,
+) -> None:
+    """Re-encrypt every stored secret under the current key.
+
+    With VOXHUB_SECRET_KEY: set the new key there and the old one in VOXHUB_PREVIOUS_SECRET_KEYS on every
+    process first (both are then readable), run this, and drop the old key once it reports done.
+    With a generated key (the default setup), --generate makes a new key and keeps the old one readable.
+    """
+    from voxhub.apikeys.service import reencrypt_all
+    from voxhub.context import AppContext
+
+    settings = _settings()
+    if generate:
+        if settings.secret_key:
+            typer.echo("VOXHUB_SECRET_KEY is set; put the new key there instead of --generate.", err=True)
+            raise typer.Exit(code=2)
+        key_path = settings.data_dir / SECRET_KEY_FILE
+        previous_path = settings.data_dir / PREVIOUS_SECRET_KEYS_FILE
+        old_key = settings.resolved_secret_key
+        with previous_path.open("a") as handle:
+            handle.write(old_key + "\n")
+        previous_path.chmod(0o600)
+        key_path.write_text(secrets.token_urlsafe(48))
+        key_path.chmod(0o600)
+        settings = Settings()
+    ctx = AppContext.from_settings(settings)
+    database = Database(settings)
+    try:
+        with database.session() as db:
+            count = reencrypt_all(db, keyring=ctx.keyring)
+        typer.echo(f"Re-encrypted {count} stored secret(s) under the current key.")
+    finally:
+        database.dispose()
+        ctx.close()
+
+
+def main() -> None:
+    app()

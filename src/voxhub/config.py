@@ -1,0 +1,102 @@
+"""Settings: the one place configuration is read (environment variables prefixed VOXHUB_, or a .env file)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_KEY_FILE = "secret_key"
+PREVIOUS_SECRET_KEYS_FILE = "previous_secret_keys"
+
+
+class Settings(BaseSettings):
+    """Everything voxhub can be configured with. Every field is documented in the README."""
+
+    model_config = SettingsConfigDict(env_prefix="VOXHUB_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("./var"), description="Where the SQLite database, mail and files live.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; defaults to SQLite at DATA_DIR/voxhub.db."
+    )
+    secret_key: str | None = Field(
+        default=None, description="Signs tokens and encrypts stored secrets; generated into DATA_DIR on first run."
+    )
+    previous_secret_keys: str = Field(
+        default="", description="Comma-separated keys still accepted for reading while a rotation is under way."
+    )
+    public_url: str = Field(default="http://127.0.0.1:8000", description="Base URL used in links sent by email.")
+    smtp_url: str | None = Field(
+        default=None, description="smtp://user:pass@host:587?starttls=1 — unset writes mail to DATA_DIR/mail/."
+    )
+    mail_from: str = Field(default="voxhub <no-reply@localhost>", description="From address of outgoing mail.")
+    require_verified_email: bool = Field(
+        default=True, description="Unverified users get 403 email_not_verified from anything that spends resources."
+    )
+    log_format: Literal["text", "json"] = Field(default="text", description="Log line format.")
+    log_level: str = Field(default="INFO", description="Log level.")
+    access_token_ttl_s: int = Field(default=900, description="Lifetime of an access token (JWT), seconds.")
+    refresh_token_ttl_days: int = Field(default=30, description="Lifetime of a refresh token, days.")
+    email_token_ttl_h: int = Field(default=24, description="Lifetime of email-verification and reset links, hours.")
+    invitation_ttl_days: int = Field(default=7, description="Lifetime of a workspace invitation, days.")
+    login_max_failures_per_email: int = Field(default=5, description="Failed logins per email before lockout.")
+    login_max_failures_per_ip: int = Field(default=20, description="Failed logins per IP before lockout.")
+    login_window_s: int = Field(default=900, description="Window over which failed logins are counted, seconds.")
+    trust_proxy_headers: bool = Field(
+        default=False, description="Take the client IP from X-Forwarded-For (only behind a trusted proxy)."
+    )
+    cors_origins: str = Field(default="", description="Comma-separated origins allowed by CORS; empty disables CORS.")
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'voxhub.db').resolve()}"
+
+    @cached_property
+    def resolved_secret_key(self) -> str:
+        """The configured key, or one generated once into DATA_DIR (never a hard-coded default)."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / SECRET_KEY_FILE
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            # O_EXCL: two processes starting at once agree on one key.
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
+    @cached_property
+    def resolved_previous_secret_keys(self) -> list[str]:
+        keys = [key.strip() for key in self.previous_secret_keys.split(",") if key.strip()]
+        path = self.data_dir / PREVIOUS_SECRET_KEYS_FILE
+        if not self.secret_key and path.exists():
+            keys += [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        return keys
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
+
+
+def get_settings() -> Settings:
+    return Settings()

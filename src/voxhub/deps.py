@@ -1,0 +1,144 @@
+"""Typed FastAPI dependencies: the database session, settings, and who is calling with what access."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from voxhub.accounts import service as accounts
+from voxhub.accounts.models import LoginSession, User
+from voxhub.apikeys import service as apikeys
+from voxhub.apikeys.models import ApiKey
+from voxhub.audit.service import Actor
+from voxhub.context import AppContext
+from voxhub.errors import Forbidden, Unauthorized, VoxhubError
+from voxhub.workspaces import service as workspaces
+from voxhub.workspaces.models import Role
+from voxhub.workspaces.service import WorkspaceAccess
+
+
+def get_ctx(request: Request) -> AppContext:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """One session per request, committed once when the endpoint returns, before the response is sent."""
+    db: Session = request.app.state.db.sessions()
+    try:
+        yield db
+        db.commit()
+    except VoxhubError as exc:
+        if exc.keep_changes:
+            db.commit()
+        else:
+            db.rollback()
+        raise
+    except BaseException:
+        db.rollback()
+        raise
+    finally:
+        db.close()
+
+
+Ctx = Annotated[AppContext, Depends(get_ctx)]
+DbSession = Annotated[Session, Depends(get_db, scope="function")]
+
+
+def client_ip(request: Request, ctx: AppContext) -> str:
+    if ctx.settings.trust_proxy_headers:
+        forwarded = request.headers.get("x-forwarded-for")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else ""
+
+
+def get_anonymous_actor(request: Request, ctx: Ctx) -> Actor:
+    return Actor(ip=client_ip(request, ctx), user_agent=request.headers.get("user-agent", ""))
+
+
+AnonymousActor = Annotated[Actor, Depends(get_anonymous_actor)]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller: a user with a login session, or an API key."""
+
+    actor: Actor
+    user: User | None = None
+    session: LoginSession | None = None
+    api_key: ApiKey | None = None
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Send an access token or API key as 'Authorization: Bearer …'.", code="not_authenticated")
+    return token.strip()
+
+
+def get_principal(request: Request, db: DbSession, ctx: Ctx, anonymous: AnonymousActor) -> Principal:
+    token = _bearer(request)
+    if apikeys.looks_like_api_key(token):
+        key = apikeys.authenticate(db, token=token, actor=anonymous)
+        actor = Actor(api_key_id=key.id, ip=anonymous.ip, user_agent=anonymous.user_agent)
+        return Principal(actor=actor, api_key=key)
+    user, session = accounts.authenticate_access_token(db, ctx=ctx, token=token)
+    actor = Actor(user_id=user.id, ip=anonymous.ip, user_agent=anonymous.user_agent)
+    return Principal(actor=actor, user=user, session=session)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A caller signed in as a person (not an API key)."""
+
+    user: User
+    session: LoginSession
+    actor: Actor
+
+
+def get_signed_in(principal: CurrentPrincipal) -> SignedIn:
+    if principal.user is None or principal.session is None:
+        raise Forbidden("This needs a signed-in user, not an API key.", code="user_token_required")
+    return SignedIn(user=principal.user, session=principal.session, actor=principal.actor)
+
+
+CurrentUser = Annotated[SignedIn, Depends(get_signed_in)]
+
+
+def get_workspace_access(workspace_id: str, principal: CurrentPrincipal, db: DbSession) -> WorkspaceAccess:
+    if principal.api_key is not None:
+        return apikeys.access_for_key(db, key=principal.api_key, workspace_id=workspace_id, actor=principal.actor)
+    assert principal.user is not None
+    return workspaces.access_for_user(db, workspace_id=workspace_id, user=principal.user, actor=principal.actor)
+
+
+def require_role(role: Role) -> Callable[..., WorkspaceAccess]:
+    def dependency(access: Annotated[WorkspaceAccess, Depends(get_workspace_access)]) -> WorkspaceAccess:
+        access.require(role)
+        return access
+
+    dependency.__name__ = f"require_{role.value}"
+    return dependency
+
+
+ViewerAccess = Annotated[WorkspaceAccess, Depends(require_role(Role.VIEWER))]
+MemberAccess = Annotated[WorkspaceAccess, Depends(require_role(Role.MEMBER))]
+AdminAccess = Annotated[WorkspaceAccess, Depends(require_role(Role.ADMIN))]
+OwnerAccess = Annotated[WorkspaceAccess, Depends(require_role(Role.OWNER))]
+
+
+def require_spender(access: MemberAccess, ctx: Ctx) -> WorkspaceAccess:
+    """Member access by someone allowed to spend resources (a verified email, unless turned off)."""
+    accounts.require_verified_email(ctx, access.user)
+    return access
+
+
+SpenderAccess = Annotated[WorkspaceAccess, Depends(require_spender)]

@@ -1,0 +1,185 @@
+"""The VoxhubError hierarchy and the one JSON error shape every response uses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("voxhub.errors")
+
+
+class VoxhubError(Exception):
+    """An error a client should see: a status, a stable machine-readable code and a human message."""
+
+    status_code = 400
+    code = "bad_request"
+    message = "The request could not be processed."
+    # Errors that must not undo what the request already recorded (a failed login is still counted).
+    keep_changes = False
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.message
+        self.code = code or self.code
+        self.details = details or {}
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+
+class BadRequest(VoxhubError):
+    status_code = 400
+
+
+class Unauthorized(VoxhubError):
+    status_code = 401
+    code = "unauthorized"
+    message = "Authentication is required."
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(message, **kwargs)
+
+
+class Forbidden(VoxhubError):
+    status_code = 403
+    code = "forbidden"
+    message = "You are not allowed to do this."
+
+
+class NotFound(VoxhubError):
+    status_code = 404
+    code = "not_found"
+    message = "Not found."
+
+
+class Conflict(VoxhubError):
+    status_code = 409
+    code = "conflict"
+    message = "The request conflicts with the current state."
+
+
+class Gone(VoxhubError):
+    status_code = 410
+    code = "gone"
+
+
+class Unprocessable(VoxhubError):
+    status_code = 422
+    code = "validation_error"
+    message = "The request is not valid."
+
+
+class TooManyRequests(VoxhubError):
+    status_code = 429
+    code = "too_many_requests"
+    message = "Too many requests; try again later."
+
+    def __init__(self, message: str | None = None, *, retry_after_s: int, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"Retry-After": str(max(1, retry_after_s))})
+        kwargs.setdefault("details", {"retry_after_s": max(1, retry_after_s)})
+        super().__init__(message, **kwargs)
+
+
+class ServiceUnavailable(VoxhubError):
+    status_code = 503
+    code = "unavailable"
+    message = "The service is not ready."
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def error_response(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+_HTTP_CODES = {
+    400: ("bad_request", "The request could not be processed."),
+    401: ("unauthorized", "Authentication is required."),
+    403: ("forbidden", "You are not allowed to do this."),
+    404: ("not_found", "Not found."),
+    405: ("method_not_allowed", "This method is not allowed on this resource."),
+    413: ("payload_too_large", "The request body is too large."),
+    415: ("unsupported_media_type", "The request body's content type is not supported."),
+}
+
+
+def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
+    fields = []
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ())]
+        fields.append({"field": ".".join(loc), "message": err.get("msg", ""), "type": err.get("type", "")})
+    return {"fields": fields}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error a client can receive goes through one of these handlers and so has the one shape."""
+
+    @app.exception_handler(VoxhubError)
+    async def _voxhub_error(request: Request, exc: VoxhubError) -> JSONResponse:
+        return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = _validation_details(exc)
+        first = details["fields"][0] if details["fields"] else None
+        message = f"{first['field']}: {first['message']}" if first else "The request is not valid."
+        return error_response(422, "validation_error", message, details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code, message = _HTTP_CODES.get(exc.status_code, ("error", "The request failed."))
+        if isinstance(exc.detail, str) and exc.status_code not in (404, 405):
+            message = exc.detail
+        return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
+
+
+# ---- OpenAPI: every route documents the errors it can answer with, in the one shape ----
+
+from pydantic import BaseModel  # noqa: E402
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] = {}
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+_DESCRIPTIONS = {
+    400: "Bad request (e.g. an invalid or expired token)",
+    401: "Not authenticated, or the token or API key is not valid",
+    403: "Authenticated but not allowed (role, scope, or unverified email)",
+    404: "Not found — also the answer for workspaces the caller is not a member of",
+    409: "Conflicts with the current state",
+    413: "Request body too large",
+    422: "Validation error; details.fields names the offending fields",
+    429: "Too many requests; see the Retry-After header",
+    503: "Not ready",
+}
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorOut, "description": _DESCRIPTIONS[status]} for status in statuses}

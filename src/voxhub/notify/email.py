@@ -1,0 +1,109 @@
+"""Outgoing email: Jinja2 templates (HTML + text), sent over SMTP or written to DATA_DIR/mail/ when none is set."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from concurrent.futures import Future, ThreadPoolExecutor
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.orm import Session
+
+from voxhub.clock import utcnow
+from voxhub.config import Settings
+from voxhub.db import on_commit
+
+log = logging.getLogger("voxhub.mail")
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+SUBJECTS = {
+    "verify_email": "Confirm your email address",
+    "password_reset": "Reset your voxhub password",
+    "invitation": "You are invited to {workspace_name} on voxhub",
+}
+
+
+class Mailer:
+    """Renders mail now and delivers it after the transaction commits, off the request thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._env = Environment(
+            loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), keep_trailing_newline=True
+        )
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voxhub-mail")
+        self._pending: list[Future[None]] = []
+
+    def render(self, template: str, to: str, context: dict[str, Any]) -> EmailMessage:
+        context = {**context, "public_url": self.settings.public_url}
+        message = EmailMessage()
+        message["Subject"] = SUBJECTS[template].format(**context)
+        message["From"] = self.settings.mail_from
+        message["To"] = to
+        message["Message-ID"] = make_msgid(domain="voxhub")
+        message.set_content(self._env.get_template(f"{template}.txt").render(context))
+        message.add_alternative(self._env.get_template(f"{template}.html").render(context), subtype="html")
+        return message
+
+    def send_after_commit(self, db: Session, *, template: str, to: str, context: dict[str, Any]) -> None:
+        message = self.render(template, to, context)
+        on_commit(db, lambda: self._submit(message))
+
+    def _submit(self, message: EmailMessage) -> None:
+        self._pending = [f for f in self._pending if not f.done()]
+        self._pending.append(self._executor.submit(self._deliver, message))
+
+    def _deliver(self, message: EmailMessage) -> None:
+        try:
+            if self.settings.smtp_url:
+                send_smtp(self.settings.smtp_url, message)
+                log.info("mail sent to %s: %s", message["To"], message["Subject"])
+            else:
+                path = write_eml(self.settings.mail_dir, message)
+                log.info("mail to %s written to %s (no VOXHUB_SMTP_URL set)", message["To"], path)
+        except Exception:
+            log.exception("could not deliver mail to %s", message["To"])
+
+    def flush(self, timeout: float = 30) -> None:
+        """Wait for mail already handed over (used by the CLI and at shutdown)."""
+        for future in list(self._pending):
+            future.result(timeout=timeout)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
+def write_eml(directory: Path, message: EmailMessage) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = utcnow().strftime("%Y%m%dT%H%M%S%f")
+    path = directory / f"{stamp}-{message['Message-ID'].strip('<>').split('@')[0]}.eml"
+    path.write_bytes(bytes(message))
+    return path
+
+
+def send_smtp(url: str, message: EmailMessage) -> None:
+    parts = urlsplit(url)
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    implicit_tls = parts.scheme == "smtps"
+    port = parts.port or (465 if implicit_tls else 587 if query.get("starttls") in ("1", "true") else 25)
+    host = parts.hostname or "localhost"
+    timeout = float(query.get("timeout", "30"))
+    context = ssl.create_default_context()
+    client: smtplib.SMTP
+    if implicit_tls:
+        client = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+    else:
+        client = smtplib.SMTP(host, port, timeout=timeout)
+    with client:
+        if not implicit_tls and query.get("starttls") in ("1", "true"):
+            client.starttls(context=context)
+        if parts.username:
+            client.login(unquote(parts.username), unquote(parts.password or ""))
+        client.send_message(message)

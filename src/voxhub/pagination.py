@@ -1,0 +1,46 @@
+"""Cursor pagination over time-ordered ids, newest first."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import Select
+from sqlalchemy.orm import Session
+
+from voxhub.errors import Unprocessable
+
+T = TypeVar("T")
+
+MAX_LIMIT = 200
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+def encode_cursor(row_id: str) -> str:
+    return base64.urlsafe_b64encode(row_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        value = ""
+    if len(value) != 36:
+        raise Unprocessable("The cursor is not valid; pass next_cursor from a previous page.", code="invalid_cursor")
+    return value
+
+
+def paginate(db: Session, query: Select[Any], id_column: Any, *, cursor: str | None, limit: int) -> tuple[list[Any], str | None]:
+    """Rows of `query` newer-first, after `cursor`; returns the rows and the cursor of the next page."""
+    limit = max(1, min(limit, MAX_LIMIT))
+    if cursor:
+        query = query.where(id_column < decode_cursor(cursor))
+    rows = list(db.scalars(query.order_by(id_column.desc()).limit(limit + 1)))
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], next_cursor
