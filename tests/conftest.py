@@ -1,0 +1,242 @@
+"""Builds voxhub apps on a real database (SQLite, or PostgreSQL when VOXHUB_TEST_DATABASE_URL is set)
+with a real SMTP server (aiosmtpd) receiving the mail they send."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+import voxhub.models  # noqa: F401
+from voxhub.app import create_app
+from voxhub.audit.service import Actor
+from voxhub.config import Settings
+from voxhub.db import Base, Database, make_engine, migrate
+
+PASSWORD = "correct horse battery staple"
+
+
+# ---- a real SMTP server ----
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        with self.lock:
+            self.messages.append(message)  # type: ignore[arg-type]
+        return "250 OK"
+
+
+@dataclass
+class Mailbox:
+    """What the SMTP server received during one test."""
+
+    collector: _Collector
+    start: int = 0
+
+    def all(self) -> list[EmailMessage]:
+        with self.collector.lock:
+            return list(self.collector.messages[self.start :])
+
+    def wait_for(self, to: str, subject: str = "", timeout: float = 10.0, count: int = 1) -> EmailMessage:
+        """The newest mail to `to` whose subject contains `subject`, once at least `count` such mails arrived."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            matches = [m for m in self.all() if to.lower() in str(m["To"]).lower() and subject in str(m["Subject"])]
+            if len(matches) >= count:
+                return matches[-1]
+            time.sleep(0.02)
+        raise AssertionError(f"no mail to {to} with subject containing {subject!r} within {timeout}s: "
+                             f"{[(m['To'], m['Subject']) for m in self.all()]}")
+
+    def sent_to(self, to: str) -> list[EmailMessage]:
+        return [m for m in self.all() if to.lower() in str(m["To"]).lower()]
+
+
+def body_text(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return part.get_content()  # type: ignore[no-any-return]
+
+
+def token_from(message: EmailMessage) -> str:
+    """The ?token=… of the link in a mail."""
+    match = re.search(r"\?token=([A-Za-z0-9_\-]+)", body_text(message))
+    assert match, body_text(message)
+    return match.group(1)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[tuple[_Collector, int]]:
+    collector = _Collector()
+    port = _free_port()
+    controller = Controller(collector, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield collector, port
+    controller.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_server: tuple[_Collector, int]) -> Mailbox:
+    collector, _port = smtp_server
+    with collector.lock:
+        return Mailbox(collector=collector, start=len(collector.messages))
+
+
+# ---- a real database ----
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("VOXHUB_TEST_DATABASE_URL")
+    if url:
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'voxhub-test.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()
+    yield url
+
+
+def _empty_all_tables(url: str) -> None:
+    engine = make_engine(url)
+    tables = [table.name for table in Base.metadata.sorted_tables]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+        else:
+            for name in reversed(tables):
+                connection.execute(text(f"DELETE FROM {name}"))
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, smtp_server: tuple[_Collector, int]) -> Settings:
+    _collector, port = smtp_server
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path / "var",
+        database_url=database_url,
+        smtp_url=f"smtp://127.0.0.1:{port}",
+        public_url="http://voxhub.test",
+        secret_key="test-secret-key-" + "x" * 32,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, database_url: str) -> Iterator[Any]:
+    application = create_app(settings)
+    yield application
+    application.state.ctx.mailer.flush()
+    application.state.ctx.close()
+    application.state.db.dispose()
+    _empty_all_tables(database_url)
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def db(app: Any) -> Iterator[Any]:
+    """A session on the app's database, for looking at rows the API wrote."""
+    database: Database = app.state.db
+    session = database.sessions()
+    yield session
+    session.close()
+
+
+# ---- people ----
+
+
+@dataclass
+class Person:
+    """A signed-in user and what a test needs to act as them."""
+
+    id: str
+    email: str
+    password: str
+    access_token: str
+    refresh_token: str
+    workspace_id: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+class People:
+    def __init__(self, client: TestClient, app: Any) -> None:
+        self.client = client
+        self.app = app
+        self.count = 0
+
+    def create(self, email: str | None = None, *, verified: bool = True, name: str = "") -> Person:
+        """A user made directly through the service (verified unless asked otherwise), then signed in over HTTP."""
+        from voxhub.accounts.service import create_user
+
+        self.count += 1
+        email = email or f"user{self.count}-{os.urandom(3).hex()}@example.com"
+        with self.app.state.db.session() as session:
+            user = create_user(session, email=email, password=PASSWORD, name=name or f"User {self.count}",
+                               actor=Actor.system(), verified=verified)
+            user_id = user.id
+        tokens = self.login(email)
+        workspaces = self.client.get("/api/v1/workspaces", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        assert workspaces.status_code == 200, workspaces.text
+        return Person(id=user_id, email=email.strip().lower(), password=PASSWORD, access_token=tokens["access_token"],
+                      refresh_token=tokens["refresh_token"], workspace_id=workspaces.json()[0]["id"])
+
+    def login(self, email: str, password: str = PASSWORD) -> dict[str, Any]:
+        response = self.client.post("/api/v1/auth/login", json={"email": email, "password": password})
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def add_to(self, owner: Person, workspace_id: str, role: str, email: str | None = None) -> Person:
+        """A new user who joined `workspace_id` with `role`, invited by `owner` through the real mail flow."""
+        person = self.create(email)
+        mailbox = self.app.state.test_mailbox
+        response = self.client.post(f"/api/v1/workspaces/{workspace_id}/invitations", headers=owner.headers,
+                                    json={"email": person.email, "role": role})
+        assert response.status_code == 201, response.text
+        token = token_from(mailbox.wait_for(person.email, "invited"))
+        accepted = self.client.post("/api/v1/invitations/accept", headers=person.headers, json={"token": token})
+        assert accepted.status_code == 200, accepted.text
+        return person
+
+
+@pytest.fixture
+def people(client: TestClient, app: Any, mailbox: Mailbox) -> People:
+    app.state.test_mailbox = mailbox
+    return People(client, app)
