@@ -74,6 +74,24 @@ def migrate_command() -> None:
         database.dispose()
 
 
+@app.command("new-migration")
+def new_migration(message: str) -> None:
+    """For developers: autogenerate a migration from the models, diffed against a scratch database."""
+    import tempfile
+    from pathlib import Path
+
+    from alembic import command
+
+    from voxhub.db import alembic_config, make_engine
+
+    with tempfile.TemporaryDirectory() as scratch:
+        engine = make_engine(f"sqlite:///{Path(scratch) / 'scratch.db'}")
+        migrate(engine)
+        with engine.begin() as connection:
+            command.revision(alembic_config(connection), message=message, autogenerate=True)
+        engine.dispose()
+
+
 @admin.command("create-user")
 def create_user(
     email: str,
