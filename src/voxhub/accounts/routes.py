@@ -93,9 +93,9 @@ def revoke_session(session_id: str, db: DbSession, me: CurrentUser) -> Response:
 
 
 @auth.post("/password-reset", status_code=202, summary="Ask for a password reset", responses=responses(422))
-def password_reset(body: EmailIn, db: DbSession, ctx: Ctx) -> AcceptedOut:
+def password_reset(body: EmailIn, db: DbSession, ctx: Ctx, actor: AnonymousActor) -> AcceptedOut:
     """Mail a reset link if the account exists. Always 202, so it cannot be used to find accounts."""
-    service.request_password_reset(db, ctx=ctx, email=body.email)
+    service.request_password_reset(db, ctx=ctx, email=body.email, actor=actor)
     return AcceptedOut(message="If this address has an account, a reset link is on its way.")
 
 

@@ -275,6 +275,8 @@ def refresh(db: Session, *, ctx: AppContext, refresh_token: str, actor: Actor) -
         raise Unauthorized("This refresh token is not valid.", code="invalid_refresh_token")
     session.last_used_at = now
     session.ip = actor.ip[:64] or session.ip
+    # Sliding expiry: a login in use stays signed in; one left alone for the refresh lifetime ends.
+    session.expires_at = now + timedelta(days=ctx.settings.refresh_token_ttl_days)
     return _issue_pair(db, ctx=ctx, user_id=user.id, session=session)
 
 
@@ -338,7 +340,7 @@ def authenticate_access_token(db: Session, *, ctx: AppContext, token: str) -> tu
 # ---- password reset and change ----
 
 
-def request_password_reset(db: Session, *, ctx: AppContext, email: str) -> None:
+def request_password_reset(db: Session, *, ctx: AppContext, email: str, actor: Actor) -> None:
     """Same answer, and the same work on the request path, whether or not the account exists."""
     try:
         user = get_by_email(db, normalize_email(email))
@@ -348,6 +350,7 @@ def request_password_reset(db: Session, *, ctx: AppContext, email: str) -> None:
         return
     hours = ctx.settings.email_token_ttl_h
     token = _issue_user_token(db, user=user, purpose=PASSWORD_RESET, ttl=timedelta(hours=hours))
+    audit.security_event(db, user_id=user.id, kind="password.reset_requested", actor=actor)
     ctx.mailer.send_after_commit(
         db, template=PASSWORD_RESET, to=user.email,
         context={"name": user.name, "link": f"{ctx.settings.public_url}/reset-password?token={token}", "hours": hours},
