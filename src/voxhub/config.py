@@ -52,6 +52,23 @@ class Settings(BaseSettings):
     )
     cors_origins: str = Field(default="", description="Comma-separated origins allowed by CORS; empty disables CORS.")
 
+    storage_url: str | None = Field(
+        default=None, description="file:///path or s3://bucket?endpoint=…&region=…; defaults to DATA_DIR/blobs."
+    )
+    storage_access_key_id: str | None = Field(
+        default=None, description="S3 access key; unset uses the AWS credential chain (AWS_ACCESS_KEY_ID, profiles)."
+    )
+    storage_secret_access_key: str | None = Field(default=None, description="S3 secret key (see above).")
+    storage_cdn_url: str | None = Field(default=None, description="Base URL of a CDN serving the bucket publicly.")
+    max_simple_upload_mb: int = Field(default=100, description="Largest file accepted by the one-request upload, MB.")
+    max_file_size_mb: int = Field(default=4096, description="Largest file accepted by any upload path, MB.")
+    storage_quota_mb: int = Field(default=20480, description="Storage each workspace may use, MB.")
+    max_media_duration_s: int = Field(default=4 * 3600, description="Longest audio or video accepted, seconds.")
+    download_url_ttl: int = Field(default=3600, description="Lifetime of signed download links, seconds.")
+    upload_expiry_h: int = Field(default=24, description="Unfinished uploads older than this are aborted, hours.")
+    ffprobe_path: str = Field(default="ffprobe", description="The ffprobe program.")
+    ffmpeg_path: str = Field(default="ffmpeg", description="The ffmpeg program.")
+
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -88,6 +105,10 @@ class Settings(BaseSettings):
         if not self.secret_key and path.exists():
             keys += [line.strip() for line in path.read_text().splitlines() if line.strip()]
         return keys
+
+    @cached_property
+    def resolved_storage_url(self) -> str:
+        return self.storage_url or f"file://{(self.data_dir / 'blobs').resolve()}"
 
     @property
     def is_sqlite(self) -> bool:

@@ -151,3 +151,11 @@ class Keyring:
 
     def sign(self, message: str, *, purpose: str) -> str:
         return hmac.new(self._keys(purpose)[0][1], message.encode(), hashlib.sha256).hexdigest()
+
+    def verify(self, message: str, signature: str, *, purpose: str) -> bool:
+        """Constant-time check against every key on the ring."""
+        valid = False
+        for _kid, key in self._keys(purpose):
+            expected = hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+            valid |= hmac.compare_digest(expected, signature)
+        return valid
