@@ -84,12 +84,20 @@ def new_migration(message: str) -> None:
 
     from voxhub.db import alembic_config, make_engine
 
+    versions = Path(__file__).parent / "alembic" / "versions"
+    number = 1 + max((int(p.name[:4]) for p in versions.glob("[0-9][0-9][0-9][0-9]_*.py")), default=0)
     with tempfile.TemporaryDirectory() as scratch:
         engine = make_engine(f"sqlite:///{Path(scratch) / 'scratch.db'}")
         migrate(engine)
         with engine.begin() as connection:
-            command.revision(alembic_config(connection), message=message, autogenerate=True)
+            script = command.revision(alembic_config(connection), message=message, autogenerate=True,
+                                      rev_id=f"{number:04d}")
         engine.dispose()
+    # Migrations describe plain columns; they must not import voxhub's column types.
+    path = Path(script.path)  # type: ignore[union-attr]
+    path.write_text(path.read_text().replace("voxhub.db.UTCDateTime(timezone=True)", "sa.DateTime(timezone=True)")
+                    .replace("import voxhub.db\n", ""))
+    typer.echo(f"Wrote {path}; read it before committing.")
 
 
 @admin.command("create-user")

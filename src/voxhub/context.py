@@ -1,4 +1,4 @@
-"""What services need besides a database session: settings, the keyring and the mailer — made once per process."""
+"""What services need besides a database session: settings, keyring, mailer and blob store — made once per process."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from voxhub.config import Settings
 from voxhub.notify.email import Mailer
 from voxhub.security import Keyring
+from voxhub.storage import BlobStore, open_store
 
 
 @dataclass
@@ -14,11 +15,12 @@ class AppContext:
     settings: Settings
     keyring: Keyring
     mailer: Mailer
+    store: BlobStore
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppContext:
         keyring = Keyring(settings.resolved_secret_key, tuple(settings.resolved_previous_secret_keys))
-        return cls(settings=settings, keyring=keyring, mailer=Mailer(settings))
+        return cls(settings=settings, keyring=keyring, mailer=Mailer(settings), store=open_store(settings, keyring))
 
     def close(self) -> None:
         self.mailer.close()

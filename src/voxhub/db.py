@@ -116,13 +116,17 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A unit of work outside a request (CLI, workers): commits on success, rolls back on error."""
+        """A unit of work: commits on success, rolls back on error (keeping changes an error asks to keep)."""
         db = self.sessions()
         try:
             yield db
             db.commit()
-        except BaseException:
-            db.rollback()
+        except BaseException as exc:
+            # Some errors must not undo what was recorded on the way (a failed login is still counted).
+            if getattr(exc, "keep_changes", False):
+                db.commit()
+            else:
+                db.rollback()
             raise
         finally:
             db.close()

@@ -15,7 +15,7 @@ from voxhub.apikeys import service as apikeys
 from voxhub.apikeys.models import ApiKey
 from voxhub.audit.service import Actor
 from voxhub.context import AppContext
-from voxhub.errors import Forbidden, Unauthorized, VoxhubError
+from voxhub.errors import Forbidden, Unauthorized
 from voxhub.workspaces import service as workspaces
 from voxhub.workspaces.models import Role
 from voxhub.workspaces.service import WorkspaceAccess
@@ -27,21 +27,8 @@ def get_ctx(request: Request) -> AppContext:
 
 def get_db(request: Request) -> Iterator[Session]:
     """One session per request, committed once when the endpoint returns, before the response is sent."""
-    db: Session = request.app.state.db.sessions()
-    try:
+    with request.app.state.db.session() as db:
         yield db
-        db.commit()
-    except VoxhubError as exc:
-        if exc.keep_changes:
-            db.commit()
-        else:
-            db.rollback()
-        raise
-    except BaseException:
-        db.rollback()
-        raise
-    finally:
-        db.close()
 
 
 Ctx = Annotated[AppContext, Depends(get_ctx)]

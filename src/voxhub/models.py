@@ -3,11 +3,13 @@
 from voxhub.accounts.models import LoginAttempt, LoginSession, RefreshToken, User, UserToken
 from voxhub.apikeys.models import ApiKey, ProviderKey
 from voxhub.audit.models import AuditEvent, SecurityEvent
+from voxhub.files.models import File, Upload
 from voxhub.workspaces.models import Invitation, Membership, Workspace
 
 __all__ = [
     "ApiKey",
     "AuditEvent",
+    "File",
     "Invitation",
     "LoginAttempt",
     "LoginSession",
@@ -15,6 +17,7 @@ __all__ = [
     "ProviderKey",
     "RefreshToken",
     "SecurityEvent",
+    "Upload",
     "User",
     "UserToken",
     "Workspace",

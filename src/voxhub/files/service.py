@@ -1,0 +1,307 @@
+"""Files: quotas, turning stored bytes into probed File records, listing, download links, deletion, retention."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import datetime, timedelta
+from typing import Any, BinaryIO
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from voxhub.audit import service as audit
+from voxhub.audit.service import Actor
+from voxhub.clock import as_utc, utcnow
+from voxhub.config import Settings
+from voxhub.context import AppContext
+from voxhub.errors import NotFound, Unprocessable, VoxhubError
+from voxhub.files.models import File, FileKind, FileStatus, Upload, UploadStatus
+from voxhub.media.probe import MediaRejected, probe
+from voxhub.pagination import paginate
+from voxhub.storage import BlobNotFound, DownloadOptions
+from voxhub.workspaces.models import Role, Workspace
+from voxhub.workspaces.service import WorkspaceAccess
+
+log = logging.getLogger("voxhub.files")
+
+# What a container really is, by ffprobe's format name; the declared type is never trusted.
+_AUDIO_TYPES = {
+    "wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "ogg": "audio/ogg", "aac": "audio/aac",
+    "matroska,webm": "audio/webm", "mov,mp4,m4a,3gp,3g2,mj2": "audio/mp4", "aiff": "audio/aiff",
+    "amr": "audio/amr", "caf": "audio/x-caf", "w64": "audio/wav", "asf": "audio/x-ms-wma",
+}
+_VIDEO_TYPES = {"matroska,webm": "video/webm", "mov,mp4,m4a,3gp,3g2,mj2": "video/mp4", "avi": "video/x-msvideo",
+                "asf": "video/x-ms-wmv", "mpegts": "video/mp2t", "flv": "video/x-flv"}
+
+
+class FileTooLarge(VoxhubError):
+    status_code = 413
+    code = "file_too_large"
+    message = "The file is larger than allowed."
+
+
+class StorageQuotaExceeded(VoxhubError):
+    status_code = 402
+    code = "storage_quota_exceeded"
+    message = "The workspace's storage is full."
+
+
+class MediaUnusable(Unprocessable):
+    """The upload is not usable media. The rejected File row is kept (so clients can see why); its bytes are not."""
+
+    keep_changes = True
+
+
+def storage_key(workspace_id: str, file_id: str) -> str:
+    return f"ws/{workspace_id}/files/{file_id}"
+
+
+def display_name(filename: str | None) -> str:
+    """A file name for display only: no directories, no control characters, bounded length."""
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    return (name or "upload")[:255]
+
+
+# ---- capacity ----
+
+
+def used_bytes(db: Session, *, workspace_id: str) -> int:
+    """Bytes held by live files, counting uploads in progress at their declared size."""
+    return int(db.scalar(
+        select(func.coalesce(func.sum(File.size_bytes), 0)).where(
+            File.workspace_id == workspace_id, File.status.in_([FileStatus.PENDING.value, FileStatus.READY.value])
+        )
+    ) or 0)
+
+
+def check_capacity(db: Session, *, settings: Settings, workspace_id: str, size: int, max_bytes: int | None = None) -> None:
+    """Refuse a file before any byte is stored: too large for one file, or past the workspace's quota."""
+    limit = max_bytes if max_bytes is not None else settings.max_file_size_mb * 1024 * 1024
+    if size > limit:
+        raise FileTooLarge(
+            f"The file is {size} bytes; the limit is {limit} bytes.", details={"size": size, "max_bytes": limit}
+        )
+    quota = settings.storage_quota_mb * 1024 * 1024
+    used = used_bytes(db, workspace_id=workspace_id)
+    if used + size > quota:
+        raise StorageQuotaExceeded(
+            "This file does not fit in the workspace's storage; delete files or raise the quota.",
+            details={"size": size, "used_bytes": used, "quota_bytes": quota},
+        )
+
+
+# ---- creating and finishing files ----
+
+
+def new_file(db: Session, *, access: WorkspaceAccess, filename: str | None, declared_size: int,
+             kind: FileKind = FileKind.UPLOAD, content_type: str = "application/octet-stream") -> File:
+    access.require(Role.MEMBER)
+    file = File(workspace_id=access.workspace_id, kind=kind.value, filename=display_name(filename),
+                content_type=content_type[:120], size_bytes=declared_size, storage_key="",
+                created_by=access.user.id if access.user else None, created_by_api_key=access.api_key_id)
+    db.add(file)
+    db.flush()
+    file.storage_key = storage_key(access.workspace_id, file.id)
+    return file
+
+
+class _HashingReader:
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.digest = hashlib.sha256()
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.digest.update(data)
+        self.count += len(data)
+        return data
+
+
+def store_simple_upload(db: Session, *, ctx: AppContext, access: WorkspaceAccess, filename: str | None,
+                        stream: BinaryIO, max_bytes: int) -> File:
+    """Stream one request's file into the store, then probe it."""
+    file = new_file(db, access=access, filename=filename, declared_size=0)
+    reader = _HashingReader(stream)
+    ctx.store.put(file.storage_key, reader)  # type: ignore[arg-type]
+    if reader.count > max_bytes:
+        ctx.store.delete(file.storage_key)
+        raise FileTooLarge(f"The file is {reader.count} bytes; the limit is {max_bytes} bytes.",
+                           details={"size": reader.count, "max_bytes": max_bytes})
+    return finalize(db, ctx=ctx, file=file, actor=access.actor, sha256=reader.digest.hexdigest())
+
+
+def _sha256_of(ctx: AppContext, key: str) -> str:
+    digest = hashlib.sha256()
+    for chunk in ctx.store.open(key):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _content_type(media: dict[str, Any]) -> str:
+    container = str(media.get("container", ""))
+    if media.get("video_codec"):
+        return _VIDEO_TYPES.get(container, "video/octet-stream")
+    return _AUDIO_TYPES.get(container, "audio/octet-stream")
+
+
+def finalize(db: Session, *, ctx: AppContext, file: File, actor: Actor, sha256: str | None = None) -> File:
+    """Probe stored bytes: the File becomes `ready` with its media facts, or `rejected` with its bytes removed."""
+    store, settings = ctx.store, ctx.settings
+    file.size_bytes = store.size(file.storage_key)
+    local = store.local_path(file.storage_key)
+    source = str(local) if local else store.signed_get_url(
+        file.storage_key, ttl_s=3600, download=DownloadOptions(filename=file.filename, content_type=file.content_type)
+    )
+    try:
+        info = probe(source, ffprobe=settings.ffprobe_path, ffmpeg=settings.ffmpeg_path, size_bytes=file.size_bytes)
+        if info.duration_s > settings.max_media_duration_s:
+            raise MediaRejected(
+                "media_too_long", "too_long",
+                f"The media lasts {info.duration_s:.0f} s; the limit is {settings.max_media_duration_s} s.",
+            )
+    except MediaRejected as rejected:
+        _reject(db, ctx=ctx, file=file, actor=actor, rejected=rejected)
+        raise MediaUnusable(rejected.message, code=rejected.code,
+                            details={"file_id": file.id, "reason": rejected.reason}) from rejected
+    file.sha256 = sha256 or _sha256_of(ctx, file.storage_key)
+    file.media = info.as_dict()
+    file.content_type = _content_type(file.media)
+    file.status = FileStatus.READY.value
+    audit.record(db, actor=actor, action="file.uploaded", workspace_id=file.workspace_id, target_type="file",
+                 target_id=file.id, summary={"filename": file.filename, "size_bytes": file.size_bytes,
+                                             "duration_s": info.duration_s})
+    return file
+
+
+def _reject(db: Session, *, ctx: AppContext, file: File, actor: Actor, rejected: MediaRejected) -> None:
+    file.status = FileStatus.REJECTED.value
+    file.reject_reason = rejected.reason
+    file.reject_message = rejected.message[:500]
+    ctx.store.delete(file.storage_key)
+    file.size_bytes = 0
+    audit.record(db, actor=actor, action="file.rejected", workspace_id=file.workspace_id, target_type="file",
+                 target_id=file.id, summary={"filename": file.filename, "reason": rejected.reason})
+
+
+# ---- reading, renaming, deleting ----
+
+
+def get_file(db: Session, *, workspace_id: str, file_id: str) -> File:
+    file = db.get(File, file_id)
+    if file is None or file.workspace_id != workspace_id or file.status == FileStatus.DELETED.value:
+        raise NotFound("File not found.", code="file_not_found")
+    return file
+
+
+def list_files(
+    db: Session, *, workspace_id: str, cursor: str | None, limit: int, kind: str | None = None,
+    status: str | None = None, created_after: datetime | None = None, created_before: datetime | None = None,
+) -> tuple[list[File], str | None]:
+    query: Select[Any] = select(File).where(File.workspace_id == workspace_id,
+                                            File.status != FileStatus.DELETED.value)
+    if kind:
+        query = query.where(File.kind == kind)
+    if status:
+        query = query.where(File.status == status)
+    if created_after:
+        query = query.where(File.created_at >= as_utc(created_after))
+    if created_before:
+        query = query.where(File.created_at < as_utc(created_before))
+    return paginate(db, query, File.id, cursor=cursor, limit=limit)
+
+
+def rename(db: Session, *, access: WorkspaceAccess, file_id: str, filename: str) -> File:
+    access.require(Role.MEMBER)
+    file = get_file(db, workspace_id=access.workspace_id, file_id=file_id)
+    old, file.filename = file.filename, display_name(filename)
+    audit.record(db, actor=access.actor, action="file.renamed", workspace_id=access.workspace_id,
+                 target_type="file", target_id=file.id, summary={"from": old, "to": file.filename})
+    return file
+
+
+def download_url(db: Session, *, ctx: AppContext, access: WorkspaceAccess, file_id: str, inline: bool) -> str:
+    file = get_file(db, workspace_id=access.workspace_id, file_id=file_id)
+    if file.status != FileStatus.READY.value:
+        raise NotFound("This file has no bytes to download.", code="file_not_ready",
+                       details={"status": file.status})
+    url = ctx.store.signed_get_url(
+        file.storage_key, ttl_s=ctx.settings.download_url_ttl,
+        download=DownloadOptions(filename=file.filename, content_type=file.content_type, inline=inline),
+    )
+    audit.record(db, actor=access.actor, action="file.download_link_issued", workspace_id=access.workspace_id,
+                 target_type="file", target_id=file.id, summary={"inline": inline})
+    return url
+
+
+def _remove(db: Session, *, ctx: AppContext, file: File, actor: Actor, action: str) -> None:
+    try:
+        ctx.store.delete(file.storage_key)
+    except BlobNotFound:
+        pass
+    file.status = FileStatus.DELETED.value
+    file.deleted_at = utcnow()
+    file.size_bytes = 0
+    audit.record(db, actor=actor, action=action, workspace_id=file.workspace_id, target_type="file",
+                 target_id=file.id, summary={"filename": file.filename})
+
+
+def delete_file(db: Session, *, ctx: AppContext, access: WorkspaceAccess, file_id: str) -> None:
+    access.require(Role.MEMBER)
+    file = get_file(db, workspace_id=access.workspace_id, file_id=file_id)
+    _remove(db, ctx=ctx, file=file, actor=access.actor, action="file.deleted")
+
+
+# ---- periodic work ----
+
+
+def delete_expired_files(db: Session, *, ctx: AppContext, now: datetime | None = None) -> int:
+    """Delete files past their workspace's retention period, or past their own expires_at."""
+    now = now or utcnow()
+    count = 0
+    live = [FileStatus.READY.value, FileStatus.REJECTED.value]
+    rows = db.execute(
+        select(File, Workspace.retention_days).join(Workspace, Workspace.id == File.workspace_id)
+        .where(File.status.in_(live))
+        .where((Workspace.retention_days.is_not(None)) | (File.expires_at.is_not(None)))
+    )
+    for file, retention_days in rows:
+        expired = file.expires_at is not None and as_utc(file.expires_at) <= now
+        if retention_days is not None and as_utc(file.created_at) <= now - timedelta(days=retention_days):
+            expired = True
+        if expired:
+            _remove(db, ctx=ctx, file=file, actor=Actor.system(), action="file.expired")
+            count += 1
+    return count
+
+
+def expire_uploads(db: Session, *, ctx: AppContext, now: datetime | None = None) -> int:
+    """Abort uploads left unfinished past their expiry and remove their bytes."""
+    now = now or utcnow()
+    count = 0
+    uploads = list(db.scalars(select(Upload).where(Upload.status == UploadStatus.OPEN.value,
+                                                   Upload.expires_at <= now)))
+    for upload in uploads:
+        file = db.get(File, upload.file_id)
+        abort_store_upload(ctx, upload, file.storage_key if file else "")
+        upload.status = UploadStatus.EXPIRED.value
+        if file is not None and file.status == FileStatus.PENDING.value:
+            file.status = FileStatus.DELETED.value
+            file.deleted_at = now
+            file.size_bytes = 0
+        audit.record(db, actor=Actor.system(), action="upload.expired", workspace_id=upload.workspace_id,
+                     target_type="upload", target_id=upload.id, summary={"protocol": upload.protocol})
+        count += 1
+    return count
+
+
+def abort_store_upload(ctx: AppContext, upload: Upload, key: str) -> None:
+    try:
+        if upload.protocol == "tus":
+            ctx.store.abort_append(key, upload.store_upload_id)
+        else:
+            ctx.store.abort_multipart(key, upload.store_upload_id)
+    except BlobNotFound:
+        pass
