@@ -20,7 +20,10 @@ from voxhub.config import Settings
 from voxhub.context import AppContext
 from voxhub.db import Database, schema_state
 from voxhub.errors import error_response, install_error_handlers, responses
+from voxhub.files.routes import router as file_routes
+from voxhub.files.tus import router as tus_routes
 from voxhub.observability import Metrics, RequestContextMiddleware
+from voxhub.storage.routes import router as blob_routes
 from voxhub.workspaces.routes import invitations as invitation_routes
 from voxhub.workspaces.routes import router as workspace_routes
 
@@ -58,7 +61,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
 
     install_error_handlers(app)
-    for router in (auth_routes, me_routes, workspace_routes, invitation_routes, apikey_routes, audit_routes):
+    routers = (auth_routes, me_routes, workspace_routes, invitation_routes, apikey_routes, audit_routes, file_routes,
+               tus_routes, blob_routes)
+    for router in routers:
         app.include_router(router)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness")

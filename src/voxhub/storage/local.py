@@ -101,6 +101,9 @@ class LocalBlobStore:
     def put(self, key: str, stream: BinaryIO, *, content_type: str = "application/octet-stream") -> int:
         return _write_atomically(self._path(key), stream)
 
+    def put_stream(self, key: str, chunks: Iterator[bytes]) -> int:
+        return _write_atomically(self._path(key), chunks)
+
     def open(self, key: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         path = self._path(key)
         if not path.is_file():
@@ -235,6 +238,3 @@ class LocalBlobStore:
 
     def abort_append(self, key: str, upload_id: str) -> None:
         self._upload_dir(self.appends, upload_id).unlink(missing_ok=True)
-
-    def blob_path_for_serving(self, key: str) -> Path:
-        return self._path(key)

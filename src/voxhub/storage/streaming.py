@@ -1,0 +1,80 @@
+"""Feeding an async request body to synchronous storage code in a worker thread, with backpressure."""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import anyio
+from starlette.requests import ClientDisconnect, Request
+
+T = TypeVar("T")
+
+BATCH = 1024 * 1024
+_END = object()
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def pump_body(request: Request, consume: Callable[[Iterator[bytes]], T], *, limit: int | None = None) -> T:
+    """Run `consume(chunks)` in a thread while the request body streams in, in batches of about 1 MiB.
+
+    Memory stays bounded (a few batches queued). If the client disconnects, `consume` sees the chunks end early and
+    keeps what arrived. Past `limit` bytes the stream is cut there and BodyTooLarge raised after `consume` returns.
+    """
+    pipe: queue.Queue[object] = queue.Queue(maxsize=8)
+    stopped = False
+    overflow = False
+
+    async def put(item: object) -> None:
+        while True:
+            try:
+                pipe.put_nowait(item)
+                return
+            except queue.Full:
+                if stopped:
+                    return
+                await anyio.sleep(0.001)
+
+    async def produce() -> None:
+        nonlocal overflow
+        received = 0
+        batch = bytearray()
+        try:
+            async for chunk in request.stream():
+                if limit is not None and received + len(chunk) > limit:
+                    batch += chunk[: limit - received]
+                    overflow = True
+                    break
+                received += len(chunk)
+                batch += chunk
+                if len(batch) >= BATCH:
+                    await put(bytes(batch))
+                    batch.clear()
+        except ClientDisconnect:
+            pass
+        finally:
+            if batch:
+                await put(bytes(batch))
+            await put(_END)
+
+    def chunks() -> Iterator[bytes]:
+        while (item := pipe.get()) is not _END:
+            yield item  # type: ignore[misc]
+
+    def run() -> T:
+        nonlocal stopped
+        try:
+            return consume(chunks())
+        finally:
+            stopped = True
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(produce)
+        result = await anyio.to_thread.run_sync(run)
+    if overflow:
+        raise BodyTooLarge()
+    return result
