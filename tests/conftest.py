@@ -148,6 +148,7 @@ def settings(tmp_path: Path, database_url: str, smtp_server: tuple[_Collector, i
         smtp_url=f"smtp://127.0.0.1:{port}",
         public_url="http://voxhub.test",
         secret_key="test-secret-key-" + "x" * 32,
+        run_periodic_tasks=False,
     )
 
 

@@ -23,6 +23,7 @@ from voxhub.errors import error_response, install_error_handlers, responses
 from voxhub.files.routes import router as file_routes
 from voxhub.files.tus import router as tus_routes
 from voxhub.observability import Metrics, RequestContextMiddleware
+from voxhub.periodic import PeriodicRunner
 from voxhub.storage.routes import router as blob_routes
 from voxhub.workspaces.routes import invitations as invitation_routes
 from voxhub.workspaces.routes import router as workspace_routes
@@ -45,7 +46,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runner = PeriodicRunner(database, ctx) if settings.run_periodic_tasks else None
+        if runner:
+            runner.start()
         yield
+        if runner:
+            runner.stop()
         ctx.close()
         database.dispose()
 

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     max_media_duration_s: int = Field(default=4 * 3600, description="Longest audio or video accepted, seconds.")
     download_url_ttl: int = Field(default=3600, description="Lifetime of signed download links, seconds.")
     upload_expiry_h: int = Field(default=24, description="Unfinished uploads older than this are aborted, hours.")
+    run_periodic_tasks: bool = Field(
+        default=True, description="Run housekeeping (upload expiry, retention) inside `voxhub serve`."
+    )
     ffprobe_path: str = Field(default="ffprobe", description="The ffprobe program.")
     ffmpeg_path: str = Field(default="ffmpeg", description="The ffmpeg program.")
 
