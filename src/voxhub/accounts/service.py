@@ -399,6 +399,8 @@ def update_profile(
     fields_set: set[str],
 ) -> User:
     changed: dict[str, object] = {}
+    if "name" in fields_set and name is not None and not name.strip():
+        raise Unprocessable("A name cannot be blank.", details={"field": "name"})
     if "name" in fields_set and name is not None and name.strip() != user.name:
         user.name = name.strip()
         changed["name"] = user.name
