@@ -22,6 +22,12 @@ from voxhub.db import Database, schema_state
 from voxhub.errors import error_response, install_error_handlers, responses
 from voxhub.files.routes import router as file_routes
 from voxhub.files.tus import router as tus_routes
+from voxhub.jobs import metrics as job_metrics
+from voxhub.jobs.executors import make_executor
+from voxhub.jobs.metrics import JobStateCollector
+from voxhub.jobs.routes import admin as admin_routes
+from voxhub.jobs.routes import router as job_routes
+from voxhub.notify.routes import router as webhook_routes
 from voxhub.observability import Metrics, RequestContextMiddleware
 from voxhub.periodic import PeriodicRunner
 from voxhub.storage.routes import router as blob_routes
@@ -42,16 +48,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     database = Database(settings)
     ctx = AppContext.from_settings(settings)
+    ctx.executor = executor = make_executor(settings, database, ctx)
     metrics = Metrics()
+    metrics.registry.register(JobStateCollector(database))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runner = PeriodicRunner(database, ctx) if settings.run_periodic_tasks else None
+        # With Celery, periodic work belongs to `voxhub beat`; running it here too would do it twice.
+        local = not settings.queue_url
+        runner = PeriodicRunner(database, ctx) if settings.run_periodic_tasks and local else None
+        executor.start()
         if runner:
             runner.start()
         yield
         if runner:
             runner.stop()
+        executor.stop()
         ctx.close()
         database.dispose()
 
@@ -68,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     routers = (auth_routes, me_routes, workspace_routes, invitation_routes, apikey_routes, audit_routes, file_routes,
-               tus_routes, blob_routes)
+               tus_routes, blob_routes, job_routes, admin_routes, webhook_routes)
     for router in routers:
         app.include_router(router)
 
@@ -93,7 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", include_in_schema=True)
     def prometheus_metrics(request: Request) -> Response:
         """Requests by route and status, and a latency histogram, in the Prometheus text format."""
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        body = generate_latest(metrics.registry) + generate_latest(job_metrics.REGISTRY)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
     if origins:

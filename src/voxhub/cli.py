@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import getpass
+import os
 import secrets
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -60,6 +62,35 @@ def serve(
     url = f"http://{host}:{port}"
     typer.echo(f"voxhub is serving on {url} — API docs at {url}/docs", err=True)
     uvicorn.run("voxhub.asgi:app", host=host, port=port, workers=workers, log_config=None, proxy_headers=False)
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="Comma-separated queues to take jobs from.")] = "asr,tts,media,default",
+    concurrency: Annotated[int | None, typer.Option(help="Jobs run at once; default CPU count.")] = None,
+) -> None:
+    """Run a Celery worker for jobs (needs VOXHUB_QUEUE_URL=redis://…)."""
+    from voxhub.jobs.celery_app import celery_for_cli
+
+    settings = _settings()
+    prepare_database(settings)
+    args = ["worker", "--queues", queues, "--loglevel", settings.log_level, "--hostname", "voxhub@%h",
+            "--concurrency", str(concurrency or settings.resolved_workers)]
+    celery_for_cli().worker_main(args)
+
+
+@app.command()
+def beat() -> None:
+    """Run Celery beat: the periodic work (stale-job reaper, webhook deliveries, upload expiry, retention)."""
+    import tempfile
+
+    from voxhub.jobs.celery_app import celery_for_cli
+
+    settings = _settings()
+    schedule = settings.data_dir / "celerybeat-schedule"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    celery_for_cli().start(["beat", "--loglevel", settings.log_level, "--schedule", str(schedule),
+                            "--pidfile", str(Path(tempfile.gettempdir()) / f"voxhub-beat-{os.getpid()}.pid")])
 
 
 @app.command("migrate")

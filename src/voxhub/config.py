@@ -66,6 +66,18 @@ class Settings(BaseSettings):
     max_media_duration_s: int = Field(default=4 * 3600, description="Longest audio or video accepted, seconds.")
     download_url_ttl: int = Field(default=3600, description="Lifetime of signed download links, seconds.")
     upload_expiry_h: int = Field(default=24, description="Unfinished uploads older than this are aborted, hours.")
+    queue_url: str | None = Field(
+        default=None, description="redis://… runs jobs on Celery workers (`voxhub worker`); unset runs them in serve."
+    )
+    workers: int | None = Field(default=None, description="Job worker threads inside `voxhub serve`; default CPU count.")
+    job_stale_after_s: int = Field(default=60, description="A running job silent this long is requeued, seconds.")
+    job_max_attempts: int = Field(default=3, description="Attempts per job for transient failures.")
+    job_timeouts: dict[str, int] = Field(
+        default_factory=dict, description='Per-type timeouts in seconds as JSON, e.g. {"media.convert": 1800}.'
+    )
+    webhooks_allow_private: bool = Field(
+        default=False, description="Allow webhook targets in private or loopback address ranges."
+    )
     run_periodic_tasks: bool = Field(
         default=True, description="Run housekeeping (upload expiry, retention) inside `voxhub serve`."
     )
@@ -112,6 +124,10 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_storage_url(self) -> str:
         return self.storage_url or f"file://{(self.data_dir / 'blobs').resolve()}"
+
+    @property
+    def resolved_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1
 
     @property
     def is_sqlite(self) -> bool:

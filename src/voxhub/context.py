@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from voxhub.config import Settings
 from voxhub.notify.email import Mailer
 from voxhub.security import Keyring
 from voxhub.storage import BlobStore, open_store
+
+if TYPE_CHECKING:
+    from voxhub.jobs.executors import Executor
 
 
 @dataclass
@@ -16,6 +20,7 @@ class AppContext:
     keyring: Keyring
     mailer: Mailer
     store: BlobStore
+    executor: Executor | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppContext:

@@ -4,6 +4,8 @@ from voxhub.accounts.models import LoginAttempt, LoginSession, RefreshToken, Use
 from voxhub.apikeys.models import ApiKey, ProviderKey
 from voxhub.audit.models import AuditEvent, SecurityEvent
 from voxhub.files.models import File, Upload
+from voxhub.jobs.models import Job, JobAttempt, JobEvent
+from voxhub.notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from voxhub.workspaces.models import Invitation, Membership, Workspace
 
 __all__ = [
@@ -11,6 +13,9 @@ __all__ = [
     "AuditEvent",
     "File",
     "Invitation",
+    "Job",
+    "JobAttempt",
+    "JobEvent",
     "LoginAttempt",
     "LoginSession",
     "Membership",
@@ -18,6 +23,9 @@ __all__ = [
     "RefreshToken",
     "SecurityEvent",
     "Upload",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "User",
     "UserToken",
     "Workspace",

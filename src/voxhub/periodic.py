@@ -1,4 +1,5 @@
-"""Periodic housekeeping (upload expiry, file retention), run by a thread inside `voxhub serve` on one machine."""
+"""Periodic work (stale-job reaper, webhook deliveries, upload expiry, retention): a thread inside `voxhub serve`
+when jobs run locally, Celery beat (`voxhub beat`) when they run on Celery — never both."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from sqlalchemy.orm import Session
 from voxhub.context import AppContext
 from voxhub.db import Database
 from voxhub.files import service as files
+from voxhub.jobs import service as jobs
+from voxhub.notify import webhooks
 
 log = logging.getLogger("voxhub.periodic")
 
@@ -24,6 +27,8 @@ class PeriodicTask:
 
 
 TASKS = (
+    PeriodicTask("reap_stale_jobs", 15, lambda db, ctx: jobs.reap_stale(db, ctx=ctx)),
+    PeriodicTask("deliver_webhooks", 5, lambda db, ctx: webhooks.deliver_due(db, ctx=ctx)),
     PeriodicTask("expire_uploads", 600, lambda db, ctx: files.expire_uploads(db, ctx=ctx)),
     PeriodicTask("delete_expired_files", 3600, lambda db, ctx: files.delete_expired_files(db, ctx=ctx)),
 )

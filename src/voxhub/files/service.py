@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from sqlalchemy import Select, func, select
@@ -305,3 +306,28 @@ def abort_store_upload(ctx: AppContext, upload: Upload, key: str) -> None:
             ctx.store.abort_multipart(key, upload.store_upload_id)
     except BlobNotFound:
         pass
+
+
+def store_output(db: Session, *, ctx: AppContext, workspace_id: str, filename: str, source: BinaryIO | Path,
+                 content_type: str, job_id: str) -> File:
+    """A job's output: stored like an upload, probed, and marked kind `output`."""
+    file = File(workspace_id=workspace_id, kind=FileKind.OUTPUT.value, filename=display_name(filename),
+                content_type=content_type[:120], size_bytes=0, storage_key="")
+    db.add(file)
+    db.flush()
+    file.storage_key = storage_key(workspace_id, file.id)
+    reader = _HashingReader(source.open("rb") if isinstance(source, Path) else source)
+    try:
+        ctx.store.put(file.storage_key, reader, content_type=content_type)  # type: ignore[arg-type]
+    finally:
+        if isinstance(source, Path):
+            reader.stream.close()
+    return finalize(db, ctx=ctx, file=file, actor=Actor(user_agent=f"job {job_id}"), sha256=reader.digest.hexdigest())
+
+
+def remove_outputs(db: Session, *, ctx: AppContext, file_ids: list[str], actor: Actor) -> None:
+    """Delete a job's outputs (a canceled or deleted job leaves nothing behind)."""
+    for file_id in file_ids:
+        file = db.get(File, file_id)
+        if file is not None and file.status != FileStatus.DELETED.value:
+            _remove(db, ctx=ctx, file=file, actor=actor, action="file.deleted")

@@ -27,6 +27,7 @@ SUBJECTS = {
     "verify_email": "Confirm your email address",
     "password_reset": "Reset your voxhub password",
     "invitation": "You are invited to {workspace_name} on voxhub",
+    "webhook_disabled": "A voxhub webhook endpoint was disabled",
 }
 
 

@@ -1,0 +1,137 @@
+"""JobContext: what every pipeline gets — progress, cancellation, inputs, outputs, a scratch dir and a logger."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import select, update
+
+from voxhub.context import AppContext
+from voxhub.db import Database
+from voxhub.files import service as files
+from voxhub.files.models import File, FileStatus
+from voxhub.jobs import events
+from voxhub.jobs.models import Job, JobStatus
+from voxhub.jobs.registry import JobCanceled, JobTimedOut, PipelineError
+
+PROGRESS_EVERY_S = 0.5  # at most two progress writes a second per job
+CANCEL_CHECK_EVERY_S = 0.5
+
+
+class _EventHandler(logging.Handler):
+    """Turns a job's log lines into events its watchers see."""
+
+    def __init__(self, context: JobContext) -> None:
+        super().__init__(level=logging.INFO)
+        self.context = context
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            with self.context.database.session() as db:
+                events.emit(db, job_id=self.context.job_id, kind="log",
+                            data={"level": record.levelname.lower(), "message": record.getMessage()})
+        except Exception:  # a log line must never break the job
+            self.handleError(record)
+
+
+class JobContext:
+    def __init__(self, *, database: Database, app: AppContext, job: Job, worker_id: str, scratch_root: Path) -> None:
+        self.database = database
+        self.app = app
+        self.job_id = job.id
+        self.workspace_id = job.workspace_id
+        self.worker_id = worker_id
+        self.attempt = job.attempts
+        self.deadline = time.monotonic() + job.timeout_s
+        self.scratch = scratch_root / f"{job.id}-{job.attempts}"
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        self.logger = logging.getLogger(f"voxhub.job.{job.id}")
+        self.logger.propagate = True
+        self._handler = _EventHandler(self)
+        self.logger.addHandler(self._handler)
+        self.logger.setLevel(logging.INFO)
+        self._last_progress = 0.0
+        self._last_stage: str | None = None
+        self._last_check = 0.0
+        self.outputs: list[str] = []
+
+    # ---- progress and cancellation ----
+
+    def progress(self, pct: float, stage: str | None = None, message: str | None = None) -> None:
+        """Report progress (0–100). Writes are throttled; a new stage is always written."""
+        now = time.monotonic()
+        stage_changed = stage is not None and stage != self._last_stage
+        if not stage_changed and pct < 100 and now - self._last_progress < PROGRESS_EVERY_S:
+            return
+        self._last_progress = now
+        self._last_stage = stage or self._last_stage
+        pct = max(0.0, min(100.0, round(pct, 1)))
+        with self.database.session() as db:
+            values: dict[str, Any] = {"progress": pct}
+            if stage is not None:
+                values["stage"] = stage
+            if message is not None:
+                values["message"] = message[:500]
+            db.execute(update(Job).where(Job.id == self.job_id, Job.worker_id == self.worker_id).values(**values))
+            events.emit(db, job_id=self.job_id, kind="stage" if stage_changed else "progress",
+                        data={"progress": pct, "stage": self._last_stage, "message": message})
+        self.check_canceled(force=True)
+
+    def check_canceled(self, *, force: bool = False) -> None:
+        """Raise JobCanceled if the job was canceled (or taken over), JobTimedOut past its timeout.
+        Pipelines call this at least every 2 s of work; it reads the database at most twice a second."""
+        now = time.monotonic()
+        if now > self.deadline:
+            raise JobTimedOut()
+        if not force and now - self._last_check < CANCEL_CHECK_EVERY_S:
+            return
+        self._last_check = now
+        with self.database.session() as db:
+            row = db.execute(select(Job.status, Job.worker_id, Job.cancel_requested_at).where(Job.id == self.job_id)).one()
+        status, worker_id, cancel_requested_at = row
+        if cancel_requested_at is not None or status != JobStatus.RUNNING.value or worker_id != self.worker_id:
+            raise JobCanceled()
+
+    @property
+    def seconds_left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    # ---- inputs and outputs ----
+
+    def open_input(self, file_id: str) -> Path:
+        """A path on this machine holding the input file's bytes (downloaded to scratch from a remote store)."""
+        with self.database.session() as db:
+            file = db.get(File, file_id)
+            if file is None or file.workspace_id != self.workspace_id or file.status != FileStatus.READY.value:
+                raise PipelineError("input_not_found", f"Input file {file_id} is not a ready file of this workspace.")
+            key, name = file.storage_key, file.filename
+        local = self.app.store.local_path(key)
+        if local is not None:
+            return local
+        target = self.scratch / "inputs" / file_id
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("wb") as handle:
+            for chunk in self.app.store.open(key):
+                handle.write(chunk)
+        self.logger.info("downloaded input %s (%s)", file_id, name)
+        return target
+
+    def write_output(self, name: str, stream: BinaryIO | Path, content_type: str) -> File:
+        """Store an output file, probe it, and attach it to the job (removed again if the job is canceled)."""
+        with self.database.session() as db:
+            file = files.store_output(db, ctx=self.app, workspace_id=self.workspace_id, filename=name, source=stream,
+                                      content_type=content_type, job_id=self.job_id)
+            job = db.get(Job, self.job_id)
+            assert job is not None
+            job.outputs = [*job.outputs, file.id]
+            db.expunge(file)
+        self.outputs.append(file.id)
+        return file
+
+    def close(self) -> None:
+        self.logger.removeHandler(self._handler)
+        shutil.rmtree(self.scratch, ignore_errors=True)

@@ -1,0 +1,108 @@
+"""Executors decide where jobs run: threads inside `voxhub serve` (local), or Celery workers on Redis."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Protocol
+
+from voxhub.config import Settings
+from voxhub.context import AppContext
+from voxhub.db import Database
+from voxhub.jobs import service
+from voxhub.jobs.runner import new_worker_id, run_job
+
+log = logging.getLogger("voxhub.jobs")
+
+POLL_S = 1.0
+
+
+class Executor(Protocol):
+    def enqueue(self, job_id: str, queue: str, *, delay_s: float = 0) -> None: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class LocalExecutor:
+    """Worker threads that take queued jobs straight from the database (the queue is the jobs table).
+
+    `enqueue` only wakes them; a restart finds queued jobs where they were, and requeues the ones that were running.
+    """
+
+    def __init__(self, database: Database, ctx: AppContext, workers: int) -> None:
+        self.database = database
+        self.ctx = ctx
+        self.workers = max(1, workers)
+        self._wake = threading.Condition()
+        self._pending = 0
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def enqueue(self, job_id: str, queue: str, *, delay_s: float = 0) -> None:
+        with self._wake:
+            self._pending += 1
+            self._wake.notify()
+
+    def start(self) -> None:
+        with self.database.session() as db:
+            requeued = service.requeue_running_on_start(db, ctx=self.ctx)
+        if requeued:
+            log.info("requeued %d job(s) that were running when voxhub stopped", requeued)
+        for number in range(self.workers):
+            thread = threading.Thread(target=self._work, name=f"voxhub-worker-{number}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._wake:
+            self._wake.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def _work(self) -> None:
+        worker_id = new_worker_id("local")
+        while not self._stop.is_set():
+            ran = False
+            try:
+                with self.database.session() as db:
+                    candidates = service.next_claimable(db)
+                for job_id in candidates:
+                    if self._stop.is_set():
+                        return
+                    if run_job(self.database, self.ctx, job_id, worker_id) is not None:
+                        ran = True
+                        break
+            except Exception:
+                log.exception("local worker loop failed; continuing")
+            if not ran:
+                with self._wake:
+                    if self._pending == 0:
+                        self._wake.wait(POLL_S)
+                    self._pending = max(0, self._pending - 1)
+
+
+class CeleryExecutor:
+    """Sends job ids to Celery queues on Redis; `voxhub worker` processes run them."""
+
+    def __init__(self, settings: Settings) -> None:
+        from voxhub.jobs.celery_app import make_celery
+
+        self.celery = make_celery(settings)
+
+    def enqueue(self, job_id: str, queue: str, *, delay_s: float = 0) -> None:
+        self.celery.send_task("voxhub.run_job", args=[job_id], queue=queue, countdown=delay_s or None)
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+def make_executor(settings: Settings, database: Database, ctx: AppContext) -> Executor:
+    if settings.queue_url:
+        return CeleryExecutor(settings)
+    return LocalExecutor(database, ctx, settings.resolved_workers)

@@ -1,0 +1,60 @@
+"""Job types: each names its queue, its input and params models, its default timeout and its pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from voxhub.jobs.context import JobContext
+
+QUEUES = ("asr", "tts", "media", "default")
+
+
+class PipelineError(Exception):
+    """A job failed for a reason the user should see. Transient errors (an engine timeout, a storage hiccup)
+    are retried with backoff; the others fail the job at once with their code."""
+
+    def __init__(self, code: str, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.transient = transient
+
+
+class JobCanceled(Exception):
+    pass
+
+
+class JobTimedOut(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class JobType:
+    name: str
+    queue: str
+    input_model: type[BaseModel]
+    params_model: type[BaseModel]
+    run: Callable[[JobContext, Any, Any], dict[str, Any]]
+    timeout_s: int = 3600
+    description: str = ""
+
+
+JOB_TYPES: dict[str, JobType] = {}
+
+
+def register(job_type: JobType) -> JobType:
+    assert job_type.queue in QUEUES, job_type.queue
+    JOB_TYPES[job_type.name] = job_type
+    return job_type
+
+
+def load() -> dict[str, JobType]:
+    """Every job type, after importing the pipelines that register them."""
+    import voxhub.pipelines  # noqa: F401
+
+    return JOB_TYPES

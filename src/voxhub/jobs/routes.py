@@ -1,0 +1,157 @@
+"""HTTP routes for jobs: create (idempotent), read, list, cancel, retry, delete, and live events over SSE."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
+
+from voxhub.clock import as_utc, utcnow
+from voxhub.deps import Ctx, CurrentUser, DbSession, MemberAccess, SpenderAccess, ViewerAccess
+from voxhub.errors import Forbidden, responses
+from voxhub.jobs import events, service
+from voxhub.jobs.models import Job, JobAttempt, JobStatus
+from voxhub.jobs.registry import load
+from voxhub.jobs.schemas import JobAttemptOut, JobCreate, JobOut, job_out
+from voxhub.pagination import Page
+
+router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/jobs", tags=["jobs"])
+admin = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+
+HEARTBEAT_S = 15.0
+POLL_S = 0.3
+
+
+@router.post("", status_code=202, summary="Start a job",
+             responses={**responses(401, 403, 404, 409, 422), 200: {"description": "Idempotent replay"}})
+def create_job(body: JobCreate, db: DbSession, ctx: Ctx, access: SpenderAccess,
+               idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> Response:
+    """Queue a job. With `Idempotency-Key`, the same key and body return the same job (200) for 24 hours."""
+    job, created = service.create(db, ctx=ctx, access=access, body=body.model_dump(mode="json"),
+                                  idempotency_key=idempotency_key)
+    return JSONResponse(job_out(job).model_dump(mode="json"), status_code=202 if created else 200)
+
+
+@router.get("", summary="List jobs", responses=responses(401, 403, 404, 422))
+def list_jobs(
+    db: DbSession, access: ViewerAccess, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    status: Annotated[str | None, Query(pattern="^(queued|running|succeeded|failed|canceled)$")] = None,
+    type: str | None = None, created_after: datetime | None = None, created_before: datetime | None = None,
+    metadata: Annotated[list[str] | None, Query(description="key=value; repeat to require several")] = None,
+) -> Page[JobOut]:
+    """The workspace's jobs, newest first."""
+    wanted = dict(item.split("=", 1) for item in metadata or [] if "=" in item)
+    rows, next_cursor = service.list_jobs(db, workspace_id=access.workspace_id, cursor=cursor, limit=limit,
+                                          status=status, type=type, created_after=created_after,
+                                          created_before=created_before, metadata=wanted or None)
+    return Page(items=[job_out(job) for job in rows], next_cursor=next_cursor)
+
+
+@router.get("/{job_id}", summary="Get a job", responses=responses(401, 403, 404))
+def get_job(job_id: str, db: DbSession, access: ViewerAccess) -> JobOut:
+    """Status, progress, timings, outputs, result and error."""
+    return job_out(service.get(db, workspace_id=access.workspace_id, job_id=job_id))
+
+
+@router.get("/{job_id}/attempts", summary="A job's attempts", responses=responses(401, 403, 404))
+def job_attempts(job_id: str, db: DbSession, access: ViewerAccess) -> list[JobAttemptOut]:
+    """Each attempt: worker, start, end, outcome and error."""
+    service.get(db, workspace_id=access.workspace_id, job_id=job_id)
+    return [JobAttemptOut(number=a.number, worker_id=a.worker_id, started_at=a.started_at, finished_at=a.finished_at,
+                          outcome=a.outcome, error_code=a.error_code, error_message=a.error_message)
+            for a in service.attempts(db, job_id=job_id)]
+
+
+@router.post("/{job_id}/cancel", summary="Cancel a job", responses=responses(401, 403, 404, 409))
+def cancel_job(job_id: str, db: DbSession, ctx: Ctx, access: MemberAccess) -> JobOut:
+    """Queued jobs stop at once; running ones at their next checkpoint, leaving no outputs."""
+    return job_out(service.cancel(db, ctx=ctx, access=access, job_id=job_id))
+
+
+@router.post("/{job_id}/retry", status_code=202, summary="Retry a job", responses=responses(401, 403, 404, 409))
+def retry_job(job_id: str, db: DbSession, ctx: Ctx, access: SpenderAccess) -> JobOut:
+    """Run a failed or canceled job again."""
+    return job_out(service.retry(db, ctx=ctx, access=access, job_id=job_id))
+
+
+@router.delete("/{job_id}", status_code=204, summary="Delete a job", responses=responses(401, 403, 404))
+def delete_job(job_id: str, db: DbSession, ctx: Ctx, access: MemberAccess) -> Response:
+    """Cancel it if needed, delete its outputs, and hide it."""
+    service.delete(db, ctx=ctx, access=access, job_id=job_id)
+    return Response(status_code=204)
+
+
+def _sse(event_id: int, kind: str, data: dict[str, Any]) -> str:
+    return f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n"
+
+
+@router.get("/{job_id}/events", summary="Follow a job (Server-Sent Events)",
+            responses={**responses(401, 403, 404), 200: {"content": {"text/event-stream": {}}}})
+async def job_events(job_id: str, request: Request, access: ViewerAccess,
+                     last_event_id: Annotated[str | None, Header()] = None) -> StreamingResponse:
+    """Replays the job's events, then streams new ones (progress, stage, log, state) until a final state.
+    Honours `Last-Event-ID`; sends a heartbeat comment every 15 s. Works whichever process runs the job."""
+    database = request.app.state.db
+
+    def check() -> None:
+        with database.session() as db:
+            service.get(db, workspace_id=access.workspace_id, job_id=job_id)
+
+    await run_in_threadpool(check)
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+
+    def fetch(since_id: int) -> list[tuple[int, str, dict[str, Any]]]:
+        with database.session() as db:
+            return [(e.id, e.kind, e.data) for e in events.since(db, job_id=job_id, after_id=since_id)]
+
+    async def stream() -> AsyncIterator[str]:
+        nonlocal after
+        last_sent = time.monotonic()
+        yield "retry: 2000\n\n"
+        while True:
+            for event_id, kind, data in await run_in_threadpool(fetch, after):
+                after = event_id
+                last_sent = time.monotonic()
+                yield _sse(event_id, kind, data)
+                if kind == "state" and data.get("final"):
+                    return
+            if await request.is_disconnected():
+                return
+            if time.monotonic() - last_sent >= HEARTBEAT_S:
+                last_sent = time.monotonic()
+                yield ": heartbeat\n\n"
+            await anyio.sleep(POLL_S)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@admin.get("/queue", summary="Queue overview (superusers)", responses=responses(401, 403))
+def queue_overview(db: DbSession, me: CurrentUser) -> dict[str, Any]:
+    """Jobs by state and queue, the oldest queued job's age, and workers seen in the last minute."""
+    if not me.user.is_superuser:
+        raise Forbidden("Only superusers can see the queue.", code="superuser_required")
+    now = utcnow()
+    counts: dict[str, dict[str, int]] = {}
+    for queue, state, count in db.execute(select(Job.queue, Job.status, func.count()).where(Job.deleted_at.is_(None))
+                                          .group_by(Job.queue, Job.status)):
+        counts.setdefault(queue, {})[state] = count
+    oldest = db.scalar(select(func.min(Job.queued_at)).where(Job.status == JobStatus.QUEUED.value))
+    recent = now - timedelta(minutes=1)
+    workers = sorted(set(db.scalars(select(Job.worker_id).where(Job.heartbeat_at >= recent,
+                                                                Job.worker_id.is_not(None))))
+                     | set(db.scalars(select(JobAttempt.worker_id).where(JobAttempt.started_at >= recent))))
+    return {
+        "queues": counts,
+        "oldest_queued_age_s": round((now - as_utc(oldest)).total_seconds(), 1) if oldest else None,
+        "workers_last_minute": workers,
+        "job_types": {name: kind.queue for name, kind in load().items()},
+    }

@@ -1,0 +1,119 @@
+"""Running one job: claim it, run its pipeline with a JobContext under a heartbeat, and settle it exactly once."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from voxhub.audit.service import Actor
+from voxhub.context import AppContext
+from voxhub.db import Database
+from voxhub.files import service as files
+from voxhub.jobs import service
+from voxhub.jobs.context import JobContext
+from voxhub.jobs.metrics import observe_finished, observe_started
+from voxhub.jobs.models import Job
+from voxhub.jobs.registry import JobCanceled, JobTimedOut, PipelineError, load
+from voxhub.storage import StorageError
+
+log = logging.getLogger("voxhub.jobs")
+
+
+def new_worker_id(kind: str) -> str:
+    return f"{kind}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class _Heartbeat:
+    """Keeps `heartbeat_at` fresh while a job runs, so the reaper can tell a live worker from a dead one."""
+
+    def __init__(self, database: Database, job_id: str, worker_id: str, every_s: float) -> None:
+        self.database, self.job_id, self.worker_id, self.every_s = database, job_id, worker_id, every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id[:8]}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                with self.database.session() as db:
+                    if not service.heartbeat(db, job_id=self.job_id, worker_id=self.worker_id):
+                        return
+            except Exception:
+                log.warning("heartbeat for job %s failed", self.job_id, exc_info=True)
+
+
+def run_job(database: Database, ctx: AppContext, job_id: str, worker_id: str) -> str | None:
+    """Claim and run one job. Returns its final (or requeued) status, or None when it was not ours to run."""
+    with database.session() as db:
+        if not service.claim(db, job_id=job_id, worker_id=worker_id):
+            return None
+        job = db.get(Job, job_id)
+        assert job is not None
+        db.expunge(job)
+    if job.heartbeat_at is not None:
+        observe_started(job.type, (job.heartbeat_at - job.queued_at).total_seconds())
+    kind = load().get(job.type)
+    scratch_root = Path(ctx.settings.data_dir) / "scratch"
+    context = JobContext(database=database, app=ctx, job=job, worker_id=worker_id, scratch_root=scratch_root)
+    started = time.monotonic()
+    outcome: tuple[str, ...]
+    try:
+        with _Heartbeat(database, job_id, worker_id, max(1.0, ctx.settings.job_stale_after_s / 4)):
+            if kind is None:
+                raise PipelineError("unknown_job_type", f"This worker does not know job type {job.type!r}.")
+            job_input = kind.input_model.model_validate(job.input)
+            params = kind.params_model.model_validate(job.params)
+            result = kind.run(context, job_input, params)
+            context.check_canceled(force=True)
+        outcome = ("succeeded",)
+    except JobCanceled:
+        outcome = ("canceled",)
+    except JobTimedOut:
+        outcome = ("failed", "timeout", f"The job ran past its {job.timeout_s} s limit.", "0")
+    except PipelineError as error:
+        outcome = ("failed", error.code, error.message, "1" if error.transient else "0")
+    except StorageError as error:
+        outcome = ("failed", "storage_unavailable", str(error), "1")
+    except Exception as error:  # a bug or an unexpected condition: logged, retried like a transient failure
+        log.exception("job %s (%s) crashed", job_id, job.type)
+        outcome = ("failed", "internal_error", f"Unexpected error: {type(error).__name__}", "1")
+    finally:
+        context.close()
+    return _settle(database, ctx, job, worker_id, outcome, locals().get("result"), context.outputs,
+                   time.monotonic() - started)
+
+
+def _settle(database: Database, ctx: AppContext, job: Job, worker_id: str, outcome: tuple[str, ...],
+            result: object, written: list[str], elapsed: float) -> str | None:
+    with database.session() as db:
+        if outcome[0] == "succeeded":
+            settled = service.succeed(db, ctx=ctx, job_id=job.id, worker_id=worker_id,
+                                      result=result if isinstance(result, dict) else {})
+        elif outcome[0] == "canceled":
+            settled = service.mark_canceled(db, ctx=ctx, job_id=job.id, worker_id=worker_id)
+        else:
+            _, code, message, transient = outcome
+            settled = service.fail(db, ctx=ctx, job_id=job.id, worker_id=worker_id, code=code, message=message,
+                                   transient=transient == "1")
+        if written and (settled is None or settled.status != "succeeded"):
+            # Canceled, failed, retrying, or taken over by another worker: this attempt leaves no outputs behind.
+            files.remove_outputs(db, ctx=ctx, file_ids=written, actor=Actor(user_agent=f"worker {worker_id}"))
+            current = db.get(Job, job.id)
+            if current is not None:
+                current.outputs = [f for f in current.outputs if f not in written]
+        status = settled.status if settled is not None else None
+    log.info("job %s (%s) -> %s in %.2fs", job.id, job.type, status or "lost", elapsed)
+    observe_finished(job.type, status, elapsed)
+    return status

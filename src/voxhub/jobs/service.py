@@ -1,0 +1,353 @@
+"""Jobs: accepting work, its state machine (queued → running → succeeded | failed | canceled), cancel, retry, delete,
+and recovery of jobs whose worker died. The job row is the truth; queues carry only job ids."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import Session
+
+from voxhub.audit import service as audit
+from voxhub.clock import as_utc, utcnow
+from voxhub.context import AppContext
+from voxhub.db import on_commit
+from voxhub.errors import Conflict, NotFound, Unprocessable
+from voxhub.files import service as files
+from voxhub.jobs import events
+from voxhub.jobs.models import FINAL_STATES, Job, JobAttempt, JobStatus
+from voxhub.jobs.registry import JobType, load
+from voxhub.jobs.schemas import job_out
+from voxhub.pagination import paginate
+from voxhub.workspaces.models import Role
+from voxhub.workspaces.service import WorkspaceAccess
+
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+BACKOFF_BASE_S = 2.0
+BACKOFF_CAP_S = 300.0
+
+
+def job_type(name: str) -> JobType:
+    types = load()
+    if name not in types:
+        raise Unprocessable(f"Unknown job type {name!r}; known types: {', '.join(sorted(types))}.",
+                            code="unknown_job_type", details={"fields": [{"field": "type", "message": "unknown"}]})
+    return types[name]
+
+
+def _validate(model: Any, data: dict[str, Any], where: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields = [{"field": ".".join([where, *[str(p) for p in err["loc"]]]), "message": err["msg"]}
+                  for err in exc.errors()]
+        raise Unprocessable(f"{fields[0]['field']}: {fields[0]['message']}", code="validation_error",
+                            details={"fields": fields}) from exc
+
+
+def _request_hash(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _timeout(ctx: AppContext, kind: JobType) -> int:
+    return int(ctx.settings.job_timeouts.get(kind.name, kind.timeout_s))
+
+
+def create(
+    db: Session, *, ctx: AppContext, access: WorkspaceAccess, body: dict[str, Any], idempotency_key: str | None
+) -> tuple[Job, bool]:
+    """Accept a job; returns it and whether it is new. The queue hears of it only once this transaction commits."""
+    access.require(Role.MEMBER)
+    request_hash = _request_hash(body)
+    if idempotency_key:
+        existing = db.scalar(select(Job).where(Job.workspace_id == access.workspace_id,
+                                               Job.idempotency_key == idempotency_key))
+        if existing is not None and as_utc(existing.created_at) > utcnow() - IDEMPOTENCY_WINDOW:
+            if existing.request_hash != request_hash:
+                raise Conflict("This Idempotency-Key was used with a different request.", code="idempotency_conflict",
+                               details={"job_id": existing.id})
+            return existing, False
+        if existing is not None:
+            existing.idempotency_key = None  # expired: the key is free again
+            db.flush()
+    kind = job_type(body["type"])
+    job_input = _validate(kind.input_model, body.get("input") or {}, "input")
+    params = _validate(kind.params_model, body.get("params") or {}, "params")
+    file_id = getattr(job_input, "file_id", None)
+    if file_id:
+        file = files.get_file(db, workspace_id=access.workspace_id, file_id=file_id)
+        if file.status != "ready":
+            raise Unprocessable("The input file is not ready.", code="input_not_ready",
+                                details={"file_id": file_id, "status": file.status})
+    job = Job(
+        workspace_id=access.workspace_id, type=kind.name, queue=kind.queue, priority=body.get("priority", 0),
+        input=job_input.model_dump(mode="json"), params=params.model_dump(mode="json"), meta=body.get("metadata") or {},
+        webhook_url=str(body["webhook_url"]) if body.get("webhook_url") else None,
+        idempotency_key=idempotency_key, request_hash=request_hash, max_attempts=ctx.settings.job_max_attempts,
+        timeout_s=_timeout(ctx, kind), created_by=access.user.id if access.user else None,
+        created_by_api_key=access.api_key_id,
+    )
+    db.add(job)
+    db.flush()
+    events.emit(db, job_id=job.id, kind="state", data={"status": job.status})
+    audit.record(db, actor=access.actor, action="job.created", workspace_id=access.workspace_id, target_type="job",
+                 target_id=job.id, summary={"type": job.type})
+    _enqueue_after_commit(db, ctx, job)
+    return job, True
+
+
+def _enqueue_after_commit(db: Session, ctx: AppContext, job: Job, delay_s: float = 0) -> None:
+    job_id, queue = job.id, job.queue
+    if ctx.executor is not None:
+        executor = ctx.executor
+        on_commit(db, lambda: executor.enqueue(job_id, queue, delay_s=delay_s))
+
+
+def get(db: Session, *, workspace_id: str, job_id: str) -> Job:
+    job = db.get(Job, job_id)
+    if job is None or job.workspace_id != workspace_id or job.deleted_at is not None:
+        raise NotFound("Job not found.", code="job_not_found")
+    return job
+
+
+def list_jobs(
+    db: Session, *, workspace_id: str, cursor: str | None, limit: int, status: str | None = None,
+    type: str | None = None, created_after: datetime | None = None, created_before: datetime | None = None,
+    metadata: dict[str, str] | None = None,
+) -> tuple[list[Job], str | None]:
+    query: Select[Any] = select(Job).where(Job.workspace_id == workspace_id, Job.deleted_at.is_(None))
+    if status:
+        query = query.where(Job.status == status)
+    if type:
+        query = query.where(Job.type == type)
+    if created_after:
+        query = query.where(Job.created_at >= as_utc(created_after))
+    if created_before:
+        query = query.where(Job.created_at < as_utc(created_before))
+    rows, next_cursor = paginate(db, query, Job.id, cursor=cursor, limit=limit if not metadata else 200)
+    if metadata:
+        # JSON filtering differs per database; metadata filters are applied to a bounded page instead.
+        rows = [job for job in rows if all(job.meta.get(k) == v for k, v in metadata.items())][:limit]
+    return rows, next_cursor
+
+
+def attempts(db: Session, *, job_id: str) -> list[JobAttempt]:
+    return list(db.scalars(select(JobAttempt).where(JobAttempt.job_id == job_id).order_by(JobAttempt.number)))
+
+
+# ---- user actions ----
+
+
+def cancel(db: Session, *, ctx: AppContext, access: WorkspaceAccess, job_id: str) -> Job:
+    """A queued job is canceled at once; a running one stops at its next checkpoint."""
+    access.require(Role.MEMBER)
+    job = get(db, workspace_id=access.workspace_id, job_id=job_id)
+    if job.status in FINAL_STATES:
+        raise Conflict(f"The job is already {job.status}.", code="job_finished", details={"status": job.status})
+    now = utcnow()
+    canceled = db.execute(update(Job).where(Job.id == job.id, Job.status == JobStatus.QUEUED.value).values(
+        status=JobStatus.CANCELED.value, finished_at=now, cancel_requested_at=now,
+        error_code="canceled", error_message="Canceled before it started.",
+    )).rowcount  # type: ignore[attr-defined]
+    if canceled:
+        db.refresh(job)
+        on_final(db, ctx=ctx, job=job)
+    else:
+        db.execute(update(Job).where(Job.id == job.id).values(cancel_requested_at=now))
+        db.refresh(job)
+        events.emit(db, job_id=job.id, kind="stage", data={"progress": job.progress, "stage": "canceling",
+                                                            "message": "Cancel requested"})
+    audit.record(db, actor=access.actor, action="job.canceled", workspace_id=access.workspace_id, target_type="job",
+                 target_id=job.id, summary={"was": "queued" if canceled else "running"})
+    return job
+
+
+def retry(db: Session, *, ctx: AppContext, access: WorkspaceAccess, job_id: str) -> Job:
+    """Run a failed or canceled job again, as a new attempt of the same job."""
+    access.require(Role.MEMBER)
+    job = get(db, workspace_id=access.workspace_id, job_id=job_id)
+    if job.status not in (JobStatus.FAILED.value, JobStatus.CANCELED.value):
+        raise Conflict("Only failed or canceled jobs can be retried.", code="job_not_retryable",
+                       details={"status": job.status})
+    now = utcnow()
+    job.status = JobStatus.QUEUED.value
+    job.queued_at = job.run_after = now
+    job.finished_at = job.cancel_requested_at = None
+    job.error_code = job.error_message = None
+    job.progress, job.stage, job.message = 0.0, None, None
+    job.max_attempts = job.attempts + ctx.settings.job_max_attempts
+    job.worker_id = None
+    events.emit(db, job_id=job.id, kind="state", data={"status": job.status, "retry": True})
+    audit.record(db, actor=access.actor, action="job.retried", workspace_id=access.workspace_id, target_type="job",
+                 target_id=job.id)
+    _enqueue_after_commit(db, ctx, job)
+    return job
+
+
+def delete(db: Session, *, ctx: AppContext, access: WorkspaceAccess, job_id: str) -> None:
+    access.require(Role.MEMBER)
+    job = get(db, workspace_id=access.workspace_id, job_id=job_id)
+    if job.status not in FINAL_STATES:
+        cancel(db, ctx=ctx, access=access, job_id=job_id)
+    files.remove_outputs(db, ctx=ctx, file_ids=list(job.outputs or []), actor=access.actor)
+    job.outputs = []
+    job.deleted_at = utcnow()
+    audit.record(db, actor=access.actor, action="job.deleted", workspace_id=access.workspace_id, target_type="job",
+                 target_id=job.id)
+
+
+# ---- the worker's side ----
+
+
+def claim(db: Session, *, job_id: str, worker_id: str) -> bool:
+    """queued → running for this worker, by a conditional update: a job delivered twice still runs once."""
+    now = utcnow()
+    claimed = db.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.QUEUED.value, Job.run_after <= now, Job.deleted_at.is_(None))
+        .values(status=JobStatus.RUNNING.value, worker_id=worker_id, heartbeat_at=now, attempts=Job.attempts + 1,
+                started_at=func.coalesce(Job.started_at, now), progress=0.0)
+    ).rowcount  # type: ignore[attr-defined]
+    if not claimed:
+        return False
+    job = db.get(Job, job_id)
+    assert job is not None
+    db.refresh(job)
+    db.add(JobAttempt(job_id=job_id, number=job.attempts, worker_id=worker_id, started_at=now))
+    events.emit(db, job_id=job_id, kind="state", data={"status": job.status, "attempt": job.attempts,
+                                                       "worker_id": worker_id})
+    return True
+
+
+def next_claimable(db: Session, *, queues: tuple[str, ...] | None = None, limit: int = 8) -> list[str]:
+    query = select(Job.id).where(Job.status == JobStatus.QUEUED.value, Job.run_after <= utcnow(),
+                                 Job.deleted_at.is_(None))
+    if queues:
+        query = query.where(Job.queue.in_(queues))
+    return list(db.scalars(query.order_by(Job.priority.desc(), Job.queued_at).limit(limit)))
+
+
+def heartbeat(db: Session, *, job_id: str, worker_id: str) -> bool:
+    return bool(db.execute(
+        update(Job).where(Job.id == job_id, Job.worker_id == worker_id, Job.status == JobStatus.RUNNING.value)
+        .values(heartbeat_at=utcnow())
+    ).rowcount)  # type: ignore[attr-defined]
+
+
+def _finish_attempt(db: Session, *, job: Job, worker_id: str, outcome: str, code: str | None = None,
+                    message: str | None = None) -> None:
+    attempt = db.scalar(select(JobAttempt).where(JobAttempt.job_id == job.id, JobAttempt.number == job.attempts,
+                                                 JobAttempt.worker_id == worker_id))
+    if attempt is not None:
+        attempt.finished_at = utcnow()
+        attempt.outcome = outcome
+        attempt.error_code = code
+        attempt.error_message = message
+
+
+def _settle(db: Session, *, job_id: str, owner: str, **values: Any) -> Job | None:
+    """Move a running job owned by worker `owner` to its next state; None if the job is no longer its."""
+    moved = db.execute(
+        update(Job).where(Job.id == job_id, Job.worker_id == owner, Job.status == JobStatus.RUNNING.value)
+        .values(**values)
+    ).rowcount  # type: ignore[attr-defined]
+    if not moved:
+        return None
+    job = db.get(Job, job_id)
+    assert job is not None
+    db.refresh(job)
+    return job
+
+
+def succeed(db: Session, *, ctx: AppContext, job_id: str, worker_id: str, result: dict[str, Any]) -> Job | None:
+    job = _settle(db, job_id=job_id, owner=worker_id, status=JobStatus.SUCCEEDED.value, progress=100.0,
+                  result=result, finished_at=utcnow(), stage="done", message=None)
+    if job is not None:
+        _finish_attempt(db, job=job, worker_id=worker_id, outcome="succeeded")
+        on_final(db, ctx=ctx, job=job)
+    return job
+
+
+def fail(db: Session, *, ctx: AppContext, job_id: str, worker_id: str, code: str, message: str,
+         transient: bool) -> Job | None:
+    """Fail this attempt: requeued with backoff when the error is transient and attempts remain, else final."""
+    current = db.get(Job, job_id)
+    if current is None:
+        return None
+    db.refresh(current)
+    if transient and current.attempts < current.max_attempts:
+        delay = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (current.attempts - 1)) * random.uniform(0.5, 1.0)  # noqa: S311
+        job = _settle(db, job_id=job_id, owner=worker_id, status=JobStatus.QUEUED.value, worker_id=None,
+                      run_after=utcnow() + timedelta(seconds=delay), queued_at=utcnow(), stage="retrying",
+                      message=f"{code}: {message}"[:500])
+        if job is not None:
+            _finish_attempt(db, job=job, worker_id=worker_id, outcome="retrying", code=code, message=message)
+            events.emit(db, job_id=job_id, kind="state", data={"status": job.status, "retry_in_s": round(delay, 1),
+                                                               "error": {"code": code, "message": message}})
+            _enqueue_after_commit(db, ctx, job, delay_s=delay)
+        return job
+    job = _settle(db, job_id=job_id, owner=worker_id, status=JobStatus.FAILED.value, finished_at=utcnow(),
+                  error_code=code, error_message=message)
+    if job is not None:
+        _finish_attempt(db, job=job, worker_id=worker_id, outcome="failed", code=code, message=message)
+        on_final(db, ctx=ctx, job=job)
+    return job
+
+
+def mark_canceled(db: Session, *, ctx: AppContext, job_id: str, worker_id: str) -> Job | None:
+    job = _settle(db, job_id=job_id, owner=worker_id, status=JobStatus.CANCELED.value, finished_at=utcnow(),
+                  error_code="canceled", error_message="Canceled while running.")
+    if job is not None:
+        _finish_attempt(db, job=job, worker_id=worker_id, outcome="canceled")
+        on_final(db, ctx=ctx, job=job)
+    return job
+
+
+def on_final(db: Session, *, ctx: AppContext, job: Job) -> None:
+    """A job reached a final state: tell its watchers (SSE) and its webhooks."""
+    from voxhub.notify import webhooks
+
+    events.emit(db, job_id=job.id, kind="state", data={"status": job.status, "final": True,
+                                                       "job": job_out(job).model_dump(mode="json")})
+    webhooks.job_finished(db, ctx=ctx, job=job)
+
+
+def reap_stale(db: Session, *, ctx: AppContext, now: datetime | None = None) -> int:
+    """Requeue running jobs whose worker stopped sending heartbeats (killed, machine gone)."""
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=ctx.settings.job_stale_after_s)
+    stale = list(db.scalars(select(Job).where(Job.status == JobStatus.RUNNING.value, Job.heartbeat_at < cutoff)))
+    count = 0
+    for job in stale:
+        worker_id = job.worker_id or ""
+        if job.attempts >= job.max_attempts:
+            settled = fail(db, ctx=ctx, job_id=job.id, worker_id=worker_id, code="worker_lost",
+                           message="The worker running this job stopped responding.", transient=False)
+        else:
+            settled = _settle(db, job_id=job.id, owner=worker_id, status=JobStatus.QUEUED.value, worker_id=None,
+                              run_after=now, queued_at=now, stage="requeued", message="Worker lost; requeued")
+            if settled is not None:
+                _finish_attempt(db, job=settled, worker_id=worker_id, outcome="lost", code="worker_lost")
+                events.emit(db, job_id=job.id, kind="state", data={"status": settled.status, "requeued": True})
+                _enqueue_after_commit(db, ctx, settled)
+        count += settled is not None
+    return count
+
+
+def requeue_running_on_start(db: Session, *, ctx: AppContext) -> int:
+    """Local mode after a restart: jobs this single process was running are requeued at once."""
+    now = utcnow()
+    jobs = list(db.scalars(select(Job).where(Job.status == JobStatus.RUNNING.value)))
+    for job in jobs:
+        worker_id = job.worker_id or ""
+        _finish_attempt(db, job=job, worker_id=worker_id, outcome="lost", code="restart")
+        job.status, job.worker_id, job.run_after, job.queued_at = JobStatus.QUEUED.value, None, now, now
+        job.stage, job.message = "requeued", "Server restarted; requeued"
+        events.emit(db, job_id=job.id, kind="state", data={"status": job.status, "requeued": True})
+    return len(jobs)
+

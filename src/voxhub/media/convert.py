@@ -1,0 +1,101 @@
+"""Converting audio with ffmpeg: format, rate, channels, bitrate, trim and EBU R128 loudness, with live progress."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from voxhub.media.probe import ToolMissing
+
+# format → (encoder, file extension, MIME type, extra output options)
+FORMATS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    "mp3": ("libmp3lame", "mp3", "audio/mpeg", ()),
+    "wav": ("pcm_s16le", "wav", "audio/wav", ()),
+    "flac": ("flac", "flac", "audio/flac", ()),
+    "opus": ("libopus", "opus", "audio/ogg", ()),
+    "aac": ("aac", "aac", "audio/aac", ("-f", "adts")),
+    "m4a": ("aac", "m4a", "audio/mp4", ("-movflags", "+faststart")),
+}
+OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+
+
+@dataclass(frozen=True)
+class ConvertSpec:
+    format: str
+    sample_rate: int | None = None
+    channels: int | None = None
+    bitrate_kbps: int | None = None
+    start_s: float | None = None
+    end_s: float | None = None
+    target_lufs: float | None = None  # None: no loudness normalisation
+
+
+class ConvertFailed(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def output_name(stem: str, fmt: str) -> str:
+    return f"{stem}.{FORMATS[fmt][1]}"
+
+
+def content_type(fmt: str) -> str:
+    return FORMATS[fmt][2]
+
+
+def build_command(source: Path, target: Path, spec: ConvertSpec, *, ffmpeg: str = "ffmpeg") -> list[str]:
+    encoder, _ext, _mime, extra = FORMATS[spec.format]
+    command = [ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-y"]
+    if spec.start_s:
+        command += ["-ss", f"{spec.start_s:.3f}"]
+    if spec.end_s is not None:
+        command += ["-to", f"{spec.end_s:.3f}"]
+    command += ["-i", str(source), "-map", "0:a:0", "-vn", "-sn", "-dn"]
+    if spec.target_lufs is not None:
+        command += ["-af", f"loudnorm=I={spec.target_lufs:g}:TP=-1.5:LRA=11"]
+    rate = spec.sample_rate
+    if spec.format == "opus" and (rate is None or rate not in OPUS_RATES):
+        rate = 48000  # Opus only runs at its own rates
+    elif rate is None and spec.target_lufs is not None:
+        rate = 48000  # loudnorm resamples to 192 kHz internally; bring it back to a sane rate
+    if rate:
+        command += ["-ar", str(rate)]
+    if spec.channels:
+        command += ["-ac", str(spec.channels)]
+    command += ["-c:a", encoder]
+    if spec.bitrate_kbps and spec.format not in ("wav", "flac"):
+        command += ["-b:a", f"{spec.bitrate_kbps}k"]
+    command += [*extra, "-progress", "pipe:1", "-nostats", str(target)]
+    return command
+
+
+def convert(source: Path, target: Path, spec: ConvertSpec, *, expected_s: float,
+            on_progress: Callable[[float], None], ffmpeg: str = "ffmpeg") -> None:
+    """Run ffmpeg, reporting the fraction done (0–1) from its own progress output.
+
+    `on_progress` may raise (a cancel, a timeout): ffmpeg is then stopped and the partial output removed.
+    """
+    command = build_command(source, target, spec, ffmpeg=ffmpeg)
+    try:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # noqa: S603
+    except FileNotFoundError as exc:
+        raise ToolMissing(f"{ffmpeg} is not installed; install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg)") from exc
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            key, _, value = line.strip().partition("=")
+            if key == "out_time_us" and value.lstrip("-").isdigit() and expected_s > 0:
+                on_progress(min(1.0, max(0.0, int(value) / 1_000_000 / expected_s)))
+            elif key == "progress":
+                on_progress(1.0 if value == "end" else -1.0)
+        stderr = process.stderr.read() if process.stderr else ""
+        if process.wait() != 0:
+            raise ConvertFailed(stderr.strip().splitlines()[-1] if stderr.strip() else "ffmpeg failed")
+    except BaseException:
+        process.kill()
+        process.wait()
+        target.unlink(missing_ok=True)
+        raise

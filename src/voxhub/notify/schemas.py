@@ -1,0 +1,63 @@
+"""Request and response bodies for outgoing webhooks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field, HttpUrl
+
+
+class WebhookIn(BaseModel):
+    url: HttpUrl
+    events: list[str] = Field(min_length=1, examples=[["job.succeeded", "job.failed"]])
+    description: str = Field(default="", max_length=500)
+    enabled: bool = True
+
+
+class WebhookPatch(BaseModel):
+    url: HttpUrl | None = None
+    events: list[str] | None = Field(default=None, min_length=1)
+    description: str | None = Field(default=None, max_length=500)
+    enabled: bool | None = None
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    description: str
+    enabled: bool
+    disabled_reason: str | None
+    failing_since: datetime | None
+    created_at: datetime
+
+
+class WebhookCreatedOut(WebhookOut):
+    secret: str = Field(description="Standard Webhooks signing secret (whsec_…). Shown only now.")
+
+
+class SecretOut(BaseModel):
+    secret: str
+
+
+class AttemptOut(BaseModel):
+    number: int
+    attempted_at: datetime
+    status_code: int | None
+    response_ms: int | None
+    response_body: str | None
+    error: str | None
+
+
+class DeliveryOut(BaseModel):
+    id: str
+    event_type: str
+    status: str = Field(description="pending, succeeded or failed")
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    created_at: datetime
+    finished_at: datetime | None
+    payload: dict[str, Any]
+    attempt_log: list[AttemptOut]

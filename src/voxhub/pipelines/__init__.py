@@ -1,0 +1,3 @@
+"""One module per job type; importing this package registers them all."""
+
+from voxhub.pipelines import media_convert  # noqa: F401

@@ -1,0 +1,75 @@
+"""media.convert: any accepted audio or video → mp3, wav, flac, opus, aac or m4a, trimmed and loudness-normalised."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import select
+
+from voxhub.files.models import File
+from voxhub.jobs.context import JobContext
+from voxhub.jobs.registry import JobType, PipelineError, register
+from voxhub.media import convert as ffmpeg
+
+
+class FileInput(BaseModel):
+    file_id: str = Field(min_length=1, max_length=36)
+
+
+class ConvertParams(BaseModel):
+    format: Literal["mp3", "wav", "flac", "opus", "aac", "m4a"] = "mp3"
+    sample_rate: int | None = Field(default=None, ge=8000, le=192000)
+    channels: int | None = Field(default=None, ge=1, le=2)
+    bitrate_kbps: int | None = Field(default=None, ge=8, le=512)
+    start_s: float | None = Field(default=None, ge=0)
+    end_s: float | None = Field(default=None, gt=0)
+    normalize: bool = Field(default=False, description="EBU R128 loudness normalisation to target_lufs.")
+    target_lufs: float = Field(default=-16.0, ge=-70, le=-5, description="-16 suits podcasts, -23 broadcast.")
+
+    @model_validator(mode="after")
+    def _trim_order(self) -> ConvertParams:
+        if self.start_s is not None and self.end_s is not None and self.end_s <= self.start_s:
+            raise ValueError("end_s must be after start_s")
+        return self
+
+
+def run(ctx: JobContext, job_input: FileInput, params: ConvertParams) -> dict[str, Any]:
+    ctx.progress(0, "preparing")
+    with ctx.database.session() as db:
+        source_file = db.scalar(select(File).where(File.id == job_input.file_id))
+        duration = float((source_file.media or {}).get("duration_s", 0)) if source_file else 0.0
+        stem = (source_file.filename.rsplit(".", 1)[0] if source_file else "output") or "output"
+    start = params.start_s or 0.0
+    end = min(params.end_s, duration) if params.end_s is not None else duration
+    if duration and start >= duration:
+        raise PipelineError("trim_out_of_range",
+                            f"start_s {start:g} is past the end of the input ({duration:.2f} s).")
+    source = ctx.open_input(job_input.file_id)
+    target = ctx.scratch / ffmpeg.output_name(stem, params.format)
+    spec = ffmpeg.ConvertSpec(
+        format=params.format, sample_rate=params.sample_rate, channels=params.channels,
+        bitrate_kbps=params.bitrate_kbps, start_s=params.start_s, end_s=params.end_s,
+        target_lufs=params.target_lufs if params.normalize else None,
+    )
+    ctx.progress(1, "converting")
+
+    def on_progress(fraction: float) -> None:
+        if fraction >= 0:
+            ctx.progress(1 + fraction * 94)
+        ctx.check_canceled()
+
+    try:
+        ffmpeg.convert(source, target, spec, expected_s=max(0.0, end - start), on_progress=on_progress,
+                       ffmpeg=ctx.app.settings.ffmpeg_path)
+    except ffmpeg.ConvertFailed as exc:
+        raise PipelineError("conversion_failed", f"ffmpeg could not convert this input: {exc.message}") from exc
+    ctx.progress(95, "storing")
+    output = ctx.write_output(target.name, target, ffmpeg.content_type(params.format))
+    ctx.logger.info("converted to %s: %s bytes", params.format, output.size_bytes)
+    return {"file_id": output.id, "format": params.format, "duration_s": (output.media or {}).get("duration_s"),
+            "size_bytes": output.size_bytes}
+
+
+register(JobType(name="media.convert", queue="media", input_model=FileInput, params_model=ConvertParams, run=run,
+                 timeout_s=1800, description="Convert, trim and loudness-normalise audio with ffmpeg."))
