@@ -18,7 +18,9 @@ from voxhub.config import Settings
 from voxhub.context import AppContext
 from voxhub.errors import NotFound, Unprocessable, VoxhubError
 from voxhub.files.models import File, FileKind, FileStatus, Upload, UploadStatus
+from voxhub.files.schemas import FileOut
 from voxhub.media.probe import MediaRejected, probe
+from voxhub.notify import webhooks
 from voxhub.pagination import paginate
 from voxhub.storage import BlobNotFound, DownloadOptions
 from voxhub.workspaces.models import Role, Workspace
@@ -171,6 +173,9 @@ def finalize(db: Session, *, ctx: AppContext, file: File, actor: Actor, sha256: 
     file.media = info.as_dict()
     file.content_type = _content_type(file.media)
     file.status = FileStatus.READY.value
+    db.flush()
+    webhooks.emit(db, workspace_id=file.workspace_id, event_type="file.ready",
+                  data=FileOut.model_validate(file).model_dump(mode="json"))
     audit.record(db, actor=actor, action="file.uploaded", workspace_id=file.workspace_id, target_type="file",
                  target_id=file.id, summary={"filename": file.filename, "size_bytes": file.size_bytes,
                                              "duration_s": info.duration_s})
@@ -183,6 +188,9 @@ def _reject(db: Session, *, ctx: AppContext, file: File, actor: Actor, rejected:
     file.reject_message = rejected.message[:500]
     ctx.store.delete(file.storage_key)
     file.size_bytes = 0
+    db.flush()
+    webhooks.emit(db, workspace_id=file.workspace_id, event_type="file.rejected",
+                  data=FileOut.model_validate(file).model_dump(mode="json"))
     audit.record(db, actor=actor, action="file.rejected", workspace_id=file.workspace_id, target_type="file",
                  target_id=file.id, summary={"filename": file.filename, "reason": rejected.reason})
 
