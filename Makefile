@@ -19,7 +19,7 @@ PYTEST := $(BIN)/pytest $(PYTEST_ARGS)
 
 SHELL := /bin/bash
 
-.PHONY: help run install install-dev lint test test-sqlite test-postgres clean distclean
+.PHONY: help run install install-dev programs lint test test-sqlite test-postgres clean distclean
 
 help:
 	@sed -n '3,11s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
@@ -45,18 +45,23 @@ install-dev: $(VENV)/.stamp-dev
 # ---- run ----
 
 run: install
+	@scripts/ensure-programs.sh ffmpeg:ffmpeg ffprobe:ffmpeg
 	@mkdir -p var
 	VOXHUB_DATA_DIR=$(CURDIR)/var $(BIN)/voxhub migrate
 	VOXHUB_DATA_DIR=$(CURDIR)/var exec $(BIN)/voxhub serve --host $(HOST) --port $(PORT)
 
 # ---- checks ----
 
+# Programs the suite runs for real: ffmpeg for media, redis-server for the Celery tests.
+programs:
+	@scripts/ensure-programs.sh ffmpeg:ffmpeg ffprobe:ffmpeg redis-server:redis-server
+
 lint: install-dev
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/mypy
 
 # Both runs always happen; the target fails if either does.
-test: install-dev lint
+test: install-dev programs lint
 	@status=0; \
 	$(MAKE) --no-print-directory test-sqlite || status=1; \
 	$(MAKE) --no-print-directory test-postgres || status=1; \
