@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 import voxhub.models  # noqa: F401
+from tests.storage.stores import S3Server, running_s3_server
 from voxhub.app import create_app
 from voxhub.audit.service import Actor
 from voxhub.config import Settings
@@ -106,6 +107,16 @@ def mailbox(smtp_server: tuple[_Collector, int]) -> Mailbox:
         return Mailbox(collector=collector, start=len(collector.messages))
 
 
+# ---- a real S3-compatible server ----
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """SeaweedFS on free ports for the whole run, or the server named by VOXHUB_TEST_S3_URL."""
+    with running_s3_server(tmp_path_factory.mktemp("s3")) as server:
+        yield server
+
+
 # ---- a real database ----
 
 
@@ -149,6 +160,10 @@ def settings(tmp_path: Path, database_url: str, smtp_server: tuple[_Collector, i
         public_url="http://voxhub.test",
         secret_key="test-secret-key-" + "x" * 32,
         run_periodic_tasks=False,
+        # Cheap argon2id: the suite hashes hundreds of passwords; production keeps the strong default.
+        password_hash_time_cost=1,
+        password_hash_memory_kib=1024,
+        password_hash_parallelism=1,
     )
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from voxhub.config import Settings
 from voxhub.notify.email import Mailer
-from voxhub.security import Keyring
+from voxhub.security import Keyring, configure_password_hashing
 from voxhub.storage import BlobStore, open_store
 
 if TYPE_CHECKING:
@@ -24,6 +24,9 @@ class AppContext:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppContext:
+        configure_password_hashing(time_cost=settings.password_hash_time_cost,
+                                   memory_kib=settings.password_hash_memory_kib,
+                                   parallelism=settings.password_hash_parallelism)
         keyring = Keyring(settings.resolved_secret_key, tuple(settings.resolved_previous_secret_keys))
         return cls(settings=settings, keyring=keyring, mailer=Mailer(settings), store=open_store(settings, keyring))
 

@@ -20,10 +20,20 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from voxhub.clock import utcnow
 
-# argon2id with the library's RFC 9106 "low memory" profile: 64 MiB, 3 passes.
+# argon2id; the default is the library's RFC 9106 "low memory" profile: 64 MiB, 3 passes.
 _hasher = PasswordHasher()
 # Compared against when an account does not exist, so both paths cost one argon2 verification.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def configure_password_hashing(*, time_cost: int, memory_kib: int, parallelism: int) -> None:
+    """Set the argon2id cost (from Settings). Hashes made under other costs still verify, and are
+    upgraded at the next successful sign-in."""
+    global _hasher, _DUMMY_HASH
+    if (_hasher.time_cost, _hasher.memory_cost, _hasher.parallelism) == (time_cost, memory_kib, parallelism):
+        return
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+    _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 MIN_PASSWORD_LENGTH = 10
 

@@ -17,7 +17,14 @@ from voxhub.audit.service import Actor
 from voxhub.clock import as_utc, utcnow
 from voxhub.context import AppContext
 from voxhub.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, Unprocessable
-from voxhub.security import hash_password, hash_token, new_token, password_weakness, verify_password
+from voxhub.security import (
+    hash_password,
+    hash_token,
+    new_token,
+    password_needs_rehash,
+    password_weakness,
+    verify_password,
+)
 from voxhub.workspaces import service as workspaces
 
 VERIFY_EMAIL = "verify_email"
@@ -244,6 +251,8 @@ def login(db: Session, *, ctx: AppContext, email: str, password: str, actor: Act
                                      details={"failures": failures})
         raise InvalidCredentials()
     db.execute(delete(LoginAttempt).where(LoginAttempt.email == email))
+    if password_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)  # the configured cost changed since this hash was made
     pair = _start_session(db, ctx=ctx, user=user, actor=actor)
     audit.record(db, actor=Actor(user.id, None, actor.ip, actor.user_agent), action="user.logged_in",
                  target_type="session", target_id=pair.session_id)
