@@ -22,7 +22,8 @@ from voxhub.workspaces.service import WorkspaceAccess
 
 
 def get_ctx(request: Request) -> AppContext:
-    return request.app.state.ctx  # type: ignore[no-any-return]
+    ctx: AppContext = request.app.state.ctx
+    return ctx
 
 
 def get_db(request: Request) -> Iterator[Session]:

@@ -19,7 +19,7 @@ ProviderName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", descri
 
 def key_out(key: ApiKey) -> ApiKeyOut:
     return ApiKeyOut(
-        id=key.id, name=key.name, prefix=f"{service.KEY_PREFIX}{key.key_id}", scopes=key.scopes,  # type: ignore[arg-type]
+        id=key.id, name=key.name, prefix=f"{service.KEY_PREFIX}{key.key_id}", scopes=key.scopes,
         created_by=key.created_by, created_at=key.created_at, expires_at=key.expires_at, revoked_at=key.revoked_at,
         last_used_at=key.last_used_at, last_used_ip=key.last_used_ip,
     )

@@ -146,9 +146,9 @@ def queue_overview(db: DbSession, me: CurrentUser) -> dict[str, Any]:
         counts.setdefault(queue, {})[state] = count
     oldest = db.scalar(select(func.min(Job.queued_at)).where(Job.status == JobStatus.QUEUED.value))
     recent = now - timedelta(minutes=1)
-    workers = sorted(set(db.scalars(select(Job.worker_id).where(Job.heartbeat_at >= recent,
-                                                                Job.worker_id.is_not(None))))
-                     | set(db.scalars(select(JobAttempt.worker_id).where(JobAttempt.started_at >= recent))))
+    seen = set(db.scalars(select(Job.worker_id).where(Job.heartbeat_at >= recent, Job.worker_id.is_not(None))))
+    seen |= set(db.scalars(select(JobAttempt.worker_id).where(JobAttempt.started_at >= recent)))
+    workers = sorted(worker for worker in seen if worker)
     return {
         "queues": counts,
         "oldest_queued_age_s": round((now - as_utc(oldest)).total_seconds(), 1) if oldest else None,
