@@ -58,12 +58,13 @@ def _write_atomically(target: Path, chunks: Iterator[bytes] | BinaryIO) -> int:
     written = 0
     try:
         with temp.open("wb") as handle:
-            if isinstance(chunks, Iterator):
-                for chunk in chunks:
+            # Files are iterators too (of lines), so test for read() first: binary is copied in bounded chunks.
+            if hasattr(chunks, "read"):
+                while chunk := chunks.read(COPY_CHUNK):
                     handle.write(chunk)
                     written += len(chunk)
             else:
-                while chunk := chunks.read(COPY_CHUNK):
+                for chunk in chunks:
                     handle.write(chunk)
                     written += len(chunk)
         os.replace(temp, target)

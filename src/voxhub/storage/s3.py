@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -159,8 +160,13 @@ class S3BlobStore:
     # The tail is named after the part it will start, so a crash between writing a part and replacing the
     # tail leaves a stale tail that is simply ignored: no byte is counted twice.
 
+    @staticmethod
+    def _append_dir(upload_id: str) -> str:
+        # Upload ids are the store's own strings (any characters); their hash makes a valid key.
+        return f"appends/{hashlib.sha256(upload_id.encode()).hexdigest()[:40]}"
+
     def _tail_key(self, upload_id: str, next_part: int) -> str:
-        return f"_appends/{upload_id}/tail-{next_part:05d}"
+        return f"{self._append_dir(upload_id)}/tail-{next_part:05d}"
 
     def _append_state(self, key: str, upload_id: str) -> tuple[list[Part], bytes]:
         parts = self.list_parts(key, upload_id)
@@ -213,11 +219,11 @@ class S3BlobStore:
         if tail:
             parts.append(self.upload_part(key, upload_id, len(parts) + 1, tail))
         self.complete_multipart(key, upload_id, parts)
-        self.delete_prefix(f"_appends/{upload_id}")
+        self.delete_prefix(self._append_dir(upload_id))
 
     def abort_append(self, key: str, upload_id: str) -> None:
         self.abort_multipart(key, upload_id)
-        self.delete_prefix(f"_appends/{upload_id}")
+        self.delete_prefix(self._append_dir(upload_id))
 
 
 class _CountingReader(io.RawIOBase):

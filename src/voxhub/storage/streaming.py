@@ -72,9 +72,15 @@ async def pump_body(request: Request, consume: Callable[[Iterator[bytes]], T], *
         finally:
             stopped = True
 
+    failure: Exception | None = None
     async with anyio.create_task_group() as group:
         group.start_soon(produce)
-        result = await anyio.to_thread.run_sync(run)
+        try:
+            result = await anyio.to_thread.run_sync(run)
+        except Exception as exc:  # raised below: inside the task group it would come out wrapped in an ExceptionGroup
+            failure = exc
+    if failure is not None:
+        raise failure
     if overflow:
         raise BodyTooLarge()
     return result
