@@ -107,6 +107,11 @@ def error_response(
     return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
 
 
+def internal_error_response() -> JSONResponse:
+    """The answer to an unexpected failure: the one shape, and nothing about what went wrong inside."""
+    return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
+
+
 _HTTP_CODES = {
     400: ("bad_request", "The request could not be processed."),
     401: ("unauthorized", "Authentication is required."),
@@ -150,7 +155,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
+        return internal_error_response()
 
 
 # ---- OpenAPI: every route documents the errors it can answer with, in the one shape ----
