@@ -6,6 +6,8 @@ import logging
 import threading
 from typing import Protocol
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from voxhub.config import Settings
 from voxhub.context import AppContext
 from voxhub.db import Database
@@ -46,8 +48,13 @@ class LocalExecutor:
             self._wake.notify()
 
     def start(self) -> None:
-        with self.database.session() as db:
-            requeued = service.requeue_running_on_start(db, ctx=self.ctx)
+        try:
+            with self.database.session() as db:
+                requeued = service.requeue_running_on_start(db, ctx=self.ctx)
+        except SQLAlchemyError:
+            # An unmigrated database: /readyz says so; the workers start anyway and pick up jobs once it is.
+            log.warning("could not requeue interrupted jobs; is the database migrated?", exc_info=True)
+            requeued = 0
         if requeued:
             log.info("requeued %d job(s) that were running when voxhub stopped", requeued)
         for number in range(self.workers):

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from voxhub.clock import as_utc, utcnow
 from voxhub.db import Database
 from voxhub.jobs.models import Job, JobStatus
+
+log = logging.getLogger("voxhub.metrics")
 
 # One per process: a Celery worker and an API process each export what they observed.
 REGISTRY = CollectorRegistry()
@@ -46,6 +50,16 @@ class JobStateCollector(Collector):
         depth = GaugeMetricFamily("voxhub_queue_depth", "Queued jobs per queue.", labels=["queue"])
         oldest = GaugeMetricFamily("voxhub_queue_oldest_seconds", "Age of the oldest queued job per queue.",
                                    labels=["queue"])
+        try:
+            self._read(by_state, depth, oldest)
+        except SQLAlchemyError:
+            log.warning("job metrics unavailable: the database cannot be read", exc_info=True)
+            return
+        yield by_state
+        yield depth
+        yield oldest
+
+    def _read(self, by_state: GaugeMetricFamily, depth: GaugeMetricFamily, oldest: GaugeMetricFamily) -> None:
         with self.database.session() as db:
             for job_type, state, count in db.execute(
                 select(Job.type, Job.status, func.count()).where(Job.deleted_at.is_(None)).group_by(Job.type, Job.status)
@@ -58,6 +72,3 @@ class JobStateCollector(Collector):
             ):
                 depth.add_metric([queue], count)
                 oldest.add_metric([queue], (now - as_utc(first)).total_seconds() if first else 0)
-        yield by_state
-        yield depth
-        yield oldest

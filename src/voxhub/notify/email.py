@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import smtplib
 import ssl
@@ -59,7 +60,8 @@ class Mailer:
 
     def _submit(self, message: EmailMessage) -> None:
         self._pending = [f for f in self._pending if not f.done()]
-        self._pending.append(self._executor.submit(self._deliver, message))
+        # Run in a copy of this context, so the delivery's log lines carry the request's id.
+        self._pending.append(self._executor.submit(contextvars.copy_context().run, self._deliver, message))
 
     def _deliver(self, message: EmailMessage) -> None:
         try:
