@@ -82,6 +82,36 @@ def _drop_after_rollback(session: Session) -> None:
     session.info.pop(_HOOKS, None)
 
 
+# ---- knowing whether a unit of work wrote anything: read-only requests then skip the commit ----
+
+_WROTE = "voxhub_wrote"
+
+
+@event.listens_for(Session, "after_flush")
+def _note_flush(session: Session, _context: Any) -> None:
+    session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_dml(state: Any) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[_WROTE] = True
+
+
+def has_work(db: Session) -> bool:
+    return bool(db.info.get(_WROTE) or db.info.get(_HOOKS) or db.new or db.dirty or db.deleted)
+
+
+def finish(db: Session, error: BaseException | None) -> None:
+    """End a unit of work: commit what it wrote (also when the error asks to keep its changes), else roll back."""
+    try:
+        if (error is None or getattr(error, "keep_changes", False)) and has_work(db):
+            db.commit()
+    finally:
+        db.info.pop(_WROTE, None)
+        db.close()  # rolls back whatever was not committed
+
+
 # ---- engine and sessions ----
 
 
@@ -99,7 +129,9 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+        # A pool as large as the request thread pool: opening a connection (and its PRAGMAs) per request is slow.
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15}, pool_size=40,
+                               max_overflow=40)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -120,16 +152,11 @@ class Database:
         db = self.sessions()
         try:
             yield db
-            db.commit()
         except BaseException as exc:
             # Some errors must not undo what was recorded on the way (a failed login is still counted).
-            if getattr(exc, "keep_changes", False):
-                db.commit()
-            else:
-                db.rollback()
+            finish(db, exc)
             raise
-        finally:
-            db.close()
+        finish(db, None)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from voxhub.accounts import service as accounts
 from voxhub.accounts.models import LoginSession, User
@@ -15,21 +16,32 @@ from voxhub.apikeys import service as apikeys
 from voxhub.apikeys.models import ApiKey
 from voxhub.audit.service import Actor
 from voxhub.context import AppContext
+from voxhub.db import finish
 from voxhub.errors import Forbidden, Unauthorized
 from voxhub.workspaces import service as workspaces
 from voxhub.workspaces.models import Role
 from voxhub.workspaces.service import WorkspaceAccess
 
 
-def get_ctx(request: Request) -> AppContext:
+# Dependencies that do no I/O are `async def`: FastAPI then runs them on the event loop instead of handing each
+# one to a worker thread and back, which costs more than the work itself.
+
+
+async def get_ctx(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    """One session per request, committed once when the endpoint returns, before the response is sent."""
-    with request.app.state.db.session() as db:
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """One session per request, committed once when the endpoint returns, before the response is sent.
+    Opening a session does no I/O; ending it (commit, or nothing for a read-only request) runs in a worker thread."""
+    db: Session = request.app.state.db.sessions()
+    try:
         yield db
+    except BaseException as exc:
+        await run_in_threadpool(finish, db, exc)
+        raise
+    await run_in_threadpool(finish, db, None)
 
 
 Ctx = Annotated[AppContext, Depends(get_ctx)]
@@ -44,7 +56,7 @@ def client_ip(request: Request, ctx: AppContext) -> str:
     return request.client.host if request.client else ""
 
 
-def get_anonymous_actor(request: Request, ctx: Ctx) -> Actor:
+async def get_anonymous_actor(request: Request, ctx: Ctx) -> Actor:
     return Actor(ip=client_ip(request, ctx), user_agent=request.headers.get("user-agent", ""))
 
 
@@ -92,7 +104,7 @@ class SignedIn:
     actor: Actor
 
 
-def get_signed_in(principal: CurrentPrincipal) -> SignedIn:
+async def get_signed_in(principal: CurrentPrincipal) -> SignedIn:
     if principal.user is None or principal.session is None:
         raise Forbidden("This needs a signed-in user, not an API key.", code="user_token_required")
     return SignedIn(user=principal.user, session=principal.session, actor=principal.actor)
@@ -109,7 +121,7 @@ def get_workspace_access(workspace_id: str, principal: CurrentPrincipal, db: DbS
 
 
 def require_role(role: Role) -> Callable[..., WorkspaceAccess]:
-    def dependency(access: Annotated[WorkspaceAccess, Depends(get_workspace_access)]) -> WorkspaceAccess:
+    async def dependency(access: Annotated[WorkspaceAccess, Depends(get_workspace_access)]) -> WorkspaceAccess:
         access.require(role)
         return access
 
@@ -123,7 +135,7 @@ AdminAccess = Annotated[WorkspaceAccess, Depends(require_role(Role.ADMIN))]
 OwnerAccess = Annotated[WorkspaceAccess, Depends(require_role(Role.OWNER))]
 
 
-def require_spender(access: MemberAccess, ctx: Ctx) -> WorkspaceAccess:
+async def require_spender(access: MemberAccess, ctx: Ctx) -> WorkspaceAccess:
     """Member access by someone allowed to spend resources (a verified email, unless turned off)."""
     accounts.require_verified_email(ctx, access.user)
     return access

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -91,6 +92,7 @@ def same(a: str, b: str) -> bool:
 # ---- keys derived from VOXHUB_SECRET_KEY ----
 
 
+@lru_cache(maxsize=64)
 def _derive(secret: str, purpose: str) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"voxhub:{purpose}".encode()).derive(
         secret.encode()
@@ -123,6 +125,13 @@ class Keyring:
 
     def read_jwt(self, token: str) -> dict[str, Any] | None:
         """The claims of a valid, unexpired token signed by any key on the ring; None otherwise."""
+        claims = _verified_claims(self, token)
+        if claims is None or int(claims["exp"]) <= time.time():
+            return None
+        return claims
+
+    def _verify_jwt(self, token: str) -> dict[str, Any] | None:
+        """Signature and shape only; expiry is checked on every use by read_jwt."""
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError:
@@ -130,7 +139,8 @@ class Keyring:
         for key_id, key in self._keys("jwt"):
             if hmac.compare_digest(str(kid), key_id):
                 try:
-                    return jwt.decode(token, key, algorithms=["HS256"], options={"require": ["exp", "sub"]})
+                    return jwt.decode(token, key, algorithms=["HS256"],
+                                      options={"require": ["exp", "sub"], "verify_exp": False})
                 except jwt.PyJWTError:
                     return None
         return None
@@ -169,3 +179,9 @@ class Keyring:
             expected = hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
             valid |= hmac.compare_digest(expected, signature)
         return valid
+
+
+@lru_cache(maxsize=4096)
+def _verified_claims(keyring: Keyring, token: str) -> dict[str, Any] | None:
+    # A client sends the same access token many times; checking its signature once is enough.
+    return keyring._verify_jwt(token)

@@ -106,7 +106,7 @@ def password_reset_confirm(body: PasswordResetConfirmIn, db: DbSession, actor: A
 
 
 @me.get("", summary="Get my profile", responses=responses(401, 403))
-def get_me(me: CurrentUser) -> UserOut:
+async def get_me(me: CurrentUser) -> UserOut:
     """The signed-in user."""
     return user_out(me.user)
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from voxhub.accounts.models import LoginAttempt, LoginSession, RefreshToken, User, UserToken
@@ -329,15 +329,19 @@ def revoke_session(db: Session, *, user: User, session_id: str, actor: Actor) ->
     audit.security_event(db, user_id=user.id, kind="session.revoked", actor=actor, details={"session_id": session_id})
 
 
+# Built once: this runs on every authenticated request, and building the statement costs more than running it.
+_SIGNED_IN = (
+    select(User, LoginSession)
+    .join(LoginSession, LoginSession.user_id == User.id)
+    .where(LoginSession.id == bindparam("session_id"), User.id == bindparam("user_id"))
+)
+
+
 def authenticate_access_token(db: Session, *, ctx: AppContext, token: str) -> tuple[User, LoginSession]:
     claims = ctx.keyring.read_jwt(token)
     if claims is None or claims.get("typ") != "access":
         raise Unauthorized("The access token is not valid or has expired.", code="invalid_token")
-    row = db.execute(
-        select(User, LoginSession)
-        .join(LoginSession, LoginSession.user_id == User.id)
-        .where(LoginSession.id == str(claims.get("sid")), User.id == str(claims["sub"]))
-    ).first()
+    row = db.execute(_SIGNED_IN, {"session_id": str(claims.get("sid")), "user_id": str(claims["sub"])}).first()
     if row is None:
         raise Unauthorized("The access token is not valid or has expired.", code="invalid_token")
     user, session = row

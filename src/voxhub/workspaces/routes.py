@@ -66,7 +66,7 @@ def list_workspaces(db: DbSession, principal: CurrentPrincipal) -> list[Workspac
 
 
 @router.get("/{workspace_id}", summary="Get a workspace", responses=WS)
-def get_workspace(access: ViewerAccess) -> WorkspaceOut:
+async def get_workspace(access: ViewerAccess) -> WorkspaceOut:
     """One workspace and the caller's role in it."""
     return workspace_out(access.workspace, access.role)
 

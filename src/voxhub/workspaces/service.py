@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from voxhub.accounts.models import User
@@ -62,13 +62,23 @@ def create_workspace(db: Session, *, owner: User, name: str, actor: Actor, perso
     return workspace
 
 
+# Built once: these run on nearly every request, and building a statement costs more than running it.
+_MY_WORKSPACES = (
+    select(Workspace, Membership.role)
+    .join(Membership, Membership.workspace_id == Workspace.id)
+    .where(Membership.user_id == bindparam("user_id"), Workspace.deleted_at.is_(None))
+    .order_by(Workspace.id)
+)
+_MY_WORKSPACE = (
+    select(Workspace, Membership.role)
+    .join(Membership, Membership.workspace_id == Workspace.id)
+    .where(Workspace.id == bindparam("workspace_id"), Membership.user_id == bindparam("user_id"),
+           Workspace.deleted_at.is_(None))
+)
+
+
 def list_for_user(db: Session, *, user_id: str) -> list[tuple[Workspace, Role]]:
-    rows = db.execute(
-        select(Workspace, Membership.role)
-        .join(Membership, Membership.workspace_id == Workspace.id)
-        .where(Membership.user_id == user_id, Workspace.deleted_at.is_(None))
-        .order_by(Workspace.id)
-    )
+    rows = db.execute(_MY_WORKSPACES, {"user_id": user_id})
     return [(workspace, Role(role)) for workspace, role in rows]
 
 
@@ -82,11 +92,7 @@ def get_live(db: Session, *, workspace_id: str) -> Workspace:
 
 def access_for_user(db: Session, *, workspace_id: str, user: User, actor: Actor) -> WorkspaceAccess:
     """The user's access to a workspace. Not being a member looks exactly like the workspace not existing."""
-    row = db.execute(
-        select(Workspace, Membership.role)
-        .join(Membership, Membership.workspace_id == Workspace.id)
-        .where(Workspace.id == workspace_id, Membership.user_id == user.id, Workspace.deleted_at.is_(None))
-    ).first()
+    row = db.execute(_MY_WORKSPACE, {"workspace_id": workspace_id, "user_id": user.id}).first()
     if row is None:
         raise NotFound("Workspace not found.", code="workspace_not_found")
     return WorkspaceAccess(workspace=row[0], role=Role(row[1]), actor=actor, user=user)
