@@ -139,8 +139,12 @@ async def _receive(request: Request, ctx: AppContext, upload: Upload, file: File
         return await run_in_threadpool(append_spooled)
 
 
-async def _write(request: Request, ctx: AppContext, access: WorkspaceAccess, upload_id: str, at: int) -> tuple[int, File | None]:
-    """Take the upload's lease, append the body, record the offset, and finish the upload when it is complete."""
+async def _write(
+    request: Request, ctx: AppContext, access: WorkspaceAccess, upload_id: str, at: int
+) -> tuple[int, File | None, str]:
+    """Take the upload's lease, append the body, record the offset, and finish the upload when it is complete.
+    Returns the new offset, the finished File (or None) and the Upload-Expires value. Two short transactions
+    per chunk: one to take the lease, one to record the offset and release it."""
     workspace_id = access.workspace_id
 
     def lease(db: Any) -> tuple[Upload, File]:
@@ -149,20 +153,24 @@ async def _write(request: Request, ctx: AppContext, access: WorkspaceAccess, upl
         return upload, file
 
     upload, file = await _in_session(request, lease)
+    expires = _expires(upload)
     try:
         result = await _receive(request, ctx, upload, file, at)
-        await _in_session(request, lambda db: uploads.record_offset(db, upload_id=upload_id, new_offset=result.offset))
-        if not result.complete:
-            return result.offset, None
-
-        def finish(db: Any) -> File:
-            fresh_upload, fresh_file = uploads.get(db, workspace_id=workspace_id, upload_id=upload_id,
-                                                   protocol=UploadProtocol.TUS)
-            return uploads.finish_tus(db, ctx=ctx, access=access, upload=fresh_upload, file=fresh_file)
-
-        return result.offset, await _in_session(request, finish)
-    finally:
+    except BaseException:
         await _in_session(request, lambda db: uploads.release_lease(db, upload_id=upload_id))
+        raise
+
+    def settle(db: Any) -> None:
+        uploads.record_offset(db, upload_id=upload_id, new_offset=result.offset)
+        uploads.release_lease(db, upload_id=upload_id)
+
+    def finish(db: Any) -> File:
+        fresh_upload, fresh_file = uploads.get(db, workspace_id=workspace_id, upload_id=upload_id,
+                                               protocol=UploadProtocol.TUS)
+        return uploads.finish_tus(db, ctx=ctx, access=access, upload=fresh_upload, file=fresh_file)
+
+    await _in_session(request, settle)
+    return result.offset, await _in_session(request, finish) if result.complete else None, expires
 
 
 @router.options("/", summary="tus: discover capabilities", responses=responses(401, 404))
@@ -199,12 +207,12 @@ async def tus_create(request: Request, ctx: Ctx, access: SpenderAccess) -> Respo
             _int_header(request, "content-length") or request.headers.get("transfer-encoding")
         )
         if has_body:
-            new_offset, done = await _write(request, ctx, access, upload.id, 0)
+            new_offset, done, _expiry = await _write(request, ctx, access, upload.id, 0)
             headers["Upload-Offset"] = str(new_offset)
             if done is not None:
                 headers["Voxhub-File-Id"] = done.id
         elif length == 0:
-            _offset, done = await _write(request, ctx, access, upload.id, 0)
+            _offset, done, _expiry = await _write(request, ctx, access, upload.id, 0)
         return Response(status_code=201, headers=headers)
     except VoxhubError as exc:
         return _tus_error(exc)
@@ -243,13 +251,8 @@ async def tus_upload_patch(upload_id: str, request: Request, ctx: Ctx, access: S
         at = _int_header(request, "upload-offset")
         if at is None:
             raise TusError(400, "upload_offset_required", "Send Upload-Offset.")
-        new_offset, done = await _write(request, ctx, access, upload_id, at)
-
-        def expiry(db: Any) -> str:
-            upload = db.get(Upload, upload_id)
-            return _expires(upload)
-
-        headers = _headers({"Upload-Offset": str(new_offset), "Upload-Expires": await _in_session(request, expiry)})
+        new_offset, done, expires = await _write(request, ctx, access, upload_id, at)
+        headers = _headers({"Upload-Offset": str(new_offset), "Upload-Expires": expires})
         if done is not None:
             headers["Voxhub-File-Id"] = done.id
         return Response(status_code=204, headers=headers)
