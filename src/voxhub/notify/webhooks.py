@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from voxhub.audit import service as audit
@@ -32,8 +32,8 @@ from voxhub.workspaces.service import WorkspaceAccess
 log = logging.getLogger("voxhub.webhooks")
 
 EVENT_TYPES = ("job.succeeded", "job.failed", "job.canceled", "file.ready", "file.rejected")
-# Delays before each retry, Standard Webhooks style: about 24 hours in all.
-RETRY_DELAYS_S = (5, 300, 1800, 7200, 18000, 36000, 36000)
+# Delays before each retry, Standard Webhooks style, kept within the promised 24 hours (23.6 h in all).
+RETRY_DELAYS_S = (5, 300, 1800, 7200, 18000, 28800, 28800)
 TIMEOUT_S = 10.0
 DISABLE_AFTER = timedelta(days=3)
 BODY_KEEP = 2048
@@ -225,8 +225,11 @@ def job_finished(db: Session, *, ctx: AppContext, job: Any) -> None:
 def deliver_due(db: Session, *, ctx: AppContext, now: datetime | None = None, limit: int = 50) -> int:
     """Attempt every delivery that is due; returns how many were attempted."""
     now = now or utcnow()
-    due = list(db.scalars(select(WebhookDelivery).where(WebhookDelivery.status == "pending",
-                                                        WebhookDelivery.next_attempt_at <= now)
+    # A disabled endpoint's retries wait, and resume if it is enabled again.
+    due = list(db.scalars(select(WebhookDelivery)
+                          .outerjoin(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+                          .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now,
+                                 or_(WebhookDelivery.endpoint_id.is_(None), WebhookEndpoint.enabled.is_(True)))
                           .order_by(WebhookDelivery.next_attempt_at).limit(limit)))
     for delivery in due:
         attempt_delivery(db, ctx=ctx, delivery=delivery)
@@ -243,6 +246,8 @@ def _secret_for(db: Session, ctx: AppContext, delivery: WebhookDelivery) -> tupl
 
 def attempt_delivery(db: Session, *, ctx: AppContext, delivery: WebhookDelivery) -> None:
     secret, endpoint = _secret_for(db, ctx, delivery)
+    if endpoint is not None:
+        delivery.url = endpoint.url  # a retry follows the endpoint to the URL it was changed to
     body = json.dumps(delivery.payload, separators=(",", ":"), default=str).encode()
     timestamp = int(time.time())
     headers = {
