@@ -231,8 +231,10 @@ def deliver_due(db: Session, *, ctx: AppContext, now: datetime | None = None, li
                           .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now,
                                  or_(WebhookDelivery.endpoint_id.is_(None), WebhookEndpoint.enabled.is_(True)))
                           .order_by(WebhookDelivery.next_attempt_at).limit(limit)))
-    for delivery in due:
-        attempt_delivery(db, ctx=ctx, delivery=delivery)
+    # Results are written when the batch ends: no write lock is held while waiting on receivers (SQLite has one).
+    with db.no_autoflush:
+        for delivery in due:
+            attempt_delivery(db, ctx=ctx, delivery=delivery)
     return len(due)
 
 
