@@ -6,8 +6,9 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from voxhub.apikeys.models import ApiKey, ProviderKey
 from voxhub.audit import service as audit
@@ -95,9 +96,19 @@ def authenticate(db: Session, *, token: str, actor: Actor) -> ApiKey:
     if key.expires_at is not None and as_utc(key.expires_at) <= now:
         raise Unauthorized("This API key has expired.", code="api_key_expired")
     if key.last_used_at is None or now - as_utc(key.last_used_at) > _LAST_USED_GRANULARITY or key.last_used_ip != actor.ip:
-        key.last_used_at = now
-        key.last_used_ip = actor.ip[:64]
+        _record_use(db, key=key, at=now, ip=actor.ip[:64])
     return key
+
+
+def _record_use(db: Session, *, key: ApiKey, at: datetime, ip: str) -> None:
+    """Note the key's last use in its own short transaction. Left in the request's session, the write would hold
+    SQLite's single write lock for the whole request, and routes that write through other sessions (tus
+    uploads) would wait on it until they fail."""
+    with Session(db.get_bind()) as own:
+        own.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=at, last_used_ip=ip))
+        own.commit()
+    set_committed_value(key, "last_used_at", at)
+    set_committed_value(key, "last_used_ip", ip)
 
 
 def access_for_key(db: Session, *, key: ApiKey, workspace_id: str, actor: Actor) -> WorkspaceAccess:

@@ -10,6 +10,8 @@ from voxhub.workspaces.models import Role
 
 
 class WorkspaceIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)  # "   " is no name
+
     name: str = Field(min_length=1, max_length=200)
 
 
