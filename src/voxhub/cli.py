@@ -185,13 +185,16 @@ def list_users() -> None:
 
 @admin.command("rotate-secret")
 def rotate_secret(
-    generate: Annotated[bool, typer.Option(help="Generate a new key in the data dir (when VOXHUB_SECRET_KEY is unset).")] = False,
+    generate: Annotated[
+        bool, typer.Option(help="Make a new generated key in the data dir (when VOXHUB_SECRET_KEY is unset).")
+    ] = False,
 ) -> None:
-    """Re-encrypt every stored secret under the current key.
+    """Rotate the secret key without downtime.
 
     With VOXHUB_SECRET_KEY: set the new key there and the old one in VOXHUB_PREVIOUS_SECRET_KEYS on every
-    process first (both are then readable), run this, and drop the old key once it reports done.
-    With a generated key (the default setup), --generate makes a new key and keeps the old one readable.
+    process (both then read), run this to re-encrypt every stored secret, then drop the old key.
+    With the generated key of the default setup: `--generate` makes the new key and keeps the old one readable
+    (running processes keep working with the old one); restart voxhub, then run this again without --generate.
     """
     from voxhub.apikeys.service import reencrypt_all
     from voxhub.context import AppContext
@@ -201,15 +204,12 @@ def rotate_secret(
         if settings.secret_key:
             typer.echo("VOXHUB_SECRET_KEY is set; put the new key there instead of --generate.", err=True)
             raise typer.Exit(code=2)
-        key_path = settings.data_dir / SECRET_KEY_FILE
-        previous_path = settings.data_dir / PREVIOUS_SECRET_KEYS_FILE
         old_key = settings.resolved_secret_key
-        with previous_path.open("a") as handle:
-            handle.write(old_key + "\n")
-        previous_path.chmod(0o600)
-        key_path.write_text(secrets.token_urlsafe(48))
-        key_path.chmod(0o600)
-        settings = Settings()
+        _append_secret(settings.data_dir / PREVIOUS_SECRET_KEYS_FILE, old_key)
+        _write_secret(settings.data_dir / SECRET_KEY_FILE, secrets.token_urlsafe(48))
+        typer.echo("Generated a new secret key; the old one stays readable. Restart every voxhub process, then run "
+                   "`voxhub admin rotate-secret` to re-encrypt stored secrets under the new key.")
+        return
     ctx = AppContext.from_settings(settings)
     database = Database(settings)
     try:
@@ -219,6 +219,21 @@ def rotate_secret(
     finally:
         database.dispose()
         ctx.close()
+
+
+def _write_secret(path: Path, value: str) -> None:
+    """Replace a key file atomically; it is never readable by others, not even for a moment."""
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    os.replace(temp, path)
+
+
+def _append_secret(path: Path, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a") as handle:
+        handle.write(value + "\n")
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -120,7 +120,7 @@ def get_workspace_access(workspace_id: str, principal: CurrentPrincipal, db: DbS
     return workspaces.access_for_user(db, workspace_id=workspace_id, user=principal.user, actor=principal.actor)
 
 
-def require_role(role: Role) -> Callable[..., WorkspaceAccess]:
+def require_role(role: Role) -> Callable[..., Awaitable[WorkspaceAccess]]:
     async def dependency(access: Annotated[WorkspaceAccess, Depends(get_workspace_access)]) -> WorkspaceAccess:
         access.require(role)
         return access
