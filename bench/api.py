@@ -87,7 +87,11 @@ class Server:
     def start(self, ready_path: str, timeout_s: float = 60.0) -> None:
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                self.command, env=self.env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+                self.command,
+                env=self.env,
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         deadline = time.monotonic() + timeout_s
@@ -144,11 +148,13 @@ def voxhub_command() -> list[str]:
 def voxhub_env(data_dir: Path, token_ttl_s: int) -> dict[str, str]:
     """A fresh SQLite voxhub: none of the caller's VOXHUB_ settings leak in."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("VOXHUB_")}
-    env.update({
-        "VOXHUB_DATA_DIR": str(data_dir),
-        "VOXHUB_LOG_LEVEL": "WARNING",
-        "VOXHUB_ACCESS_TOKEN_TTL_S": str(token_ttl_s),
-    })
+    env.update(
+        {
+            "VOXHUB_DATA_DIR": str(data_dir),
+            "VOXHUB_LOG_LEVEL": "WARNING",
+            "VOXHUB_ACCESS_TOKEN_TTL_S": str(token_ttl_s),
+        }
+    )
     return env
 
 
@@ -156,15 +162,31 @@ def voxhub_env(data_dir: Path, token_ttl_s: int) -> dict[str, str]:
 
 
 def run_wrk(url: str, headers: dict[str, str], *, clients: int, seconds: float, script: Path) -> Result:
-    command = ["wrk", "--threads", "1", "--connections", str(clients), "--duration", f"{max(1, round(seconds))}s",
-               "--timeout", "10s", "--script", str(script)]
+    command = [
+        "wrk",
+        "--threads",
+        "1",
+        "--connections",
+        str(clients),
+        "--duration",
+        f"{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "--script",
+        str(script),
+    ]
     for name, value in headers.items():
         command += ["--header", f"{name}: {value}"]
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     line = next(line for line in output.splitlines() if line.startswith("BENCH_JSON "))
     data = json.loads(line.removeprefix("BENCH_JSON "))
-    return Result(requests=data["requests"], errors=data["errors"], seconds=data["duration_us"] / 1e6,
-                  p50_ms=data["p50_us"] / 1000, p99_ms=data["p99_us"] / 1000)
+    return Result(
+        requests=data["requests"],
+        errors=data["errors"],
+        seconds=data["duration_us"] / 1e6,
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+    )
 
 
 def _content_length(head: bytes) -> int:
@@ -199,8 +221,11 @@ async def _one_client(port: int, request: bytes, stop_at: float, latencies: list
 
 def run_python(url: str, headers: dict[str, str], *, clients: int, seconds: float) -> Result:
     parsed = httpx.URL(url)
-    lines = [f"GET {parsed.raw_path.decode()} HTTP/1.1", f"Host: {parsed.host}:{parsed.port}",
-             *(f"{name}: {value}" for name, value in headers.items())]
+    lines = [
+        f"GET {parsed.raw_path.decode()} HTTP/1.1",
+        f"Host: {parsed.host}:{parsed.port}",
+        *(f"{name}: {value}" for name, value in headers.items()),
+    ]
     request = ("\r\n".join(lines) + "\r\n\r\n").encode()
     latencies: list[float] = []
     errors = [0]
@@ -208,14 +233,20 @@ def run_python(url: str, headers: dict[str, str], *, clients: int, seconds: floa
     async def load() -> float:
         started = time.perf_counter()
         stop_at = started + seconds
-        await asyncio.gather(*(_one_client(parsed.port or 80, request, stop_at, latencies, errors)
-                               for _ in range(clients)))
+        await asyncio.gather(
+            *(_one_client(parsed.port or 80, request, stop_at, latencies, errors) for _ in range(clients))
+        )
         return time.perf_counter() - started
 
     elapsed = asyncio.run(load())
     latencies.sort()
-    return Result(requests=len(latencies), errors=errors[0], seconds=elapsed,
-                  p50_ms=percentile(latencies, 50) * 1000, p99_ms=percentile(latencies, 99) * 1000)
+    return Result(
+        requests=len(latencies),
+        errors=errors[0],
+        seconds=elapsed,
+        p50_ms=percentile(latencies, 50) * 1000,
+        p99_ms=percentile(latencies, 99) * 1000,
+    )
 
 
 def percentile(ordered: list[float], pct: float) -> float:
@@ -233,13 +264,17 @@ def voxhub_server(workdir: Path, token_ttl_s: int) -> Server:
     env = voxhub_env(data_dir, token_ttl_s)
     made = subprocess.run(
         [*voxhub_command(), "admin", "create-user", EMAIL, "--password", PASSWORD, "--name", "Bench User"],
-        env=env, cwd=workdir, capture_output=True, text=True,
+        env=env,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
     )
     if made.returncode != 0:
         raise RuntimeError(f"voxhub admin create-user failed:\n{made.stdout}{made.stderr}")
     port = free_port()
-    server = Server("voxhub", [*voxhub_command(), "serve", "--host", HOST, "--port", str(port)],
-                    env=env, workdir=workdir, port=port)
+    server = Server(
+        "voxhub", [*voxhub_command(), "serve", "--host", HOST, "--port", str(port)], env=env, workdir=workdir, port=port
+    )
     return server
 
 
@@ -259,19 +294,25 @@ def fetch_bodies(server: Server, headers: dict[str, str]) -> dict[str, object]:
 
 
 def report(results: dict[tuple[str, str], Result], *, client: str, clients: int, seconds: float) -> int:
-    print(f"\n{clients} concurrent clients, {seconds:g} s per endpoint and server, load from {client}, "
-          f"{os.cpu_count()} CPU(s)\n")
+    print(
+        f"\n{clients} concurrent clients, {seconds:g} s per endpoint and server, load from {client}, "
+        f"{os.cpu_count()} CPU(s)\n"
+    )
     print(f"{'endpoint':24} {'server':7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'CPU us/req':>11}")
     for (path, name), result in results.items():
-        print(f"{'GET ' + path:24} {name:7} {result.per_second:9.1f} {result.p50_ms:8.2f} {result.p99_ms:8.2f} "
-              f"{result.errors:7d} {result.cpu_us_per_request:11.0f}")
+        print(
+            f"{'GET ' + path:24} {name:7} {result.per_second:9.1f} {result.p50_ms:8.2f} {result.p99_ms:8.2f} "
+            f"{result.errors:7d} {result.cpu_us_per_request:11.0f}"
+        )
     print()
     for path in ENDPOINTS:
         voxhub, bare = results[(path, "voxhub")], results[(path, "bare")]
         ratio = voxhub.per_second / bare.per_second
         verdict = "ok" if ratio >= TARGET_RATIO else "BELOW TARGET"
-        print(f"ratio GET {path}: {ratio:.2f} (target >= {TARGET_RATIO}) {verdict}; "
-              f"by server CPU per request: {bare.cpu_us_per_request / voxhub.cpu_us_per_request:.2f}")
+        print(
+            f"ratio GET {path}: {ratio:.2f} (target >= {TARGET_RATIO}) {verdict}; "
+            f"by server CPU per request: {bare.cpu_us_per_request / voxhub.cpu_us_per_request:.2f}"
+        )
     errors = sum(result.errors for result in results.values())
     if errors:
         print(f"\n{errors} request(s) failed (non-2xx or connection errors): the figures above are not valid.")
@@ -284,8 +325,12 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="Measured seconds per endpoint and server.")
     parser.add_argument("--warmup", type=float, default=2.0, help="Unmeasured seconds before each measurement.")
     parser.add_argument("--clients", type=int, default=16, help="Concurrent keep-alive connections.")
-    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto",
-                        help="Load generator: wrk when installed (auto), or the built-in asyncio client.")
+    parser.add_argument(
+        "--client",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="Load generator: wrk when installed (auto), or the built-in asyncio client.",
+    )
     args = parser.parse_args()
     client = "wrk" if args.client == "wrk" or (args.client == "auto" and shutil.which("wrk")) else "python"
     if client == "wrk" and not shutil.which("wrk"):
@@ -307,9 +352,27 @@ def main() -> int:
         bodies_path.write_text(json.dumps(bodies))
         port = free_port()
         bare_env = {**voxhub_env(workdir / "unused", 900), "BENCH_BODIES": str(bodies_path)}
-        bare = Server("bare", [sys.executable, "-m", "uvicorn", "bare_app:app", "--app-dir", str(BENCH_DIR),
-                               "--host", HOST, "--port", str(port), "--log-level", "warning", "--no-access-log"],
-                      env=bare_env, workdir=workdir, port=port)
+        bare = Server(
+            "bare",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bare_app:app",
+                "--app-dir",
+                str(BENCH_DIR),
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            env=bare_env,
+            workdir=workdir,
+            port=port,
+        )
         servers.append(bare)
         bare.start(ENDPOINTS[0])
         if fetch_bodies(bare, headers) != bodies:
@@ -330,8 +393,11 @@ def main() -> int:
         for index, path in enumerate(ENDPOINTS):
             # Alternate who goes first, so neither server always runs on a warmer (or more throttled) machine.
             for server in (voxhub, bare) if index % 2 == 0 else (bare, voxhub):
-                print(f"GET {path} on {server.name}: {args.warmup:g} s warm-up, {args.duration:g} s measured …",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"GET {path} on {server.name}: {args.warmup:g} s warm-up, {args.duration:g} s measured …",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 if args.warmup > 0:
                     load(server, path, args.warmup)
                 results[(path, server.name)] = load(server, path, args.duration)

@@ -64,10 +64,28 @@ def make_wav(path: Path, size_bytes: int) -> None:
     """A 48 kHz stereo 16-bit WAV of about `size_bytes` (ffmpeg's sine generator), the kind of file users upload."""
     frames = (size_bytes - WAV_HEADER) // (CHANNELS * 2)
     subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-y",
-         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate={SAMPLE_RATE}",
-         "-ac", str(CHANNELS), "-t", f"{frames / SAMPLE_RATE:.6f}", "-c:a", "pcm_s16le",
-         "-fflags", "+bitexact", "-flags:a", "+bitexact", str(path)],
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=440:sample_rate={SAMPLE_RATE}",
+            "-ac",
+            str(CHANNELS),
+            "-t",
+            f"{frames / SAMPLE_RATE:.6f}",
+            "-c:a",
+            "pcm_s16le",
+            "-fflags",
+            "+bitexact",
+            "-flags:a",
+            "+bitexact",
+            str(path),
+        ],
         check=True,
     )
 
@@ -157,8 +175,21 @@ class Profiler:
     and flamegraph tools read them."""
 
     def __init__(self, pid: int, output: Path) -> None:
-        self.command = [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid), "--rate", "100",
-                        "--format", "raw", "--output", str(output), "--threads", "--idle", "--nonblocking"]
+        self.command = [
+            str(Path(sys.executable).with_name("py-spy")),
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            "100",
+            "--format",
+            "raw",
+            "--output",
+            str(output),
+            "--threads",
+            "--idle",
+            "--nonblocking",
+        ]
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Profiler:
@@ -207,7 +238,12 @@ class TusRun:
 
 
 def tus_upload(
-    server: Server, token: str, path: Path, *, chunk_size: int, before_last: Callable[[], None],
+    server: Server,
+    token: str,
+    path: Path,
+    *,
+    chunk_size: int,
+    before_last: Callable[[], None],
     profile: Path | None,
 ) -> TusRun:
     headers = {"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"}
@@ -218,20 +254,25 @@ def tus_upload(
         workspaces.raise_for_status()
         workspace_id = workspaces.json()[0]["id"]
         length = path.stat().st_size
-        metadata = ",".join(f"{key} {base64.b64encode(value.encode()).decode()}"
-                            for key, value in (("filename", path.name), ("filetype", "audio/wav")))
+        metadata = ",".join(
+            f"{key} {base64.b64encode(value.encode()).decode()}"
+            for key, value in (("filename", path.name), ("filetype", "audio/wav"))
+        )
         chunks = read_chunks(path, chunk_size)
         last_chunk_size = length - (length - 1) // chunk_size * chunk_size
         patch_s: list[float] = []
-        with RssSampler(server.process.pid) as sampler, (
-            Profiler(server.process.pid, profile) if profile else contextlib.nullcontext()
+        with (
+            RssSampler(server.process.pid) as sampler,
+            Profiler(server.process.pid, profile) if profile else contextlib.nullcontext(),
         ):
             time.sleep(0.2)
             rss_before = _rss_bytes(server.process.pid)
             server_cpu, client_cpu = _cpu_s(server.process.pid), time.process_time()
             started = time.perf_counter()
-            created = client.post(f"/api/v1/workspaces/{workspace_id}/uploads/tus/",
-                                  headers={"Upload-Length": str(length), "Upload-Metadata": metadata})
+            created = client.post(
+                f"/api/v1/workspaces/{workspace_id}/uploads/tus/",
+                headers={"Upload-Length": str(length), "Upload-Metadata": metadata},
+            )
             create_s = time.perf_counter() - started
             if created.status_code != 201:
                 raise RuntimeError(f"tus create answered {created.status_code}: {created.text}")
@@ -255,18 +296,30 @@ def tus_upload(
         answer = client.get(f"/api/v1/workspaces/{workspace_id}/files/{file_id}")
         answer.raise_for_status()
     return TusRun(
-        create_s=create_s, patch_s=patch_s, before_last_s=before_last_s, last_patch_s=last[0],
-        transfer_bytes=length - last_chunk_size, file=answer.json(), rss_before=rss_before,
-        rss_peak_transfer=rss_peak_transfer, rss_peak_last=rss_peak_last,
-        children_peak=max(children_transfer, children_last), server_cpu_s=server_cpu, client_cpu_s=client_cpu,
+        create_s=create_s,
+        patch_s=patch_s,
+        before_last_s=before_last_s,
+        last_patch_s=last[0],
+        transfer_bytes=length - last_chunk_size,
+        file=answer.json(),
+        rss_before=rss_before,
+        rss_peak_transfer=rss_peak_transfer,
+        rss_peak_last=rss_peak_last,
+        children_peak=max(children_transfer, children_last),
+        server_cpu_s=server_cpu,
+        client_cpu_s=client_cpu,
     )
 
 
-def _patch(client: httpx.Client, location: str, offset: int, chunk: bytes, times: list[float], *,
-           expect_done: bool = False) -> int:
+def _patch(
+    client: httpx.Client, location: str, offset: int, chunk: bytes, times: list[float], *, expect_done: bool = False
+) -> int:
     started = time.perf_counter()
-    answer = client.patch(location, content=chunk, headers={
-        "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"})
+    answer = client.patch(
+        location,
+        content=chunk,
+        headers={"Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"},
+    )
     times.append(time.perf_counter() - started)
     if answer.status_code != 204:
         raise RuntimeError(f"PATCH at offset {offset} answered {answer.status_code}: {answer.text}")
@@ -284,11 +337,17 @@ def _patch(client: httpx.Client, location: str, offset: int, chunk: bytes, times
 def start_voxhub(workdir: Path, name: str, extra_env: dict[str, str]) -> Server:
     """voxhub on a fresh SQLite database and data dir holding one verified user (made with the CLI), started."""
     env = {**voxhub_env(workdir / f"{name}-data", token_ttl_s=24 * 3600), **extra_env}
-    subprocess.run([*voxhub_command(), "admin", "create-user", EMAIL, "--password", PASSWORD],
-                   env=env, cwd=workdir, check=True, capture_output=True)
+    subprocess.run(
+        [*voxhub_command(), "admin", "create-user", EMAIL, "--password", PASSWORD],
+        env=env,
+        cwd=workdir,
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
-    server = Server(name, [*voxhub_command(), "serve", "--host", HOST, "--port", str(port)],
-                    env=env, workdir=workdir, port=port)
+    server = Server(
+        name, [*voxhub_command(), "serve", "--host", HOST, "--port", str(port)], env=env, workdir=workdir, port=port
+    )
     try:
         server.start("/healthz")
     except BaseException:
@@ -306,29 +365,65 @@ def login(server: Server) -> str:
 class SeaweedFS(Server):
     """`weed mini` (master, volume, filer, S3) on free ports, checking signatures against one identity."""
 
-    PORTS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
-             "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc")
+    PORTS = (
+        "master.port",
+        "master.port.grpc",
+        "volume.port",
+        "volume.port.grpc",
+        "filer.port",
+        "filer.port.grpc",
+        "s3.port",
+        "s3.port.grpc",
+        "admin.port",
+        "admin.port.grpc",
+    )
 
     def __init__(self, workdir: Path) -> None:
         home = workdir / "seaweedfs"
         (home / "data").mkdir(parents=True)
         config = home / "s3.json"
-        config.write_text(json.dumps({"identities": [{
-            "name": "bench", "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-        }]}))
+        config.write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "bench",
+                            "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
+                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        }
+                    ]
+                }
+            )
+        )
         self.ports = {name: free_port() for name in self.PORTS}
         weed = Path(sys.executable).with_name("weed")
-        command = [str(weed), "mini", f"-dir={home / 'data'}", f"-ip={HOST}", f"-ip.bind={HOST}",
-                   f"-s3.config={config}", "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false",
-                   "-admin.ui=false", "-master.telemetry=false",
-                   f"-s3.localSocket={home / 's3.sock'}", f"-filer.localSocket={home / 'filer.sock'}",
-                   *(f"-{name}={port}" for name, port in self.ports.items())]
+        command = [
+            str(weed),
+            "mini",
+            f"-dir={home / 'data'}",
+            f"-ip={HOST}",
+            f"-ip.bind={HOST}",
+            f"-s3.config={config}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-master.telemetry=false",
+            f"-s3.localSocket={home / 's3.sock'}",
+            f"-filer.localSocket={home / 'filer.sock'}",
+            *(f"-{name}={port}" for name, port in self.ports.items()),
+        ]
         super().__init__("seaweedfs", command, env=dict(os.environ), workdir=workdir, port=self.ports["s3.port"])
 
     def client(self) -> Any:
-        return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id=S3_ACCESS_KEY,
-                            aws_secret_access_key=S3_SECRET_KEY, config=Config(signature_version="s3v4"))
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id=S3_ACCESS_KEY,
+            aws_secret_access_key=S3_SECRET_KEY,
+            config=Config(signature_version="s3v4"),
+        )
 
     def start_with_bucket(self, timeout_s: float = 90.0) -> None:
         self.start("/", timeout_s=timeout_s)
@@ -383,8 +478,9 @@ def baseline_local(source: Path, target: Path, chunk_size: int) -> tuple[float, 
     cpu = time.process_time() - cpu
     target.unlink()
     size = source.stat().st_size
-    return size / MIB / (ended - started), (f"write {written - started:.2f} s + fsync {ended - written:.2f} s; "
-                                            f"CPU {cpu:.2f} s")
+    return size / MIB / (ended - started), (
+        f"write {written - started:.2f} s + fsync {ended - written:.2f} s; CPU {cpu:.2f} s"
+    )
 
 
 def fsync_path(path: Path) -> None:
@@ -406,8 +502,14 @@ def bench_local(
             (pending,) = [path for path in appends.iterdir() if path.is_file()]
             fsync_path(pending)
 
-        run = tus_upload(server, login(server), source, chunk_size=chunk_size, before_last=fsync_server_file,
-                         profile=profile / "local.collapsed.txt" if profile else None)
+        run = tus_upload(
+            server,
+            login(server),
+            source,
+            chunk_size=chunk_size,
+            before_last=fsync_server_file,
+            profile=profile / "local.collapsed.txt" if profile else None,
+        )
     finally:
         server.stop()
     return StoreResult("local", {"python write+fsync": mib_s}, detail, run)
@@ -422,23 +524,37 @@ def bench_s3(workdir: Path, source: Path, chunk_size: int, profile: Path | None,
     details = []
     size = source.stat().st_size
     for threads in (10, 1):
-        config = TransferConfig(multipart_threshold=S3_PART_SIZE, multipart_chunksize=S3_PART_SIZE,
-                                max_concurrency=threads, use_threads=threads > 1)
+        config = TransferConfig(
+            multipart_threshold=S3_PART_SIZE,
+            multipart_chunksize=S3_PART_SIZE,
+            max_concurrency=threads,
+            use_threads=threads > 1,
+        )
         started = time.perf_counter()
         s3.upload_file(str(source), BUCKET, f"baseline-{threads}", Config=config)
         elapsed = time.perf_counter() - started
         s3.delete_object(Bucket=BUCKET, Key=f"baseline-{threads}")
         baselines[f"boto3 upload_file, {threads} thread{'s' if threads > 1 else ''}"] = size / MIB / elapsed
         details.append(f"{threads} thread{'s' if threads > 1 else ''} {elapsed:.2f} s")
-    server = start_voxhub(workdir, "voxhub-s3", {
-        "VOXHUB_STORAGE_URL": f"s3://{BUCKET}?endpoint={weed.url}&region=us-east-1",
-        "VOXHUB_STORAGE_ACCESS_KEY_ID": S3_ACCESS_KEY,
-        "VOXHUB_STORAGE_SECRET_ACCESS_KEY": S3_SECRET_KEY,
-    })
+    server = start_voxhub(
+        workdir,
+        "voxhub-s3",
+        {
+            "VOXHUB_STORAGE_URL": f"s3://{BUCKET}?endpoint={weed.url}&region=us-east-1",
+            "VOXHUB_STORAGE_ACCESS_KEY_ID": S3_ACCESS_KEY,
+            "VOXHUB_STORAGE_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+        },
+    )
     servers.append(server)
     try:
-        run = tus_upload(server, login(server), source, chunk_size=chunk_size, before_last=lambda: None,
-                         profile=profile / "s3.collapsed.txt" if profile else None)
+        run = tus_upload(
+            server,
+            login(server),
+            source,
+            chunk_size=chunk_size,
+            before_last=lambda: None,
+            profile=profile / "s3.collapsed.txt" if profile else None,
+        )
     finally:
         server.stop()
     return StoreResult("s3", baselines, ", ".join(details), run)
@@ -465,8 +581,7 @@ def describe(result: StoreResult, sha256: str, size: int) -> list[str]:
         f"p90 {ordered[int(len(ordered) * 0.9)] * 1000:.0f} ms, max {ordered[-1] * 1000:.0f} ms",
         f"  last PATCH (completes: ffprobe, ffmpeg decode, sha256) {run.last_patch_s:.2f} s, "
         f"of which finishing ~{run.finishing_s:.2f} s",
-        f"  end to end, creation to last response: "
-        f"{size / MIB / (run.transfer_s + run.last_patch_s):.1f} MiB/s",
+        f"  end to end, creation to last response: {size / MIB / (run.transfer_s + run.last_patch_s):.1f} MiB/s",
         f"  server RSS before {run.rss_before / MIB:.1f} MiB; peak growth during transfer "
         f"{(run.rss_peak_transfer - run.rss_before) / MIB:.1f} MiB, during the last PATCH "
         f"{(run.rss_peak_last - run.rss_before) / MIB:.1f} MiB; ffprobe/ffmpeg children peak "
@@ -476,8 +591,10 @@ def describe(result: StoreResult, sha256: str, size: int) -> list[str]:
 
 
 def summary(results: list[StoreResult]) -> int:
-    print(f"\n{'store':6} {'baseline MiB/s':>15} {'voxhub MiB/s':>13} {'ratio':>6} {'RSS growth MiB':>15} "
-          f"{'last PATCH s':>13}  verdict")
+    print(
+        f"\n{'store':6} {'baseline MiB/s':>15} {'voxhub MiB/s':>13} {'ratio':>6} {'RSS growth MiB':>15} "
+        f"{'last PATCH s':>13}  verdict"
+    )
     failed = 0
     for result in results:
         ratio = result.voxhub_mib_s / result.baseline
@@ -485,8 +602,10 @@ def summary(results: list[StoreResult]) -> int:
         ok = ratio >= TARGET_RATIO and growth < TARGET_RSS_MIB
         failed += not ok
         verdict = "ok" if ok else "BELOW TARGET"
-        print(f"{result.store:6} {result.baseline:15.1f} {result.voxhub_mib_s:13.1f} {ratio:6.2f} {growth:15.1f} "
-              f"{result.run.last_patch_s:13.2f}  {verdict}")
+        print(
+            f"{result.store:6} {result.baseline:15.1f} {result.voxhub_mib_s:13.1f} {ratio:6.2f} {growth:15.1f} "
+            f"{result.run.last_patch_s:13.2f}  {verdict}"
+        )
         for name, mib_s in list(result.baselines.items())[1:]:
             print(f"{'':6} {mib_s:15.1f} {'':13} {result.voxhub_mib_s / mib_s:6.2f}   (against {name})")
     print(f"targets: ratio >= {TARGET_RATIO} of the baseline, server RSS growth < {TARGET_RSS_MIB} MiB")
@@ -521,8 +640,12 @@ def main() -> int:
         make_wav(source, args.size_mb * MIB)
         size = source.stat().st_size
         sha256 = sha256_of(source)
-        print(f"{size / MIB:.0f} MiB WAV ({size} bytes), {args.chunk_mb} MiB chunks, in {workdir}; "
-              f"{os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
+        print(
+            f"{size / MIB:.0f} MiB WAV ({size} bytes), {args.chunk_mb} MiB chunks, in {workdir}; "
+            f"{os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}",
+            file=sys.stderr,
+            flush=True,
+        )
         results = []
         if args.store in ("local", "both"):
             results.append(bench_local(workdir, source, chunk_size, args.profile, servers))

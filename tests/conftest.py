@@ -39,7 +39,7 @@ class _Collector:
         self.messages: list[EmailMessage] = []
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.content, policy=policy.default)
         with self.lock:
             self.messages.append(message)  # type: ignore[arg-type]
@@ -65,8 +65,10 @@ class Mailbox:
             if len(matches) >= count:
                 return matches[-1]
             time.sleep(0.02)
-        raise AssertionError(f"no mail to {to} with subject containing {subject!r} within {timeout}s: "
-                             f"{[(m['To'], m['Subject']) for m in self.all()]}")
+        raise AssertionError(
+            f"no mail to {to} with subject containing {subject!r} within {timeout}s: "
+            f"{[(m['To'], m['Subject']) for m in self.all()]}"
+        )
 
     def sent_to(self, to: str) -> list[EmailMessage]:
         return [m for m in self.all() if to.lower() in str(m["To"]).lower()]
@@ -231,14 +233,28 @@ class People:
         self.count += 1
         email = email or f"user{self.count}-{os.urandom(3).hex()}@example.com"
         with self.app.state.db.session() as session:
-            user = create_user(session, email=email, password=PASSWORD, name=name or f"User {self.count}",
-                               actor=Actor.system(), verified=verified)
+            user = create_user(
+                session,
+                email=email,
+                password=PASSWORD,
+                name=name or f"User {self.count}",
+                actor=Actor.system(),
+                verified=verified,
+            )
             user_id = user.id
         tokens = self.login(email)
-        workspaces = self.client.get("/api/v1/workspaces", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        workspaces = self.client.get(
+            "/api/v1/workspaces", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+        )
         assert workspaces.status_code == 200, workspaces.text
-        return Person(id=user_id, email=email.strip().lower(), password=PASSWORD, access_token=tokens["access_token"],
-                      refresh_token=tokens["refresh_token"], workspace_id=workspaces.json()[0]["id"])
+        return Person(
+            id=user_id,
+            email=email.strip().lower(),
+            password=PASSWORD,
+            access_token=tokens["access_token"],
+            refresh_token=tokens["refresh_token"],
+            workspace_id=workspaces.json()[0]["id"],
+        )
 
     def login(self, email: str, password: str = PASSWORD) -> dict[str, Any]:
         response = self.client.post("/api/v1/auth/login", json={"email": email, "password": password})
@@ -249,8 +265,11 @@ class People:
         """A new user who joined `workspace_id` with `role`, invited by `owner` through the real mail flow."""
         person = self.create(email)
         mailbox = self.app.state.test_mailbox
-        response = self.client.post(f"/api/v1/workspaces/{workspace_id}/invitations", headers=owner.headers,
-                                    json={"email": person.email, "role": role})
+        response = self.client.post(
+            f"/api/v1/workspaces/{workspace_id}/invitations",
+            headers=owner.headers,
+            json={"email": person.email, "role": role},
+        )
         assert response.status_code == 201, response.text
         token = token_from(mailbox.wait_for(person.email, "invited"))
         accepted = self.client.post("/api/v1/invitations/accept", headers=person.headers, json={"token": token})

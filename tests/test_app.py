@@ -241,8 +241,16 @@ def test_metrics_have_a_latency_histogram_by_route(client: TestClient) -> None:
 # ---- request ids ----
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/healthz"), ("GET", "/nowhere"), ("GET", "/api/v1/me"),
-                                              ("POST", "/api/v1/auth/login"), ("GET", "/metrics")])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/healthz"),
+        ("GET", "/nowhere"),
+        ("GET", "/api/v1/me"),
+        ("POST", "/api/v1/auth/login"),
+        ("GET", "/metrics"),
+    ],
+)
 def test_every_response_has_a_generated_request_id(client: TestClient, method: str, path: str) -> None:
     response = client.request(method, path)
 
@@ -325,8 +333,10 @@ def test_every_api_operation_has_a_summary_and_documents_its_errors(client: Test
     schema = client.get("/openapi.json").json()
     operations = [
         (method.upper(), path, operation)
-        for path, item in schema["paths"].items() if path.startswith("/api/v1")
-        for method, operation in item.items() if method in {"get", "post", "put", "patch", "delete"}
+        for path, item in schema["paths"].items()
+        if path.startswith("/api/v1")
+        for method, operation in item.items()
+        if method in {"get", "post", "put", "patch", "delete"}
     ]
 
     assert len(operations) > 20

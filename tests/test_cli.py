@@ -76,8 +76,7 @@ def test_create_a_superuser_and_see_it_listed(database_file: Path) -> None:
 
 
 def test_create_a_user_reading_the_password_from_stdin(database_file: Path) -> None:
-    created = voxhub(database_file, "admin", "create-user", " Ada@Example.com ", "--name", "Ada",
-                     stdin=PASSWORD + "\n")
+    created = voxhub(database_file, "admin", "create-user", " Ada@Example.com ", "--name", "Ada", stdin=PASSWORD + "\n")
 
     assert created.exit_code == 0, created.output
     assert "Created user ada@example.com" in created.stdout
@@ -95,11 +94,14 @@ def test_list_users_on_a_new_database_shows_only_the_header(database_file: Path)
     assert listed_users(database_file) == {}
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["not-an-email", "--password", PASSWORD], "error:"),
-    (["x@y.z", "--password", "short"], "at least 10 characters"),
-    (["x@y.z", "--password", "password123"], "most common"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["not-an-email", "--password", PASSWORD], "error:"),
+        (["x@y.z", "--password", "short"], "at least 10 characters"),
+        (["x@y.z", "--password", "password123"], "most common"),
+    ],
+)
 def test_create_user_refuses_bad_input_with_a_message(database_file: Path, args: list[str], message: str) -> None:
     result = voxhub(database_file, "admin", "create-user", *args)
 
@@ -121,8 +123,12 @@ def test_create_user_refuses_a_taken_email(database_file: Path) -> None:
 
 def test_a_user_created_on_the_command_line_can_sign_in(database_file: Path) -> None:
     voxhub(database_file, "admin", "create-user", "x@y.z", "--password", PASSWORD, "--superuser")
-    settings = Settings(_env_file=None, data_dir=database_file.parent, database_url=f"sqlite:///{database_file}",
-                        secret_key="cli-test-secret-" + "k" * 32)
+    settings = Settings(
+        _env_file=None,
+        data_dir=database_file.parent,
+        database_url=f"sqlite:///{database_file}",
+        secret_key="cli-test-secret-" + "k" * 32,
+    )
 
     with TestClient(create_app(settings)) as client:
         login = client.post("/api/v1/auth/login", json={"email": "x@y.z", "password": PASSWORD})

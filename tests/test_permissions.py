@@ -79,74 +79,71 @@ def ok(*answers: str) -> tuple[str, ...]:
 TABLE: list[Rule] = [
     # method   path under /workspaces/{id}                   least role least scope  an admitted caller gets
     # -- the workspace itself
-    Rule("GET",    "",                                       "viewer", "read",     ok("200")),
-    Rule("PATCH",  "",                                       "admin",  "admin",    ok("200"), json=RENAME),
-    Rule("DELETE", "",                                       "owner",  NO_KEY,     ok("204")),
+    Rule("GET", "", "viewer", "read", ok("200")),
+    Rule("PATCH", "", "admin", "admin", ok("200"), json=RENAME),
+    Rule("DELETE", "", "owner", NO_KEY, ok("204")),
     # -- members
-    Rule("GET",    "/members",                               "viewer", "read",     ok("200")),
-    Rule("PATCH",  "/members/{user_id}",                     "admin",  "admin",    ok("404 member_not_found"),
-         json=ROLE),
-    Rule("DELETE", "/members/{user_id}",                     "admin",  "admin",    ok("404 member_not_found")),
-    Rule("POST",   "/leave",                                 "viewer", USERS_ONLY, ok("204", "409 last_owner")),
+    Rule("GET", "/members", "viewer", "read", ok("200")),
+    Rule("PATCH", "/members/{user_id}", "admin", "admin", ok("404 member_not_found"), json=ROLE),
+    Rule("DELETE", "/members/{user_id}", "admin", "admin", ok("404 member_not_found")),
+    Rule("POST", "/leave", "viewer", USERS_ONLY, ok("204", "409 last_owner")),
     # -- invitations
-    Rule("POST",   "/invitations",                           "admin",  "admin",    ok("201"), json=unique_email),
-    Rule("GET",    "/invitations",                           "admin",  "admin",    ok("200")),
-    Rule("DELETE", "/invitations/{invitation_id}",           "admin",  "admin",    ok("404 invitation_not_found")),
-    Rule("POST",   "/invitations/{invitation_id}/resend",    "admin",  "admin",    ok("404 invitation_not_found")),
+    Rule("POST", "/invitations", "admin", "admin", ok("201"), json=unique_email),
+    Rule("GET", "/invitations", "admin", "admin", ok("200")),
+    Rule("DELETE", "/invitations/{invitation_id}", "admin", "admin", ok("404 invitation_not_found")),
+    Rule("POST", "/invitations/{invitation_id}/resend", "admin", "admin", ok("404 invitation_not_found")),
     # -- API keys and the provider-key vault
-    Rule("POST",   "/api-keys",                              "admin",  "admin",    ok("201"), json=API_KEY),
-    Rule("GET",    "/api-keys",                              "admin",  "admin",    ok("200")),
-    Rule("DELETE", "/api-keys/{api_key_id}",                 "admin",  "admin",    ok("404 api_key_not_found")),
-    Rule("GET",    "/provider-keys",                         "admin",  "admin",    ok("200")),
-    Rule("PUT",    "/provider-keys/{provider}",              "admin",  "admin",    ok("200"), json=PROVIDER_KEY),
-    Rule("GET",    "/provider-keys/{provider}",              "admin",  "admin",    ok("404 provider_key_not_found")),
-    Rule("DELETE", "/provider-keys/{provider}",              "admin",  "admin",    ok("404 provider_key_not_found")),
+    Rule("POST", "/api-keys", "admin", "admin", ok("201"), json=API_KEY),
+    Rule("GET", "/api-keys", "admin", "admin", ok("200")),
+    Rule("DELETE", "/api-keys/{api_key_id}", "admin", "admin", ok("404 api_key_not_found")),
+    Rule("GET", "/provider-keys", "admin", "admin", ok("200")),
+    Rule("PUT", "/provider-keys/{provider}", "admin", "admin", ok("200"), json=PROVIDER_KEY),
+    Rule("GET", "/provider-keys/{provider}", "admin", "admin", ok("404 provider_key_not_found")),
+    Rule("DELETE", "/provider-keys/{provider}", "admin", "admin", ok("404 provider_key_not_found")),
     # -- audit
-    Rule("GET",    "/audit-log",                             "admin",  "admin",    ok("200")),
+    Rule("GET", "/audit-log", "admin", "admin", ok("200")),
     # -- files: viewers read, members upload
-    Rule("GET",    "/files",                                 "viewer", "read",     ok("200")),
-    Rule("GET",    "/files/{file_id}",                       "viewer", "read",     ok("404 file_not_found")),
-    Rule("GET",    "/files/{file_id}/download",              "viewer", "read",     ok("404 file_not_found")),
-    Rule("POST",   "/files",                                 "member", "write",    ok("400 file_missing")),
-    Rule("PATCH",  "/files/{file_id}",                       "member", "write",    ok("404 file_not_found"),
-         json=FILE_RENAME),
-    Rule("DELETE", "/files/{file_id}",                       "member", "write",    ok("404 file_not_found")),
-    Rule("POST",   "/uploads/multipart",                     "member", "write",    ok("201"), json=MULTIPART),
-    Rule("GET",    "/uploads/multipart/{upload_id}",         "member", "write",    ok("404 upload_not_found")),
-    Rule("POST",   "/uploads/multipart/{upload_id}/complete", "member", "write",   ok("404 upload_not_found")),
-    Rule("DELETE", "/uploads/multipart/{upload_id}",         "member", "write",    ok("404 upload_not_found")),
-    Rule("OPTIONS", "/uploads/tus/",                         "member", "write",    ok("204"), headers=TUS),
-    Rule("OPTIONS", "/uploads/tus/{upload_id}",              "member", "write",    ok("204"), headers=TUS),
-    Rule("POST",   "/uploads/tus/",                          "member", "write",    ok("201"), headers=TUS_CREATE),
-    Rule("HEAD",   "/uploads/tus/{upload_id}",               "member", "write",    ok("200"), headers=TUS,
-         real="tus_upload"),
-    Rule("PATCH",  "/uploads/tus/{upload_id}",               "member", "write",    ok("404 upload_not_found"),
-         headers=TUS_PATCH),
-    Rule("DELETE", "/uploads/tus/{upload_id}",               "member", "write",    ok("404 upload_not_found"),
-         headers=TUS),
+    Rule("GET", "/files", "viewer", "read", ok("200")),
+    Rule("GET", "/files/{file_id}", "viewer", "read", ok("404 file_not_found")),
+    Rule("GET", "/files/{file_id}/download", "viewer", "read", ok("404 file_not_found")),
+    Rule("POST", "/files", "member", "write", ok("400 file_missing")),
+    Rule("PATCH", "/files/{file_id}", "member", "write", ok("404 file_not_found"), json=FILE_RENAME),
+    Rule("DELETE", "/files/{file_id}", "member", "write", ok("404 file_not_found")),
+    Rule("POST", "/uploads/multipart", "member", "write", ok("201"), json=MULTIPART),
+    Rule("GET", "/uploads/multipart/{upload_id}", "member", "write", ok("404 upload_not_found")),
+    Rule("POST", "/uploads/multipart/{upload_id}/complete", "member", "write", ok("404 upload_not_found")),
+    Rule("DELETE", "/uploads/multipart/{upload_id}", "member", "write", ok("404 upload_not_found")),
+    Rule("OPTIONS", "/uploads/tus/", "member", "write", ok("204"), headers=TUS),
+    Rule("OPTIONS", "/uploads/tus/{upload_id}", "member", "write", ok("204"), headers=TUS),
+    Rule("POST", "/uploads/tus/", "member", "write", ok("201"), headers=TUS_CREATE),
+    Rule("HEAD", "/uploads/tus/{upload_id}", "member", "write", ok("200"), headers=TUS, real="tus_upload"),
+    Rule("PATCH", "/uploads/tus/{upload_id}", "member", "write", ok("404 upload_not_found"), headers=TUS_PATCH),
+    Rule("DELETE", "/uploads/tus/{upload_id}", "member", "write", ok("404 upload_not_found"), headers=TUS),
     # -- jobs: viewers follow, members run
-    Rule("GET",    "/jobs",                                  "viewer", "read",     ok("200")),
-    Rule("GET",    "/jobs/{job_id}",                         "viewer", "read",     ok("404 job_not_found")),
-    Rule("GET",    "/jobs/{job_id}/attempts",                "viewer", "read",     ok("404 job_not_found")),
-    Rule("GET",    "/jobs/{job_id}/events",                  "viewer", "read",     ok("404 job_not_found")),
-    Rule("POST",   "/jobs",                                  "member", "write",    ok("422 unknown_job_type"),
-         json=UNKNOWN_JOB),
-    Rule("POST",   "/jobs/{job_id}/cancel",                  "member", "write",    ok("404 job_not_found")),
-    Rule("POST",   "/jobs/{job_id}/retry",                   "member", "write",    ok("404 job_not_found")),
-    Rule("DELETE", "/jobs/{job_id}",                         "member", "write",    ok("404 job_not_found")),
+    Rule("GET", "/jobs", "viewer", "read", ok("200")),
+    Rule("GET", "/jobs/{job_id}", "viewer", "read", ok("404 job_not_found")),
+    Rule("GET", "/jobs/{job_id}/attempts", "viewer", "read", ok("404 job_not_found")),
+    Rule("GET", "/jobs/{job_id}/events", "viewer", "read", ok("404 job_not_found")),
+    Rule("POST", "/jobs", "member", "write", ok("422 unknown_job_type"), json=UNKNOWN_JOB),
+    Rule("POST", "/jobs/{job_id}/cancel", "member", "write", ok("404 job_not_found")),
+    Rule("POST", "/jobs/{job_id}/retry", "member", "write", ok("404 job_not_found")),
+    Rule("DELETE", "/jobs/{job_id}", "member", "write", ok("404 job_not_found")),
     # -- outgoing webhooks: admins
-    Rule("POST",   "/webhooks",                              "admin",  "admin",    ok("422 webhook_url_not_allowed"),
-         json=LOOPBACK_WEBHOOK),
-    Rule("GET",    "/webhooks",                              "admin",  "admin",    ok("200")),
-    Rule("GET",    "/webhooks/job-secret",                   "admin",  "admin",    ok("200")),
-    Rule("GET",    "/webhooks/{webhook_id}",                 "admin",  "admin",    ok("404 webhook_not_found")),
-    Rule("PATCH",  "/webhooks/{webhook_id}",                 "admin",  "admin",    ok("404 webhook_not_found"),
-         json=WEBHOOK_PATCH),
-    Rule("DELETE", "/webhooks/{webhook_id}",                 "admin",  "admin",    ok("404 webhook_not_found")),
-    Rule("POST",   "/webhooks/{webhook_id}/rotate-secret",   "admin",  "admin",    ok("404 webhook_not_found")),
-    Rule("GET",    "/webhooks/{webhook_id}/deliveries",      "admin",  "admin",    ok("404 webhook_not_found")),
-    Rule("POST",   "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
-                                                             "admin",  "admin",    ok("404 webhook_not_found")),
+    Rule("POST", "/webhooks", "admin", "admin", ok("422 webhook_url_not_allowed"), json=LOOPBACK_WEBHOOK),
+    Rule("GET", "/webhooks", "admin", "admin", ok("200")),
+    Rule("GET", "/webhooks/job-secret", "admin", "admin", ok("200")),
+    Rule("GET", "/webhooks/{webhook_id}", "admin", "admin", ok("404 webhook_not_found")),
+    Rule("PATCH", "/webhooks/{webhook_id}", "admin", "admin", ok("404 webhook_not_found"), json=WEBHOOK_PATCH),
+    Rule("DELETE", "/webhooks/{webhook_id}", "admin", "admin", ok("404 webhook_not_found")),
+    Rule("POST", "/webhooks/{webhook_id}/rotate-secret", "admin", "admin", ok("404 webhook_not_found")),
+    Rule("GET", "/webhooks/{webhook_id}/deliveries", "admin", "admin", ok("404 webhook_not_found")),
+    Rule(
+        "POST",
+        "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
+        "admin",
+        "admin",
+        ok("404 webhook_not_found"),
+    ),
 ]
 
 MADE_UP = {
@@ -203,16 +200,20 @@ class World:
 
     def create_real(self, what: str) -> dict[str, str]:
         if what == "tus_upload":
-            created = self.client.post(f"/api/v1/workspaces/{self.workspace_id}/uploads/tus/",
-                                       headers={**self.owner.headers, **TUS_CREATE})
+            created = self.client.post(
+                f"/api/v1/workspaces/{self.workspace_id}/uploads/tus/", headers={**self.owner.headers, **TUS_CREATE}
+            )
             assert created.status_code == 201, created.text
             return {"upload_id": created.headers["location"].rstrip("/").rsplit("/", 1)[1]}
         raise AssertionError(f"don't know how to create {what}")
 
 
 def api_key(client: TestClient, person: Person, workspace_id: str, scope: str) -> str:
-    response = client.post(f"/api/v1/workspaces/{workspace_id}/api-keys", headers=person.headers,
-                           json={"name": f"{scope} key", "scopes": [scope]})
+    response = client.post(
+        f"/api/v1/workspaces/{workspace_id}/api-keys",
+        headers=person.headers,
+        json={"name": f"{scope} key", "scopes": [scope]},
+    )
     assert response.status_code == 201, response.text
     return response.json()["secret"]  # type: ignore[no-any-return]
 
@@ -226,12 +227,16 @@ def world(client: TestClient, people: People) -> World:
     stranger = people.create()
     callers = [
         Caller("a member of another workspace", stranger.headers, stranger=True),
-        Caller("another workspace's admin key", bearer(api_key(client, stranger, stranger.workspace_id, "admin")),
-               stranger=True),
-        *(Caller(role, people.add_to(owner, workspace_id, role).headers, role=role)
-          for role in ("viewer", "member", "admin")),
-        *(Caller(f"{scope} key", bearer(api_key(client, owner, workspace_id, scope)), scope=scope)
-          for scope in SCOPES),
+        Caller(
+            "another workspace's admin key",
+            bearer(api_key(client, stranger, stranger.workspace_id, "admin")),
+            stranger=True,
+        ),
+        *(
+            Caller(role, people.add_to(owner, workspace_id, role).headers, role=role)
+            for role in ("viewer", "member", "admin")
+        ),
+        *(Caller(f"{scope} key", bearer(api_key(client, owner, workspace_id, scope)), scope=scope) for scope in SCOPES),
         Caller("owner", owner.headers, role="owner"),  # last: the owner may delete the workspace
     ]
     return World(client=client, workspace_id=workspace_id, owner=owner, stranger=stranger, callers=callers)
@@ -240,8 +245,9 @@ def world(client: TestClient, people: People) -> World:
 # ---- calling ----
 
 
-def call(client: TestClient, rule: Rule, workspace_id: str, headers: dict[str, str],
-         ids: dict[str, str] | None = None) -> Any:
+def call(
+    client: TestClient, rule: Rule, workspace_id: str, headers: dict[str, str], ids: dict[str, str] | None = None
+) -> Any:
     path = (PREFIX + rule.path).format(workspace_id=workspace_id, **{**MADE_UP, **(ids or {})})
     body = rule.json() if callable(rule.json) else rule.json
     return client.request(rule.method, path, headers={**rule.headers, **headers}, json=body)

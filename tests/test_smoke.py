@@ -6,7 +6,9 @@ from tests.conftest import PASSWORD, Mailbox, People, token_from
 
 
 def test_signup_verify_login_and_list_workspaces(client, mailbox: Mailbox) -> None:
-    response = client.post("/api/v1/auth/signup", json={"email": " Ada@Example.COM ", "password": PASSWORD, "name": "Ada"})
+    response = client.post(
+        "/api/v1/auth/signup", json={"email": " Ada@Example.COM ", "password": PASSWORD, "name": "Ada"}
+    )
     assert response.status_code == 201
     assert response.json()["email"] == "ada@example.com"
     assert response.json()["email_verified"] is False

@@ -79,8 +79,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
 
     install_error_handlers(app)
-    routers = (auth_routes, me_routes, workspace_routes, invitation_routes, apikey_routes, audit_routes, file_routes,
-               tus_routes, blob_routes, job_routes, admin_routes, webhook_routes)
+    routers = (
+        auth_routes,
+        me_routes,
+        workspace_routes,
+        invitation_routes,
+        apikey_routes,
+        audit_routes,
+        file_routes,
+        tus_routes,
+        blob_routes,
+        job_routes,
+        admin_routes,
+        webhook_routes,
+    )
     for router in routers:
         app.include_router(router)
 
@@ -99,7 +111,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except Exception as exc:  # any failure to reach the database means not ready
             return error_response(503, "database_unavailable", f"The database cannot be reached: {type(exc).__name__}")
         if state != "current":
-            return error_response(503, "migrations_pending", "The database schema is not current; run `voxhub migrate`.")
+            return error_response(
+                503, "migrations_pending", "The database schema is not current; run `voxhub migrate`."
+            )
         return JSONResponse({"status": "ready", "database": "ok", "migrations": "current"})
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", include_in_schema=True)
@@ -110,7 +124,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
     if origins:
-        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_credentials=True, allow_methods=["*"],
-                           allow_headers=["*"], expose_headers=["X-Request-ID", "Retry-After"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

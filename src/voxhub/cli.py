@@ -74,8 +74,17 @@ def worker(
 
     settings = _settings()
     prepare_database(settings)
-    args = ["worker", "--queues", queues, "--loglevel", settings.log_level, "--hostname", "voxhub@%h",
-            "--concurrency", str(concurrency or settings.resolved_workers)]
+    args = [
+        "worker",
+        "--queues",
+        queues,
+        "--loglevel",
+        settings.log_level,
+        "--hostname",
+        "voxhub@%h",
+        "--concurrency",
+        str(concurrency or settings.resolved_workers),
+    ]
     celery_for_cli().worker_main(args)
 
 
@@ -89,8 +98,17 @@ def beat() -> None:
     settings = _settings()
     schedule = settings.data_dir / "celerybeat-schedule"
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    celery_for_cli().start(["beat", "--loglevel", settings.log_level, "--schedule", str(schedule),
-                            "--pidfile", str(Path(tempfile.gettempdir()) / f"voxhub-beat-{os.getpid()}.pid")])
+    celery_for_cli().start(
+        [
+            "beat",
+            "--loglevel",
+            settings.log_level,
+            "--schedule",
+            str(schedule),
+            "--pidfile",
+            str(Path(tempfile.gettempdir()) / f"voxhub-beat-{os.getpid()}.pid"),
+        ]
+    )
 
 
 @app.command("migrate")
@@ -121,13 +139,17 @@ def new_migration(message: str) -> None:
         engine = make_engine(f"sqlite:///{Path(scratch) / 'scratch.db'}")
         migrate(engine)
         with engine.begin() as connection:
-            script = command.revision(alembic_config(connection), message=message, autogenerate=True,
-                                      rev_id=f"{number:04d}")
+            script = command.revision(
+                alembic_config(connection), message=message, autogenerate=True, rev_id=f"{number:04d}"
+            )
         engine.dispose()
     # Migrations describe plain columns; they must not import voxhub's column types.
     path = Path(script.path)  # type: ignore[union-attr]
-    path.write_text(path.read_text().replace("voxhub.db.UTCDateTime(timezone=True)", "sa.DateTime(timezone=True)")
-                    .replace("import voxhub.db\n", ""))
+    path.write_text(
+        path.read_text()
+        .replace("voxhub.db.UTCDateTime(timezone=True)", "sa.DateTime(timezone=True)")
+        .replace("import voxhub.db\n", "")
+    )
     typer.echo(f"Wrote {path}; read it before committing.")
 
 
@@ -150,8 +172,9 @@ def create_user(
     database = Database(settings)
     try:
         with database.session() as db:
-            user = create(db, email=email, password=password, name=name, actor=Actor.system(), verified=True,
-                          superuser=superuser)
+            user = create(
+                db, email=email, password=password, name=name, actor=Actor.system(), verified=True, superuser=superuser
+            )
             typer.echo(f"Created {'superuser' if superuser else 'user'} {user.email} ({user.id}).")
     except VoxhubError as exc:
         typer.echo(f"error: {exc.message}", err=True)
@@ -207,8 +230,10 @@ def rotate_secret(
         old_key = settings.resolved_secret_key
         _append_secret(settings.data_dir / PREVIOUS_SECRET_KEYS_FILE, old_key)
         _write_secret(settings.data_dir / SECRET_KEY_FILE, secrets.token_urlsafe(48))
-        typer.echo("Generated a new secret key; the old one stays readable. Restart every voxhub process, then run "
-                   "`voxhub admin rotate-secret` to re-encrypt stored secrets under the new key.")
+        typer.echo(
+            "Generated a new secret key; the old one stays readable. Restart every voxhub process, then run "
+            "`voxhub admin rotate-secret` to re-encrypt stored secrets under the new key."
+        )
         return
     ctx = AppContext.from_settings(settings)
     database = Database(settings)

@@ -72,7 +72,9 @@ class Settings(BaseSettings):
     queue_url: str | None = Field(
         default=None, description="redis://… runs jobs on Celery workers (`voxhub worker`); unset runs them in serve."
     )
-    workers: int | None = Field(default=None, description="Job worker threads inside `voxhub serve`; default CPU count.")
+    workers: int | None = Field(
+        default=None, description="Job worker threads inside `voxhub serve`; default CPU count."
+    )
     job_stale_after_s: int = Field(default=60, description="A running job silent this long is requeued, seconds.")
     job_max_attempts: int = Field(default=3, description="Attempts per job for transient failures.")
     job_timeouts: dict[str, int] = Field(

@@ -24,9 +24,11 @@ class AppContext:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppContext:
-        configure_password_hashing(time_cost=settings.password_hash_time_cost,
-                                   memory_kib=settings.password_hash_memory_kib,
-                                   parallelism=settings.password_hash_parallelism)
+        configure_password_hashing(
+            time_cost=settings.password_hash_time_cost,
+            memory_kib=settings.password_hash_memory_kib,
+            parallelism=settings.password_hash_parallelism,
+        )
         keyring = Keyring(settings.resolved_secret_key, tuple(settings.resolved_previous_secret_keys))
         return cls(settings=settings, keyring=keyring, mailer=Mailer(settings), store=open_store(settings, keyring))
 

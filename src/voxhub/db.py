@@ -13,7 +13,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event, inspect
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, CursorResult, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -98,6 +98,13 @@ def _note_dml(state: Any) -> None:
         state.session.info[_WROTE] = True
 
 
+def affected(db: Session, statement: Any) -> int:
+    """Run an UPDATE or DELETE and return how many rows it changed: conditional updates are how voxhub claims
+    a token, a job or a lease exactly once."""
+    result: CursorResult[Any] = db.execute(statement)  # type: ignore[assignment]
+    return result.rowcount
+
+
 def has_work(db: Session) -> bool:
     return bool(db.info.get(_WROTE) or db.info.get(_HOOKS) or db.new or db.dirty or db.deleted)
 
@@ -130,8 +137,9 @@ def make_engine(url: str) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # A pool as large as the request thread pool: opening a connection (and its PRAGMAs) per request is slow.
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15}, pool_size=40,
-                               max_overflow=40)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 15}, pool_size=40, max_overflow=40
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)

@@ -22,7 +22,6 @@ from voxhub.workspaces import service as workspaces
 from voxhub.workspaces.models import Role
 from voxhub.workspaces.service import WorkspaceAccess
 
-
 # Dependencies that do no I/O are `async def`: FastAPI then runs them on the event loop instead of handing each
 # one to a worker thread and back, which costs more than the work itself.
 

@@ -23,10 +23,10 @@ __all__ = [
     "RefreshToken",
     "SecurityEvent",
     "Upload",
+    "User",
+    "UserToken",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
-    "User",
-    "UserToken",
     "Workspace",
 ]

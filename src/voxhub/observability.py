@@ -65,12 +65,16 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "voxhub_http_requests_total", "HTTP requests by route template, method and status.",
-            ["method", "route", "status"], registry=self.registry,
+            "voxhub_http_requests_total",
+            "HTTP requests by route template, method and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
-            "voxhub_http_request_duration_seconds", "HTTP request latency by route template and method.",
-            ["method", "route"], registry=self.registry,
+            "voxhub_http_request_duration_seconds",
+            "HTTP request latency by route template and method.",
+            ["method", "route"],
+            registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
 

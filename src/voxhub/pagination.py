@@ -36,7 +36,9 @@ def decode_cursor(cursor: str) -> str:
     return value
 
 
-def paginate(db: Session, query: Select[Any], id_column: Any, *, cursor: str | None, limit: int) -> tuple[list[Any], str | None]:
+def paginate(
+    db: Session, query: Select[Any], id_column: Any, *, cursor: str | None, limit: int
+) -> tuple[list[Any], str | None]:
     """Rows of `query` newer-first, after `cursor`; returns the rows and the cursor of the next page."""
     limit = max(1, min(limit, MAX_LIMIT))
     if cursor:

@@ -36,6 +36,7 @@ def configure_password_hashing(*, time_cost: int, memory_kib: int, parallelism: 
     _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
     _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
+
 MIN_PASSWORD_LENGTH = 10
 
 
@@ -139,8 +140,9 @@ class Keyring:
         for key_id, key in self._keys("jwt"):
             if hmac.compare_digest(str(kid), key_id):
                 try:
-                    return jwt.decode(token, key, algorithms=["HS256"],
-                                      options={"require": ["exp", "sub"], "verify_exp": False})
+                    return jwt.decode(
+                        token, key, algorithms=["HS256"], options={"require": ["exp", "sub"], "verify_exp": False}
+                    )
                 except jwt.PyJWTError:
                     return None
         return None

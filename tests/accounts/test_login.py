@@ -235,8 +235,9 @@ def test_security_events_page_with_a_cursor(client: TestClient, people: People) 
     fail_logins(client, person.email, 3)
 
     first = client.get("/api/v1/me/security-events?limit=2", headers=person.headers).json()
-    second = client.get(f"/api/v1/me/security-events?limit=2&cursor={first['next_cursor']}",
-                        headers=person.headers).json()
+    second = client.get(
+        f"/api/v1/me/security-events?limit=2&cursor={first['next_cursor']}", headers=person.headers
+    ).json()
 
     assert len(first["items"]) == 2 and first["next_cursor"]
     assert len(second["items"]) == 1 and second["next_cursor"] is None

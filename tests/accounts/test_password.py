@@ -43,7 +43,8 @@ def test_password_reset_always_answers_202_the_same_way(client: TestClient, peop
 
     assert response.status_code == 202
     assert response.json() == {
-        "status": "accepted", "message": "If this address has an account, a reset link is on its way.",
+        "status": "accepted",
+        "message": "If this address has an account, a reset link is on its way.",
     }
 
 
@@ -181,8 +182,9 @@ def test_a_reset_is_a_security_event(client: TestClient, people: People, mailbox
 def test_changing_the_password_needs_the_current_one(client: TestClient, people: People) -> None:
     person = people.create()
 
-    response = client.post(CHANGE, headers=person.headers,
-                           json={"current_password": "not my password", "new_password": NEW_PASSWORD})
+    response = client.post(
+        CHANGE, headers=person.headers, json={"current_password": "not my password", "new_password": NEW_PASSWORD}
+    )
 
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "wrong_password"
@@ -193,8 +195,9 @@ def test_changing_the_password_needs_the_current_one(client: TestClient, people:
 def test_changing_the_password_refuses_a_weak_one(client: TestClient, people: People) -> None:
     person = people.create()
 
-    response = client.post(CHANGE, headers=person.headers,
-                           json={"current_password": PASSWORD, "new_password": "qwertyuiop"})
+    response = client.post(
+        CHANGE, headers=person.headers, json={"current_password": PASSWORD, "new_password": "qwertyuiop"}
+    )
 
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "weak_password"
@@ -205,8 +208,9 @@ def test_changing_the_password_signs_out_other_sessions_but_keeps_this_one(clien
     person = people.create()
     other_login = people.login(person.email)
 
-    response = client.post(CHANGE, headers=person.headers,
-                           json={"current_password": PASSWORD, "new_password": NEW_PASSWORD})
+    response = client.post(
+        CHANGE, headers=person.headers, json={"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    )
 
     assert response.status_code == 204
     assert client.get("/api/v1/me", headers=person.headers).status_code == 200

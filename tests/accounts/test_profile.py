@@ -46,15 +46,23 @@ def test_get_me_shows_the_profile(client: TestClient, people: People) -> None:
 def test_patch_me_changes_name_avatar_and_timezone(client: TestClient, people: People) -> None:
     person = people.create()
 
-    response = client.patch(ME, headers=person.headers, json={
-        "name": "  Grace Hopper ", "avatar_url": "https://cdn.example.com/grace.png", "timezone": "Europe/Lisbon",
-    })
+    response = client.patch(
+        ME,
+        headers=person.headers,
+        json={
+            "name": "  Grace Hopper ",
+            "avatar_url": "https://cdn.example.com/grace.png",
+            "timezone": "Europe/Lisbon",
+        },
+    )
 
     assert response.status_code == 200
     assert client.get(ME, headers=person.headers).json() == response.json()
     me = response.json()
     assert (me["name"], me["avatar_url"], me["timezone"]) == (
-        "Grace Hopper", "https://cdn.example.com/grace.png", "Europe/Lisbon",
+        "Grace Hopper",
+        "https://cdn.example.com/grace.png",
+        "Europe/Lisbon",
     )
 
 
@@ -186,8 +194,9 @@ def test_a_sole_owner_of_a_shared_workspace_must_transfer_it_first(client: TestC
 def test_after_handing_over_ownership_the_account_can_be_deleted(client: TestClient, people: People) -> None:
     owner = people.create()
     member = people.add_to(owner, owner.workspace_id, "member")
-    promoted = client.patch(f"/api/v1/workspaces/{owner.workspace_id}/members/{member.id}", headers=owner.headers,
-                            json={"role": "owner"})
+    promoted = client.patch(
+        f"/api/v1/workspaces/{owner.workspace_id}/members/{member.id}", headers=owner.headers, json={"role": "owner"}
+    )
     assert promoted.status_code == 200, promoted.text
 
     response = delete_me(client, owner.headers)

@@ -189,8 +189,9 @@ def test_a_token_signed_with_another_secret_is_refused(client: TestClient, peopl
 def test_a_token_claiming_our_key_id_but_signed_with_another_key_is_refused(client: TestClient, people: People) -> None:
     person = people.create()
     kid = jwt.get_unverified_header(person.access_token)["kid"]
-    forged = jwt.encode(claims_of(person.access_token), "guessed-key-" + "z" * 32, algorithm="HS256",
-                        headers={"kid": kid})
+    forged = jwt.encode(
+        claims_of(person.access_token), "guessed-key-" + "z" * 32, algorithm="HS256", headers={"kid": kid}
+    )
 
     assert me_status(client, forged) == 401
 
@@ -256,8 +257,11 @@ def test_sessions_list_each_login_with_its_device_ip_and_which_is_current(
     app: Any, client: TestClient, people: People
 ) -> None:
     person = people.create()
-    laptop = client.post("/api/v1/auth/login", json={"email": person.email, "password": person.password},
-                         headers={"User-Agent": "Laptop/1.0"}).json()
+    laptop = client.post(
+        "/api/v1/auth/login",
+        json={"email": person.email, "password": person.password},
+        headers={"User-Agent": "Laptop/1.0"},
+    ).json()
     phone_client = TestClient(app, client=("192.0.2.44", 40000), headers={"User-Agent": "Phone/2.0"})
     phone = phone_client.post("/api/v1/auth/login", json={"email": person.email, "password": person.password}).json()
 

@@ -16,8 +16,11 @@ WORKSPACES = "/api/v1/workspaces"
 
 
 def create_key(client, person: Person, scopes: list[str], workspace_id: str | None = None, **extra) -> dict:
-    response = client.post(f"{WORKSPACES}/{workspace_id or person.workspace_id}/api-keys", headers=person.headers,
-                           json={"name": "ci", "scopes": scopes, **extra})
+    response = client.post(
+        f"{WORKSPACES}/{workspace_id or person.workspace_id}/api-keys",
+        headers=person.headers,
+        json={"name": "ci", "scopes": scopes, **extra},
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -36,8 +39,11 @@ def error_code(response) -> str:
 
 def test_creating_a_key_shows_the_secret_once(client, people: People) -> None:
     owner = people.create()
-    created = client.post(f"{WORKSPACES}/{owner.workspace_id}/api-keys", headers=owner.headers,
-                          json={"name": " deploy bot ", "scopes": ["read", "write"]})
+    created = client.post(
+        f"{WORKSPACES}/{owner.workspace_id}/api-keys",
+        headers=owner.headers,
+        json={"name": " deploy bot ", "scopes": ["read", "write"]},
+    )
     assert created.status_code == 201, created.text
     key = created.json()
     assert re.fullmatch(r"vx_[0-9a-f]{16}_[A-Za-z0-9_\-]{20,}", key["secret"]), key["secret"]
@@ -63,8 +69,12 @@ def test_admins_create_keys_but_members_cannot(client, people: People) -> None:
 
     assert create_key(client, admin, ["admin"], owner.workspace_id)["created_by"] == admin.id
     for verb, path in (("post", "api-keys"), ("get", "api-keys")):
-        response = client.request(verb, f"{WORKSPACES}/{owner.workspace_id}/{path}", headers=member.headers,
-                                  json={"name": "mine", "scopes": ["read"]} if verb == "post" else None)
+        response = client.request(
+            verb,
+            f"{WORKSPACES}/{owner.workspace_id}/{path}",
+            headers=member.headers,
+            json={"name": "mine", "scopes": ["read"]} if verb == "post" else None,
+        )
         assert response.status_code == 403
         assert error_code(response) == "insufficient_role"
 
@@ -118,11 +128,17 @@ def test_a_read_key_cannot_manage(client, people: People) -> None:
     write_key = create_key(client, owner, ["write"])
     for key in (read_key, write_key):
         for response in (
-            client.post(f"{WORKSPACES}/{owner.workspace_id}/invitations", headers=bearer(key),
-                        json={"email": "x@example.com", "role": "viewer"}),
+            client.post(
+                f"{WORKSPACES}/{owner.workspace_id}/invitations",
+                headers=bearer(key),
+                json={"email": "x@example.com", "role": "viewer"},
+            ),
             client.patch(f"{WORKSPACES}/{owner.workspace_id}", headers=bearer(key), json={"name": "Renamed"}),
-            client.post(f"{WORKSPACES}/{owner.workspace_id}/api-keys", headers=bearer(key),
-                        json={"name": "child", "scopes": ["admin"]}),
+            client.post(
+                f"{WORKSPACES}/{owner.workspace_id}/api-keys",
+                headers=bearer(key),
+                json={"name": "child", "scopes": ["admin"]},
+            ),
         ):
             assert response.status_code == 403, (key["scopes"], response.request.url)
             assert error_code(response) == "insufficient_scope"
@@ -135,8 +151,11 @@ def test_an_admin_key_can_invite_people(client, people: People, mailbox: Mailbox
     invitee = people.create()
     key = create_key(client, owner, ["admin"])
 
-    response = client.post(f"{WORKSPACES}/{owner.workspace_id}/invitations", headers=bearer(key),
-                           json={"email": invitee.email, "role": "admin"})
+    response = client.post(
+        f"{WORKSPACES}/{owner.workspace_id}/invitations",
+        headers=bearer(key),
+        json={"email": invitee.email, "role": "admin"},
+    )
     assert response.status_code == 201, response.text
     assert response.json()["invited_by"] is None  # a key, not a person
 
@@ -153,8 +172,11 @@ def test_no_key_can_delete_a_workspace_or_grant_owner(client, people: People) ->
     delete = client.delete(f"{WORKSPACES}/{owner.workspace_id}", headers=bearer(key))
     assert delete.status_code == 403
     assert error_code(delete) == "insufficient_scope"
-    invite_owner = client.post(f"{WORKSPACES}/{owner.workspace_id}/invitations", headers=bearer(key),
-                               json={"email": "boss@example.com", "role": "owner"})
+    invite_owner = client.post(
+        f"{WORKSPACES}/{owner.workspace_id}/invitations",
+        headers=bearer(key),
+        json={"email": "boss@example.com", "role": "owner"},
+    )
     assert invite_owner.status_code == 403
     assert error_code(invite_owner) == "role_too_high"
     assert client.get(f"{WORKSPACES}/{owner.workspace_id}", headers=owner.headers).status_code == 200
@@ -230,8 +252,9 @@ def test_a_revoked_key_stops_working_at_once(client, people: People) -> None:
     # Revoking again is harmless; an unknown key is not found.
     again = client.delete(f"{WORKSPACES}/{owner.workspace_id}/api-keys/{key['id']}", headers=owner.headers)
     assert again.status_code == 204
-    unknown = client.delete(f"{WORKSPACES}/{owner.workspace_id}/api-keys/01900000-0000-7000-8000-000000000000",
-                            headers=owner.headers)
+    unknown = client.delete(
+        f"{WORKSPACES}/{owner.workspace_id}/api-keys/01900000-0000-7000-8000-000000000000", headers=owner.headers
+    )
     assert unknown.status_code == 404
     assert error_code(unknown) == "api_key_not_found"
 

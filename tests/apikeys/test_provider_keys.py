@@ -31,14 +31,18 @@ def provider_url(workspace_id: str, provider: str = "") -> str:
 
 
 def put_key(client, person: Person, provider: str, api_key: str, workspace_id: str | None = None, **extra):
-    return client.put(provider_url(workspace_id or person.workspace_id, provider), headers=person.headers,
-                      json={"api_key": api_key, **extra})
+    return client.put(
+        provider_url(workspace_id or person.workspace_id, provider),
+        headers=person.headers,
+        json={"api_key": api_key, **extra},
+    )
 
 
 def stored_row(db, workspace_id: str, provider: str) -> ProviderKey:
     db.expire_all()
-    row = db.scalar(select(ProviderKey).where(ProviderKey.workspace_id == workspace_id,
-                                              ProviderKey.provider == provider))
+    row = db.scalar(
+        select(ProviderKey).where(ProviderKey.workspace_id == workspace_id, ProviderKey.provider == provider)
+    )
     assert row is not None
     return row
 
@@ -177,15 +181,17 @@ def _settings_like(settings: Settings, **overrides: Any) -> Settings:
 @pytest.fixture
 def rotated_app(settings: Settings) -> Iterator[Any]:
     """A second deployment of the same database: a new secret B, the old secret A still accepted for reading."""
-    rotated = create_app(_settings_like(settings, secret_key="rotated-secret-key-" + "y" * 32,
-                                        previous_secret_keys=settings.secret_key))
+    rotated = create_app(
+        _settings_like(settings, secret_key="rotated-secret-key-" + "y" * 32, previous_secret_keys=settings.secret_key)
+    )
     yield rotated
     rotated.state.ctx.close()
     rotated.state.db.dispose()
 
 
-def test_rotation_keeps_keys_readable_and_reencrypts_them(client, people: People, db, app, rotated_app,
-                                                          settings: Settings) -> None:
+def test_rotation_keeps_keys_readable_and_reencrypts_them(
+    client, people: People, db, app, rotated_app, settings: Settings
+) -> None:
     owner = people.create()
     team = client.post(WORKSPACES, headers=owner.headers, json={"name": "Team"}).json()
     assert put_key(client, owner, "openai", OPENAI_KEY).status_code == 200
@@ -219,8 +225,9 @@ def test_rotation_keeps_keys_readable_and_reencrypts_them(client, people: People
 def test_a_key_stored_during_rotation_is_sealed_with_the_new_secret(people: People, db, rotated_app) -> None:
     owner = people.create()
     with TestClient(rotated_app) as rotated_client:
-        stored = rotated_client.put(provider_url(owner.workspace_id, "openai"), headers=owner.headers,
-                                    json={"api_key": OPENAI_KEY})
+        stored = rotated_client.put(
+            provider_url(owner.workspace_id, "openai"), headers=owner.headers, json={"api_key": OPENAI_KEY}
+        )
         assert stored.status_code == 200, stored.text
     new_only = Keyring(rotated_app.state.ctx.keyring.current)
     assert reveal_provider_key(db, keyring=new_only, workspace_id=owner.workspace_id, provider="openai") == OPENAI_KEY
@@ -249,9 +256,15 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
 
 def _cli_settings(env: dict[str, str | None]) -> Settings:
     """What a server started with the CLI's environment would run with."""
-    return Settings(_env_file=None, data_dir=Path(env["VOXHUB_DATA_DIR"]),  # type: ignore[arg-type, call-arg]
-                    database_url=env["VOXHUB_DATABASE_URL"], run_periodic_tasks=False,
-                    password_hash_time_cost=1, password_hash_memory_kib=1024, password_hash_parallelism=1)
+    return Settings(
+        _env_file=None,
+        data_dir=Path(env["VOXHUB_DATA_DIR"]),  # type: ignore[arg-type, call-arg]
+        database_url=env["VOXHUB_DATABASE_URL"],
+        run_periodic_tasks=False,
+        password_hash_time_cost=1,
+        password_hash_memory_kib=1024,
+        password_hash_parallelism=1,
+    )
 
 
 def _invoke(env: dict[str, str | None], *args: str):
@@ -265,14 +278,19 @@ def test_rotate_secret_generate_makes_a_new_key_and_keeps_the_vault_readable(cli
     before = create_app(_cli_settings(cli_env))
     try:
         with TestClient(before) as http:
-            signup = http.post("/api/v1/auth/signup", json={"email": "ops@example.com", "password": PASSWORD,
-                                                            "name": "Ops"})
+            signup = http.post(
+                "/api/v1/auth/signup", json={"email": "ops@example.com", "password": PASSWORD, "name": "Ops"}
+            )
             assert signup.status_code == 201, signup.text
             tokens = http.post("/api/v1/auth/login", json={"email": "ops@example.com", "password": PASSWORD}).json()
             headers = {"Authorization": f"Bearer {tokens['access_token']}"}
             workspace_id = http.get(WORKSPACES, headers=headers).json()[0]["id"]
-            assert http.put(provider_url(workspace_id, "openai"), headers=headers,
-                            json={"api_key": OPENAI_KEY}).status_code == 200
+            assert (
+                http.put(
+                    provider_url(workspace_id, "openai"), headers=headers, json={"api_key": OPENAI_KEY}
+                ).status_code
+                == 200
+            )
         with before.state.db.session() as session:
             old_ciphertext = stored_row(session, workspace_id, "openai").ciphertext
     finally:
@@ -295,17 +313,27 @@ def test_rotate_secret_generate_makes_a_new_key_and_keeps_the_vault_readable(cli
         with after.state.db.session() as session:
             # Nothing is re-encrypted until the processes know the new key; the restarted one reads the old.
             assert stored_row(session, workspace_id, "openai").ciphertext == old_ciphertext
-            assert reveal_provider_key(session, keyring=after.state.ctx.keyring, workspace_id=workspace_id,
-                                       provider="openai") == OPENAI_KEY
+            assert (
+                reveal_provider_key(
+                    session, keyring=after.state.ctx.keyring, workspace_id=workspace_id, provider="openai"
+                )
+                == OPENAI_KEY
+            )
         reencrypted = _invoke(cli_env, "admin", "rotate-secret")
         assert reencrypted.exit_code == 0, reencrypted.output
         assert "Re-encrypted 1 stored secret(s)" in reencrypted.output
         with after.state.db.session() as session:
             assert stored_row(session, workspace_id, "openai").ciphertext != old_ciphertext
-            assert reveal_provider_key(session, keyring=Keyring(new_secret), workspace_id=workspace_id,
-                                       provider="openai") == OPENAI_KEY
-            assert reveal_provider_key(session, keyring=after.state.ctx.keyring, workspace_id=workspace_id,
-                                       provider="openai") == OPENAI_KEY
+            assert (
+                reveal_provider_key(session, keyring=Keyring(new_secret), workspace_id=workspace_id, provider="openai")
+                == OPENAI_KEY
+            )
+            assert (
+                reveal_provider_key(
+                    session, keyring=after.state.ctx.keyring, workspace_id=workspace_id, provider="openai"
+                )
+                == OPENAI_KEY
+            )
         with TestClient(after) as http:
             # A token signed before the rotation still works: the old secret stays readable.
             read = http.get(provider_url(workspace_id, "openai"), headers=headers)
@@ -334,20 +362,32 @@ def test_a_server_running_during_rotate_secret_generate_can_still_read_the_vault
     running = create_app(_cli_settings(cli_env))
     try:
         with TestClient(running) as http:
-            assert http.post("/api/v1/auth/signup", json={"email": "ops@example.com", "password": PASSWORD,
-                                                          "name": "Ops"}).status_code == 201
+            assert (
+                http.post(
+                    "/api/v1/auth/signup", json={"email": "ops@example.com", "password": PASSWORD, "name": "Ops"}
+                ).status_code
+                == 201
+            )
             tokens = http.post("/api/v1/auth/login", json={"email": "ops@example.com", "password": PASSWORD}).json()
             headers = {"Authorization": f"Bearer {tokens['access_token']}"}
             workspace_id = http.get(WORKSPACES, headers=headers).json()[0]["id"]
-            assert http.put(provider_url(workspace_id, "openai"), headers=headers,
-                            json={"api_key": OPENAI_KEY}).status_code == 200
+            assert (
+                http.put(
+                    provider_url(workspace_id, "openai"), headers=headers, json={"api_key": OPENAI_KEY}
+                ).status_code
+                == 200
+            )
 
             assert _invoke(cli_env, "admin", "rotate-secret", "--generate").exit_code == 0
 
             # The server that was serving all along still has to call the provider with the customer's key.
             with running.state.db.session() as session:
-                assert reveal_provider_key(session, keyring=running.state.ctx.keyring, workspace_id=workspace_id,
-                                           provider="openai") == OPENAI_KEY
+                assert (
+                    reveal_provider_key(
+                        session, keyring=running.state.ctx.keyring, workspace_id=workspace_id, provider="openai"
+                    )
+                    == OPENAI_KEY
+                )
     finally:
         running.state.ctx.close()
         running.state.db.dispose()

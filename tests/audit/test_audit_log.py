@@ -45,8 +45,7 @@ def one(events: list[dict], action: str) -> dict:
 
 def rows_in_db(db, workspace_id: str) -> list[AuditEvent]:
     db.rollback()  # a fresh look at what the API committed
-    return list(db.scalars(select(AuditEvent).where(AuditEvent.workspace_id == workspace_id)
-                           .order_by(AuditEvent.id)))
+    return list(db.scalars(select(AuditEvent).where(AuditEvent.workspace_id == workspace_id).order_by(AuditEvent.id)))
 
 
 def assert_from_the_test_client(event: dict, *, user_id: str | None = None, api_key_id: str | None = None) -> None:
@@ -102,7 +101,9 @@ def test_member_role_changes_removals_and_departures_are_audited(client, people:
 
     events = read_log(client, owner, owner.workspace_id, action="workspace.member.")
     assert [e["action"] for e in events] == [
-        "workspace.member.left", "workspace.member.removed", "workspace.member.role_changed",
+        "workspace.member.left",
+        "workspace.member.removed",
+        "workspace.member.role_changed",
     ]
     changed = one(events, "workspace.member.role_changed")
     assert_from_the_test_client(changed, user_id=admin.id)
@@ -174,8 +175,12 @@ def test_provider_key_changes_are_audited_with_only_the_last_four(client, people
     owner = people.create()
     url = f"{WORKSPACES}/{owner.workspace_id}/provider-keys/openai"
     assert client.put(url, headers=as_(owner), json={"api_key": "sk-first-secret-1111"}).status_code == 200
-    assert client.put(url, headers=as_(owner), json={"api_key": "sk-second-secret-2222",
-                                                     "base_url": "https://llm.example.com/v1"}).status_code == 200
+    assert (
+        client.put(
+            url, headers=as_(owner), json={"api_key": "sk-second-secret-2222", "base_url": "https://llm.example.com/v1"}
+        ).status_code
+        == 200
+    )
     assert client.delete(url, headers=as_(owner)).status_code == 204
 
     events = read_log(client, owner, owner.workspace_id, action="provider_key.")
@@ -269,8 +274,9 @@ def _busy_workspace(client, owner: Person) -> None:
 def test_cursor_pagination_walks_every_event_once_newest_first(client, people: People) -> None:
     owner = people.create()
     _busy_workspace(client, owner)
-    everything = client.get(f"{WORKSPACES}/{owner.workspace_id}/audit-log", headers=as_(owner),
-                            params={"limit": 200}).json()
+    everything = client.get(
+        f"{WORKSPACES}/{owner.workspace_id}/audit-log", headers=as_(owner), params={"limit": 200}
+    ).json()
     assert everything["next_cursor"] is None
     all_ids = [e["id"] for e in everything["items"]]
     assert len(all_ids) >= 10
@@ -343,8 +349,13 @@ def test_filter_by_time_range(client, people: People) -> None:
     # since is inclusive, until exclusive: together they are the whole log, without overlap.
     assert sorted(e["id"] for e in since + until) == sorted(e["id"] for e in events)
 
-    window = read_log(client, owner, owner.workspace_id, since=middle.isoformat(),
-                      until=(middle + timedelta(microseconds=1)).isoformat())
+    window = read_log(
+        client,
+        owner,
+        owner.workspace_id,
+        since=middle.isoformat(),
+        until=(middle + timedelta(microseconds=1)).isoformat(),
+    )
     assert window and all(datetime.fromisoformat(e["created_at"]) == middle for e in window)
     future = (utcnow() + timedelta(hours=1)).isoformat()
     assert read_log(client, owner, owner.workspace_id, since=future) == []

@@ -59,16 +59,38 @@ def sine(seconds: float, rate: int = 44100) -> list[str]:
 def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Small real media files, and broken ones, made once per run."""
     root = tmp_path_factory.mktemp("media")
-    made = {name: root / name for name in (
-        "tone.wav", "tone.mp3", "tone.ogg", "clip.mp4", "silent.mp4", "truncated.mp3", "notes.wav", "empty.wav",
-        "long.mp3",
-    )}
+    made = {
+        name: root / name
+        for name in (
+            "tone.wav",
+            "tone.mp3",
+            "tone.ogg",
+            "clip.mp4",
+            "silent.mp4",
+            "truncated.mp3",
+            "notes.wav",
+            "empty.wav",
+            "long.mp3",
+        )
+    }
     ffmpeg(*sine(SECONDS), "-c:a", "pcm_s16le", str(made["tone.wav"]))
     ffmpeg(*sine(SECONDS), "-c:a", "libmp3lame", "-b:a", "64k", str(made["tone.mp3"]))
     ffmpeg(*sine(SECONDS), "-c:a", "libvorbis", str(made["tone.ogg"]))
     video = ["-f", "lavfi", "-i", f"testsrc=size=160x120:rate=10:duration={SECONDS}"]
-    ffmpeg(*video, *sine(SECONDS), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
-           "-shortest", str(made["clip.mp4"]))
+    ffmpeg(
+        *video,
+        *sine(SECONDS),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        str(made["clip.mp4"]),
+    )
     ffmpeg(*video, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(made["silent.mp4"]))
     # An mp3 whose header announces 20 s, cut after half of its bytes: a download that broke off.
     ffmpeg(*sine(20), "-c:a", "libmp3lame", "-b:a", "64k", str(made["long.mp3"]))
@@ -103,12 +125,22 @@ def files_url(person: Person, workspace_id: str | None = None) -> str:
     return f"/api/v1/workspaces/{workspace_id or person.workspace_id}/files"
 
 
-def upload(client: TestClient, person: Person, path: Path, *, filename: str | None = None,
-           content_type: str = "application/octet-stream", workspace_id: str | None = None) -> Any:
+def upload(
+    client: TestClient,
+    person: Person,
+    path: Path,
+    *,
+    filename: str | None = None,
+    content_type: str = "application/octet-stream",
+    workspace_id: str | None = None,
+) -> Any:
     """The one-request upload: multipart/form-data field `file`."""
     with path.open("rb") as handle:
-        return client.post(files_url(person, workspace_id), headers=person.headers,
-                           files={"file": (filename or path.name, handle, content_type)})
+        return client.post(
+            files_url(person, workspace_id),
+            headers=person.headers,
+            files={"file": (filename or path.name, handle, content_type)},
+        )
 
 
 # ---- voxhub served over real HTTP ----
@@ -134,8 +166,14 @@ class LiveServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        config = uvicorn.Config(create_app(self.settings), host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="on", timeout_graceful_shutdown=10)
+        config = uvicorn.Config(
+            create_app(self.settings),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=10,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name=f"uvicorn-{self.port}", daemon=True)
         self.thread.start()

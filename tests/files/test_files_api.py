@@ -33,8 +33,11 @@ def listed(client: TestClient, person: Person, **params: Any) -> dict[str, Any]:
 
 
 def audit_actions(client: TestClient, person: Person) -> list[tuple[str, str]]:
-    answer = client.get(f"/api/v1/workspaces/{person.workspace_id}/audit-log", headers=person.headers,
-                        params={"action": "file.", "limit": 200})
+    answer = client.get(
+        f"/api/v1/workspaces/{person.workspace_id}/audit-log",
+        headers=person.headers,
+        params={"action": "file.", "limit": 200},
+    )
     assert answer.status_code == 200, answer.text
     return [(event["action"], event["target_id"]) for event in answer.json()["items"]]
 
@@ -66,8 +69,14 @@ def test_files_can_be_filtered_by_kind_status_and_creation_time(
     old = uploaded(client, owner, media["tone.wav"])
     new = uploaded(client, owner, media["tone.mp3"])
     rejected = upload(client, owner, media["notes.wav"]).json()["error"]["details"]["file_id"]
-    output = File(workspace_id=owner.workspace_id, kind="output", filename="transcript.srt", status="ready",
-                  content_type="text/plain", storage_key=f"ws/{owner.workspace_id}/files/output")
+    output = File(
+        workspace_id=owner.workspace_id,
+        kind="output",
+        filename="transcript.srt",
+        status="ready",
+        content_type="text/plain",
+        storage_key=f"ws/{owner.workspace_id}/files/output",
+    )
     db.add(output)
     db.execute(update(File).where(File.id == old["id"]).values(created_at=utcnow() - timedelta(days=3)))
     db.commit()
@@ -92,8 +101,9 @@ def test_a_file_can_be_read_and_renamed_and_the_rename_is_audited(
     owner = people.create()
     file = uploaded(client, owner, media["tone.wav"], filename="take 1.wav")
 
-    renamed = client.patch(f"{files_url(owner)}/{file['id']}", headers=owner.headers,
-                           json={"filename": "../../interviews/Final cut.wav"})
+    renamed = client.patch(
+        f"{files_url(owner)}/{file['id']}", headers=owner.headers, json={"filename": "../../interviews/Final cut.wav"}
+    )
     fetched = client.get(f"{files_url(owner)}/{file['id']}", headers=owner.headers)
 
     assert renamed.status_code == 200, renamed.text
@@ -101,8 +111,10 @@ def test_a_file_can_be_read_and_renamed_and_the_rename_is_audited(
     assert fetched.json()["filename"] == "Final cut.wav"
     assert fetched.json()["sha256"] == file["sha256"]
     assert ("file.renamed", file["id"]) in audit_actions(client, owner)
-    assert client.patch(f"{files_url(owner)}/{file['id']}", headers=owner.headers,
-                        json={"filename": ""}).status_code == 422
+    assert (
+        client.patch(f"{files_url(owner)}/{file['id']}", headers=owner.headers, json={"filename": ""}).status_code
+        == 422
+    )
 
 
 def test_download_redirects_to_a_signed_link_serving_the_exact_bytes(
@@ -111,10 +123,10 @@ def test_download_redirects_to_a_signed_link_serving_the_exact_bytes(
     owner = people.create()
     file = uploaded(client, owner, media["tone.mp3"], filename="Réunion.mp3")
 
-    attachment = client.get(f"{files_url(owner)}/{file['id']}/download", headers=owner.headers,
-                            follow_redirects=False)
-    inline = client.get(f"{files_url(owner)}/{file['id']}/download", headers=owner.headers,
-                        params={"inline": 1}, follow_redirects=False)
+    attachment = client.get(f"{files_url(owner)}/{file['id']}/download", headers=owner.headers, follow_redirects=False)
+    inline = client.get(
+        f"{files_url(owner)}/{file['id']}/download", headers=owner.headers, params={"inline": 1}, follow_redirects=False
+    )
 
     assert attachment.status_code == 302
     served = call_link(client, settings, "GET", attachment.headers["location"])
@@ -127,10 +139,13 @@ def test_download_redirects_to_a_signed_link_serving_the_exact_bytes(
     shown = call_link(client, settings, "GET", inline.headers["location"])
     assert shown.headers["content-disposition"].startswith("inline")
     assert shown.content == media["tone.mp3"].read_bytes()
-    assert call_link(client, settings, "GET", attachment.headers["location"],
-                 headers={"Range": "bytes=0-99"}).content == media["tone.mp3"].read_bytes()[:100]
+    assert (
+        call_link(client, settings, "GET", attachment.headers["location"], headers={"Range": "bytes=0-99"}).content
+        == media["tone.mp3"].read_bytes()[:100]
+    )
     assert [action for action, target in audit_actions(client, owner) if target == file["id"]].count(
-        "file.download_link_issued") == 2
+        "file.download_link_issued"
+    ) == 2
 
 
 def test_deleting_a_file_removes_its_bytes_and_its_links_stop_working(
@@ -139,15 +154,20 @@ def test_deleting_a_file_removes_its_bytes_and_its_links_stop_working(
     owner = people.create()
     file = uploaded(client, owner, media["tone.wav"])
     kept = uploaded(client, owner, media["tone.mp3"])
-    link = client.get(f"{files_url(owner)}/{file['id']}/download", headers=owner.headers,
-                      follow_redirects=False).headers["location"]
+    link = client.get(
+        f"{files_url(owner)}/{file['id']}/download", headers=owner.headers, follow_redirects=False
+    ).headers["location"]
 
     deleted = client.delete(f"{files_url(owner)}/{file['id']}", headers=owner.headers)
 
     assert deleted.status_code == 204
     assert client.get(f"{files_url(owner)}/{file['id']}", headers=owner.headers).status_code == 404
-    assert client.get(f"{files_url(owner)}/{file['id']}/download", headers=owner.headers,
-                      follow_redirects=False).status_code == 404
+    assert (
+        client.get(
+            f"{files_url(owner)}/{file['id']}/download", headers=owner.headers, follow_redirects=False
+        ).status_code
+        == 404
+    )
     assert client.delete(f"{files_url(owner)}/{file['id']}", headers=owner.headers).status_code == 404
     assert [f["id"] for f in listed(client, owner)["items"]] == [kept["id"]]
     assert call_link(client, settings, "GET", link).status_code == 404
@@ -163,8 +183,12 @@ def test_every_file_action_is_in_the_audit_log(client: TestClient, people: Peopl
 
     actions = audit_actions(client, owner)
 
-    for expected in [("file.uploaded", file["id"]), ("file.rejected", rejected),
-                     ("file.download_link_issued", file["id"]), ("file.deleted", file["id"])]:
+    for expected in [
+        ("file.uploaded", file["id"]),
+        ("file.rejected", rejected),
+        ("file.download_link_issued", file["id"]),
+        ("file.deleted", file["id"]),
+    ]:
         assert expected in actions
 
 

@@ -28,18 +28,28 @@ TUS = {"Tus-Resumable": "1.0.0"}
 
 
 def start_tus_upload(client: TestClient, person: Person, length: int, first_bytes: bytes) -> str:
-    answer = client.post(f"/api/v1/workspaces/{person.workspace_id}/uploads/tus/", content=first_bytes, headers={
-        **person.headers, **TUS, "Upload-Length": str(length), "Content-Type": "application/offset+octet-stream",
-        "Upload-Metadata": f"filename {base64.b64encode(b'draft.wav').decode()}",
-    })
+    answer = client.post(
+        f"/api/v1/workspaces/{person.workspace_id}/uploads/tus/",
+        content=first_bytes,
+        headers={
+            **person.headers,
+            **TUS,
+            "Upload-Length": str(length),
+            "Content-Type": "application/offset+octet-stream",
+            "Upload-Metadata": f"filename {base64.b64encode(b'draft.wav').decode()}",
+        },
+    )
     assert answer.status_code == 201, answer.text
     assert answer.headers["upload-offset"] == str(len(first_bytes))
     return str(answer.headers["location"])
 
 
 def start_multipart_upload(client: TestClient, person: Person, settings: Settings) -> dict[str, Any]:
-    answer = client.post(f"/api/v1/workspaces/{person.workspace_id}/uploads/multipart", headers=person.headers,
-                         json={"filename": "draft.wav", "size": 10 * MiB})
+    answer = client.post(
+        f"/api/v1/workspaces/{person.workspace_id}/uploads/multipart",
+        headers=person.headers,
+        json={"filename": "draft.wav", "size": 10 * MiB},
+    )
     assert answer.status_code == 201, answer.text
     started = dict(answer.json())
     part = started["parts"][0]
@@ -72,8 +82,12 @@ def test_uploads_left_unfinished_past_their_expiry_are_aborted_and_their_bytes_r
     assert expired == 2
     assert stored() == []
     assert client.head(tus_location, headers={**owner.headers, **TUS}).status_code == 410
-    assert client.get(f"/api/v1/workspaces/{owner.workspace_id}/uploads/multipart/{multipart['upload_id']}",
-                      headers=owner.headers).status_code == 410
+    assert (
+        client.get(
+            f"/api/v1/workspaces/{owner.workspace_id}/uploads/multipart/{multipart['upload_id']}", headers=owner.headers
+        ).status_code
+        == 410
+    )
     assert client.get(f"{files_url(owner)}/{multipart['file_id']}", headers=owner.headers).status_code == 404
     db.rollback()
     assert set(db.scalars(select(Upload.status))) == {"expired"}
@@ -82,15 +96,16 @@ def test_uploads_left_unfinished_past_their_expiry_are_aborted_and_their_bytes_r
 
 
 @local_store_only
-def test_an_expired_tus_upload_refuses_more_bytes(
-    app: Any, client: TestClient, people: People, db: Session
-) -> None:
+def test_an_expired_tus_upload_refuses_more_bytes(app: Any, client: TestClient, people: People, db: Session) -> None:
     owner = people.create()
     location = start_tus_upload(client, owner, 1000, b"\0" * 100)
     expire_every_upload(db)
 
-    answer = client.patch(location, content=b"\0" * 100, headers={
-        **owner.headers, **TUS, "Upload-Offset": "100", "Content-Type": "application/offset+octet-stream"})
+    answer = client.patch(
+        location,
+        content=b"\0" * 100,
+        headers={**owner.headers, **TUS, "Upload-Offset": "100", "Content-Type": "application/offset+octet-stream"},
+    )
 
     assert answer.status_code == 410
     assert answer.json()["error"]["code"] == "upload_expired"
@@ -129,8 +144,9 @@ def test_files_older_than_the_workspace_retention_are_deleted_with_their_bytes(
     assert len(stored()) == 2
     download = client.get(f"{files_url(owner)}/{new['id']}/download", headers=owner.headers, follow_redirects=False)
     assert download.status_code == 302
-    actions = client.get(f"/api/v1/workspaces/{owner.workspace_id}/audit-log", headers=owner.headers,
-                         params={"action": "file.expired"}).json()["items"]
+    actions = client.get(
+        f"/api/v1/workspaces/{owner.workspace_id}/audit-log", headers=owner.headers, params={"action": "file.expired"}
+    ).json()["items"]
     assert [event["target_id"] for event in actions] == [old["id"]]
 
 

@@ -188,8 +188,14 @@ def test_another_workspace_cannot_see_or_touch_a_multipart_upload(
         assert http.get(url, headers=stranger.headers).status_code == 404
         assert http.post(f"{url}/complete", headers=stranger.headers).status_code == 404
         assert http.delete(url, headers=stranger.headers).status_code == 404
-    assert http.post(uploads_url(stranger, owner.workspace_id), headers=stranger.headers,
-                     json={"filename": "a.wav", "size": 1000}).status_code == 404
+    assert (
+        http.post(
+            uploads_url(stranger, owner.workspace_id),
+            headers=stranger.headers,
+            json={"filename": "a.wav", "size": 1000},
+        ).status_code
+        == 404
+    )
 
     assert put_part(upload["parts"][0], media["tone.wav"], upload["part_size"]).status_code == 200
     completed = http.post(f"{uploads_url(owner)}/{upload_id}/complete", headers=owner.headers)

@@ -15,14 +15,22 @@ from tests.storage.stores import call_link
 from voxhub.config import Settings
 
 
-@pytest.mark.parametrize(("name", "codec", "content_type"), [
-    ("tone.wav", "pcm_s16le", "audio/wav"),
-    ("tone.mp3", "mp3", "audio/mpeg"),
-    ("tone.ogg", "vorbis", "audio/ogg"),
-])
+@pytest.mark.parametrize(
+    ("name", "codec", "content_type"),
+    [
+        ("tone.wav", "pcm_s16le", "audio/wav"),
+        ("tone.mp3", "mp3", "audio/mpeg"),
+        ("tone.ogg", "vorbis", "audio/ogg"),
+    ],
+)
 def test_audio_upload_becomes_a_ready_file_with_its_media_facts(
-    client: TestClient, people: People, media: dict[str, Path], stored: Callable[[], list[str]],
-    name: str, codec: str, content_type: str,
+    client: TestClient,
+    people: People,
+    media: dict[str, Path],
+    stored: Callable[[], list[str]],
+    name: str,
+    codec: str,
+    content_type: str,
 ) -> None:
     owner = people.create()
 
@@ -86,8 +94,9 @@ def test_a_file_larger_than_one_storage_part_arrives_whole(
     assert response.status_code == 201, response.text
     assert response.json()["size_bytes"] == recording.stat().st_size
     assert response.json()["sha256"] == sha256_of(recording)
-    link = client.get(f"{files_url(owner)}/{response.json()['id']}/download", headers=owner.headers,
-                      follow_redirects=False).headers["location"]
+    link = client.get(
+        f"{files_url(owner)}/{response.json()['id']}/download", headers=owner.headers, follow_redirects=False
+    ).headers["location"]
     assert sha256_of(call_link(client, settings, "GET", link).content) == sha256_of(recording)
 
 
@@ -103,15 +112,23 @@ def test_a_path_in_the_filename_is_kept_for_display_only(
     assert all("passwd" not in key for key in stored())
 
 
-@pytest.mark.parametrize(("name", "code", "reason"), [
-    ("empty.wav", "unsupported_media", "empty_file"),
-    ("notes.wav", "corrupt_media", "unreadable"),
-    ("silent.mp4", "unsupported_media", "no_audio_stream"),
-    ("truncated.mp3", "corrupt_media", "truncated"),
-])
+@pytest.mark.parametrize(
+    ("name", "code", "reason"),
+    [
+        ("empty.wav", "unsupported_media", "empty_file"),
+        ("notes.wav", "corrupt_media", "unreadable"),
+        ("silent.mp4", "unsupported_media", "no_audio_stream"),
+        ("truncated.mp3", "corrupt_media", "truncated"),
+    ],
+)
 def test_unusable_media_is_rejected_with_its_reason_and_no_bytes_are_kept(
-    client: TestClient, people: People, media: dict[str, Path], stored: Callable[[], list[str]],
-    name: str, code: str, reason: str,
+    client: TestClient,
+    people: People,
+    media: dict[str, Path],
+    stored: Callable[[], list[str]],
+    name: str,
+    code: str,
+    reason: str,
 ) -> None:
     owner = people.create()
 
@@ -186,8 +203,9 @@ def test_a_file_past_the_workspace_quota_is_refused_before_it_is_stored(
 
 
 @local_store_only
-def test_an_unverified_user_cannot_upload(client: TestClient, people: People, media: dict[str, Path],
-                                          stored: Callable[[], list[str]]) -> None:
+def test_an_unverified_user_cannot_upload(
+    client: TestClient, people: People, media: dict[str, Path], stored: Callable[[], list[str]]
+) -> None:
     unverified = people.create(verified=False)
 
     response = upload(client, unverified, media["tone.wav"])
@@ -198,8 +216,9 @@ def test_an_unverified_user_cannot_upload(client: TestClient, people: People, me
 
 
 @local_store_only
-def test_a_viewer_cannot_upload(client: TestClient, people: People, media: dict[str, Path],
-                                stored: Callable[[], list[str]]) -> None:
+def test_a_viewer_cannot_upload(
+    client: TestClient, people: People, media: dict[str, Path], stored: Callable[[], list[str]]
+) -> None:
     owner = people.create()
     viewer = people.add_to(owner, owner.workspace_id, "viewer")
 
@@ -211,8 +230,9 @@ def test_a_viewer_cannot_upload(client: TestClient, people: People, media: dict[
 
 
 @local_store_only
-def test_someone_outside_the_workspace_gets_not_found(client: TestClient, people: People, media: dict[str, Path],
-                                                      stored: Callable[[], list[str]]) -> None:
+def test_someone_outside_the_workspace_gets_not_found(
+    client: TestClient, people: People, media: dict[str, Path], stored: Callable[[], list[str]]
+) -> None:
     owner = people.create()
     stranger = people.create()
 
@@ -223,8 +243,9 @@ def test_someone_outside_the_workspace_gets_not_found(client: TestClient, people
 
 
 @local_store_only
-def test_a_request_without_the_file_field_is_refused(client: TestClient, people: People,
-                                                     stored: Callable[[], list[str]]) -> None:
+def test_a_request_without_the_file_field_is_refused(
+    client: TestClient, people: People, stored: Callable[[], list[str]]
+) -> None:
     owner = people.create()
 
     response = client.post(files_url(owner), headers=owner.headers, files={"other": ("a.wav", b"RIFF", "audio/wav")})

@@ -41,10 +41,22 @@ def metadata(**values: str) -> str:
     return ",".join(f"{key} {base64.b64encode(value.encode()).decode()}" for key, value in values.items())
 
 
-def create(client: TestClient, person: Person, length: int, *, body: bytes | None = None,
-           workspace_id: str | None = None, **headers: str) -> Any:
-    sent = {**person.headers, **TUS, "Upload-Length": str(length),
-            "Upload-Metadata": metadata(filename="tone.wav", filetype="audio/wav"), **headers}
+def create(
+    client: TestClient,
+    person: Person,
+    length: int,
+    *,
+    body: bytes | None = None,
+    workspace_id: str | None = None,
+    **headers: str,
+) -> Any:
+    sent = {
+        **person.headers,
+        **TUS,
+        "Upload-Length": str(length),
+        "Upload-Metadata": metadata(filename="tone.wav", filetype="audio/wav"),
+        **headers,
+    }
     if body is not None:
         sent["Content-Type"] = OFFSET_STREAM
     return client.post(tus_url(person, workspace_id), headers=sent, content=body)
@@ -159,8 +171,9 @@ def test_requests_without_tus_resumable_are_refused(client: TestClient, people: 
     location = started(client, owner, 1000)
 
     created = client.post(tus_url(owner), headers={**owner.headers, "Upload-Length": "1000"})
-    patched = client.patch(location, headers={**owner.headers, "Upload-Offset": "0", "Content-Type": OFFSET_STREAM},
-                           content=b"x" * 10)
+    patched = client.patch(
+        location, headers={**owner.headers, "Upload-Offset": "0", "Content-Type": OFFSET_STREAM}, content=b"x" * 10
+    )
 
     assert created.status_code == 412
     assert created.headers["tus-version"] == "1.0.0"
@@ -299,8 +312,9 @@ def test_a_finished_upload_that_is_not_media_is_rejected(
 
 
 @local_store_only
-def test_an_empty_upload_is_rejected_at_once(client: TestClient, people: People,
-                                             stored: Callable[[], list[str]]) -> None:
+def test_an_empty_upload_is_rejected_at_once(
+    client: TestClient, people: People, stored: Callable[[], list[str]]
+) -> None:
     owner = people.create()
 
     answer = create(client, owner, 0)
@@ -351,9 +365,15 @@ def drop_connection_mid_patch(url: str, headers: dict[str, str], source: Path, o
     with source.open("rb") as handle:
         handle.seek(offset)
         body = handle.read(send)
-    head = [f"PATCH {parts.path} HTTP/1.1", f"Host: {parts.netloc}", f"Content-Length: {CHUNK}",
-            f"Upload-Offset: {offset}", f"Content-Type: {OFFSET_STREAM}", "Tus-Resumable: 1.0.0",
-            *(f"{name}: {value}" for name, value in headers.items())]
+    head = [
+        f"PATCH {parts.path} HTTP/1.1",
+        f"Host: {parts.netloc}",
+        f"Content-Length: {CHUNK}",
+        f"Upload-Offset: {offset}",
+        f"Content-Type: {OFFSET_STREAM}",
+        "Tus-Resumable: 1.0.0",
+        *(f"{name}: {value}" for name, value in headers.items()),
+    ]
     with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80)) as sock:
         sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + body)
 

@@ -150,9 +150,24 @@ def deliver(app: Any) -> Callable[[], int]:
 def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("notify-media")
     tone = root / "tone.wav"
-    subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-y", "-f", "lavfi",
-                    "-i", "sine=frequency=440:duration=1:sample_rate=16000", "-c:a", "pcm_s16le", str(tone)],
-                   check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=1:sample_rate=16000",
+            "-c:a",
+            "pcm_s16le",
+            str(tone),
+        ],
+        check=True,
+    )
     notes = root / "notes.wav"
     notes.write_text("Meeting notes, not audio at all.\n" * 50)
     return {"tone.wav": tone, "notes.wav": notes}
@@ -171,16 +186,20 @@ def hooks_url(workspace_id: str) -> str:
 
 
 def create_webhook(client: TestClient, person: Person, url: str, events: list[str], **fields: Any) -> dict[str, Any]:
-    response = client.post(hooks_url(person.workspace_id), headers=person.headers,
-                           json={"url": url, "events": events, **fields})
+    response = client.post(
+        hooks_url(person.workspace_id), headers=person.headers, json={"url": url, "events": events, **fields}
+    )
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
 
 
 def upload(client: TestClient, person: Person, path: Path) -> Any:
     with path.open("rb") as handle:
-        return client.post(f"/api/v1/workspaces/{person.workspace_id}/files", headers=person.headers,
-                           files={"file": (path.name, handle, "application/octet-stream")})
+        return client.post(
+            f"/api/v1/workspaces/{person.workspace_id}/files",
+            headers=person.headers,
+            files={"file": (path.name, handle, "application/octet-stream")},
+        )
 
 
 def upload_ready(client: TestClient, person: Person, path: Path) -> dict[str, Any]:
@@ -211,8 +230,9 @@ def run_job(client: TestClient, person: Person, body: dict[str, Any], timeout: f
 
 
 def deliveries(client: TestClient, person: Person, webhook_id: str, **params: Any) -> Any:
-    response = client.get(f"{hooks_url(person.workspace_id)}/{webhook_id}/deliveries", headers=person.headers,
-                          params=params)
+    response = client.get(
+        f"{hooks_url(person.workspace_id)}/{webhook_id}/deliveries", headers=person.headers, params=params
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -233,8 +253,9 @@ def make_due(db: Session, delivery_id: str, **values: Any) -> None:
     """The delivery's next attempt is due now (and any other column set as given)."""
     from voxhub.clock import utcnow
 
-    db.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
-               .values(next_attempt_at=utcnow(), **values))
+    db.execute(
+        update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(next_attempt_at=utcnow(), **values)
+    )
     db.commit()
 
 

@@ -80,7 +80,8 @@ def test_a_ready_file_is_delivered_signed_with_the_endpoint_secret(
     assert logged["payload"] == event
     assert logged["next_attempt_at"] is None and logged["finished_at"] is not None
     assert [(a["number"], a["status_code"], a["response_body"], a["error"]) for a in logged["attempt_log"]] == [
-        (1, 200, "thanks", None)]
+        (1, 200, "thanks", None)
+    ]
     assert deliver() == 0
     assert len(receiver.requests()) == 1
 
@@ -128,10 +129,21 @@ def test_a_finished_job_is_delivered_as_get_returns_it(
     hook = create_webhook(client, owner, receiver.url(), ["job.succeeded", "job.failed"])
     file = upload_ready(client, owner, media["tone.wav"])
 
-    succeeded = run_job(client, owner, {"type": "media.convert", "input": {"file_id": file["id"]},
-                                        "params": {"format": "mp3"}, "metadata": {"episode": "42"}})
-    failed = run_job(client, owner, {"type": "media.convert", "input": {"file_id": file["id"]},
-                                     "params": {"format": "mp3", "start_s": 100}})
+    succeeded = run_job(
+        client,
+        owner,
+        {
+            "type": "media.convert",
+            "input": {"file_id": file["id"]},
+            "params": {"format": "mp3"},
+            "metadata": {"episode": "42"},
+        },
+    )
+    failed = run_job(
+        client,
+        owner,
+        {"type": "media.convert", "input": {"file_id": file["id"]}, "params": {"format": "mp3", "start_s": 100}},
+    )
     assert (succeeded["status"], failed["status"]) == ("succeeded", "failed")
     assert deliver() == 2
 
@@ -152,8 +164,16 @@ def test_a_jobs_own_webhook_url_gets_its_final_event_signed_with_the_job_secret(
     hook = create_webhook(client, owner, receiver.url("endpoint"), ["job.succeeded"])
     file = upload_ready(client, owner, media["tone.wav"])
 
-    job = run_job(client, owner, {"type": "media.convert", "input": {"file_id": file["id"]},
-                                  "params": {"format": "wav"}, "webhook_url": receiver.url("this-job")})
+    job = run_job(
+        client,
+        owner,
+        {
+            "type": "media.convert",
+            "input": {"file_id": file["id"]},
+            "params": {"format": "wav"},
+            "webhook_url": receiver.url("this-job"),
+        },
+    )
     assert deliver() == 2
 
     job_secret = get_json(client, owner, f"{hooks_url(owner.workspace_id)}/job-secret")["secret"]
@@ -233,14 +253,26 @@ def test_a_receiver_slower_than_ten_seconds_times_out_and_is_retried(
 
 @pytest.mark.parametrize("allow_private", [False])
 def test_a_job_webhook_url_on_loopback_is_refused_at_delivery_time(
-    client: TestClient, people: People, receiver: Receiver, media: dict[str, Path], deliver: Callable[[], int],
+    client: TestClient,
+    people: People,
+    receiver: Receiver,
+    media: dict[str, Path],
+    deliver: Callable[[], int],
     db: Session,
 ) -> None:
     owner = people.create()
     file = upload_ready(client, owner, media["tone.wav"])
 
-    job = run_job(client, owner, {"type": "media.convert", "input": {"file_id": file["id"]},
-                                  "params": {"format": "mp3"}, "webhook_url": receiver.url("this-job")})
+    job = run_job(
+        client,
+        owner,
+        {
+            "type": "media.convert",
+            "input": {"file_id": file["id"]},
+            "params": {"format": "mp3"},
+            "webhook_url": receiver.url("this-job"),
+        },
+    )
     assert job["status"] == "succeeded"
     assert deliver() == 1
 

@@ -27,8 +27,9 @@ def test_an_admin_adds_an_endpoint_and_sees_its_secret_only_at_creation(
     owner = people.create()
     admin = joined(people, owner, "admin")
 
-    created = create_webhook(client, admin, receiver.url(), ["job.succeeded", "file.ready", "job.succeeded"],
-                             description="Our CMS")
+    created = create_webhook(
+        client, admin, receiver.url(), ["job.succeeded", "file.ready", "job.succeeded"], description="Our CMS"
+    )
 
     assert created["url"] == receiver.url()
     assert created["events"] == ["file.ready", "job.succeeded"]
@@ -54,9 +55,16 @@ def test_an_endpoint_can_be_changed_disabled_and_deleted(
     created = create_webhook(client, owner, receiver.url("old"), ["job.succeeded"])
     url = f"{hooks_url(owner.workspace_id)}/{created['id']}"
 
-    changed = client.patch(url, headers=owner.headers, json={
-        "url": receiver.url("new"), "events": ["job.failed", "job.canceled"], "description": "ops", "enabled": False,
-    })
+    changed = client.patch(
+        url,
+        headers=owner.headers,
+        json={
+            "url": receiver.url("new"),
+            "events": ["job.failed", "job.canceled"],
+            "description": "ops",
+            "enabled": False,
+        },
+    )
 
     assert changed.status_code == 200, changed.text
     assert get_json(client, owner, url) == changed.json()
@@ -80,16 +88,18 @@ def test_unknown_or_missing_event_types_are_refused(
 ) -> None:
     owner = people.create()
 
-    refused = client.post(hooks_url(owner.workspace_id), headers=owner.headers,
-                          json={"url": receiver.url(), "events": events})
+    refused = client.post(
+        hooks_url(owner.workspace_id), headers=owner.headers, json={"url": receiver.url(), "events": events}
+    )
 
     assert refused.status_code == 422, refused.text
     assert error_code(refused) == "validation_error"
     assert get_json(client, owner, hooks_url(owner.workspace_id)) == []
 
     existing = create_webhook(client, owner, receiver.url(), ["file.ready"])
-    patched = client.patch(f"{hooks_url(owner.workspace_id)}/{existing['id']}", headers=owner.headers,
-                           json={"events": events})
+    patched = client.patch(
+        f"{hooks_url(owner.workspace_id)}/{existing['id']}", headers=owner.headers, json={"events": events}
+    )
     assert patched.status_code == 422, patched.text
     assert get_json(client, owner, f"{hooks_url(owner.workspace_id)}/{existing['id']}")["events"] == ["file.ready"]
 
@@ -97,25 +107,34 @@ def test_unknown_or_missing_event_types_are_refused(
 def test_urls_that_are_not_http_are_refused(client: TestClient, people: People) -> None:
     owner = people.create()
     for url in ("ftp://example.com/hooks", "not a url", "file:///etc/passwd"):
-        refused = client.post(hooks_url(owner.workspace_id), headers=owner.headers,
-                              json={"url": url, "events": ["file.ready"]})
+        refused = client.post(
+            hooks_url(owner.workspace_id), headers=owner.headers, json={"url": url, "events": ["file.ready"]}
+        )
         assert refused.status_code == 422, (url, refused.text)
     assert get_json(client, owner, hooks_url(owner.workspace_id)) == []
 
 
 @pytest.mark.parametrize("allow_private", [False])
-@pytest.mark.parametrize("target", [
-    "loopback", "http://10.0.0.1/hooks", "http://localhost/hooks", "http://192.168.1.20:8080/",
-    "http://169.254.169.254/latest/meta-data", "http://[::1]/hooks",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "loopback",
+        "http://10.0.0.1/hooks",
+        "http://localhost/hooks",
+        "http://192.168.1.20:8080/",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/hooks",
+    ],
+)
 def test_private_and_loopback_targets_are_refused_unless_the_operator_allows_them(
     client: TestClient, people: People, receiver: Receiver, target: str
 ) -> None:
     owner = people.create()
     url = receiver.url() if target == "loopback" else target
 
-    refused = client.post(hooks_url(owner.workspace_id), headers=owner.headers,
-                          json={"url": url, "events": ["file.ready"]})
+    refused = client.post(
+        hooks_url(owner.workspace_id), headers=owner.headers, json={"url": url, "events": ["file.ready"]}
+    )
 
     assert refused.status_code == 422, refused.text
     assert error_code(refused) == "webhook_url_not_allowed"
@@ -139,8 +158,11 @@ def test_members_and_viewers_cannot_see_or_manage_webhooks(
         person = joined(people, owner, role)
         calls = [
             client.get(hooks_url(owner.workspace_id), headers=person.headers),
-            client.post(hooks_url(owner.workspace_id), headers=person.headers,
-                        json={"url": receiver.url(), "events": ["file.ready"]}),
+            client.post(
+                hooks_url(owner.workspace_id),
+                headers=person.headers,
+                json={"url": receiver.url(), "events": ["file.ready"]},
+            ),
             client.get(url, headers=person.headers),
             client.patch(url, headers=person.headers, json={"enabled": False}),
             client.post(f"{url}/rotate-secret", headers=person.headers),
@@ -171,8 +193,14 @@ def test_another_workspaces_webhooks_are_not_found(client: TestClient, people: P
         ]
         assert [call.status_code for call in calls] == [404] * len(calls), [c.text for c in calls]
     assert client.get(hooks_url(owner.workspace_id), headers=stranger.headers).status_code == 404
-    assert client.post(hooks_url(owner.workspace_id), headers=stranger.headers,
-                       json={"url": receiver.url(), "events": ["file.ready"]}).status_code == 404
+    assert (
+        client.post(
+            hooks_url(owner.workspace_id),
+            headers=stranger.headers,
+            json={"url": receiver.url(), "events": ["file.ready"]},
+        ).status_code
+        == 404
+    )
     assert get_json(client, stranger, hooks_url(stranger.workspace_id)) == []
     assert get_json(client, owner, f"{hooks_url(owner.workspace_id)}/{created['id']}")["enabled"] is True
 
@@ -210,7 +238,11 @@ def test_every_change_to_an_endpoint_is_audited_without_its_secret(
     log = get_json(client, owner, f"/api/v1/workspaces/{owner.workspace_id}/audit-log?action=webhook.&limit=200")
     events = {event["action"]: event for event in log["items"]}
     assert [event["action"] for event in log["items"]] == [
-        "webhook.deleted", "webhook.redelivered", "webhook.secret_rotated", "webhook.updated", "webhook.created",
+        "webhook.deleted",
+        "webhook.redelivered",
+        "webhook.secret_rotated",
+        "webhook.updated",
+        "webhook.created",
     ]
     for event in log["items"]:
         assert event["actor_user_id"] == admin.id

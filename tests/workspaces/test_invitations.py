@@ -17,8 +17,11 @@ PREVIEW = "/api/v1/invitations/preview"
 
 
 def invite(client, by: Person, email: str, role: str = "member", workspace_id: str | None = None):
-    return client.post(f"{WORKSPACES}/{workspace_id or by.workspace_id}/invitations", headers=by.headers,
-                       json={"email": email, "role": role})
+    return client.post(
+        f"{WORKSPACES}/{workspace_id or by.workspace_id}/invitations",
+        headers=by.headers,
+        json={"email": email, "role": role},
+    )
 
 
 def invited_token(client, mailbox: Mailbox, by: Person, email: str, role: str = "member") -> str:
@@ -125,8 +128,9 @@ def test_a_different_account_cannot_accept(client, people: People, mailbox: Mail
     assert accept(client, invitee, token).status_code == 200
 
 
-def test_an_unverified_account_with_the_invited_email_must_verify_first(client, people: People,
-                                                                         mailbox: Mailbox) -> None:
+def test_an_unverified_account_with_the_invited_email_must_verify_first(
+    client, people: People, mailbox: Mailbox
+) -> None:
     owner = people.create()
     unverified = people.create(verified=False)
     token = invited_token(client, mailbox, owner, unverified.email)
@@ -159,8 +163,11 @@ def test_an_api_key_cannot_accept_an_invitation(client, people: People, mailbox:
     owner = people.create()
     invitee = people.create()
     token = invited_token(client, mailbox, owner, invitee.email)
-    key = client.post(f"{WORKSPACES}/{invitee.workspace_id}/api-keys", headers=invitee.headers,
-                      json={"name": "k", "scopes": ["admin"]}).json()
+    key = client.post(
+        f"{WORKSPACES}/{invitee.workspace_id}/api-keys",
+        headers=invitee.headers,
+        json={"name": "k", "scopes": ["admin"]},
+    ).json()
     refused = client.post(ACCEPT, headers={"Authorization": f"Bearer {key['secret']}"}, json={"token": token})
     assert refused.status_code == 403
     assert error_code(refused) == "user_token_required"
@@ -170,13 +177,16 @@ def test_an_api_key_cannot_accept_an_invitation(client, people: People, mailbox:
 # ---- signing up through the link ----
 
 
-def test_signing_up_through_the_link_verifies_the_account_and_joins(client, app, people: People,
-                                                                     mailbox: Mailbox) -> None:
+def test_signing_up_through_the_link_verifies_the_account_and_joins(
+    client, app, people: People, mailbox: Mailbox
+) -> None:
     owner = people.create()
     token = invited_token(client, mailbox, owner, "newcomer@example.com", "viewer")
 
-    signup = client.post("/api/v1/auth/signup", json={"email": "Newcomer@example.com", "password": PASSWORD,
-                                                      "name": "Newcomer", "invitation_token": token})
+    signup = client.post(
+        "/api/v1/auth/signup",
+        json={"email": "Newcomer@example.com", "password": PASSWORD, "name": "Newcomer", "invitation_token": token},
+    )
     assert signup.status_code == 201, signup.text
     assert signup.json()["email_verified"] is True
 
@@ -197,8 +207,10 @@ def test_signing_up_through_the_link_with_another_email_is_refused(client, peopl
     owner = people.create()
     token = invited_token(client, mailbox, owner, "invited@example.com")
 
-    signup = client.post("/api/v1/auth/signup", json={"email": "intruder@example.com", "password": PASSWORD,
-                                                      "name": "Intruder", "invitation_token": token})
+    signup = client.post(
+        "/api/v1/auth/signup",
+        json={"email": "intruder@example.com", "password": PASSWORD, "name": "Intruder", "invitation_token": token},
+    )
     assert signup.status_code == 403
     assert error_code(signup) == "invitation_email_mismatch"
     login = client.post("/api/v1/auth/login", json={"email": "intruder@example.com", "password": PASSWORD})
@@ -209,11 +221,15 @@ def test_signing_up_through_the_link_with_another_email_is_refused(client, peopl
 def test_signing_up_with_a_used_link_is_refused(client, people: People, mailbox: Mailbox) -> None:
     owner = people.create()
     token = invited_token(client, mailbox, owner, "twice@example.com")
-    first = client.post("/api/v1/auth/signup", json={"email": "twice@example.com", "password": PASSWORD,
-                                                     "name": "Twice", "invitation_token": token})
+    first = client.post(
+        "/api/v1/auth/signup",
+        json={"email": "twice@example.com", "password": PASSWORD, "name": "Twice", "invitation_token": token},
+    )
     assert first.status_code == 201
-    reused = client.post("/api/v1/auth/signup", json={"email": "twice@example.com", "password": PASSWORD,
-                                                      "name": "Twice again", "invitation_token": token})
+    reused = client.post(
+        "/api/v1/auth/signup",
+        json={"email": "twice@example.com", "password": PASSWORD, "name": "Twice again", "invitation_token": token},
+    )
     assert reused.status_code == 400
     assert error_code(reused) == "invalid_token"
 
@@ -228,8 +244,9 @@ def test_an_expired_invitation_cannot_be_accepted(client, people: People, mailbo
     expires_at = datetime.fromisoformat(invitations_of(client, owner)[invitee.email]["expires_at"])
     assert abs(expires_at - (utcnow() + timedelta(days=7))) < timedelta(minutes=5)
 
-    db.execute(update(Invitation).where(Invitation.email == invitee.email)
-               .values(expires_at=utcnow() - timedelta(minutes=1)))
+    db.execute(
+        update(Invitation).where(Invitation.email == invitee.email).values(expires_at=utcnow() - timedelta(minutes=1))
+    )
     db.commit()
 
     refused = accept(client, invitee, token)
@@ -276,12 +293,14 @@ def test_resend_mails_a_new_link_and_kills_the_old_one(client, people: People, m
     invitation = invitations_of(client, owner)[invitee.email]
 
     # Even an expired invitation can be resent: it gets a fresh validity period.
-    db.execute(update(Invitation).where(Invitation.id == invitation["id"])
-               .values(expires_at=utcnow() - timedelta(minutes=1)))
+    db.execute(
+        update(Invitation).where(Invitation.id == invitation["id"]).values(expires_at=utcnow() - timedelta(minutes=1))
+    )
     db.commit()
 
-    resent = client.post(f"{WORKSPACES}/{owner.workspace_id}/invitations/{invitation['id']}/resend",
-                         headers=owner.headers)
+    resent = client.post(
+        f"{WORKSPACES}/{owner.workspace_id}/invitations/{invitation['id']}/resend", headers=owner.headers
+    )
     assert resent.status_code == 200, resent.text
     assert resent.json()["id"] == invitation["id"]
     assert resent.json()["status"] == "pending"
@@ -295,8 +314,9 @@ def test_resend_mails_a_new_link_and_kills_the_old_one(client, people: People, m
     assert accept(client, invitee, new_token).status_code == 200
     assert role_in(client, invitee, owner.workspace_id) == "viewer"
 
-    closed = client.post(f"{WORKSPACES}/{owner.workspace_id}/invitations/{invitation['id']}/resend",
-                         headers=owner.headers)
+    closed = client.post(
+        f"{WORKSPACES}/{owner.workspace_id}/invitations/{invitation['id']}/resend", headers=owner.headers
+    )
     assert closed.status_code == 409
 
 
@@ -311,13 +331,15 @@ def test_unknown_invitations_are_not_found(client, people: People) -> None:
         assert error_code(response) == "invitation_not_found"
 
 
-def test_an_invitation_of_one_workspace_cannot_be_managed_from_another(client, people: People,
-                                                                          mailbox: Mailbox) -> None:
+def test_an_invitation_of_one_workspace_cannot_be_managed_from_another(
+    client, people: People, mailbox: Mailbox
+) -> None:
     owner, other_owner = people.create(), people.create()
     invited_token(client, mailbox, owner, "someone@example.com")
     invitation_id = invitations_of(client, owner)["someone@example.com"]["id"]
-    response = client.delete(f"{WORKSPACES}/{other_owner.workspace_id}/invitations/{invitation_id}",
-                             headers=other_owner.headers)
+    response = client.delete(
+        f"{WORKSPACES}/{other_owner.workspace_id}/invitations/{invitation_id}", headers=other_owner.headers
+    )
     assert response.status_code == 404
     assert invitations_of(client, owner)["someone@example.com"]["status"] == "pending"
 
@@ -391,8 +413,11 @@ def test_the_list_shows_each_invitation_with_its_status(client, people: People, 
         assert invite(client, owner, email).status_code == 201
     revoked_id = invitations_of(client, owner)["revoked@example.com"]["id"]
     client.delete(f"{WORKSPACES}/{owner.workspace_id}/invitations/{revoked_id}", headers=owner.headers)
-    db.execute(update(Invitation).where(Invitation.email == "expired@example.com")
-               .values(expires_at=utcnow() - timedelta(seconds=1)))
+    db.execute(
+        update(Invitation)
+        .where(Invitation.email == "expired@example.com")
+        .values(expires_at=utcnow() - timedelta(seconds=1))
+    )
     db.commit()
 
     listed = client.get(f"{WORKSPACES}/{owner.workspace_id}/invitations", headers=owner.headers).json()

@@ -156,13 +156,15 @@ def test_setting_the_same_role_again_changes_nothing(client, people: People) -> 
 
 def test_role_changes_need_a_known_role_and_a_member(client, people: People) -> None:
     owner = people.create()
-    unknown_role = client.patch(f"{WORKSPACES}/{owner.workspace_id}/members/{owner.id}", headers=owner.headers,
-                                json={"role": "superuser"})
+    unknown_role = client.patch(
+        f"{WORKSPACES}/{owner.workspace_id}/members/{owner.id}", headers=owner.headers, json={"role": "superuser"}
+    )
     assert unknown_role.status_code == 422
     assert error_code(unknown_role) == "validation_error"
 
-    stranger = client.patch(f"{WORKSPACES}/{owner.workspace_id}/members/{uuid.uuid4()}", headers=owner.headers,
-                            json={"role": "viewer"})
+    stranger = client.patch(
+        f"{WORKSPACES}/{owner.workspace_id}/members/{uuid.uuid4()}", headers=owner.headers, json={"role": "viewer"}
+    )
     assert stranger.status_code == 404
     assert error_code(stranger) == "member_not_found"
 
@@ -234,10 +236,12 @@ def test_the_last_owner_cannot_leave_until_someone_else_owns_it(client, people: 
 
 def test_an_api_key_cannot_leave(client, people: People) -> None:
     owner = people.create()
-    key = client.post(f"{WORKSPACES}/{owner.workspace_id}/api-keys", headers=owner.headers,
-                      json={"name": "ci", "scopes": ["admin"]}).json()
-    response = client.post(f"{WORKSPACES}/{owner.workspace_id}/leave",
-                           headers={"Authorization": f"Bearer {key['secret']}"})
+    key = client.post(
+        f"{WORKSPACES}/{owner.workspace_id}/api-keys", headers=owner.headers, json={"name": "ci", "scopes": ["admin"]}
+    ).json()
+    response = client.post(
+        f"{WORKSPACES}/{owner.workspace_id}/leave", headers={"Authorization": f"Bearer {key['secret']}"}
+    )
     assert response.status_code == 403
     assert error_code(response) == "user_token_required"
     assert members_of(client, owner, owner.workspace_id) == {owner.id: "owner"}

@@ -16,8 +16,9 @@ def create_workspace(client, person: Person, name: str) -> dict:
 
 
 def create_api_key(client, person: Person, workspace_id: str, scopes: list[str]) -> dict:
-    response = client.post(f"{WORKSPACES}/{workspace_id}/api-keys", headers=person.headers,
-                           json={"name": "test key", "scopes": scopes})
+    response = client.post(
+        f"{WORKSPACES}/{workspace_id}/api-keys", headers=person.headers, json={"name": "test key", "scopes": scopes}
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -71,10 +72,12 @@ def test_list_shows_my_role_in_each_workspace(client, people: People) -> None:
     admin = people.add_to(owner, owner.workspace_id, "admin")
 
     assert {w["id"]: w["role"] for w in client.get(WORKSPACES, headers=viewer.headers).json()} == {
-        viewer.workspace_id: "owner", team["id"]: "viewer",
+        viewer.workspace_id: "owner",
+        team["id"]: "viewer",
     }
     assert {w["id"]: w["role"] for w in client.get(WORKSPACES, headers=admin.headers).json()} == {
-        admin.workspace_id: "owner", owner.workspace_id: "admin",
+        admin.workspace_id: "owner",
+        owner.workspace_id: "admin",
     }
 
 
@@ -87,8 +90,11 @@ def test_nobody_sees_workspaces_they_do_not_belong_to(client, people: People) ->
 
 
 def test_workspaces_need_authentication(client) -> None:
-    for response in (client.get(WORKSPACES), client.post(WORKSPACES, json={"name": "x"}),
-                     client.get(f"{WORKSPACES}/{uuid.uuid4()}")):
+    for response in (
+        client.get(WORKSPACES),
+        client.post(WORKSPACES, json={"name": "x"}),
+        client.get(f"{WORKSPACES}/{uuid.uuid4()}"),
+    ):
         assert response.status_code == 401
         assert error_code(response) == "not_authenticated"
         assert response.headers["www-authenticate"] == "Bearer"
@@ -221,8 +227,9 @@ def test_a_deleted_workspace_cannot_be_renamed_or_joined(client, people: People,
     owner = people.create()
     team = create_workspace(client, owner, "Team")
     invitee = people.create()
-    invited = client.post(f"{WORKSPACES}/{team['id']}/invitations", headers=owner.headers,
-                          json={"email": invitee.email, "role": "member"})
+    invited = client.post(
+        f"{WORKSPACES}/{team['id']}/invitations", headers=owner.headers, json={"email": invitee.email, "role": "member"}
+    )
     assert invited.status_code == 201
     token = token_from(mailbox.wait_for(invitee.email, "invited"))
     assert client.delete(f"{WORKSPACES}/{team['id']}", headers=owner.headers).status_code == 204

@@ -39,8 +39,17 @@ def pair_out(pair: service.TokenPair) -> TokenPairOut:
 @auth.post("/signup", status_code=201, summary="Create an account", responses=responses(403, 409, 422, 400))
 def signup(body: SignupIn, db: DbSession, ctx: Ctx, actor: AnonymousActor) -> UserOut:
     """Create an account and its personal workspace, and mail a link to verify the address."""
-    return user_out(service.signup(db, ctx=ctx, email=body.email, password=body.password, name=body.name,
-                                   actor=actor, invitation_token=body.invitation_token))
+    return user_out(
+        service.signup(
+            db,
+            ctx=ctx,
+            email=body.email,
+            password=body.password,
+            name=body.name,
+            actor=actor,
+            invitation_token=body.invitation_token,
+        )
+    )
 
 
 @auth.post("/verify-email", summary="Verify an email address", responses=responses(400, 422))
@@ -49,7 +58,9 @@ def verify_email(body: TokenIn, db: DbSession, actor: AnonymousActor) -> UserOut
     return user_out(service.verify_email(db, token=body.token, actor=actor))
 
 
-@auth.post("/resend-verification", status_code=202, summary="Send the verification mail again", responses=responses(422))
+@auth.post(
+    "/resend-verification", status_code=202, summary="Send the verification mail again", responses=responses(422)
+)
 def resend_verification(body: EmailIn, db: DbSession, ctx: Ctx) -> AcceptedOut:
     """Mail a fresh verification link if the address has an unverified account; the answer never tells."""
     service.resend_verification(db, ctx=ctx, email=body.email)
@@ -79,8 +90,15 @@ def logout(db: DbSession, me: CurrentUser) -> Response:
 def list_sessions(db: DbSession, me: CurrentUser) -> list[SessionOut]:
     """Every active login of the signed-in user, most recently used first."""
     return [
-        SessionOut(id=s.id, user_agent=s.user_agent, ip=s.ip, created_at=s.created_at, last_used_at=s.last_used_at,
-                   expires_at=s.expires_at, current=s.id == me.session.id)
+        SessionOut(
+            id=s.id,
+            user_agent=s.user_agent,
+            ip=s.ip,
+            created_at=s.created_at,
+            last_used_at=s.last_used_at,
+            expires_at=s.expires_at,
+            current=s.id == me.session.id,
+        )
         for s in service.list_sessions(db, user_id=me.user.id)
     ]
 
@@ -115,8 +133,12 @@ async def get_me(me: CurrentUser) -> UserOut:
 def patch_me(body: ProfilePatch, db: DbSession, me: CurrentUser) -> UserOut:
     """Change name, avatar URL or time zone."""
     user = service.update_profile(
-        db, user=me.user, actor=me.actor, name=body.name,
-        avatar_url=str(body.avatar_url) if body.avatar_url else None, timezone=body.timezone,
+        db,
+        user=me.user,
+        actor=me.actor,
+        name=body.name,
+        avatar_url=str(body.avatar_url) if body.avatar_url else None,
+        timezone=body.timezone,
         fields_set=body.model_fields_set,
     )
     return user_out(user)
@@ -125,8 +147,14 @@ def patch_me(body: ProfilePatch, db: DbSession, me: CurrentUser) -> UserOut:
 @me.post("/password", status_code=204, summary="Change my password", responses=responses(401, 403, 422))
 def change_password(body: PasswordChangeIn, db: DbSession, me: CurrentUser) -> Response:
     """Needs the current password; every other session is signed out."""
-    service.change_password(db, user=me.user, current_session_id=me.session.id,
-                            current_password=body.current_password, new_password=body.new_password, actor=me.actor)
+    service.change_password(
+        db,
+        user=me.user,
+        current_session_id=me.session.id,
+        current_password=body.current_password,
+        new_password=body.new_password,
+        actor=me.actor,
+    )
     return Response(status_code=204)
 
 

@@ -16,6 +16,7 @@ from voxhub.audit import service as audit
 from voxhub.audit.service import Actor
 from voxhub.clock import as_utc, utcnow
 from voxhub.context import AppContext
+from voxhub.db import affected
 from voxhub.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, Unprocessable
 from voxhub.security import (
     hash_password,
@@ -105,15 +106,26 @@ def create_user(
     db.add(user)
     db.flush()
     workspaces.create_workspace(
-        db, owner=user, name=f"{user.name}'s workspace", actor=Actor(user.id, None, actor.ip, actor.user_agent),
+        db,
+        owner=user,
+        name=f"{user.name}'s workspace",
+        actor=Actor(user.id, None, actor.ip, actor.user_agent),
         personal=True,
     )
-    audit.record(db, actor=actor, action="user.signed_up", target_type="user", target_id=user.id, summary={"email": email})
+    audit.record(
+        db, actor=actor, action="user.signed_up", target_type="user", target_id=user.id, summary={"email": email}
+    )
     return user
 
 
 def signup(
-    db: Session, *, ctx: AppContext, email: str, password: str, name: str, actor: Actor,
+    db: Session,
+    *,
+    ctx: AppContext,
+    email: str,
+    password: str,
+    name: str,
+    actor: Actor,
     invitation_token: str | None = None,
 ) -> User:
     """Create an account and its personal workspace. Signing up through an invitation link proves the mailbox."""
@@ -125,7 +137,9 @@ def signup(
             raise Forbidden("This invitation was sent to another email address.", code="invitation_email_mismatch")
     user = create_user(db, email=email, password=password, name=name, actor=actor, verified=invitation is not None)
     if invitation_token:
-        workspaces.accept_invitation(db, token=invitation_token, user=user, actor=Actor(user.id, None, actor.ip, actor.user_agent))
+        workspaces.accept_invitation(
+            db, token=invitation_token, user=user, actor=Actor(user.id, None, actor.ip, actor.user_agent)
+        )
     else:
         send_verification(db, ctx=ctx, user=user)
     return user
@@ -133,8 +147,11 @@ def signup(
 
 def _issue_user_token(db: Session, *, user: User, purpose: str, ttl: timedelta) -> str:
     token = new_token()
-    db.add(UserToken(user_id=user.id, purpose=purpose, token_hash=hash_token(token), email=user.email,
-                     expires_at=utcnow() + ttl))
+    db.add(
+        UserToken(
+            user_id=user.id, purpose=purpose, token_hash=hash_token(token), email=user.email, expires_at=utcnow() + ttl
+        )
+    )
     return token
 
 
@@ -147,9 +164,9 @@ def _consume_user_token(db: Session, *, token: str, purpose: str) -> User:
     user = db.get(User, row.user_id)
     if user is None or user.deleted_at is not None or user.email != row.email:
         raise BadRequest("This link is not valid or was already used.", code="invalid_token")
-    claimed = db.execute(
-        update(UserToken).where(UserToken.id == row.id, UserToken.used_at.is_(None)).values(used_at=utcnow())
-    ).rowcount  # type: ignore[attr-defined]
+    claimed = affected(
+        db, update(UserToken).where(UserToken.id == row.id, UserToken.used_at.is_(None)).values(used_at=utcnow())
+    )
     if not claimed:
         raise BadRequest("This link was already used.", code="invalid_token")
     return user
@@ -159,7 +176,9 @@ def send_verification(db: Session, *, ctx: AppContext, user: User) -> None:
     hours = ctx.settings.email_token_ttl_h
     token = _issue_user_token(db, user=user, purpose=VERIFY_EMAIL, ttl=timedelta(hours=hours))
     ctx.mailer.send_after_commit(
-        db, template=VERIFY_EMAIL, to=user.email,
+        db,
+        template=VERIFY_EMAIL,
+        to=user.email,
         context={"name": user.name, "link": f"{ctx.settings.public_url}/verify-email?token={token}", "hours": hours},
     )
 
@@ -209,7 +228,9 @@ def _guard_lockout(db: Session, *, ctx: AppContext, email: str, ip: str) -> None
 def _start_session(db: Session, *, ctx: AppContext, user: User, actor: Actor) -> TokenPair:
     settings = ctx.settings
     session = LoginSession(
-        user_id=user.id, user_agent=actor.user_agent[:500], ip=actor.ip[:64],
+        user_id=user.id,
+        user_agent=actor.user_agent[:500],
+        ip=actor.ip[:64],
         expires_at=utcnow() + timedelta(days=settings.refresh_token_ttl_days),
     )
     db.add(session)
@@ -220,15 +241,19 @@ def _start_session(db: Session, *, ctx: AppContext, user: User, actor: Actor) ->
 def _issue_pair(db: Session, *, ctx: AppContext, user_id: str, session: LoginSession) -> TokenPair:
     settings = ctx.settings
     refresh = new_token()
-    db.add(RefreshToken(
-        session_id=session.id, token_hash=hash_token(refresh),
-        expires_at=utcnow() + timedelta(days=settings.refresh_token_ttl_days),
-    ))
+    db.add(
+        RefreshToken(
+            session_id=session.id,
+            token_hash=hash_token(refresh),
+            expires_at=utcnow() + timedelta(days=settings.refresh_token_ttl_days),
+        )
+    )
     access, _ = ctx.keyring.sign_jwt(
         {"sub": user_id, "sid": session.id, "typ": "access"}, timedelta(seconds=settings.access_token_ttl_s)
     )
-    return TokenPair(access_token=access, refresh_token=refresh, expires_in=settings.access_token_ttl_s,
-                     session_id=session.id)
+    return TokenPair(
+        access_token=access, refresh_token=refresh, expires_in=settings.access_token_ttl_s, session_id=session.id
+    )
 
 
 def login(db: Session, *, ctx: AppContext, email: str, password: str, actor: Actor) -> TokenPair:
@@ -247,15 +272,21 @@ def login(db: Session, *, ctx: AppContext, email: str, password: str, actor: Act
                 db, LoginAttempt.email, email, utcnow() - timedelta(seconds=ctx.settings.login_window_s)
             )
             if failures >= ctx.settings.login_max_failures_per_email:
-                audit.security_event(db, user_id=user.id, kind="login.locked_out", actor=actor,
-                                     details={"failures": failures})
+                audit.security_event(
+                    db, user_id=user.id, kind="login.locked_out", actor=actor, details={"failures": failures}
+                )
         raise InvalidCredentials()
     db.execute(delete(LoginAttempt).where(LoginAttempt.email == email))
     if password_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)  # the configured cost changed since this hash was made
     pair = _start_session(db, ctx=ctx, user=user, actor=actor)
-    audit.record(db, actor=Actor(user.id, None, actor.ip, actor.user_agent), action="user.logged_in",
-                 target_type="session", target_id=pair.session_id)
+    audit.record(
+        db,
+        actor=Actor(user.id, None, actor.ip, actor.user_agent),
+        action="user.logged_in",
+        target_type="session",
+        target_id=pair.session_id,
+    )
     return pair
 
 
@@ -267,14 +298,16 @@ def refresh(db: Session, *, ctx: AppContext, refresh_token: str, actor: Actor) -
     session = db.get(LoginSession, row.session_id)
     if session is None or session.revoked_at is not None:
         raise Unauthorized("This login has been signed out; sign in again.", code="invalid_refresh_token")
-    spent = row.used_at is not None or not db.execute(
-        update(RefreshToken).where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None)).values(used_at=utcnow())
-    ).rowcount  # type: ignore[attr-defined]
+    spent = row.used_at is not None or not affected(
+        db,
+        update(RefreshToken).where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None)).values(used_at=utcnow()),
+    )
     if spent:
         session.revoked_at = utcnow()
         session.revoked_reason = "refresh_token_reuse"
-        audit.security_event(db, user_id=session.user_id, kind="refresh_token.reused", actor=actor,
-                             details={"session_id": session.id})
+        audit.security_event(
+            db, user_id=session.user_id, kind="refresh_token.reused", actor=actor, details={"session_id": session.id}
+        )
         raise RefreshTokenReused()
     now = utcnow()
     if as_utc(row.expires_at) <= now or as_utc(session.expires_at) <= now:
@@ -313,11 +346,15 @@ def logout(db: Session, *, user: User, session_id: str, actor: Actor) -> None:
 
 
 def list_sessions(db: Session, *, user_id: str) -> list[LoginSession]:
-    return list(db.scalars(
-        select(LoginSession).where(
-            LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None), LoginSession.expires_at > utcnow()
-        ).order_by(LoginSession.last_used_at.desc())
-    ))
+    return list(
+        db.scalars(
+            select(LoginSession)
+            .where(
+                LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None), LoginSession.expires_at > utcnow()
+            )
+            .order_by(LoginSession.last_used_at.desc())
+        )
+    )
 
 
 def revoke_session(db: Session, *, user: User, session_id: str, actor: Actor) -> None:
@@ -365,7 +402,9 @@ def request_password_reset(db: Session, *, ctx: AppContext, email: str, actor: A
     token = _issue_user_token(db, user=user, purpose=PASSWORD_RESET, ttl=timedelta(hours=hours))
     audit.security_event(db, user_id=user.id, kind="password.reset_requested", actor=actor)
     ctx.mailer.send_after_commit(
-        db, template=PASSWORD_RESET, to=user.email,
+        db,
+        template=PASSWORD_RESET,
+        to=user.email,
         context={"name": user.name, "link": f"{ctx.settings.public_url}/reset-password?token={token}", "hours": hours},
     )
 
@@ -378,8 +417,13 @@ def confirm_password_reset(db: Session, *, token: str, new_password: str, actor:
         user.email_verified_at = utcnow()  # the reset link proved the mailbox
     revoked = revoke_all_sessions(db, user_id=user.id, reason="password_reset")
     audit.security_event(db, user_id=user.id, kind="password.reset", actor=actor, details={"sessions_revoked": revoked})
-    audit.record(db, actor=Actor(user.id, None, actor.ip, actor.user_agent), action="user.password_reset",
-                 target_type="user", target_id=user.id)
+    audit.record(
+        db,
+        actor=Actor(user.id, None, actor.ip, actor.user_agent),
+        action="user.password_reset",
+        target_type="user",
+        target_id=user.id,
+    )
     return user
 
 
@@ -391,7 +435,9 @@ def change_password(
     check_password_strength(new_password)
     user.password_hash = hash_password(new_password)
     revoked = revoke_all_sessions(db, user_id=user.id, reason="password_changed", except_session_id=current_session_id)
-    audit.security_event(db, user_id=user.id, kind="password.changed", actor=actor, details={"sessions_revoked": revoked})
+    audit.security_event(
+        db, user_id=user.id, kind="password.changed", actor=actor, details={"sessions_revoked": revoked}
+    )
     audit.record(db, actor=actor, action="user.password_changed", target_type="user", target_id=user.id)
 
 
@@ -408,7 +454,13 @@ def _valid_timezone(name: str) -> bool:
 
 
 def update_profile(
-    db: Session, *, user: User, actor: Actor, name: str | None, avatar_url: str | None, timezone: str | None,
+    db: Session,
+    *,
+    user: User,
+    actor: Actor,
+    name: str | None,
+    avatar_url: str | None,
+    timezone: str | None,
     fields_set: set[str],
 ) -> User:
     changed: dict[str, object] = {}
@@ -422,13 +474,17 @@ def update_profile(
         changed["avatar_url"] = avatar_url
     if "timezone" in fields_set and timezone is not None and timezone != user.timezone:
         if not _valid_timezone(timezone):
-            raise Unprocessable(f"Unknown time zone {timezone!r}; use an IANA name like Europe/Lisbon.",
-                                code="invalid_timezone", details={"field": "timezone"})
+            raise Unprocessable(
+                f"Unknown time zone {timezone!r}; use an IANA name like Europe/Lisbon.",
+                code="invalid_timezone",
+                details={"field": "timezone"},
+            )
         user.timezone = timezone
         changed["timezone"] = timezone
     if changed:
-        audit.record(db, actor=actor, action="user.profile_updated", target_type="user", target_id=user.id,
-                     summary=changed)
+        audit.record(
+            db, actor=actor, action="user.profile_updated", target_type="user", target_id=user.id, summary=changed
+        )
     return user
 
 

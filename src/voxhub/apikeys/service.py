@@ -36,24 +36,39 @@ def create_key(
     """Returns the key and its secret; the secret is shown this once and only its hash is kept."""
     access.require(Role.ADMIN)
     if expires_at is not None and as_utc(expires_at) <= utcnow():
-        raise Unprocessable("expires_at must be in the future.", code="validation_error",
-                            details={"field": "expires_at"})
+        raise Unprocessable(
+            "expires_at must be in the future.", code="validation_error", details={"field": "expires_at"}
+        )
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     key = ApiKey(
-        workspace_id=access.workspace_id, name=name.strip(), key_id=key_id, secret_hash=hash_token(secret),
-        scopes=sorted(set(scopes), key=SCOPES.index), created_by=access.user.id if access.user else None,
+        workspace_id=access.workspace_id,
+        name=name.strip(),
+        key_id=key_id,
+        secret_hash=hash_token(secret),
+        scopes=sorted(set(scopes), key=SCOPES.index),
+        created_by=access.user.id if access.user else None,
         expires_at=as_utc(expires_at) if expires_at else None,
     )
     db.add(key)
     db.flush()
     audit.record(
-        db, actor=access.actor, action="api_key.created", workspace_id=access.workspace_id,
-        target_type="api_key", target_id=key.id, summary={"name": key.name, "scopes": key.scopes},
+        db,
+        actor=access.actor,
+        action="api_key.created",
+        workspace_id=access.workspace_id,
+        target_type="api_key",
+        target_id=key.id,
+        summary={"name": key.name, "scopes": key.scopes},
     )
     if access.user is not None:
-        audit.security_event(db, user_id=access.user.id, kind="api_key.created", actor=access.actor,
-                             details={"api_key_id": key.id, "workspace_id": access.workspace_id})
+        audit.security_event(
+            db,
+            user_id=access.user.id,
+            kind="api_key.created",
+            actor=access.actor,
+            details={"api_key_id": key.id, "workspace_id": access.workspace_id},
+        )
     return key, f"{KEY_PREFIX}{key_id}_{secret}"
 
 
@@ -69,12 +84,22 @@ def revoke_key(db: Session, *, access: WorkspaceAccess, api_key_id: str) -> ApiK
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         audit.record(
-            db, actor=access.actor, action="api_key.revoked", workspace_id=access.workspace_id,
-            target_type="api_key", target_id=key.id, summary={"name": key.name},
+            db,
+            actor=access.actor,
+            action="api_key.revoked",
+            workspace_id=access.workspace_id,
+            target_type="api_key",
+            target_id=key.id,
+            summary={"name": key.name},
         )
         if access.user is not None:
-            audit.security_event(db, user_id=access.user.id, kind="api_key.revoked", actor=access.actor,
-                                 details={"api_key_id": key.id, "workspace_id": access.workspace_id})
+            audit.security_event(
+                db,
+                user_id=access.user.id,
+                kind="api_key.revoked",
+                actor=access.actor,
+                details={"api_key_id": key.id, "workspace_id": access.workspace_id},
+            )
     return key
 
 
@@ -95,7 +120,11 @@ def authenticate(db: Session, *, token: str, actor: Actor) -> ApiKey:
         raise Unauthorized("This API key has been revoked.", code="api_key_revoked")
     if key.expires_at is not None and as_utc(key.expires_at) <= now:
         raise Unauthorized("This API key has expired.", code="api_key_expired")
-    if key.last_used_at is None or now - as_utc(key.last_used_at) > _LAST_USED_GRANULARITY or key.last_used_ip != actor.ip:
+    if (
+        key.last_used_at is None
+        or now - as_utc(key.last_used_at) > _LAST_USED_GRANULARITY
+        or key.last_used_ip != actor.ip
+    ):
         _record_use(db, key=key, at=now, ip=actor.ip[:64])
     return key
 
@@ -130,12 +159,15 @@ def set_provider_key(
     db: Session, *, keyring: Keyring, access: WorkspaceAccess, provider: str, api_key: str, base_url: str | None
 ) -> ProviderKey:
     access.require(Role.ADMIN)
-    row = db.scalar(select(ProviderKey).where(ProviderKey.workspace_id == access.workspace_id,
-                                              ProviderKey.provider == provider))
+    row = db.scalar(
+        select(ProviderKey).where(ProviderKey.workspace_id == access.workspace_id, ProviderKey.provider == provider)
+    )
     ciphertext = keyring.encrypt(api_key, context=_vault_context(access.workspace_id, provider))
     action = "provider_key.updated"
     if row is None:
-        row = ProviderKey(workspace_id=access.workspace_id, provider=provider, ciphertext=ciphertext, last4=api_key[-4:])
+        row = ProviderKey(
+            workspace_id=access.workspace_id, provider=provider, ciphertext=ciphertext, last4=api_key[-4:]
+        )
         db.add(row)
         action = "provider_key.created"
     row.ciphertext = ciphertext
@@ -145,23 +177,30 @@ def set_provider_key(
     row.updated_at = utcnow()
     db.flush()
     audit.record(
-        db, actor=access.actor, action=action, workspace_id=access.workspace_id,
-        target_type="provider_key", target_id=provider, summary={"last4": row.last4, "base_url": base_url},
+        db,
+        actor=access.actor,
+        action=action,
+        workspace_id=access.workspace_id,
+        target_type="provider_key",
+        target_id=provider,
+        summary={"last4": row.last4, "base_url": base_url},
     )
     return row
 
 
 def get_provider_key(db: Session, *, workspace_id: str, provider: str) -> ProviderKey:
-    row = db.scalar(select(ProviderKey).where(ProviderKey.workspace_id == workspace_id,
-                                              ProviderKey.provider == provider))
+    row = db.scalar(
+        select(ProviderKey).where(ProviderKey.workspace_id == workspace_id, ProviderKey.provider == provider)
+    )
     if row is None:
         raise NotFound("No key is stored for this provider.", code="provider_key_not_found")
     return row
 
 
 def list_provider_keys(db: Session, *, workspace_id: str) -> list[ProviderKey]:
-    return list(db.scalars(select(ProviderKey).where(ProviderKey.workspace_id == workspace_id)
-                           .order_by(ProviderKey.provider)))
+    return list(
+        db.scalars(select(ProviderKey).where(ProviderKey.workspace_id == workspace_id).order_by(ProviderKey.provider))
+    )
 
 
 def reveal_provider_key(db: Session, *, keyring: Keyring, workspace_id: str, provider: str) -> str:
@@ -175,8 +214,13 @@ def delete_provider_key(db: Session, *, access: WorkspaceAccess, provider: str) 
     row = get_provider_key(db, workspace_id=access.workspace_id, provider=provider)
     db.delete(row)
     audit.record(
-        db, actor=access.actor, action="provider_key.deleted", workspace_id=access.workspace_id,
-        target_type="provider_key", target_id=provider, summary={"last4": row.last4},
+        db,
+        actor=access.actor,
+        action="provider_key.deleted",
+        workspace_id=access.workspace_id,
+        target_type="provider_key",
+        target_id=provider,
+        summary={"last4": row.last4},
     )
 
 
@@ -185,8 +229,9 @@ def reencrypt_all(db: Session, *, keyring: Keyring, batch_size: int = 500) -> in
     count = 0
     last_id = ""
     while True:
-        rows = list(db.scalars(select(ProviderKey).where(ProviderKey.id > last_id).order_by(ProviderKey.id)
-                               .limit(batch_size)))
+        rows = list(
+            db.scalars(select(ProviderKey).where(ProviderKey.id > last_id).order_by(ProviderKey.id).limit(batch_size))
+        )
         if not rows:
             return count
         for row in rows:

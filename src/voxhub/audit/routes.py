@@ -18,7 +18,9 @@ router = APIRouter(tags=["audit"])
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
-@router.get("/api/v1/workspaces/{workspace_id}/audit-log", summary="Read the audit log", responses=responses(401, 403, 404, 422))
+@router.get(
+    "/api/v1/workspaces/{workspace_id}/audit-log", summary="Read the audit log", responses=responses(401, 403, 404, 422)
+)
 def audit_log(
     db: DbSession,
     access: AdminAccess,
@@ -32,14 +34,23 @@ def audit_log(
 ) -> Page[AuditEventOut]:
     """Every change made in the workspace, newest first (admins)."""
     rows, next_cursor = service.list_audit(
-        db, workspace_id=access.workspace_id, cursor=cursor, limit=limit, action=action,
-        actor_user_id=actor_user_id, actor_api_key_id=actor_api_key_id, since=since, until=until,
+        db,
+        workspace_id=access.workspace_id,
+        cursor=cursor,
+        limit=limit,
+        action=action,
+        actor_user_id=actor_user_id,
+        actor_api_key_id=actor_api_key_id,
+        since=since,
+        until=until,
     )
     return Page(items=[AuditEventOut.model_validate(row) for row in rows], next_cursor=next_cursor)
 
 
 @router.get("/api/v1/me/security-events", summary="My security events", responses=responses(401, 403, 422))
-def security_events(db: DbSession, me: CurrentUser, cursor: str | None = None, limit: Limit = 50) -> Page[SecurityEventOut]:
+def security_events(
+    db: DbSession, me: CurrentUser, cursor: str | None = None, limit: Limit = 50
+) -> Page[SecurityEventOut]:
     """Failed sign-ins, lockouts, token reuse, password changes, key changes — newest first."""
     rows, next_cursor = service.list_security_events(db, user_id=me.user.id, cursor=cursor, limit=limit)
     return Page(items=[SecurityEventOut.model_validate(row) for row in rows], next_cursor=next_cursor)

@@ -54,7 +54,9 @@ def record(
     return event
 
 
-def security_event(db: Session, *, user_id: str, kind: str, actor: Actor, details: dict[str, Any] | None = None) -> None:
+def security_event(
+    db: Session, *, user_id: str, kind: str, actor: Actor, details: dict[str, Any] | None = None
+) -> None:
     db.add(
         SecurityEvent(
             user_id=user_id, kind=kind, ip=actor.ip[:64], user_agent=actor.user_agent[:500], details=details or {}
@@ -77,7 +79,9 @@ def list_audit(
     query = select(AuditEvent).where(AuditEvent.workspace_id == workspace_id)
     if action:
         # "workspace.member." matches every member action; a full name matches exactly.
-        query = query.where(AuditEvent.action.startswith(action) if action.endswith(".") else AuditEvent.action == action)
+        query = query.where(
+            AuditEvent.action.startswith(action) if action.endswith(".") else AuditEvent.action == action
+        )
     if actor_user_id:
         query = query.where(AuditEvent.actor_user_id == actor_user_id)
     if actor_api_key_id:
@@ -89,6 +93,8 @@ def list_audit(
     return paginate(db, query, AuditEvent.id, cursor=cursor, limit=limit)
 
 
-def list_security_events(db: Session, *, user_id: str, cursor: str | None, limit: int) -> tuple[list[SecurityEvent], str | None]:
+def list_security_events(
+    db: Session, *, user_id: str, cursor: str | None, limit: int
+) -> tuple[list[SecurityEvent], str | None]:
     query = select(SecurityEvent).where(SecurityEvent.user_id == user_id)
     return paginate(db, query, SecurityEvent.id, cursor=cursor, limit=limit)

@@ -33,10 +33,23 @@ def file_out(file: File) -> FileOut:
 
 
 @router.post(
-    "/files", status_code=201, summary="Upload a file in one request",
+    "/files",
+    status_code=201,
+    summary="Upload a file in one request",
     responses={**responses(401, 403, 404, 413, 422), 402: {"description": "Storage quota exceeded"}},
-    openapi_extra={"requestBody": {"content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}}}}},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                }
+            }
+        }
+    },
 )
 async def upload_file(request: Request, db: DbSession, ctx: Ctx, access: SpenderAccess) -> FileOut:
     """Upload up to VOXHUB_MAX_SIMPLE_UPLOAD_MB as multipart/form-data field `file`; it is probed before it is ready.
@@ -46,16 +59,27 @@ async def upload_file(request: Request, db: DbSession, ctx: Ctx, access: Spender
     if declared is None or not declared.isdigit():
         raise LengthRequired()
     # Refused before reading the body: the declared size bounds the file.
-    await run_in_threadpool(service.check_capacity, db, settings=ctx.settings, workspace_id=access.workspace_id,
-                            size=max(0, int(declared) - FORM_OVERHEAD), max_bytes=limit)
+    await run_in_threadpool(
+        service.check_capacity,
+        db,
+        settings=ctx.settings,
+        workspace_id=access.workspace_id,
+        size=max(0, int(declared) - FORM_OVERHEAD),
+        max_bytes=limit,
+    )
     form = await request.form(max_files=1, max_fields=5)
     try:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise BadRequest("Send the file as the multipart/form-data field 'file'.", code="file_missing")
         file = await run_in_threadpool(
-            service.store_simple_upload, db, ctx=ctx, access=access, filename=upload.filename,
-            stream=upload.file, max_bytes=limit,
+            service.store_simple_upload,
+            db,
+            ctx=ctx,
+            access=access,
+            filename=upload.filename,
+            stream=upload.file,
+            max_bytes=limit,
         )
     finally:
         await form.close()
@@ -64,15 +88,26 @@ async def upload_file(request: Request, db: DbSession, ctx: Ctx, access: Spender
 
 @router.get("/files", summary="List files", responses=responses(401, 403, 404, 422))
 def list_files(
-    db: DbSession, access: ViewerAccess, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    db: DbSession,
+    access: ViewerAccess,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
     kind: Annotated[str | None, Query(pattern="^(upload|output)$")] = None,
     status: Annotated[str | None, Query(pattern="^(pending|ready|rejected)$")] = None,
-    created_after: datetime | None = None, created_before: datetime | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
 ) -> Page[FileOut]:
     """The workspace's files, newest first."""
-    rows, next_cursor = service.list_files(db, workspace_id=access.workspace_id, cursor=cursor, limit=limit,
-                                           kind=kind, status=status, created_after=created_after,
-                                           created_before=created_before)
+    rows, next_cursor = service.list_files(
+        db,
+        workspace_id=access.workspace_id,
+        cursor=cursor,
+        limit=limit,
+        kind=kind,
+        status=status,
+        created_after=created_after,
+        created_before=created_before,
+    )
     return Page(items=[file_out(f) for f in rows], next_cursor=next_cursor)
 
 
@@ -96,7 +131,9 @@ def delete_file(file_id: str, db: DbSession, ctx: Ctx, access: SpenderAccess) ->
 
 
 @router.get("/files/{file_id}/download", status_code=302, summary="Download a file", responses=responses(401, 403, 404))
-def download_file(file_id: str, db: DbSession, ctx: Ctx, access: ViewerAccess, inline: bool = False) -> RedirectResponse:
+def download_file(
+    file_id: str, db: DbSession, ctx: Ctx, access: ViewerAccess, inline: bool = False
+) -> RedirectResponse:
     """Redirect to a signed URL valid VOXHUB_DOWNLOAD_URL_TTL seconds; `?inline=1` to play it in a browser."""
     url = service.download_url(db, ctx=ctx, access=access, file_id=file_id, inline=inline)
     return RedirectResponse(url, status_code=302)
@@ -106,46 +143,68 @@ def download_file(file_id: str, db: DbSession, ctx: Ctx, access: ViewerAccess, i
 
 
 def multipart_out(upload: Any, file: File, targets: list[uploads.PartTarget]) -> MultipartOut:
-    return MultipartOut(upload_id=upload.id, file_id=file.id, part_size=upload.part_size, expires_at=upload.expires_at,
-                        parts=[PartOut(part_number=t.part_number, url=t.url, size=t.size) for t in targets])
+    return MultipartOut(
+        upload_id=upload.id,
+        file_id=file.id,
+        part_size=upload.part_size,
+        expires_at=upload.expires_at,
+        parts=[PartOut(part_number=t.part_number, url=t.url, size=t.size) for t in targets],
+    )
 
 
 @router.post(
-    "/uploads/multipart", status_code=201, summary="Start a direct multipart upload",
+    "/uploads/multipart",
+    status_code=201,
+    summary="Start a direct multipart upload",
     responses={**responses(401, 403, 404, 413, 422), 402: {"description": "Storage quota exceeded"}},
 )
 def start_multipart(body: MultipartIn, db: DbSession, ctx: Ctx, access: SpenderAccess) -> MultipartOut:
     """Get one presigned URL per part; PUT each part's bytes to its URL (straight to S3, or to voxhub with the
     local store), then call `complete`."""
-    upload, file = uploads.start(db, ctx=ctx, access=access, protocol=UploadProtocol.MULTIPART,
-                                 filename=body.filename, content_type=body.content_type, length=body.size)
+    upload, file = uploads.start(
+        db,
+        ctx=ctx,
+        access=access,
+        protocol=UploadProtocol.MULTIPART,
+        filename=body.filename,
+        content_type=body.content_type,
+        length=body.size,
+    )
     return multipart_out(upload, file, uploads.part_targets(ctx, upload=upload, file=file))
 
 
 @router.get("/uploads/multipart/{upload_id}", summary="Get the part URLs again", responses=responses(401, 403, 404))
 def get_multipart(upload_id: str, db: DbSession, ctx: Ctx, access: SpenderAccess) -> MultipartOut:
     """Fresh presigned URLs for an upload in progress (after the first ones expired, or to resume)."""
-    upload, file = uploads.get(db, workspace_id=access.workspace_id, upload_id=upload_id,
-                               protocol=UploadProtocol.MULTIPART)
+    upload, file = uploads.get(
+        db, workspace_id=access.workspace_id, upload_id=upload_id, protocol=UploadProtocol.MULTIPART
+    )
     return multipart_out(upload, file, uploads.part_targets(ctx, upload=upload, file=file))
 
 
 @router.post(
-    "/uploads/multipart/{upload_id}/complete", summary="Complete a multipart upload",
+    "/uploads/multipart/{upload_id}/complete",
+    summary="Complete a multipart upload",
     responses=responses(401, 403, 404, 409, 422),
 )
 def complete_multipart(upload_id: str, db: DbSession, ctx: Ctx, access: SpenderAccess) -> FileOut:
     """Join the parts into the file and probe it."""
-    upload, file = uploads.get(db, workspace_id=access.workspace_id, upload_id=upload_id,
-                               protocol=UploadProtocol.MULTIPART)
+    upload, file = uploads.get(
+        db, workspace_id=access.workspace_id, upload_id=upload_id, protocol=UploadProtocol.MULTIPART
+    )
     return file_out(uploads.complete_multipart(db, ctx=ctx, access=access, upload=upload, file=file))
 
 
-@router.delete("/uploads/multipart/{upload_id}", status_code=204, summary="Abort a multipart upload",
-               responses=responses(401, 403, 404))
+@router.delete(
+    "/uploads/multipart/{upload_id}",
+    status_code=204,
+    summary="Abort a multipart upload",
+    responses=responses(401, 403, 404),
+)
 def abort_multipart(upload_id: str, db: DbSession, ctx: Ctx, access: SpenderAccess) -> Response:
     """Drop the upload and every part already sent."""
-    upload, file = uploads.get(db, workspace_id=access.workspace_id, upload_id=upload_id,
-                               protocol=UploadProtocol.MULTIPART)
+    upload, file = uploads.get(
+        db, workspace_id=access.workspace_id, upload_id=upload_id, protocol=UploadProtocol.MULTIPART
+    )
     uploads.terminate(db, ctx=ctx, access=access, upload=upload, file=file)
     return Response(status_code=204)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from datetime import datetime, timedelta
@@ -30,12 +31,27 @@ log = logging.getLogger("voxhub.files")
 
 # What a container really is, by ffprobe's format name; the declared type is never trusted.
 _AUDIO_TYPES = {
-    "wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "ogg": "audio/ogg", "aac": "audio/aac",
-    "matroska,webm": "audio/webm", "mov,mp4,m4a,3gp,3g2,mj2": "audio/mp4", "aiff": "audio/aiff",
-    "amr": "audio/amr", "caf": "audio/x-caf", "w64": "audio/wav", "asf": "audio/x-ms-wma",
+    "wav": "audio/wav",
+    "mp3": "audio/mpeg",
+    "flac": "audio/flac",
+    "ogg": "audio/ogg",
+    "aac": "audio/aac",
+    "matroska,webm": "audio/webm",
+    "mov,mp4,m4a,3gp,3g2,mj2": "audio/mp4",
+    "aiff": "audio/aiff",
+    "amr": "audio/amr",
+    "caf": "audio/x-caf",
+    "w64": "audio/wav",
+    "asf": "audio/x-ms-wma",
 }
-_VIDEO_TYPES = {"matroska,webm": "video/webm", "mov,mp4,m4a,3gp,3g2,mj2": "video/mp4", "avi": "video/x-msvideo",
-                "asf": "video/x-ms-wmv", "mpegts": "video/mp2t", "flv": "video/x-flv"}
+_VIDEO_TYPES = {
+    "matroska,webm": "video/webm",
+    "mov,mp4,m4a,3gp,3g2,mj2": "video/mp4",
+    "avi": "video/x-msvideo",
+    "asf": "video/x-ms-wmv",
+    "mpegts": "video/mp2t",
+    "flv": "video/x-flv",
+}
 
 
 class FileTooLarge(VoxhubError):
@@ -72,14 +88,19 @@ def display_name(filename: str | None) -> str:
 
 def used_bytes(db: Session, *, workspace_id: str) -> int:
     """Bytes held by live files, counting uploads in progress at their declared size."""
-    return int(db.scalar(
-        select(func.coalesce(func.sum(File.size_bytes), 0)).where(
-            File.workspace_id == workspace_id, File.status.in_([FileStatus.PENDING.value, FileStatus.READY.value])
+    return int(
+        db.scalar(
+            select(func.coalesce(func.sum(File.size_bytes), 0)).where(
+                File.workspace_id == workspace_id, File.status.in_([FileStatus.PENDING.value, FileStatus.READY.value])
+            )
         )
-    ) or 0)
+        or 0
+    )
 
 
-def check_capacity(db: Session, *, settings: Settings, workspace_id: str, size: int, max_bytes: int | None = None) -> None:
+def check_capacity(
+    db: Session, *, settings: Settings, workspace_id: str, size: int, max_bytes: int | None = None
+) -> None:
     """Refuse a file before any byte is stored: too large for one file, or past the workspace's quota."""
     limit = max_bytes if max_bytes is not None else settings.max_file_size_mb * 1024 * 1024
     if size > limit:
@@ -98,12 +119,26 @@ def check_capacity(db: Session, *, settings: Settings, workspace_id: str, size: 
 # ---- creating and finishing files ----
 
 
-def new_file(db: Session, *, access: WorkspaceAccess, filename: str | None, declared_size: int,
-             kind: FileKind = FileKind.UPLOAD, content_type: str = "application/octet-stream") -> File:
+def new_file(
+    db: Session,
+    *,
+    access: WorkspaceAccess,
+    filename: str | None,
+    declared_size: int,
+    kind: FileKind = FileKind.UPLOAD,
+    content_type: str = "application/octet-stream",
+) -> File:
     access.require(Role.MEMBER)
-    file = File(workspace_id=access.workspace_id, kind=kind.value, filename=display_name(filename),
-                content_type=content_type[:120], size_bytes=declared_size, storage_key="",
-                created_by=access.user.id if access.user else None, created_by_api_key=access.api_key_id)
+    file = File(
+        workspace_id=access.workspace_id,
+        kind=kind.value,
+        filename=display_name(filename),
+        content_type=content_type[:120],
+        size_bytes=declared_size,
+        storage_key="",
+        created_by=access.user.id if access.user else None,
+        created_by_api_key=access.api_key_id,
+    )
     db.add(file)
     db.flush()
     file.storage_key = storage_key(access.workspace_id, file.id)
@@ -123,16 +158,19 @@ class _HashingReader:
         return data
 
 
-def store_simple_upload(db: Session, *, ctx: AppContext, access: WorkspaceAccess, filename: str | None,
-                        stream: BinaryIO, max_bytes: int) -> File:
+def store_simple_upload(
+    db: Session, *, ctx: AppContext, access: WorkspaceAccess, filename: str | None, stream: BinaryIO, max_bytes: int
+) -> File:
     """Stream one request's file into the store, then probe it."""
     file = new_file(db, access=access, filename=filename, declared_size=0)
     reader = _HashingReader(stream)
     ctx.store.put(file.storage_key, reader)  # type: ignore[arg-type]
     if reader.count > max_bytes:
         ctx.store.delete(file.storage_key)
-        raise FileTooLarge(f"The file is {reader.count} bytes; the limit is {max_bytes} bytes.",
-                           details={"size": reader.count, "max_bytes": max_bytes})
+        raise FileTooLarge(
+            f"The file is {reader.count} bytes; the limit is {max_bytes} bytes.",
+            details={"size": reader.count, "max_bytes": max_bytes},
+        )
     return finalize(db, ctx=ctx, file=file, actor=access.actor, sha256=reader.digest.hexdigest())
 
 
@@ -155,30 +193,48 @@ def finalize(db: Session, *, ctx: AppContext, file: File, actor: Actor, sha256: 
     store, settings = ctx.store, ctx.settings
     file.size_bytes = store.size(file.storage_key)
     local = store.local_path(file.storage_key)
-    source = str(local) if local else store.signed_get_url(
-        file.storage_key, ttl_s=3600, download=DownloadOptions(filename=file.filename, content_type=file.content_type)
+    source = (
+        str(local)
+        if local
+        else store.signed_get_url(
+            file.storage_key,
+            ttl_s=3600,
+            download=DownloadOptions(filename=file.filename, content_type=file.content_type),
+        )
     )
     try:
         info = probe(source, ffprobe=settings.ffprobe_path, ffmpeg=settings.ffmpeg_path, size_bytes=file.size_bytes)
         if info.duration_s > settings.max_media_duration_s:
             raise MediaRejected(
-                "media_too_long", "too_long",
+                "media_too_long",
+                "too_long",
                 f"The media lasts {info.duration_s:.0f} s; the limit is {settings.max_media_duration_s} s.",
             )
     except MediaRejected as rejected:
         _reject(db, ctx=ctx, file=file, actor=actor, rejected=rejected)
-        raise MediaUnusable(rejected.message, code=rejected.code,
-                            details={"file_id": file.id, "reason": rejected.reason}) from rejected
+        raise MediaUnusable(
+            rejected.message, code=rejected.code, details={"file_id": file.id, "reason": rejected.reason}
+        ) from rejected
     file.sha256 = sha256 or _sha256_of(ctx, file.storage_key)
     file.media = info.as_dict()
     file.content_type = _content_type(file.media)
     file.status = FileStatus.READY.value
     db.flush()
-    webhooks.emit(db, workspace_id=file.workspace_id, event_type="file.ready",
-                  data=FileOut.model_validate(file).model_dump(mode="json"))
-    audit.record(db, actor=actor, action="file.uploaded", workspace_id=file.workspace_id, target_type="file",
-                 target_id=file.id, summary={"filename": file.filename, "size_bytes": file.size_bytes,
-                                             "duration_s": info.duration_s})
+    webhooks.emit(
+        db,
+        workspace_id=file.workspace_id,
+        event_type="file.ready",
+        data=FileOut.model_validate(file).model_dump(mode="json"),
+    )
+    audit.record(
+        db,
+        actor=actor,
+        action="file.uploaded",
+        workspace_id=file.workspace_id,
+        target_type="file",
+        target_id=file.id,
+        summary={"filename": file.filename, "size_bytes": file.size_bytes, "duration_s": info.duration_s},
+    )
     return file
 
 
@@ -189,10 +245,21 @@ def _reject(db: Session, *, ctx: AppContext, file: File, actor: Actor, rejected:
     ctx.store.delete(file.storage_key)
     file.size_bytes = 0
     db.flush()
-    webhooks.emit(db, workspace_id=file.workspace_id, event_type="file.rejected",
-                  data=FileOut.model_validate(file).model_dump(mode="json"))
-    audit.record(db, actor=actor, action="file.rejected", workspace_id=file.workspace_id, target_type="file",
-                 target_id=file.id, summary={"filename": file.filename, "reason": rejected.reason})
+    webhooks.emit(
+        db,
+        workspace_id=file.workspace_id,
+        event_type="file.rejected",
+        data=FileOut.model_validate(file).model_dump(mode="json"),
+    )
+    audit.record(
+        db,
+        actor=actor,
+        action="file.rejected",
+        workspace_id=file.workspace_id,
+        target_type="file",
+        target_id=file.id,
+        summary={"filename": file.filename, "reason": rejected.reason},
+    )
 
 
 # ---- reading, renaming, deleting ----
@@ -206,11 +273,17 @@ def get_file(db: Session, *, workspace_id: str, file_id: str) -> File:
 
 
 def list_files(
-    db: Session, *, workspace_id: str, cursor: str | None, limit: int, kind: str | None = None,
-    status: str | None = None, created_after: datetime | None = None, created_before: datetime | None = None,
+    db: Session,
+    *,
+    workspace_id: str,
+    cursor: str | None,
+    limit: int,
+    kind: str | None = None,
+    status: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
 ) -> tuple[list[File], str | None]:
-    query: Select[Any] = select(File).where(File.workspace_id == workspace_id,
-                                            File.status != FileStatus.DELETED.value)
+    query: Select[Any] = select(File).where(File.workspace_id == workspace_id, File.status != FileStatus.DELETED.value)
     if kind:
         query = query.where(File.kind == kind)
     if status:
@@ -226,35 +299,54 @@ def rename(db: Session, *, access: WorkspaceAccess, file_id: str, filename: str)
     access.require(Role.MEMBER)
     file = get_file(db, workspace_id=access.workspace_id, file_id=file_id)
     old, file.filename = file.filename, display_name(filename)
-    audit.record(db, actor=access.actor, action="file.renamed", workspace_id=access.workspace_id,
-                 target_type="file", target_id=file.id, summary={"from": old, "to": file.filename})
+    audit.record(
+        db,
+        actor=access.actor,
+        action="file.renamed",
+        workspace_id=access.workspace_id,
+        target_type="file",
+        target_id=file.id,
+        summary={"from": old, "to": file.filename},
+    )
     return file
 
 
 def download_url(db: Session, *, ctx: AppContext, access: WorkspaceAccess, file_id: str, inline: bool) -> str:
     file = get_file(db, workspace_id=access.workspace_id, file_id=file_id)
     if file.status != FileStatus.READY.value:
-        raise NotFound("This file has no bytes to download.", code="file_not_ready",
-                       details={"status": file.status})
+        raise NotFound("This file has no bytes to download.", code="file_not_ready", details={"status": file.status})
     url = ctx.store.signed_get_url(
-        file.storage_key, ttl_s=ctx.settings.download_url_ttl,
+        file.storage_key,
+        ttl_s=ctx.settings.download_url_ttl,
         download=DownloadOptions(filename=file.filename, content_type=file.content_type, inline=inline),
     )
-    audit.record(db, actor=access.actor, action="file.download_link_issued", workspace_id=access.workspace_id,
-                 target_type="file", target_id=file.id, summary={"inline": inline})
+    audit.record(
+        db,
+        actor=access.actor,
+        action="file.download_link_issued",
+        workspace_id=access.workspace_id,
+        target_type="file",
+        target_id=file.id,
+        summary={"inline": inline},
+    )
     return url
 
 
 def _remove(db: Session, *, ctx: AppContext, file: File, actor: Actor, action: str) -> None:
-    try:
+    with contextlib.suppress(BlobNotFound):
         ctx.store.delete(file.storage_key)
-    except BlobNotFound:
-        pass
     file.status = FileStatus.DELETED.value
     file.deleted_at = utcnow()
     file.size_bytes = 0
-    audit.record(db, actor=actor, action=action, workspace_id=file.workspace_id, target_type="file",
-                 target_id=file.id, summary={"filename": file.filename})
+    audit.record(
+        db,
+        actor=actor,
+        action=action,
+        workspace_id=file.workspace_id,
+        target_type="file",
+        target_id=file.id,
+        summary={"filename": file.filename},
+    )
 
 
 def delete_file(db: Session, *, ctx: AppContext, access: WorkspaceAccess, file_id: str) -> None:
@@ -272,7 +364,8 @@ def delete_expired_files(db: Session, *, ctx: AppContext, now: datetime | None =
     count = 0
     live = [FileStatus.READY.value, FileStatus.REJECTED.value]
     rows = db.execute(
-        select(File, Workspace.retention_days).join(Workspace, Workspace.id == File.workspace_id)
+        select(File, Workspace.retention_days)
+        .join(Workspace, Workspace.id == File.workspace_id)
         .where(File.status.in_(live))
         .where((Workspace.retention_days.is_not(None)) | (File.expires_at.is_not(None)))
     )
@@ -290,8 +383,7 @@ def expire_uploads(db: Session, *, ctx: AppContext, now: datetime | None = None)
     """Abort uploads left unfinished past their expiry and remove their bytes."""
     now = now or utcnow()
     count = 0
-    uploads = list(db.scalars(select(Upload).where(Upload.status == UploadStatus.OPEN.value,
-                                                   Upload.expires_at <= now)))
+    uploads = list(db.scalars(select(Upload).where(Upload.status == UploadStatus.OPEN.value, Upload.expires_at <= now)))
     for upload in uploads:
         file = db.get(File, upload.file_id)
         abort_store_upload(ctx, upload, file.storage_key if file else "")
@@ -300,8 +392,15 @@ def expire_uploads(db: Session, *, ctx: AppContext, now: datetime | None = None)
             file.status = FileStatus.DELETED.value
             file.deleted_at = now
             file.size_bytes = 0
-        audit.record(db, actor=Actor.system(), action="upload.expired", workspace_id=upload.workspace_id,
-                     target_type="upload", target_id=upload.id, summary={"protocol": upload.protocol})
+        audit.record(
+            db,
+            actor=Actor.system(),
+            action="upload.expired",
+            workspace_id=upload.workspace_id,
+            target_type="upload",
+            target_id=upload.id,
+            summary={"protocol": upload.protocol},
+        )
         count += 1
     return count
 
@@ -316,11 +415,25 @@ def abort_store_upload(ctx: AppContext, upload: Upload, key: str) -> None:
         pass
 
 
-def store_output(db: Session, *, ctx: AppContext, workspace_id: str, filename: str, source: BinaryIO | Path,
-                 content_type: str, job_id: str) -> File:
+def store_output(
+    db: Session,
+    *,
+    ctx: AppContext,
+    workspace_id: str,
+    filename: str,
+    source: BinaryIO | Path,
+    content_type: str,
+    job_id: str,
+) -> File:
     """A job's output: stored like an upload, probed, and marked kind `output`."""
-    file = File(workspace_id=workspace_id, kind=FileKind.OUTPUT.value, filename=display_name(filename),
-                content_type=content_type[:120], size_bytes=0, storage_key="")
+    file = File(
+        workspace_id=workspace_id,
+        kind=FileKind.OUTPUT.value,
+        filename=display_name(filename),
+        content_type=content_type[:120],
+        size_bytes=0,
+        storage_key="",
+    )
     db.add(file)
     db.flush()
     file.storage_key = storage_key(workspace_id, file.id)

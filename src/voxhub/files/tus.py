@@ -133,8 +133,9 @@ async def _receive(request: Request, ctx: AppContext, upload: Upload, file: File
 
         def append_spooled() -> uploads.AppendResult:
             spool.seek(0)
-            return uploads.append(ctx, upload=upload, file=file, at=at,
-                                  chunks=iter(lambda: spool.read(1024 * 1024), b""))
+            return uploads.append(
+                ctx, upload=upload, file=file, at=at, chunks=iter(lambda: spool.read(1024 * 1024), b"")
+            )
 
         return await run_in_threadpool(append_spooled)
 
@@ -165,8 +166,9 @@ async def _write(
         uploads.release_lease(db, upload_id=upload_id)
 
     def finish(db: Any) -> File:
-        fresh_upload, fresh_file = uploads.get(db, workspace_id=workspace_id, upload_id=upload_id,
-                                               protocol=UploadProtocol.TUS)
+        fresh_upload, fresh_file = uploads.get(
+            db, workspace_id=workspace_id, upload_id=upload_id, protocol=UploadProtocol.TUS
+        )
         return uploads.finish_tus(db, ctx=ctx, access=access, upload=fresh_upload, file=fresh_file)
 
     await _in_session(request, settle)
@@ -177,14 +179,25 @@ async def _write(
 @router.options("/{upload_id}", include_in_schema=False)
 def tus_options(access: SpenderAccess, ctx: Ctx) -> Response:
     """The tus versions, extensions, checksum algorithms and maximum size this server supports."""
-    return Response(status_code=204, headers=_headers({
-        "Tus-Version": TUS_VERSION, "Tus-Extension": EXTENSIONS, "Tus-Checksum-Algorithm": ",".join(CHECKSUMS),
-        "Tus-Max-Size": str(ctx.settings.max_file_size_mb * 1024 * 1024),
-    }))
+    return Response(
+        status_code=204,
+        headers=_headers(
+            {
+                "Tus-Version": TUS_VERSION,
+                "Tus-Extension": EXTENSIONS,
+                "Tus-Checksum-Algorithm": ",".join(CHECKSUMS),
+                "Tus-Max-Size": str(ctx.settings.max_file_size_mb * 1024 * 1024),
+            }
+        ),
+    )
 
 
-@router.post("/", status_code=201, summary="tus: create an upload",
-             responses={**responses(401, 403, 404, 413), 402: {"description": "Storage quota exceeded"}})
+@router.post(
+    "/",
+    status_code=201,
+    summary="tus: create an upload",
+    responses={**responses(401, 403, 404, 413), 402: {"description": "Storage quota exceeded"}},
+)
 async def tus_create(request: Request, ctx: Ctx, access: SpenderAccess) -> Response:
     """Create an upload of `Upload-Length` bytes (metadata `filename`, `filetype`); the body may carry the first
     bytes (creation-with-upload). Size and quota are checked before any byte is stored."""
@@ -197,10 +210,18 @@ async def tus_create(request: Request, ctx: Ctx, access: SpenderAccess) -> Respo
         filename, content_type = _metadata_filename(raw_metadata)
 
         def create(db: Any) -> tuple[Upload, File]:
-            return uploads.start(db, ctx=ctx, access=access, protocol=UploadProtocol.TUS, filename=filename,
-                                 content_type=content_type, length=length, tus_metadata=raw_metadata)
+            return uploads.start(
+                db,
+                ctx=ctx,
+                access=access,
+                protocol=UploadProtocol.TUS,
+                filename=filename,
+                content_type=content_type,
+                length=length,
+                tus_metadata=raw_metadata,
+            )
 
-        upload, file = await _in_session(request, create)
+        upload, _file = await _in_session(request, create)
         location = str(request.url_for("tus_upload_head", workspace_id=access.workspace_id, upload_id=upload.id))
         headers = _headers({"Location": location, "Upload-Expires": _expires(upload)})
         has_body = request.headers.get("content-type", "").startswith(OFFSET_STREAM) and (
@@ -222,14 +243,17 @@ async def tus_create(request: Request, ctx: Ctx, access: SpenderAccess) -> Respo
 def tus_upload_head(upload_id: str, db: DbSession, ctx: Ctx, access: SpenderAccess) -> Response:
     """The upload's current offset, length and metadata."""
     try:
-        upload, file = uploads.get(db, workspace_id=access.workspace_id, upload_id=upload_id,
-                                   protocol=UploadProtocol.TUS, completed_too=True)
+        upload, file = uploads.get(
+            db, workspace_id=access.workspace_id, upload_id=upload_id, protocol=UploadProtocol.TUS, completed_too=True
+        )
         done = upload.status == UploadStatus.COMPLETED.value
-        headers = _headers({
-            "Upload-Offset": str(upload.length if done else uploads.offset(ctx, upload, file)),
-            "Upload-Length": str(upload.length),
-            "Upload-Expires": _expires(upload),
-        })
+        headers = _headers(
+            {
+                "Upload-Offset": str(upload.length if done else uploads.offset(ctx, upload, file)),
+                "Upload-Length": str(upload.length),
+                "Upload-Expires": _expires(upload),
+            }
+        )
         if upload.tus_metadata:
             headers["Upload-Metadata"] = upload.tus_metadata
         if done:
@@ -239,8 +263,12 @@ def tus_upload_head(upload_id: str, db: DbSession, ctx: Ctx, access: SpenderAcce
         return Response(status_code=exc.status_code, headers=_headers())
 
 
-@router.patch("/{upload_id}", status_code=204, summary="tus: send bytes",
-              responses={**responses(401, 404, 409, 413, 422), 460: {"description": "Checksum mismatch"}})
+@router.patch(
+    "/{upload_id}",
+    status_code=204,
+    summary="tus: send bytes",
+    responses={**responses(401, 404, 409, 413, 422), 460: {"description": "Checksum mismatch"}},
+)
 async def tus_upload_patch(upload_id: str, request: Request, ctx: Ctx, access: SpenderAccess) -> Response:
     """Append the body at `Upload-Offset`. The last chunk completes the upload: the file is probed and the response
     carries `Voxhub-File-Id` (422 with the reason when the media is unusable)."""

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from voxhub.audit import service as audit
 from voxhub.clock import as_utc, utcnow
 from voxhub.context import AppContext
+from voxhub.db import affected
 from voxhub.errors import Conflict, NotFound, VoxhubError
 from voxhub.files import service as files
 from voxhub.files.models import File, FileStatus, Upload, UploadProtocol, UploadStatus
@@ -42,8 +43,15 @@ class UploadBusy(VoxhubError):
 
 
 def start(
-    db: Session, *, ctx: AppContext, access: WorkspaceAccess, protocol: UploadProtocol, filename: str | None,
-    content_type: str, length: int, tus_metadata: str | None = None,
+    db: Session,
+    *,
+    ctx: AppContext,
+    access: WorkspaceAccess,
+    protocol: UploadProtocol,
+    filename: str | None,
+    content_type: str,
+    length: int,
+    tus_metadata: str | None = None,
 ) -> tuple[Upload, File]:
     """Open an upload of `length` bytes. Capacity is checked now, before any byte is stored."""
     access.require(Role.MEMBER)
@@ -57,16 +65,28 @@ def start(
         part_count = max(1, math.ceil(length / part_size))
         store_upload_id = ctx.store.create_multipart(file.storage_key, content_type=content_type)
     upload = Upload(
-        workspace_id=access.workspace_id, file_id=file.id, protocol=protocol.value, length=length,
-        store_upload_id=store_upload_id, part_size=part_size, part_count=part_count, tus_metadata=tus_metadata,
+        workspace_id=access.workspace_id,
+        file_id=file.id,
+        protocol=protocol.value,
+        length=length,
+        store_upload_id=store_upload_id,
+        part_size=part_size,
+        part_count=part_count,
+        tus_metadata=tus_metadata,
         created_by=access.user.id if access.user else None,
         expires_at=utcnow() + timedelta(hours=ctx.settings.upload_expiry_h),
     )
     db.add(upload)
     db.flush()
-    audit.record(db, actor=access.actor, action="upload.started", workspace_id=access.workspace_id,
-                 target_type="upload", target_id=upload.id,
-                 summary={"protocol": protocol.value, "length": length, "filename": file.filename})
+    audit.record(
+        db,
+        actor=access.actor,
+        action="upload.started",
+        workspace_id=access.workspace_id,
+        target_type="upload",
+        target_id=upload.id,
+        summary={"protocol": protocol.value, "length": length, "filename": file.filename},
+    )
     return upload, file
 
 
@@ -106,11 +126,12 @@ def offset(ctx: AppContext, upload: Upload, file: File) -> int:
 def take_lease(db: Session, *, upload: Upload) -> None:
     """One writer at a time per upload, across processes: a conditional update on the row."""
     now = utcnow()
-    taken = db.execute(
+    taken = affected(
+        db,
         update(Upload)
         .where(Upload.id == upload.id, or_(Upload.lease_until.is_(None), Upload.lease_until < now))
-        .values(lease_until=now + LEASE)
-    ).rowcount  # type: ignore[attr-defined]
+        .values(lease_until=now + LEASE),
+    )
     if not taken:
         raise UploadBusy()
 
@@ -130,8 +151,9 @@ def append(ctx: AppContext, *, upload: Upload, file: File, at: int, chunks: Iter
     try:
         new_offset = ctx.store.append(file.storage_key, upload.store_upload_id, at, chunks)
     except OffsetMismatch as exc:
-        raise WrongOffset(f"Upload-Offset {at} does not match the upload's offset {exc.expected}.",
-                          details={"offset": exc.expected}) from exc
+        raise WrongOffset(
+            f"Upload-Offset {at} does not match the upload's offset {exc.expected}.", details={"offset": exc.expected}
+        ) from exc
     except BlobNotFound as exc:
         raise UploadGone() from exc
     return AppendResult(offset=new_offset, complete=new_offset >= upload.length)
@@ -160,8 +182,15 @@ def terminate(db: Session, *, ctx: AppContext, access: WorkspaceAccess, upload: 
     file.status = FileStatus.DELETED.value
     file.deleted_at = utcnow()
     file.size_bytes = 0
-    audit.record(db, actor=access.actor, action="upload.aborted", workspace_id=access.workspace_id,
-                 target_type="upload", target_id=upload.id, summary={"protocol": upload.protocol})
+    audit.record(
+        db,
+        actor=access.actor,
+        action="upload.aborted",
+        workspace_id=access.workspace_id,
+        target_type="upload",
+        target_id=upload.id,
+        summary={"protocol": upload.protocol},
+    )
 
 
 # ---- multipart: the client sends parts straight to the store through presigned URLs ----
@@ -198,8 +227,11 @@ def complete_multipart(db: Session, *, ctx: AppContext, access: WorkspaceAccess,
         raise Conflict(
             "Not every part has arrived, or the parts do not add up to the declared size.",
             code="upload_incomplete",
-            details={"missing_parts": sorted(expected - received), "received_bytes": total,
-                     "declared_bytes": upload.length},
+            details={
+                "missing_parts": sorted(expected - received),
+                "received_bytes": total,
+                "declared_bytes": upload.length,
+            },
         )
     ctx.store.complete_multipart(file.storage_key, upload.store_upload_id, parts)
     return _complete(db, ctx=ctx, access=access, upload=upload, file=file)

@@ -45,7 +45,9 @@ def _run(args: list[str], timeout: int) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603
     except FileNotFoundError as exc:
-        raise ToolMissing(f"{args[0]} is not installed; install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg)") from exc
+        raise ToolMissing(
+            f"{args[0]} is not installed; install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg)"
+        ) from exc
 
 
 def _number(value: Any) -> float | None:
@@ -62,11 +64,15 @@ def probe(source: str, *, ffprobe: str = "ffprobe", ffmpeg: str = "ffmpeg", size
     """
     if size_bytes == 0:
         raise MediaRejected("unsupported_media", "empty_file", "The file is empty.")
-    result = _run([ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams", source],
-                  PROBE_TIMEOUT_S)
+    result = _run(
+        [ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams", source], PROBE_TIMEOUT_S
+    )
     if result.returncode != 0:
-        raise MediaRejected("corrupt_media", "unreadable",
-                            "The file could not be read as audio or video; it may be corrupt or of an unknown kind.")
+        raise MediaRejected(
+            "corrupt_media",
+            "unreadable",
+            "The file could not be read as audio or video; it may be corrupt or of an unknown kind.",
+        )
     data = json.loads(result.stdout or "{}")
     streams = data.get("streams", [])
     fmt = data.get("format", {})
@@ -83,7 +89,8 @@ def probe(source: str, *, ffprobe: str = "ffprobe", ffmpeg: str = "ffmpeg", size
         raise MediaRejected("corrupt_media", "undecodable", "The audio stream could not be decoded.")
     if declared and declared - decoded > max(1.0, declared * 0.02):
         raise MediaRejected(
-            "corrupt_media", "truncated",
+            "corrupt_media",
+            "truncated",
             f"The file is truncated: it declares {declared:.1f} s of audio but only {decoded:.1f} s can be decoded.",
         )
     return MediaInfo(
@@ -102,8 +109,26 @@ def probe(source: str, *, ffprobe: str = "ffprobe", ffmpeg: str = "ffmpeg", size
 def _decoded_duration(source: str, ffmpeg: str) -> float | None:
     """Seconds of audio ffmpeg can actually decode; None when decoding fails outright."""
     result = _run(
-        [ffmpeg, "-nostdin", "-v", "error", "-xerror", "-i", source, "-map", "0:a:0", "-vn", "-sn", "-dn",
-         "-f", "null", "-", "-progress", "pipe:1", "-nostats"],
+        [
+            ffmpeg,
+            "-nostdin",
+            "-v",
+            "error",
+            "-xerror",
+            "-i",
+            source,
+            "-map",
+            "0:a:0",
+            "-vn",
+            "-sn",
+            "-dn",
+            "-f",
+            "null",
+            "-",
+            "-progress",
+            "pipe:1",
+            "-nostats",
+        ],
         DECODE_TIMEOUT_S,
     )
     out_us = None

@@ -27,27 +27,55 @@ ERRORS = responses(401, 403, 404, 422)
 
 
 def endpoint_out(endpoint: WebhookEndpoint) -> WebhookOut:
-    return WebhookOut(id=endpoint.id, url=endpoint.url, events=endpoint.events, description=endpoint.description,
-                      enabled=endpoint.enabled, disabled_reason=endpoint.disabled_reason,
-                      failing_since=endpoint.failing_since, created_at=endpoint.created_at)
+    return WebhookOut(
+        id=endpoint.id,
+        url=endpoint.url,
+        events=endpoint.events,
+        description=endpoint.description,
+        enabled=endpoint.enabled,
+        disabled_reason=endpoint.disabled_reason,
+        failing_since=endpoint.failing_since,
+        created_at=endpoint.created_at,
+    )
 
 
 def delivery_out(delivery: WebhookDelivery, attempts: list[WebhookAttempt]) -> DeliveryOut:
     return DeliveryOut(
-        id=delivery.id, event_type=delivery.event_type, status=delivery.status, attempts=delivery.attempts,
-        next_attempt_at=delivery.next_attempt_at, last_status_code=delivery.last_status_code,
-        created_at=delivery.created_at, finished_at=delivery.finished_at, payload=delivery.payload,
-        attempt_log=[AttemptOut(number=a.number, attempted_at=a.attempted_at, status_code=a.status_code,
-                                response_ms=a.response_ms, response_body=a.response_body, error=a.error)
-                     for a in attempts],
+        id=delivery.id,
+        event_type=delivery.event_type,
+        status=delivery.status,
+        attempts=delivery.attempts,
+        next_attempt_at=delivery.next_attempt_at,
+        last_status_code=delivery.last_status_code,
+        created_at=delivery.created_at,
+        finished_at=delivery.finished_at,
+        payload=delivery.payload,
+        attempt_log=[
+            AttemptOut(
+                number=a.number,
+                attempted_at=a.attempted_at,
+                status_code=a.status_code,
+                response_ms=a.response_ms,
+                response_body=a.response_body,
+                error=a.error,
+            )
+            for a in attempts
+        ],
     )
 
 
 @router.post("", status_code=201, summary="Add a webhook endpoint", responses=ERRORS)
 def create_webhook(body: WebhookIn, db: DbSession, ctx: Ctx, access: AdminAccess) -> WebhookCreatedOut:
     """Subscribe a URL to events. The signing secret is in this response only."""
-    endpoint, secret = webhooks.create_endpoint(db, ctx=ctx, access=access, url=str(body.url), events=body.events,
-                                                description=body.description, enabled=body.enabled)
+    endpoint, secret = webhooks.create_endpoint(
+        db,
+        ctx=ctx,
+        access=access,
+        url=str(body.url),
+        events=body.events,
+        description=body.description,
+        enabled=body.enabled,
+    )
     return WebhookCreatedOut(**endpoint_out(endpoint).model_dump(), secret=secret)
 
 
@@ -90,8 +118,13 @@ def rotate_webhook_secret(webhook_id: str, db: DbSession, ctx: Ctx, access: Admi
 
 
 @router.get("/{webhook_id}/deliveries", summary="Delivery log", responses=ERRORS)
-def list_deliveries(webhook_id: str, db: DbSession, access: AdminAccess, cursor: str | None = None,
-                    limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Page[DeliveryOut]:
+def list_deliveries(
+    webhook_id: str,
+    db: DbSession,
+    access: AdminAccess,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[DeliveryOut]:
     """Deliveries to this endpoint, newest first, each with its attempts (status, response time, body)."""
     endpoint = webhooks.get_endpoint(db, workspace_id=access.workspace_id, endpoint_id=webhook_id)
     rows, next_cursor = webhooks.list_deliveries(db, endpoint=endpoint, cursor=cursor, limit=limit)
@@ -99,8 +132,12 @@ def list_deliveries(webhook_id: str, db: DbSession, access: AdminAccess, cursor:
     return Page(items=[delivery_out(row, attempts[row.id]) for row in rows], next_cursor=next_cursor)
 
 
-@router.post("/{webhook_id}/deliveries/{delivery_id}/redeliver", status_code=202, summary="Send a delivery again",
-             responses=ERRORS)
+@router.post(
+    "/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    status_code=202,
+    summary="Send a delivery again",
+    responses=ERRORS,
+)
 def redeliver(webhook_id: str, delivery_id: str, db: DbSession, access: AdminAccess) -> DeliveryOut:
     """Queue the same event again as a new delivery."""
     copy = webhooks.redeliver(db, access=access, endpoint_id=webhook_id, delivery_id=delivery_id)

@@ -79,8 +79,11 @@ def check_target(ctx: AppContext, url: str) -> None:
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
         if not address.is_global:
-            raise Unprocessable("Webhook URLs may not point at private, loopback or link-local addresses.",
-                                code="webhook_url_not_allowed", details={"address": str(address)})
+            raise Unprocessable(
+                "Webhook URLs may not point at private, loopback or link-local addresses.",
+                code="webhook_url_not_allowed",
+                details={"address": str(address)},
+            )
 
 
 # ---- endpoints ----
@@ -89,24 +92,48 @@ def check_target(ctx: AppContext, url: str) -> None:
 def _validate_events(events: list[str]) -> list[str]:
     unknown = sorted(set(events) - set(EVENT_TYPES))
     if unknown:
-        raise Unprocessable(f"Unknown event types: {', '.join(unknown)}.", code="validation_error",
-                            details={"fields": [{"field": "events", "message": f"known: {', '.join(EVENT_TYPES)}"}]})
+        raise Unprocessable(
+            f"Unknown event types: {', '.join(unknown)}.",
+            code="validation_error",
+            details={"fields": [{"field": "events", "message": f"known: {', '.join(EVENT_TYPES)}"}]},
+        )
     return sorted(set(events))
 
 
-def create_endpoint(db: Session, *, ctx: AppContext, access: WorkspaceAccess, url: str, events: list[str],
-                    description: str, enabled: bool) -> tuple[WebhookEndpoint, str]:
+def create_endpoint(
+    db: Session,
+    *,
+    ctx: AppContext,
+    access: WorkspaceAccess,
+    url: str,
+    events: list[str],
+    description: str,
+    enabled: bool,
+) -> tuple[WebhookEndpoint, str]:
     access.require(Role.ADMIN)
     check_target(ctx, url)
     secret = new_secret()
-    endpoint = WebhookEndpoint(workspace_id=access.workspace_id, url=url, events=_validate_events(events),
-                               description=description, enabled=enabled, secret_ciphertext="",
-                               created_by=access.user.id if access.user else None)
+    endpoint = WebhookEndpoint(
+        workspace_id=access.workspace_id,
+        url=url,
+        events=_validate_events(events),
+        description=description,
+        enabled=enabled,
+        secret_ciphertext="",
+        created_by=access.user.id if access.user else None,
+    )
     db.add(endpoint)
     db.flush()
     endpoint.secret_ciphertext = ctx.keyring.encrypt(secret, context=_context(endpoint.id))
-    audit.record(db, actor=access.actor, action="webhook.created", workspace_id=access.workspace_id,
-                 target_type="webhook", target_id=endpoint.id, summary={"url": url, "events": endpoint.events})
+    audit.record(
+        db,
+        actor=access.actor,
+        action="webhook.created",
+        workspace_id=access.workspace_id,
+        target_type="webhook",
+        target_id=endpoint.id,
+        summary={"url": url, "events": endpoint.events},
+    )
     return endpoint, secret
 
 
@@ -118,12 +145,16 @@ def get_endpoint(db: Session, *, workspace_id: str, endpoint_id: str) -> Webhook
 
 
 def list_endpoints(db: Session, *, workspace_id: str) -> list[WebhookEndpoint]:
-    return list(db.scalars(select(WebhookEndpoint).where(WebhookEndpoint.workspace_id == workspace_id)
-                           .order_by(WebhookEndpoint.id)))
+    return list(
+        db.scalars(
+            select(WebhookEndpoint).where(WebhookEndpoint.workspace_id == workspace_id).order_by(WebhookEndpoint.id)
+        )
+    )
 
 
-def update_endpoint(db: Session, *, ctx: AppContext, access: WorkspaceAccess, endpoint_id: str,
-                    changes: dict[str, Any]) -> WebhookEndpoint:
+def update_endpoint(
+    db: Session, *, ctx: AppContext, access: WorkspaceAccess, endpoint_id: str, changes: dict[str, Any]
+) -> WebhookEndpoint:
     access.require(Role.ADMIN)
     endpoint = get_endpoint(db, workspace_id=access.workspace_id, endpoint_id=endpoint_id)
     if "url" in changes:
@@ -138,8 +169,15 @@ def update_endpoint(db: Session, *, ctx: AppContext, access: WorkspaceAccess, en
         if endpoint.enabled:
             endpoint.failing_since = None
             endpoint.disabled_reason = None
-    audit.record(db, actor=access.actor, action="webhook.updated", workspace_id=access.workspace_id,
-                 target_type="webhook", target_id=endpoint.id, summary={k: v for k, v in changes.items()})
+    audit.record(
+        db,
+        actor=access.actor,
+        action="webhook.updated",
+        workspace_id=access.workspace_id,
+        target_type="webhook",
+        target_id=endpoint.id,
+        summary={k: v for k, v in changes.items()},
+    )
     return endpoint
 
 
@@ -148,8 +186,14 @@ def rotate_secret(db: Session, *, ctx: AppContext, access: WorkspaceAccess, endp
     endpoint = get_endpoint(db, workspace_id=access.workspace_id, endpoint_id=endpoint_id)
     secret = new_secret()
     endpoint.secret_ciphertext = ctx.keyring.encrypt(secret, context=_context(endpoint.id))
-    audit.record(db, actor=access.actor, action="webhook.secret_rotated", workspace_id=access.workspace_id,
-                 target_type="webhook", target_id=endpoint.id)
+    audit.record(
+        db,
+        actor=access.actor,
+        action="webhook.secret_rotated",
+        workspace_id=access.workspace_id,
+        target_type="webhook",
+        target_id=endpoint.id,
+    )
     return secret
 
 
@@ -157,20 +201,29 @@ def delete_endpoint(db: Session, *, access: WorkspaceAccess, endpoint_id: str) -
     access.require(Role.ADMIN)
     endpoint = get_endpoint(db, workspace_id=access.workspace_id, endpoint_id=endpoint_id)
     db.delete(endpoint)
-    audit.record(db, actor=access.actor, action="webhook.deleted", workspace_id=access.workspace_id,
-                 target_type="webhook", target_id=endpoint_id, summary={"url": endpoint.url})
+    audit.record(
+        db,
+        actor=access.actor,
+        action="webhook.deleted",
+        workspace_id=access.workspace_id,
+        target_type="webhook",
+        target_id=endpoint_id,
+        summary={"url": endpoint.url},
+    )
 
 
-def list_deliveries(db: Session, *, endpoint: WebhookEndpoint, cursor: str | None,
-                    limit: int) -> tuple[list[WebhookDelivery], str | None]:
+def list_deliveries(
+    db: Session, *, endpoint: WebhookEndpoint, cursor: str | None, limit: int
+) -> tuple[list[WebhookDelivery], str | None]:
     query = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id)
     return paginate(db, query, WebhookDelivery.id, cursor=cursor, limit=limit)
 
 
 def delivery_attempts(db: Session, *, delivery_ids: list[str]) -> dict[str, list[WebhookAttempt]]:
     grouped: dict[str, list[WebhookAttempt]] = {delivery_id: [] for delivery_id in delivery_ids}
-    for attempt in db.scalars(select(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(delivery_ids))
-                              .order_by(WebhookAttempt.number)):
+    for attempt in db.scalars(
+        select(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(delivery_ids)).order_by(WebhookAttempt.number)
+    ):
         grouped[attempt.delivery_id].append(attempt)
     return grouped
 
@@ -182,32 +235,56 @@ def redeliver(db: Session, *, access: WorkspaceAccess, endpoint_id: str, deliver
     original = db.get(WebhookDelivery, delivery_id)
     if original is None or original.endpoint_id != endpoint.id:
         raise NotFound("Delivery not found.", code="delivery_not_found")
-    copy = WebhookDelivery(workspace_id=endpoint.workspace_id, endpoint_id=endpoint.id, url=endpoint.url,
-                           event_type=original.event_type, payload=original.payload)
+    copy = WebhookDelivery(
+        workspace_id=endpoint.workspace_id,
+        endpoint_id=endpoint.id,
+        url=endpoint.url,
+        event_type=original.event_type,
+        payload=original.payload,
+    )
     db.add(copy)
     db.flush()
-    audit.record(db, actor=access.actor, action="webhook.redelivered", workspace_id=access.workspace_id,
-                 target_type="webhook_delivery", target_id=copy.id, summary={"original": delivery_id})
+    audit.record(
+        db,
+        actor=access.actor,
+        action="webhook.redelivered",
+        workspace_id=access.workspace_id,
+        target_type="webhook_delivery",
+        target_id=copy.id,
+        summary={"original": delivery_id},
+    )
     return copy
 
 
 # ---- producing events ----
 
 
-def emit(db: Session, *, workspace_id: str, event_type: str, data: dict[str, Any],
-         extra_url: str | None = None) -> list[WebhookDelivery]:
+def emit(
+    db: Session, *, workspace_id: str, event_type: str, data: dict[str, Any], extra_url: str | None = None
+) -> list[WebhookDelivery]:
     """Queue one delivery per enabled endpoint subscribed to `event_type` (and one to `extra_url`)."""
     payload = {"type": event_type, "timestamp": utcnow().isoformat().replace("+00:00", "Z"), "data": data}
     deliveries = []
-    endpoints = db.scalars(select(WebhookEndpoint).where(WebhookEndpoint.workspace_id == workspace_id,
-                                                         WebhookEndpoint.enabled.is_(True)))
+    endpoints = db.scalars(
+        select(WebhookEndpoint).where(WebhookEndpoint.workspace_id == workspace_id, WebhookEndpoint.enabled.is_(True))
+    )
     for endpoint in endpoints:
         if event_type in endpoint.events:
-            deliveries.append(WebhookDelivery(workspace_id=workspace_id, endpoint_id=endpoint.id, url=endpoint.url,
-                                              event_type=event_type, payload=payload))
+            deliveries.append(
+                WebhookDelivery(
+                    workspace_id=workspace_id,
+                    endpoint_id=endpoint.id,
+                    url=endpoint.url,
+                    event_type=event_type,
+                    payload=payload,
+                )
+            )
     if extra_url:
-        deliveries.append(WebhookDelivery(workspace_id=workspace_id, endpoint_id=None, url=extra_url,
-                                          event_type=event_type, payload=payload))
+        deliveries.append(
+            WebhookDelivery(
+                workspace_id=workspace_id, endpoint_id=None, url=extra_url, event_type=event_type, payload=payload
+            )
+        )
     db.add_all(deliveries)
     return deliveries
 
@@ -215,8 +292,13 @@ def emit(db: Session, *, workspace_id: str, event_type: str, data: dict[str, Any
 def job_finished(db: Session, *, ctx: AppContext, job: Any) -> None:
     from voxhub.jobs.schemas import job_out
 
-    emit(db, workspace_id=job.workspace_id, event_type=f"job.{job.status}",
-         data=job_out(job).model_dump(mode="json"), extra_url=job.webhook_url)
+    emit(
+        db,
+        workspace_id=job.workspace_id,
+        event_type=f"job.{job.status}",
+        data=job_out(job).model_dump(mode="json"),
+        extra_url=job.webhook_url,
+    )
 
 
 # ---- delivering ----
@@ -226,11 +308,19 @@ def deliver_due(db: Session, *, ctx: AppContext, now: datetime | None = None, li
     """Attempt every delivery that is due; returns how many were attempted."""
     now = now or utcnow()
     # A disabled endpoint's retries wait, and resume if it is enabled again.
-    due = list(db.scalars(select(WebhookDelivery)
-                          .outerjoin(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-                          .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now,
-                                 or_(WebhookDelivery.endpoint_id.is_(None), WebhookEndpoint.enabled.is_(True)))
-                          .order_by(WebhookDelivery.next_attempt_at).limit(limit)))
+    due = list(
+        db.scalars(
+            select(WebhookDelivery)
+            .outerjoin(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+            .where(
+                WebhookDelivery.status == "pending",
+                WebhookDelivery.next_attempt_at <= now,
+                or_(WebhookDelivery.endpoint_id.is_(None), WebhookEndpoint.enabled.is_(True)),
+            )
+            .order_by(WebhookDelivery.next_attempt_at)
+            .limit(limit)
+        )
+    )
     # Results are written when the batch ends: no write lock is held while waiting on receivers (SQLite has one).
     with db.no_autoflush:
         for delivery in due:
@@ -253,8 +343,10 @@ def attempt_delivery(db: Session, *, ctx: AppContext, delivery: WebhookDelivery)
     body = json.dumps(delivery.payload, separators=(",", ":"), default=str).encode()
     timestamp = int(time.time())
     headers = {
-        "content-type": "application/json", "user-agent": "voxhub-webhooks/1",
-        "webhook-id": delivery.id, "webhook-timestamp": str(timestamp),
+        "content-type": "application/json",
+        "user-agent": "voxhub-webhooks/1",
+        "webhook-id": delivery.id,
+        "webhook-timestamp": str(timestamp),
         "webhook-signature": sign(secret, delivery.id, timestamp, body),
     }
     delivery.attempts += 1
@@ -297,9 +389,13 @@ def _note_endpoint_failure(db: Session, *, ctx: AppContext, endpoint: WebhookEnd
         endpoint.disabled_reason = "failing for 3 days"
         from voxhub.accounts.models import User
 
-        owners = db.scalars(select(User).join(Membership, Membership.user_id == User.id).where(
-            Membership.workspace_id == endpoint.workspace_id, Membership.role == Role.OWNER.value))
+        owners = db.scalars(
+            select(User)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.workspace_id == endpoint.workspace_id, Membership.role == Role.OWNER.value)
+        )
         for owner in owners:
-            ctx.mailer.send_after_commit(db, template="webhook_disabled", to=owner.email,
-                                         context={"name": owner.name, "url": endpoint.url})
+            ctx.mailer.send_after_commit(
+                db, template="webhook_disabled", to=owner.email, context={"name": owner.name, "url": endpoint.url}
+            )
         log.warning("webhook endpoint %s disabled after failing for 3 days", endpoint.id)

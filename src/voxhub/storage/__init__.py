@@ -31,6 +31,7 @@ def open_store(settings: Settings, keyring: Keyring) -> BlobStore:
     if scheme == "s3":
         from voxhub.storage.s3 import S3BlobStore
 
-        return S3BlobStore(url, access_key_id=settings.storage_access_key_id,
-                           secret_access_key=settings.storage_secret_access_key)
+        return S3BlobStore(
+            url, access_key_id=settings.storage_access_key_id, secret_access_key=settings.storage_secret_access_key
+        )
     raise ValueError(f"VOXHUB_STORAGE_URL must start with file:// or s3://, not {url!r}")

@@ -34,8 +34,13 @@ class UrlSigner:
         self.base_url = base_url.rstrip("/")
 
     def url(self, payload: dict[str, Any], ttl_s: int) -> str:
-        body = base64.urlsafe_b64encode(json.dumps({**payload, "exp": int(time.time()) + ttl_s},
-                                                   separators=(",", ":")).encode()).decode().rstrip("=")
+        body = (
+            base64.urlsafe_b64encode(
+                json.dumps({**payload, "exp": int(time.time()) + ttl_s}, separators=(",", ":")).encode()
+            )
+            .decode()
+            .rstrip("=")
+        )
         return f"{self.base_url}/blobs/{body}.{self.keyring.sign(body, purpose=URL_PURPOSE)}"
 
     def read(self, token: str) -> dict[str, Any] | None:
@@ -148,8 +153,13 @@ class LocalBlobStore:
         return self._path(key)
 
     def signed_get_url(self, key: str, *, ttl_s: int, download: DownloadOptions) -> str:
-        payload = {"op": "get", "key": check_key(key), "name": download.filename, "type": download.content_type,
-                   "inline": download.inline}
+        payload = {
+            "op": "get",
+            "key": check_key(key),
+            "name": download.filename,
+            "type": download.content_type,
+            "inline": download.inline,
+        }
         return self.signer.url(payload, ttl_s)
 
     def signed_put_url(self, key: str, *, ttl_s: int, content_type: str) -> str:

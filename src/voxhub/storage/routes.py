@@ -35,7 +35,9 @@ def get_blob(token: str, ctx: Ctx) -> FileResponse:
     if path is None or not path.is_file():
         raise NotFound("The file is no longer stored.", code="blob_not_found")
     return FileResponse(
-        path, media_type=str(claims.get("type") or "application/octet-stream"), filename=str(claims.get("name") or "download"),
+        path,
+        media_type=str(claims.get("type") or "application/octet-stream"),
+        filename=str(claims.get("name") or "download"),
         content_disposition_type="inline" if claims.get("inline") else "attachment",
     )
 
@@ -50,8 +52,10 @@ async def put_blob(token: str, request: Request, ctx: Ctx) -> Response:
     key = str(claims["key"])
     try:
         if claims["op"] == "part":
-            part = await pump_body(request, lambda chunks: store.upload_part_stream(
-                key, str(claims["upload"]), int(str(claims["part"])), chunks))
+            part = await pump_body(
+                request,
+                lambda chunks: store.upload_part_stream(key, str(claims["upload"]), int(str(claims["part"])), chunks),
+            )
             return Response(status_code=200, headers={"ETag": f'"{part.etag}"'})
         await pump_body(request, lambda chunks: store.put_stream(key, chunks))
         return Response(status_code=200)

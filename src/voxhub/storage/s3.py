@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 from collections.abc import Iterator
@@ -43,10 +44,13 @@ class S3BlobStore:
             region_name=query.get("region", "us-east-1"),
             aws_access_key_id=access_key_id or None,
             aws_secret_access_key=secret_access_key or None,
-            config=Config(signature_version="s3v4", s3={"addressing_style": addressing},
-                          retries={"max_attempts": 3, "mode": "standard"},
-                          # Checksums only where S3 requires them: signing already protects the payload.
-                          request_checksum_calculation="when_required"),
+            config=Config(
+                signature_version="s3v4",
+                s3={"addressing_style": addressing},
+                retries={"max_attempts": 3, "mode": "standard"},
+                # Checksums only where S3 requires them: signing already protects the payload.
+                request_checksum_calculation="when_required",
+            ),
         )
 
     def _key(self, key: str) -> str:
@@ -108,18 +112,27 @@ class S3BlobStore:
         return None
 
     def signed_get_url(self, key: str, *, ttl_s: int, download: DownloadOptions) -> str:
-        return str(self.client.generate_presigned_url(
-            "get_object",
-            Params={"Bucket": self.bucket, "Key": self._key(key), "ResponseContentType": download.content_type,
-                    "ResponseContentDisposition": _content_disposition(download)},
-            ExpiresIn=ttl_s,
-        ))
+        return str(
+            self.client.generate_presigned_url(
+                "get_object",
+                Params={
+                    "Bucket": self.bucket,
+                    "Key": self._key(key),
+                    "ResponseContentType": download.content_type,
+                    "ResponseContentDisposition": _content_disposition(download),
+                },
+                ExpiresIn=ttl_s,
+            )
+        )
 
     def signed_put_url(self, key: str, *, ttl_s: int, content_type: str) -> str:
-        return str(self.client.generate_presigned_url(
-            "put_object", Params={"Bucket": self.bucket, "Key": self._key(key), "ContentType": content_type},
-            ExpiresIn=ttl_s,
-        ))
+        return str(
+            self.client.generate_presigned_url(
+                "put_object",
+                Params={"Bucket": self.bucket, "Key": self._key(key), "ContentType": content_type},
+                ExpiresIn=ttl_s,
+            )
+        )
 
     # ---- multipart ----
 
@@ -127,11 +140,13 @@ class S3BlobStore:
         return str(self._call("create_multipart_upload", Key=self._key(key), ContentType=content_type)["UploadId"])
 
     def part_url(self, key: str, upload_id: str, part_number: int, *, ttl_s: int) -> str:
-        return str(self.client.generate_presigned_url(
-            "upload_part",
-            Params={"Bucket": self.bucket, "Key": self._key(key), "UploadId": upload_id, "PartNumber": part_number},
-            ExpiresIn=ttl_s,
-        ))
+        return str(
+            self.client.generate_presigned_url(
+                "upload_part",
+                Params={"Bucket": self.bucket, "Key": self._key(key), "UploadId": upload_id, "PartNumber": part_number},
+                ExpiresIn=ttl_s,
+            )
+        )
 
     def upload_part(self, key: str, upload_id: str, part_number: int, data: bytes) -> Part:
         answer = self._call("upload_part", Key=self._key(key), UploadId=upload_id, PartNumber=part_number, Body=data)
@@ -142,22 +157,26 @@ class S3BlobStore:
         marker = 0
         while True:
             page = self._call("list_parts", Key=self._key(key), UploadId=upload_id, PartNumberMarker=marker)
-            parts += [Part(number=int(p["PartNumber"]), size=int(p["Size"]), etag=str(p["ETag"]))
-                      for p in page.get("Parts", [])]
+            parts += [
+                Part(number=int(p["PartNumber"]), size=int(p["Size"]), etag=str(p["ETag"]))
+                for p in page.get("Parts", [])
+            ]
             if not page.get("IsTruncated"):
                 return sorted(parts, key=lambda p: p.number)
             marker = int(page["NextPartNumberMarker"])
 
     def complete_multipart(self, key: str, upload_id: str, parts: list[Part]) -> None:
         ordered = sorted(parts, key=lambda p: p.number)
-        self._call("complete_multipart_upload", Key=self._key(key), UploadId=upload_id,
-                   MultipartUpload={"Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in ordered]})
+        self._call(
+            "complete_multipart_upload",
+            Key=self._key(key),
+            UploadId=upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in ordered]},
+        )
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
-        try:
+        with contextlib.suppress(BlobNotFound):
             self._call("abort_multipart_upload", Key=self._key(key), UploadId=upload_id)
-        except BlobNotFound:
-            pass
 
     # ---- appendable uploads: a multipart upload plus a "tail" object holding the bytes short of a part ----
     # The tail is named after the part it will start, so a crash between writing a part and replacing the

@@ -29,8 +29,9 @@ WS = responses(401, 403, 404)
 
 
 def workspace_out(workspace: Workspace, role: Role) -> WorkspaceOut:
-    return WorkspaceOut(id=workspace.id, name=workspace.name, personal=workspace.personal, role=role,
-                        created_at=workspace.created_at)
+    return WorkspaceOut(
+        id=workspace.id, name=workspace.name, personal=workspace.personal, role=role, created_at=workspace.created_at
+    )
 
 
 def invitation_out(invitation: Invitation) -> InvitationOut:
@@ -42,9 +43,16 @@ def invitation_out(invitation: Invitation) -> InvitationOut:
         status = "expired"
     else:
         status = "pending"
-    return InvitationOut(id=invitation.id, workspace_id=invitation.workspace_id, email=invitation.email,
-                         role=Role(invitation.role), status=status, invited_by=invitation.invited_by,
-                         created_at=invitation.created_at, expires_at=invitation.expires_at)
+    return InvitationOut(
+        id=invitation.id,
+        workspace_id=invitation.workspace_id,
+        email=invitation.email,
+        role=Role(invitation.role),
+        status=status,
+        invited_by=invitation.invited_by,
+        created_at=invitation.created_at,
+        expires_at=invitation.expires_at,
+    )
 
 
 @router.post("", status_code=201, summary="Create a workspace", responses=responses(401, 403, 422))
@@ -58,8 +66,9 @@ def create_workspace(body: WorkspaceIn, db: DbSession, me: CurrentUser) -> Works
 def list_workspaces(db: DbSession, principal: CurrentPrincipal) -> list[WorkspaceOut]:
     """Workspaces the caller belongs to, with the caller's role. An API key sees its own workspace."""
     if principal.api_key is not None:
-        access = access_for_key(db, key=principal.api_key, workspace_id=principal.api_key.workspace_id,
-                                actor=principal.actor)
+        access = access_for_key(
+            db, key=principal.api_key, workspace_id=principal.api_key.workspace_id, actor=principal.actor
+        )
         return [workspace_out(access.workspace, access.role)]
     assert principal.user is not None
     return [workspace_out(ws, role) for ws, role in service.list_for_user(db, user_id=principal.user.id)]
@@ -93,33 +102,50 @@ def list_members(db: DbSession, access: ViewerAccess) -> list[MemberOut]:
     ]
 
 
-@router.patch("/{workspace_id}/members/{user_id}", summary="Change a member's role", responses=responses(401, 403, 404, 409, 422))
+@router.patch(
+    "/{workspace_id}/members/{user_id}", summary="Change a member's role", responses=responses(401, 403, 404, 409, 422)
+)
 def change_member_role(user_id: str, body: RoleIn, db: DbSession, access: AdminAccess) -> MemberOut:
     """Give a member another role; nobody can grant above their own role, and one owner always remains."""
     membership = service.change_role(db, access=access, user_id=user_id, role=body.role)
     user = next(u for m, u in service.list_members(db, workspace_id=access.workspace_id) if m.id == membership.id)
-    return MemberOut(user_id=user.id, email=user.email, name=user.name, role=Role(membership.role),
-                     joined_at=membership.created_at)
+    return MemberOut(
+        user_id=user.id, email=user.email, name=user.name, role=Role(membership.role), joined_at=membership.created_at
+    )
 
 
-@router.delete("/{workspace_id}/members/{user_id}", status_code=204, summary="Remove a member", responses=responses(401, 403, 404, 409))
+@router.delete(
+    "/{workspace_id}/members/{user_id}",
+    status_code=204,
+    summary="Remove a member",
+    responses=responses(401, 403, 404, 409),
+)
 def remove_member(user_id: str, db: DbSession, access: AdminAccess) -> Response:
     """Take someone out of the workspace."""
     service.remove_member(db, access=access, user_id=user_id)
     return Response(status_code=204)
 
 
-@router.post("/{workspace_id}/leave", status_code=204, summary="Leave a workspace", responses=responses(401, 403, 404, 409))
+@router.post(
+    "/{workspace_id}/leave", status_code=204, summary="Leave a workspace", responses=responses(401, 403, 404, 409)
+)
 def leave_workspace(db: DbSession, access: ViewerAccess) -> Response:
     """Leave the workspace; the last owner must hand over ownership first."""
     service.leave(db, access=access)
     return Response(status_code=204)
 
 
-@router.post("/{workspace_id}/invitations", status_code=201, summary="Invite someone", responses=responses(401, 403, 404, 409, 422))
+@router.post(
+    "/{workspace_id}/invitations",
+    status_code=201,
+    summary="Invite someone",
+    responses=responses(401, 403, 404, 409, 422),
+)
 def create_invitation(body: InvitationIn, db: DbSession, ctx: Ctx, access: AdminAccess) -> InvitationOut:
     """Mail a single-use link, valid 7 days, that adds the person with the given role."""
-    invitation = service.create_invitation(db, ctx=ctx, access=access, email=normalize_email(body.email), role=body.role)
+    invitation = service.create_invitation(
+        db, ctx=ctx, access=access, email=normalize_email(body.email), role=body.role
+    )
     return invitation_out(invitation)
 
 
@@ -129,14 +155,23 @@ def list_invitations(db: DbSession, access: AdminAccess) -> list[InvitationOut]:
     return [invitation_out(i) for i in service.list_invitations(db, workspace_id=access.workspace_id)]
 
 
-@router.delete("/{workspace_id}/invitations/{invitation_id}", status_code=204, summary="Revoke an invitation", responses=responses(401, 403, 404, 409))
+@router.delete(
+    "/{workspace_id}/invitations/{invitation_id}",
+    status_code=204,
+    summary="Revoke an invitation",
+    responses=responses(401, 403, 404, 409),
+)
 def revoke_invitation(invitation_id: str, db: DbSession, access: AdminAccess) -> Response:
     """The link stops working."""
     service.revoke_invitation(db, access=access, invitation_id=invitation_id)
     return Response(status_code=204)
 
 
-@router.post("/{workspace_id}/invitations/{invitation_id}/resend", summary="Resend an invitation", responses=responses(401, 403, 404, 409))
+@router.post(
+    "/{workspace_id}/invitations/{invitation_id}/resend",
+    summary="Resend an invitation",
+    responses=responses(401, 403, 404, 409),
+)
 def resend_invitation(invitation_id: str, db: DbSession, ctx: Ctx, access: AdminAccess) -> InvitationOut:
     """Mail a fresh link with a fresh 7 days; the old link stops working."""
     return invitation_out(service.resend_invitation(db, ctx=ctx, access=access, invitation_id=invitation_id))
@@ -146,8 +181,13 @@ def resend_invitation(invitation_id: str, db: DbSession, ctx: Ctx, access: Admin
 def preview_invitation(token: str, db: DbSession) -> InvitationPreviewOut:
     """What an invitation link offers (workspace, email, role), so a page can show it before sign-in."""
     invitation, workspace = service.find_open_invitation(db, token=token)
-    return InvitationPreviewOut(workspace_id=workspace.id, workspace_name=workspace.name, email=invitation.email,
-                                role=Role(invitation.role), expires_at=invitation.expires_at)
+    return InvitationPreviewOut(
+        workspace_id=workspace.id,
+        workspace_name=workspace.name,
+        email=invitation.email,
+        role=Role(invitation.role),
+        expires_at=invitation.expires_at,
+    )
 
 
 @invitations.post("/accept", summary="Accept an invitation", responses=responses(400, 401, 403, 422))

@@ -13,10 +13,10 @@ from voxhub.audit import service as audit
 from voxhub.audit.service import Actor
 from voxhub.clock import as_utc, utcnow
 from voxhub.context import AppContext
+from voxhub.db import affected
 from voxhub.errors import BadRequest, Conflict, Forbidden, NotFound
 from voxhub.security import hash_token, new_token
 from voxhub.workspaces.models import Invitation, Membership, Role, Workspace
-
 
 # An API key acts with the role its highest scope stands for; no scope reaches owner.
 ROLE_FOR_SCOPE = {"read": Role.VIEWER, "write": Role.MEMBER, "admin": Role.ADMIN}
@@ -42,7 +42,9 @@ class WorkspaceAccess:
             return
         if self.api_key_id is not None:
             needed = SCOPE_FOR_ROLE.get(at_least)
-            message = f"This API key needs the {needed} scope." if needed else "API keys cannot do this; sign in as an owner."
+            message = (
+                f"This API key needs the {needed} scope." if needed else "API keys cannot do this; sign in as an owner."
+            )
             raise Forbidden(message, code="insufficient_scope")
         raise Forbidden(f"This needs the {at_least.value} role or higher.", code="insufficient_role")
 
@@ -56,8 +58,13 @@ def create_workspace(db: Session, *, owner: User, name: str, actor: Actor, perso
     db.flush()
     db.add(Membership(workspace_id=workspace.id, user_id=owner.id, role=Role.OWNER.value))
     audit.record(
-        db, actor=actor, action="workspace.created", workspace_id=workspace.id,
-        target_type="workspace", target_id=workspace.id, summary={"name": workspace.name, "personal": personal},
+        db,
+        actor=actor,
+        action="workspace.created",
+        workspace_id=workspace.id,
+        target_type="workspace",
+        target_id=workspace.id,
+        summary={"name": workspace.name, "personal": personal},
     )
     return workspace
 
@@ -72,8 +79,11 @@ _MY_WORKSPACES = (
 _MY_WORKSPACE = (
     select(Workspace, Membership.role)
     .join(Membership, Membership.workspace_id == Workspace.id)
-    .where(Workspace.id == bindparam("workspace_id"), Membership.user_id == bindparam("user_id"),
-           Workspace.deleted_at.is_(None))
+    .where(
+        Workspace.id == bindparam("workspace_id"),
+        Membership.user_id == bindparam("user_id"),
+        Workspace.deleted_at.is_(None),
+    )
 )
 
 
@@ -102,8 +112,13 @@ def rename(db: Session, *, access: WorkspaceAccess, name: str) -> Workspace:
     workspace = access.workspace
     old_name, workspace.name = workspace.name, name.strip()
     audit.record(
-        db, actor=access.actor, action="workspace.renamed", workspace_id=workspace.id,
-        target_type="workspace", target_id=workspace.id, summary={"from": old_name, "to": workspace.name},
+        db,
+        actor=access.actor,
+        action="workspace.renamed",
+        workspace_id=workspace.id,
+        target_type="workspace",
+        target_id=workspace.id,
+        summary={"from": old_name, "to": workspace.name},
     )
     return workspace
 
@@ -113,8 +128,13 @@ def delete(db: Session, *, access: WorkspaceAccess) -> None:
     access.require(Role.OWNER)
     access.workspace.deleted_at = utcnow()
     audit.record(
-        db, actor=access.actor, action="workspace.deleted", workspace_id=access.workspace_id,
-        target_type="workspace", target_id=access.workspace_id, summary={"name": access.workspace.name},
+        db,
+        actor=access.actor,
+        action="workspace.deleted",
+        workspace_id=access.workspace_id,
+        target_type="workspace",
+        target_id=access.workspace_id,
+        summary={"name": access.workspace.name},
     )
 
 
@@ -141,20 +161,23 @@ def _membership(db: Session, *, workspace_id: str, user_id: str) -> Membership:
 
 
 def _owner_count(db: Session, *, workspace_id: str) -> int:
-    return db.scalar(
-        select(func.count()).select_from(Membership).where(
-            Membership.workspace_id == workspace_id, Membership.role == Role.OWNER.value
+    return (
+        db.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.workspace_id == workspace_id, Membership.role == Role.OWNER.value)
         )
-    ) or 0
+        or 0
+    )
 
 
 def _guard_last_owner(db: Session, *, membership: Membership, leaving_owner_role: bool) -> None:
-    if leaving_owner_role and membership.role == Role.OWNER.value and _owner_count(
-        db, workspace_id=membership.workspace_id
-    ) <= 1:
-        raise Conflict(
-            "A workspace must keep at least one owner; make someone else owner first.", code="last_owner"
-        )
+    if (
+        leaving_owner_role
+        and membership.role == Role.OWNER.value
+        and _owner_count(db, workspace_id=membership.workspace_id) <= 1
+    ):
+        raise Conflict("A workspace must keep at least one owner; make someone else owner first.", code="last_owner")
 
 
 def _guard_manageable(access: WorkspaceAccess, target_role: Role) -> None:
@@ -174,8 +197,13 @@ def change_role(db: Session, *, access: WorkspaceAccess, user_id: str, role: Rol
     _guard_last_owner(db, membership=membership, leaving_owner_role=role != Role.OWNER)
     membership.role = role.value
     audit.record(
-        db, actor=access.actor, action="workspace.member.role_changed", workspace_id=access.workspace_id,
-        target_type="user", target_id=user_id, summary={"from": old_role.value, "to": role.value},
+        db,
+        actor=access.actor,
+        action="workspace.member.role_changed",
+        workspace_id=access.workspace_id,
+        target_type="user",
+        target_id=user_id,
+        summary={"from": old_role.value, "to": role.value},
     )
     return membership
 
@@ -186,8 +214,13 @@ def remove_member(db: Session, *, access: WorkspaceAccess, user_id: str) -> None
     _guard_last_owner(db, membership=membership, leaving_owner_role=True)
     db.delete(membership)
     audit.record(
-        db, actor=access.actor, action="workspace.member.removed", workspace_id=access.workspace_id,
-        target_type="user", target_id=user_id, summary={"role": membership.role},
+        db,
+        actor=access.actor,
+        action="workspace.member.removed",
+        workspace_id=access.workspace_id,
+        target_type="user",
+        target_id=user_id,
+        summary={"role": membership.role},
     )
 
 
@@ -198,8 +231,13 @@ def leave(db: Session, *, access: WorkspaceAccess) -> None:
     _guard_last_owner(db, membership=membership, leaving_owner_role=True)
     db.delete(membership)
     audit.record(
-        db, actor=access.actor, action="workspace.member.left", workspace_id=access.workspace_id,
-        target_type="user", target_id=access.user.id, summary={"role": membership.role},
+        db,
+        actor=access.actor,
+        action="workspace.member.left",
+        workspace_id=access.workspace_id,
+        target_type="user",
+        target_id=access.user.id,
+        summary={"role": membership.role},
     )
 
 
@@ -209,9 +247,9 @@ def sole_owned_with_others(db: Session, *, user_id: str) -> list[Workspace]:
     for workspace, role in list_for_user(db, user_id=user_id):
         if role != Role.OWNER or _owner_count(db, workspace_id=workspace.id) > 1:
             continue
-        members = db.scalar(
-            select(func.count()).select_from(Membership).where(Membership.workspace_id == workspace.id)
-        ) or 0
+        members = (
+            db.scalar(select(func.count()).select_from(Membership).where(Membership.workspace_id == workspace.id)) or 0
+        )
         if members > 1:
             result.append(workspace)
     return result
@@ -220,14 +258,19 @@ def sole_owned_with_others(db: Session, *, user_id: str) -> list[Workspace]:
 def drop_user(db: Session, *, user_id: str, actor: Actor) -> None:
     """Remove a departing user everywhere: workspaces they alone used are deleted with them."""
     for workspace, _role in list_for_user(db, user_id=user_id):
-        members = db.scalar(
-            select(func.count()).select_from(Membership).where(Membership.workspace_id == workspace.id)
-        ) or 0
+        members = (
+            db.scalar(select(func.count()).select_from(Membership).where(Membership.workspace_id == workspace.id)) or 0
+        )
         if members <= 1:
             workspace.deleted_at = utcnow()
             audit.record(
-                db, actor=actor, action="workspace.deleted", workspace_id=workspace.id,
-                target_type="workspace", target_id=workspace.id, summary={"reason": "owner_account_deleted"},
+                db,
+                actor=actor,
+                action="workspace.deleted",
+                workspace_id=workspace.id,
+                target_type="workspace",
+                target_id=workspace.id,
+                summary={"reason": "owner_account_deleted"},
             )
     for membership in db.scalars(select(Membership).where(Membership.user_id == user_id)):
         db.delete(membership)
@@ -240,7 +283,9 @@ def _invitation_link(ctx: AppContext, token: str) -> str:
     return f"{ctx.settings.public_url}/accept-invitation?token={token}"
 
 
-def _mail_invitation(db: Session, *, ctx: AppContext, access: WorkspaceAccess, invitation: Invitation, token: str) -> None:
+def _mail_invitation(
+    db: Session, *, ctx: AppContext, access: WorkspaceAccess, invitation: Invitation, token: str
+) -> None:
     ctx.mailer.send_after_commit(
         db,
         template="invitation",
@@ -261,9 +306,9 @@ def create_invitation(db: Session, *, ctx: AppContext, access: WorkspaceAccess, 
     if not access.role.at_least(role):
         raise Forbidden("An invitation cannot grant a role above your own.", code="role_too_high")
     already_member = db.scalar(
-        select(Membership.id).join(User, User.id == Membership.user_id).where(
-            Membership.workspace_id == access.workspace_id, User.email == email
-        )
+        select(Membership.id)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.workspace_id == access.workspace_id, User.email == email)
     )
     if already_member:
         raise Conflict("This person is already a member of the workspace.", code="already_member")
@@ -279,7 +324,8 @@ def create_invitation(db: Session, *, ctx: AppContext, access: WorkspaceAccess, 
     if pending is not None:
         raise Conflict(
             "There is already a pending invitation for this email; resend or revoke it.",
-            code="already_invited", details={"invitation_id": pending.id},
+            code="already_invited",
+            details={"invitation_id": pending.id},
         )
     token = new_token()
     invitation = Invitation(
@@ -294,14 +340,21 @@ def create_invitation(db: Session, *, ctx: AppContext, access: WorkspaceAccess, 
     db.flush()
     _mail_invitation(db, ctx=ctx, access=access, invitation=invitation, token=token)
     audit.record(
-        db, actor=access.actor, action="workspace.invitation.created", workspace_id=access.workspace_id,
-        target_type="invitation", target_id=invitation.id, summary={"email": email, "role": role.value},
+        db,
+        actor=access.actor,
+        action="workspace.invitation.created",
+        workspace_id=access.workspace_id,
+        target_type="invitation",
+        target_id=invitation.id,
+        summary={"email": email, "role": role.value},
     )
     return invitation
 
 
 def list_invitations(db: Session, *, workspace_id: str) -> list[Invitation]:
-    return list(db.scalars(select(Invitation).where(Invitation.workspace_id == workspace_id).order_by(Invitation.id.desc())))
+    return list(
+        db.scalars(select(Invitation).where(Invitation.workspace_id == workspace_id).order_by(Invitation.id.desc()))
+    )
 
 
 def _pending_invitation(db: Session, *, workspace_id: str, invitation_id: str) -> Invitation:
@@ -318,8 +371,13 @@ def revoke_invitation(db: Session, *, access: WorkspaceAccess, invitation_id: st
     invitation = _pending_invitation(db, workspace_id=access.workspace_id, invitation_id=invitation_id)
     invitation.revoked_at = utcnow()
     audit.record(
-        db, actor=access.actor, action="workspace.invitation.revoked", workspace_id=access.workspace_id,
-        target_type="invitation", target_id=invitation.id, summary={"email": invitation.email},
+        db,
+        actor=access.actor,
+        action="workspace.invitation.revoked",
+        workspace_id=access.workspace_id,
+        target_type="invitation",
+        target_id=invitation.id,
+        summary={"email": invitation.email},
     )
     return invitation
 
@@ -333,8 +391,13 @@ def resend_invitation(db: Session, *, ctx: AppContext, access: WorkspaceAccess, 
     invitation.expires_at = utcnow() + timedelta(days=ctx.settings.invitation_ttl_days)
     _mail_invitation(db, ctx=ctx, access=access, invitation=invitation, token=token)
     audit.record(
-        db, actor=access.actor, action="workspace.invitation.resent", workspace_id=access.workspace_id,
-        target_type="invitation", target_id=invitation.id, summary={"email": invitation.email},
+        db,
+        actor=access.actor,
+        action="workspace.invitation.resent",
+        workspace_id=access.workspace_id,
+        target_type="invitation",
+        target_id=invitation.id,
+        summary={"email": invitation.email},
     )
     return invitation
 
@@ -355,17 +418,16 @@ def find_open_invitation(db: Session, *, token: str) -> tuple[Invitation, Worksp
 def accept_invitation(db: Session, *, token: str, user: User, actor: Actor) -> Workspace:
     invitation, workspace = find_open_invitation(db, token=token)
     if user.email != invitation.email:
-        raise Forbidden(
-            "This invitation was sent to another email address.", code="invitation_email_mismatch"
-        )
+        raise Forbidden("This invitation was sent to another email address.", code="invitation_email_mismatch")
     if not user.email_verified:
         raise Forbidden("Verify your email address before accepting an invitation.", code="email_not_verified")
     # Claim the invitation with a conditional update so a link used twice at once admits one member.
-    claimed = db.execute(
+    claimed = affected(
+        db,
         update(Invitation)
         .where(Invitation.id == invitation.id, Invitation.accepted_at.is_(None))
-        .values(accepted_at=utcnow(), accepted_by=user.id)
-    ).rowcount  # type: ignore[attr-defined]
+        .values(accepted_at=utcnow(), accepted_by=user.id),
+    )
     if not claimed:
         raise BadRequest("This invitation link was already used.", code="invalid_token")
     existing = db.scalar(
@@ -376,7 +438,12 @@ def accept_invitation(db: Session, *, token: str, user: User, actor: Actor) -> W
     elif Role(invitation.role).rank > Role(existing.role).rank:
         existing.role = invitation.role
     audit.record(
-        db, actor=actor, action="workspace.invitation.accepted", workspace_id=workspace.id,
-        target_type="invitation", target_id=invitation.id, summary={"email": user.email, "role": invitation.role},
+        db,
+        actor=actor,
+        action="workspace.invitation.accepted",
+        workspace_id=workspace.id,
+        target_type="invitation",
+        target_id=invitation.id,
+        summary={"email": user.email, "role": invitation.role},
     )
     return workspace
