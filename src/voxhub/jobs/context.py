@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -16,7 +17,7 @@ from voxhub.files import service as files
 from voxhub.files.models import File, FileStatus
 from voxhub.jobs import events
 from voxhub.jobs.models import Job, JobStatus
-from voxhub.jobs.registry import JobCanceled, JobTimedOut, PipelineError
+from voxhub.jobs.registry import JobCanceled, JobTimedOut, PipelineError, WorkerStopping
 
 PROGRESS_EVERY_S = 0.5  # at most two progress writes a second per job
 CANCEL_CHECK_EVERY_S = 0.5
@@ -39,8 +40,10 @@ class _EventHandler(logging.Handler):
 
 
 class JobContext:
-    def __init__(self, *, database: Database, app: AppContext, job: Job, worker_id: str, scratch_root: Path) -> None:
+    def __init__(self, *, database: Database, app: AppContext, job: Job, worker_id: str, scratch_root: Path,
+                 stopping: threading.Event | None = None) -> None:
         self.database = database
+        self.stopping = stopping  # set when the process running the job shuts down
         self.app = app
         self.job_id = job.id
         self.workspace_id = job.workspace_id
@@ -62,7 +65,7 @@ class JobContext:
     # ---- progress and cancellation ----
 
     def progress(self, pct: float, stage: str | None = None, message: str | None = None) -> None:
-        """Report progress (0–100). Writes are throttled; a new stage is always written."""
+        """Report progress (0 to 100). Writes are throttled; a new stage is always written."""
         now = time.monotonic()
         stage_changed = stage is not None and stage != self._last_stage
         if not stage_changed and pct < 100 and now - self._last_progress < PROGRESS_EVERY_S:
@@ -82,16 +85,20 @@ class JobContext:
         self.check_canceled(force=True)
 
     def check_canceled(self, *, force: bool = False) -> None:
-        """Raise JobCanceled if the job was canceled (or taken over), JobTimedOut past its timeout.
-        Pipelines call this at least every 2 s of work; it reads the database at most twice a second."""
+        """Raise JobCanceled if the job was canceled (or taken over), JobTimedOut past its timeout, WorkerStopping
+        when this process shuts down. Pipelines call this at least every 2 s of work; it reads the database at most
+        twice a second."""
         now = time.monotonic()
         if now > self.deadline:
             raise JobTimedOut()
+        if self.stopping is not None and self.stopping.is_set():
+            raise WorkerStopping()
         if not force and now - self._last_check < CANCEL_CHECK_EVERY_S:
             return
         self._last_check = now
         with self.database.session() as db:
-            row = db.execute(select(Job.status, Job.worker_id, Job.cancel_requested_at).where(Job.id == self.job_id)).one()
+            row = db.execute(select(Job.status, Job.worker_id, Job.cancel_requested_at)
+                             .where(Job.id == self.job_id)).one()
         status, worker_id, cancel_requested_at = row
         if cancel_requested_at is not None or status != JobStatus.RUNNING.value or worker_id != self.worker_id:
             raise JobCanceled()

@@ -31,6 +31,7 @@ class LocalExecutor:
     """Worker threads that take queued jobs straight from the database (the queue is the jobs table).
 
     `enqueue` only wakes them; a restart finds queued jobs where they were, and requeues the ones that were running.
+    `stop` hands running jobs back to the queue at their next checkpoint, so a restart resumes them.
     """
 
     def __init__(self, database: Database, ctx: AppContext, workers: int) -> None:
@@ -79,7 +80,7 @@ class LocalExecutor:
                 for job_id in candidates:
                     if self._stop.is_set():
                         return
-                    if run_job(self.database, self.ctx, job_id, worker_id) is not None:
+                    if run_job(self.database, self.ctx, job_id, worker_id, stopping=self._stop) is not None:
                         ran = True
                         break
             except Exception:

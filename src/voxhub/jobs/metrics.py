@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -14,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from voxhub.clock import as_utc, utcnow
 from voxhub.db import Database
 from voxhub.jobs.models import Job, JobStatus
+from voxhub.jobs.registry import QUEUES
 
 log = logging.getLogger("voxhub.metrics")
 
@@ -62,13 +64,18 @@ class JobStateCollector(Collector):
     def _read(self, by_state: GaugeMetricFamily, depth: GaugeMetricFamily, oldest: GaugeMetricFamily) -> None:
         with self.database.session() as db:
             for job_type, state, count in db.execute(
-                select(Job.type, Job.status, func.count()).where(Job.deleted_at.is_(None)).group_by(Job.type, Job.status)
+                select(Job.type, Job.status, func.count()).where(Job.deleted_at.is_(None))
+                .group_by(Job.type, Job.status)
             ):
                 by_state.add_metric([job_type, state], count)
             now = utcnow()
+            # An idle queue reads 0 rather than disappearing from the scrape.
+            queued: dict[str, tuple[int, datetime | None]] = {queue: (0, None) for queue in QUEUES}
             for queue, count, first in db.execute(
                 select(Job.queue, func.count(), func.min(Job.queued_at)).where(Job.status == JobStatus.QUEUED.value)
                 .group_by(Job.queue)
             ):
-                depth.add_metric([queue], count)
-                oldest.add_metric([queue], (now - as_utc(first)).total_seconds() if first else 0)
+                queued[queue] = (count, first)
+        for queue, (count, since) in queued.items():
+            depth.add_metric([queue], count)
+            oldest.add_metric([queue], (now - as_utc(since)).total_seconds() if since else 0)

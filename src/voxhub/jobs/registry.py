@@ -33,6 +33,10 @@ class JobTimedOut(Exception):
     pass
 
 
+class WorkerStopping(Exception):
+    """The process running the job is shutting down: the job goes back to the queue and runs again."""
+
+
 @dataclass(frozen=True)
 class JobType:
     name: str

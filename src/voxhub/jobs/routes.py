@@ -18,7 +18,7 @@ from voxhub.clock import as_utc, utcnow
 from voxhub.deps import Ctx, CurrentUser, DbSession, MemberAccess, SpenderAccess, ViewerAccess
 from voxhub.errors import Forbidden, responses
 from voxhub.jobs import events, service
-from voxhub.jobs.models import Job, JobAttempt, JobStatus
+from voxhub.jobs.models import FINAL_STATES, Job, JobAttempt, JobStatus
 from voxhub.jobs.registry import load
 from voxhub.jobs.schemas import JobAttemptOut, JobCreate, JobOut, job_out
 from voxhub.pagination import Page
@@ -94,19 +94,24 @@ def _sse(event_id: int, kind: str, data: dict[str, Any]) -> str:
 
 
 @router.get("/{job_id}/events", summary="Follow a job (Server-Sent Events)",
-            responses={**responses(401, 403, 404), 200: {"content": {"text/event-stream": {}}}})
+            responses={**responses(401, 403, 404), 200: {"content": {"text/event-stream": {}}},
+                       204: {"description": "The job is over and the client has seen all its events"}})
 async def job_events(job_id: str, request: Request, access: ViewerAccess,
-                     last_event_id: Annotated[str | None, Header()] = None) -> StreamingResponse:
+                     last_event_id: Annotated[str | None, Header()] = None) -> Response:
     """Replays the job's events, then streams new ones (progress, stage, log, state) until a final state.
-    Honours `Last-Event-ID`; sends a heartbeat comment every 15 s. Works whichever process runs the job."""
+    Honours `Last-Event-ID` (204 when the job is over and nothing follows it); sends a heartbeat comment every 15 s.
+    Works whichever process runs the job."""
     database = request.app.state.db
-
-    def check() -> None:
-        with database.session() as db:
-            service.get(db, workspace_id=access.workspace_id, job_id=job_id)
-
-    await run_in_threadpool(check)
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+
+    def anything_to_follow() -> bool:
+        with database.session() as db:
+            job = service.get(db, workspace_id=access.workspace_id, job_id=job_id)
+            return job.status not in FINAL_STATES or bool(events.since(db, job_id=job_id, after_id=after, limit=1))
+
+    if not await run_in_threadpool(anything_to_follow):
+        # A client reconnecting after the final event would wait forever; 204 tells an EventSource to stop.
+        return Response(status_code=204)
 
     def fetch(since_id: int) -> list[tuple[int, str, dict[str, Any]]]:
         with database.session() as db:

@@ -18,7 +18,7 @@ from voxhub.jobs import service
 from voxhub.jobs.context import JobContext
 from voxhub.jobs.metrics import observe_finished, observe_started
 from voxhub.jobs.models import Job
-from voxhub.jobs.registry import JobCanceled, JobTimedOut, PipelineError, load
+from voxhub.jobs.registry import JobCanceled, JobTimedOut, PipelineError, WorkerStopping, load
 from voxhub.storage import StorageError
 
 log = logging.getLogger("voxhub.jobs")
@@ -54,8 +54,10 @@ class _Heartbeat:
                 log.warning("heartbeat for job %s failed", self.job_id, exc_info=True)
 
 
-def run_job(database: Database, ctx: AppContext, job_id: str, worker_id: str) -> str | None:
-    """Claim and run one job. Returns its final (or requeued) status, or None when it was not ours to run."""
+def run_job(database: Database, ctx: AppContext, job_id: str, worker_id: str,
+            stopping: threading.Event | None = None) -> str | None:
+    """Claim and run one job. Returns its final (or requeued) status, or None when it was not ours to run.
+    Once `stopping` is set, the job stops at its next checkpoint and goes back to the queue."""
     with database.session() as db:
         if not service.claim(db, job_id=job_id, worker_id=worker_id):
             return None
@@ -66,7 +68,8 @@ def run_job(database: Database, ctx: AppContext, job_id: str, worker_id: str) ->
         observe_started(job.type, (job.heartbeat_at - job.queued_at).total_seconds())
     kind = load().get(job.type)
     scratch_root = Path(ctx.settings.data_dir) / "scratch"
-    context = JobContext(database=database, app=ctx, job=job, worker_id=worker_id, scratch_root=scratch_root)
+    context = JobContext(database=database, app=ctx, job=job, worker_id=worker_id, scratch_root=scratch_root,
+                         stopping=stopping)
     started = time.monotonic()
     outcome: tuple[str, ...]
     try:
@@ -76,10 +79,13 @@ def run_job(database: Database, ctx: AppContext, job_id: str, worker_id: str) ->
             job_input = kind.input_model.model_validate(job.input)
             params = kind.params_model.model_validate(job.params)
             result = kind.run(context, job_input, params)
+            context.stopping = None  # the work is done: a shutdown now must not throw it away
             context.check_canceled(force=True)
         outcome = ("succeeded",)
     except JobCanceled:
         outcome = ("canceled",)
+    except WorkerStopping:
+        outcome = ("requeued",)
     except JobTimedOut:
         outcome = ("failed", "timeout", f"The job ran past its {job.timeout_s} s limit.", "0")
     except PipelineError as error:
@@ -103,6 +109,8 @@ def _settle(database: Database, ctx: AppContext, job: Job, worker_id: str, outco
                                       result=result if isinstance(result, dict) else {})
         elif outcome[0] == "canceled":
             settled = service.mark_canceled(db, ctx=ctx, job_id=job.id, worker_id=worker_id)
+        elif outcome[0] == "requeued":
+            settled = service.release(db, ctx=ctx, job_id=job.id, worker_id=worker_id)
         else:
             _, code, message, transient = outcome
             settled = service.fail(db, ctx=ctx, job_id=job.id, worker_id=worker_id, code=code, message=message,

@@ -23,7 +23,7 @@ from voxhub.jobs import events
 from voxhub.jobs.models import FINAL_STATES, Job, JobAttempt, JobStatus
 from voxhub.jobs.registry import JobType, load
 from voxhub.jobs.schemas import job_out
-from voxhub.pagination import paginate
+from voxhub.pagination import MAX_LIMIT, encode_cursor, paginate
 from voxhub.workspaces.models import Role
 from voxhub.workspaces.service import WorkspaceAccess
 
@@ -129,11 +129,18 @@ def list_jobs(
         query = query.where(Job.created_at >= as_utc(created_after))
     if created_before:
         query = query.where(Job.created_at < as_utc(created_before))
-    rows, next_cursor = paginate(db, query, Job.id, cursor=cursor, limit=limit if not metadata else 200)
-    if metadata:
-        # JSON filtering differs per database; metadata filters are applied to a bounded page instead.
-        rows = [job for job in rows if all(job.meta.get(k) == v for k, v in metadata.items())][:limit]
-    return rows, next_cursor
+    if not metadata:
+        return paginate(db, query, Job.id, cursor=cursor, limit=limit)
+    # JSON filtering differs per database; metadata filters are applied to a bounded scan of rows instead. A page
+    # may then hold fewer than `limit` jobs, but its cursor continues right after what was looked at: none skipped.
+    rows, scanned_to = paginate(db, query, Job.id, cursor=cursor, limit=MAX_LIMIT)
+    matches: list[Job] = []
+    for job in rows:
+        if all(job.meta.get(k) == v for k, v in metadata.items()):
+            if len(matches) == limit:
+                return matches, encode_cursor(matches[-1].id)
+            matches.append(job)
+    return matches, scanned_to
 
 
 def attempts(db: Session, *, job_id: str) -> list[JobAttempt]:
@@ -317,6 +324,24 @@ def on_final(db: Session, *, ctx: AppContext, job: Job) -> None:
     webhooks.job_finished(db, ctx=ctx, job=job)
 
 
+def _requeue(db: Session, *, ctx: AppContext, job_id: str, worker_id: str, now: datetime, outcome: str, code: str,
+             message: str) -> Job | None:
+    """Put a running job of worker `worker_id` back in the queue, ending its attempt with `outcome`."""
+    job = _settle(db, job_id=job_id, owner=worker_id, status=JobStatus.QUEUED.value, worker_id=None, run_after=now,
+                  queued_at=now, stage="requeued", message=message)
+    if job is not None:
+        _finish_attempt(db, job=job, worker_id=worker_id, outcome=outcome, code=code)
+        events.emit(db, job_id=job_id, kind="state", data={"status": job.status, "requeued": True})
+        _enqueue_after_commit(db, ctx, job)
+    return job
+
+
+def release(db: Session, *, ctx: AppContext, job_id: str, worker_id: str) -> Job | None:
+    """The worker is shutting down: its job goes back to the queue, to run again from the start."""
+    return _requeue(db, ctx=ctx, job_id=job_id, worker_id=worker_id, now=utcnow(), outcome="interrupted",
+                    code="shutdown", message="Worker stopped; requeued")
+
+
 def reap_stale(db: Session, *, ctx: AppContext, now: datetime | None = None) -> int:
     """Requeue running jobs whose worker stopped sending heartbeats (killed, machine gone)."""
     now = now or utcnow()
@@ -329,12 +354,8 @@ def reap_stale(db: Session, *, ctx: AppContext, now: datetime | None = None) -> 
             settled = fail(db, ctx=ctx, job_id=job.id, worker_id=worker_id, code="worker_lost",
                            message="The worker running this job stopped responding.", transient=False)
         else:
-            settled = _settle(db, job_id=job.id, owner=worker_id, status=JobStatus.QUEUED.value, worker_id=None,
-                              run_after=now, queued_at=now, stage="requeued", message="Worker lost; requeued")
-            if settled is not None:
-                _finish_attempt(db, job=settled, worker_id=worker_id, outcome="lost", code="worker_lost")
-                events.emit(db, job_id=job.id, kind="state", data={"status": settled.status, "requeued": True})
-                _enqueue_after_commit(db, ctx, settled)
+            settled = _requeue(db, ctx=ctx, job_id=job.id, worker_id=worker_id, now=now, outcome="lost",
+                               code="worker_lost", message="Worker lost; requeued")
         count += settled is not None
     return count
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy import select
 
 from voxhub.files.models import File
@@ -14,10 +14,14 @@ from voxhub.media import convert as ffmpeg
 
 
 class FileInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     file_id: str = Field(min_length=1, max_length=36)
 
 
 class ConvertParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt option is refused, not silently replaced by its default
+
     format: Literal["mp3", "wav", "flac", "opus", "aac", "m4a"] = "mp3"
     sample_rate: int | None = Field(default=None, ge=8000, le=192000)
     channels: int | None = Field(default=None, ge=1, le=2)
@@ -27,11 +31,14 @@ class ConvertParams(BaseModel):
     normalize: bool = Field(default=False, description="EBU R128 loudness normalisation to target_lufs.")
     target_lufs: float = Field(default=-16.0, ge=-70, le=-5, description="-16 suits podcasts, -23 broadcast.")
 
-    @model_validator(mode="after")
-    def _trim_order(self) -> ConvertParams:
-        if self.start_s is not None and self.end_s is not None and self.end_s <= self.start_s:
+    @field_validator("end_s")
+    @classmethod
+    def _after_start(cls, end_s: float | None, info: ValidationInfo) -> float | None:
+        # A field validator (not a model one), so the error names params.end_s.
+        start_s = info.data.get("start_s")
+        if end_s is not None and start_s is not None and end_s <= start_s:
             raise ValueError("end_s must be after start_s")
-        return self
+        return end_s
 
 
 def run(ctx: JobContext, job_input: FileInput, params: ConvertParams) -> dict[str, Any]:
