@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -28,7 +27,6 @@ from tests.notify.conftest import (
     upload_ready,
 )
 from voxhub.clock import utcnow
-from voxhub.notify.models import WebhookAttempt, WebhookDelivery
 
 
 def verified(secret: str, request: Received) -> Any:
@@ -252,33 +250,28 @@ def test_a_receiver_slower_than_ten_seconds_times_out_and_is_retried(
 
 
 @pytest.mark.parametrize("allow_private", [False])
-def test_a_job_webhook_url_on_loopback_is_refused_at_delivery_time(
+def test_a_job_webhook_url_on_loopback_is_refused_when_the_job_is_created(
     client: TestClient,
     people: People,
     receiver: Receiver,
     media: dict[str, Path],
-    deliver: Callable[[], int],
     db: Session,
 ) -> None:
     owner = people.create()
     file = upload_ready(client, owner, media["tone.wav"])
 
-    job = run_job(
-        client,
-        owner,
-        {
+    refused = client.post(
+        f"/api/v1/workspaces/{owner.workspace_id}/jobs",
+        headers=owner.headers,
+        json={
             "type": "media.convert",
             "input": {"file_id": file["id"]},
             "params": {"format": "mp3"},
             "webhook_url": receiver.url("this-job"),
         },
     )
-    assert job["status"] == "succeeded"
-    assert deliver() == 1
 
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "webhook_url_not_allowed"
+    assert client.get(f"/api/v1/workspaces/{owner.workspace_id}/jobs", headers=owner.headers).json()["items"] == []
     assert receiver.requests() == []
-    delivery = db.scalar(select(WebhookDelivery).where(WebhookDelivery.url == receiver.url("this-job")))
-    assert delivery is not None and delivery.status == "pending"
-    attempt = db.scalar(select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery.id))
-    assert attempt is not None and attempt.status_code is None
-    assert attempt.error is not None and "loopback" in attempt.error

@@ -23,6 +23,7 @@ from voxhub.jobs import events
 from voxhub.jobs.models import FINAL_STATES, Job, JobAttempt, JobStatus
 from voxhub.jobs.registry import JobType, load
 from voxhub.jobs.schemas import job_out
+from voxhub.notify import webhooks
 from voxhub.pagination import MAX_LIMIT, encode_cursor, paginate
 from voxhub.workspaces.models import Role
 from voxhub.workspaces.service import WorkspaceAccess
@@ -78,6 +79,8 @@ def create(
     kind = job_type(body["type"])
     job_input = _validate(kind.input_model, body.get("input") or {}, "input")
     params = _validate(kind.params_model, body.get("params") or {}, "params")
+    if body.get("webhook_url"):
+        webhooks.check_target(ctx, str(body["webhook_url"]))
     file_id = getattr(job_input, "file_id", None)
     if file_id:
         file = files.get_file(db, workspace_id=access.workspace_id, file_id=file_id)
@@ -317,8 +320,6 @@ def mark_canceled(db: Session, *, ctx: AppContext, job_id: str, worker_id: str) 
 
 def on_final(db: Session, *, ctx: AppContext, job: Job) -> None:
     """A job reached a final state: tell its watchers (SSE) and its webhooks."""
-    from voxhub.notify import webhooks
-
     events.emit(db, job_id=job.id, kind="state", data={"status": job.status, "final": True,
                                                        "job": job_out(job).model_dump(mode="json")})
     webhooks.job_finished(db, ctx=ctx, job=job)
