@@ -81,15 +81,33 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     program = shutil.which("redis-server")
     if not program:
-        pytest.fail("redis-server is not installed (Debian: apt-get install redis-server; `make programs` does it), "
-                    "or point VOXHUB_TEST_REDIS_URL at a Redis server")
+        pytest.fail(
+            "redis-server is not installed (Debian: apt-get install redis-server; `make programs` does it), "
+            "or point VOXHUB_TEST_REDIS_URL at a Redis server"
+        )
     directory = tmp_path_factory.mktemp("redis")
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
     with (directory / "redis.log").open("wb") as log:
         process = subprocess.Popen(
-            [program, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(directory), "--daemonize", "no"], stdout=log, stderr=subprocess.STDOUT)
+            [
+                program,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(directory),
+                "--daemonize",
+                "no",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     client = redis.Redis.from_url(url)
 
     def answers() -> bool:
@@ -120,8 +138,13 @@ def voxhub_env(**settings: object) -> dict[str, str]:
     """The environment of a voxhub program started by a test: ours without VOXHUB_*, then `settings` and what
     every test app shares (secret key, stale-job limit, public URL)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("VOXHUB_")}
-    shared: dict[str, object] = {"secret_key": SECRET_KEY, "job_stale_after_s": STALE_AFTER_S, "log_level": "INFO",
-                                 "public_url": "http://voxhub.test", "webhooks_allow_private": "true"}
+    shared: dict[str, object] = {
+        "secret_key": SECRET_KEY,
+        "job_stale_after_s": STALE_AFTER_S,
+        "log_level": "INFO",
+        "public_url": "http://voxhub.test",
+        "webhooks_allow_private": "true",
+    }
     env.update({f"VOXHUB_{name.upper()}": str(value) for name, value in {**shared, **settings}.items()})
     env["PYTHONUNBUFFERED"] = "1"
     return env
@@ -146,8 +169,14 @@ class Process:
     def start(cls, name: str, args: list[str], *, env: dict[str, str], cwd: Path, log: Path) -> Process:
         """`voxhub ARGS…` with its output in `log`."""
         with log.open("wb") as handle:
-            popen = subprocess.Popen(_voxhub_command(*args), env=env, cwd=cwd, stdout=handle,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+            popen = subprocess.Popen(
+                _voxhub_command(*args),
+                env=env,
+                cwd=cwd,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         return cls(name, popen, log)
 
     @property
@@ -185,15 +214,15 @@ class CeleryCluster:
     processes: list[Process] = field(default_factory=list)
 
     def _start(self, name: str, *args: str) -> Process:
-        process = Process.start(name, list(args), env=self.env, cwd=self.data_dir,
-                                log=self.logs / f"{name}-{len(self.processes)}.log")
+        process = Process.start(
+            name, list(args), env=self.env, cwd=self.data_dir, log=self.logs / f"{name}-{len(self.processes)}.log"
+        )
         self.processes.append(process)
         return process
 
     def start_worker(self, concurrency: int = 1, *, wait: bool = True) -> Process:
         """A worker taking every queue; with `wait`, once it is consuming."""
-        worker = self._start("worker", "worker", "--queues", "asr,tts,media,default", "--concurrency",
-                             str(concurrency))
+        worker = self._start("worker", "worker", "--queues", "asr,tts,media,default", "--concurrency", str(concurrency))
         if wait:
             self.wait_ready(worker)
         return worker
@@ -235,8 +264,9 @@ def celery_cluster(
     so the worker reads the uploads those apps store on local disk."""
     data_dir = tmp_path_factory.mktemp("jobs-var")
     _collector, smtp_port = smtp_server
-    env = voxhub_env(database_url=database_url, data_dir=data_dir, queue_url=redis_url,
-                     smtp_url=f"smtp://127.0.0.1:{smtp_port}")
+    env = voxhub_env(
+        database_url=database_url, data_dir=data_dir, queue_url=redis_url, smtp_url=f"smtp://127.0.0.1:{smtp_port}"
+    )
     cluster = CeleryCluster(redis_url=redis_url, data_dir=data_dir, env=env, logs=tmp_path_factory.mktemp("celery"))
     try:
         yield cluster
@@ -255,8 +285,12 @@ def executor_kind(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def settings(settings: Settings, executor_kind: str, request: pytest.FixtureRequest) -> Settings:
     # One job at a time on either executor, so a long job keeps the next one queued.
-    common: dict[str, Any] = {"secret_key": SECRET_KEY, "job_stale_after_s": STALE_AFTER_S, "workers": 1,
-                              "webhooks_allow_private": True}
+    common: dict[str, Any] = {
+        "secret_key": SECRET_KEY,
+        "job_stale_after_s": STALE_AFTER_S,
+        "workers": 1,
+        "webhooks_allow_private": True,
+    }
     if executor_kind == "local":
         return settings.model_copy(update=common)
     if executor_kind == "parked":
@@ -275,8 +309,11 @@ def _nothing_left_running(client: TestClient, app: Any) -> Iterator[None]:
     database = app.state.db
     now = utcnow()
     with database.session() as db:
-        db.execute(update(Job).where(Job.status == JobStatus.QUEUED.value).values(
-            status=JobStatus.CANCELED.value, finished_at=now, cancel_requested_at=now))
+        db.execute(
+            update(Job)
+            .where(Job.status == JobStatus.QUEUED.value)
+            .values(status=JobStatus.CANCELED.value, finished_at=now, cancel_requested_at=now)
+        )
         db.execute(update(Job).where(Job.status == JobStatus.RUNNING.value).values(cancel_requested_at=now))
 
     def settled() -> bool:
@@ -297,28 +334,59 @@ def ffmpeg(*args: str) -> None:
 def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("jobs-media")
     made = {name: root / name for name in ("tone.wav", "quiet.wav", "medium.flac", "long.flac")}
-    ffmpeg("-f", "lavfi", "-i", f"sine=frequency=440:duration={SHORT_S}:sample_rate=44100", "-c:a", "pcm_s16le",
-           str(made["tone.wav"]))
-    ffmpeg("-f", "lavfi", "-i", f"sine=frequency=440:duration={SHORT_S}:sample_rate=44100", "-af", "volume=0.05",
-           "-c:a", "pcm_s16le", str(made["quiet.wav"]))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=frequency=440:duration={SHORT_S}:sample_rate=44100",
+        "-c:a",
+        "pcm_s16le",
+        str(made["tone.wav"]),
+    )
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=frequency=440:duration={SHORT_S}:sample_rate=44100",
+        "-af",
+        "volume=0.05",
+        "-c:a",
+        "pcm_s16le",
+        str(made["quiet.wav"]),
+    )
     for name, seconds in (("medium.flac", MEDIUM_S), ("long.flac", LONG_S)):
-        ffmpeg("-f", "lavfi", "-i", f"sine=frequency=330:duration={seconds}:sample_rate=44100", "-c:a", "flac",
-               str(made[name]))
+        ffmpeg(
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=330:duration={seconds}:sample_rate=44100",
+            "-c:a",
+            "flac",
+            str(made[name]),
+        )
     return made
 
 
 def loudness_lufs(path: Path) -> float:
     """Integrated loudness (EBU R128) as ffmpeg's ebur128 filter measures it."""
-    answer = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-nostats", "-i", str(path), "-af", "ebur128",
-                             "-f", "null", "-"], capture_output=True, text=True, check=True)
-    summary = answer.stderr[answer.stderr.rindex("Integrated loudness:"):]
+    answer = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostdin", "-nostats", "-i", str(path), "-af", "ebur128", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    summary = answer.stderr[answer.stderr.rindex("Integrated loudness:") :]
     return float(summary.split("I:", 1)[1].split("LUFS", 1)[0])
 
 
 def probe(path: Path) -> dict[str, Any]:
     """The first audio stream and the container, as ffprobe sees them."""
-    answer = subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
-                             str(path)], capture_output=True, text=True, check=True)
+    answer = subprocess.run(
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     found = json.loads(answer.stdout)
     audio = [s for s in found["streams"] if s["codec_type"] == "audio"]
     assert len(audio) == 1, found
@@ -327,8 +395,26 @@ def probe(path: Path) -> dict[str, Any]:
 
 def decoded_seconds(path: Path) -> float:
     """How long the audio really lasts: decoded to 8 kHz mono 16-bit PCM and counted (no header estimates)."""
-    answer = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-i", str(path), "-ac", "1",
-                             "-ar", "8000", "-f", "s16le", "-"], capture_output=True, check=True)
+    answer = subprocess.run(
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-ac",
+            "1",
+            "-ar",
+            "8000",
+            "-f",
+            "s16le",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    )
     return len(answer.stdout) / 16000
 
 
@@ -346,8 +432,11 @@ def job_url(person: Person, job_id: str, workspace_id: str | None = None) -> str
 def upload(client: httpx.Client, person: Person, path: Path) -> str:
     """Upload a file in one request; its id once it is ready."""
     with path.open("rb") as handle:
-        answer = client.post(f"/api/v1/workspaces/{person.workspace_id}/files", headers=person.headers,
-                             files={"file": (path.name, handle, "application/octet-stream")})
+        answer = client.post(
+            f"/api/v1/workspaces/{person.workspace_id}/files",
+            headers=person.headers,
+            files={"file": (path.name, handle, "application/octet-stream")},
+        )
     assert answer.status_code == 201, answer.text
     assert answer.json()["status"] == "ready", answer.json()
     return str(answer.json()["id"])
@@ -370,8 +459,15 @@ def get_job(client: httpx.Client, person: Person, job_id: str) -> dict[str, Any]
     return dict(answer.json())
 
 
-def wait_for(client: httpx.Client, person: Person, job_id: str, until: Callable[[dict[str, Any]], bool] | None = None,
-             *, timeout: float = 60.0, what: str = "") -> dict[str, Any]:
+def wait_for(
+    client: httpx.Client,
+    person: Person,
+    job_id: str,
+    until: Callable[[dict[str, Any]], bool] | None = None,
+    *,
+    timeout: float = 60.0,
+    what: str = "",
+) -> dict[str, Any]:
     """Poll GET …/jobs/{id} until `until(job)` (default: a final state); the job as it was then."""
     check = until or (lambda job: job["status"] in FINAL)
     seen: dict[str, Any] = {}
@@ -403,16 +499,20 @@ def attempts_of(client: httpx.Client, person: Person, job_id: str) -> list[dict[
 
 def output_files(client: httpx.Client, person: Person) -> list[dict[str, Any]]:
     """The workspace's files of kind `output`, as the files API lists them."""
-    answer = client.get(f"/api/v1/workspaces/{person.workspace_id}/files", headers=person.headers,
-                        params={"kind": "output"})
+    answer = client.get(
+        f"/api/v1/workspaces/{person.workspace_id}/files", headers=person.headers, params={"kind": "output"}
+    )
     assert answer.status_code == 200, answer.text
     return list(answer.json()["items"])
 
 
 def download(client: httpx.Client, person: Person, settings: Settings, file_id: str, target: Path) -> Path:
     """Follow the download link as a user would, and keep the bytes in `target`."""
-    link = client.get(f"/api/v1/workspaces/{person.workspace_id}/files/{file_id}/download", headers=person.headers,
-                      follow_redirects=False)
+    link = client.get(
+        f"/api/v1/workspaces/{person.workspace_id}/files/{file_id}/download",
+        headers=person.headers,
+        follow_redirects=False,
+    )
     assert link.status_code == 302, link.text
     served = call_link(client, settings, "GET", link.headers["location"])
     assert served.status_code == 200, served.text
@@ -427,8 +527,9 @@ class Event:
     data: dict[str, Any]
 
 
-def read_events(client: httpx.Client, person: Person, job_id: str, *, last_event_id: int | None = None,
-                timeout: float = 90.0) -> list[Event]:
+def read_events(
+    client: httpx.Client, person: Person, job_id: str, *, last_event_id: int | None = None, timeout: float = 90.0
+) -> list[Event]:
     """Read the job's SSE stream until the server closes it."""
     headers = dict(person.headers)
     if last_event_id is not None:

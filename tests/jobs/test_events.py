@@ -48,8 +48,9 @@ def test_a_stream_opened_after_the_end_replays_everything_and_closes(
     replayed = read_events(client, owner, job["id"])
     # An EventSource reconnects when a stream ends, saying where it was: it is told there is nothing more to
     # follow (204 stops its reconnecting) instead of being held open with nothing ever coming.
-    after_the_end = client.get(f"{job_url(owner, job['id'])}/events",
-                               headers={**owner.headers, "Last-Event-ID": str(events[-1].id)})
+    after_the_end = client.get(
+        f"{job_url(owner, job['id'])}/events", headers={**owner.headers, "Last-Event-ID": str(events[-1].id)}
+    )
 
     assert replayed == events
     assert after_the_end.status_code == 204

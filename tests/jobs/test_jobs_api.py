@@ -48,8 +48,11 @@ def test_the_same_idempotency_key_and_body_give_back_the_same_job(
     replay = client.post(jobs_url(owner), headers=keyed, json=body)
     changed = client.post(jobs_url(owner), headers=keyed, json=convert_body(source, format="flac"))
     unkeyed = [client.post(jobs_url(owner), headers=owner.headers, json=body) for _ in range(2)]
-    elsewhere = client.post(jobs_url(other), headers={**other.headers, "Idempotency-Key": "order-1234"},
-                            json=convert_body(upload(client, other, media["tone.wav"]), format="wav"))
+    elsewhere = client.post(
+        jobs_url(other),
+        headers={**other.headers, "Idempotency-Key": "order-1234"},
+        json=convert_body(upload(client, other, media["tone.wav"]), format="wav"),
+    )
 
     assert first.status_code == 202, first.text
     assert replay.status_code == 200
@@ -73,8 +76,9 @@ def test_an_unknown_job_type_is_refused(client: TestClient, people: People, medi
     owner = people.create()
     source = upload(client, owner, media["tone.wav"])
 
-    answer = client.post(jobs_url(owner), headers=owner.headers,
-                         json={"type": "media.teleport", "input": {"file_id": source}})
+    answer = client.post(
+        jobs_url(owner), headers=owner.headers, json={"type": "media.teleport", "input": {"file_id": source}}
+    )
 
     assert answer.status_code == 422
     error = answer.json()["error"]
@@ -184,8 +188,11 @@ def test_api_keys_need_the_write_scope_to_start_jobs(
     source = upload(client, owner, media["tone.wav"])
 
     def key(scopes: list[str]) -> dict[str, str]:
-        made = client.post(f"/api/v1/workspaces/{owner.workspace_id}/api-keys", headers=owner.headers,
-                           json={"name": "+".join(scopes), "scopes": scopes})
+        made = client.post(
+            f"/api/v1/workspaces/{owner.workspace_id}/api-keys",
+            headers=owner.headers,
+            json={"name": "+".join(scopes), "scopes": scopes},
+        )
         assert made.status_code == 201, made.text
         return {"Authorization": f"Bearer {made.json()['secret']}"}
 
@@ -240,8 +247,9 @@ def test_jobs_are_listed_newest_first_with_filters_and_cursors_that_skip_nothing
     source = upload(client, owner, media["tone.wav"])
 
     def submit(**metadata: str) -> dict[str, Any]:
-        answer = client.post(jobs_url(owner), headers=owner.headers,
-                             json={**convert_body(source), "metadata": metadata})
+        answer = client.post(
+            jobs_url(owner), headers=owner.headers, json={**convert_body(source), "metadata": metadata}
+        )
         assert answer.status_code == 202, answer.text
         return dict(answer.json())
 
@@ -256,8 +264,9 @@ def test_jobs_are_listed_newest_first_with_filters_and_cursors_that_skip_nothing
         found: list[list[str]] = []
         cursor = None
         while True:
-            answer = client.get(jobs_url(owner), headers=owner.headers,
-                                params={**params, **({"cursor": cursor} if cursor else {})})
+            answer = client.get(
+                jobs_url(owner), headers=owner.headers, params={**params, **({"cursor": cursor} if cursor else {})}
+            )
             assert answer.status_code == 200, answer.text
             found.append([job["id"] for job in answer.json()["items"]])
             cursor = answer.json()["next_cursor"]

@@ -118,7 +118,9 @@ def test_a_failed_job_retried_runs_again_as_a_new_attempt(
     assert again["error"]["code"] == "trim_out_of_range"
     assert again["attempts"] == 2
     assert [(a["number"], a["outcome"], a["error_code"]) for a in attempts_of(client, owner, job["id"])] == [
-        (1, "failed", "trim_out_of_range"), (2, "failed", "trim_out_of_range")]
+        (1, "failed", "trim_out_of_range"),
+        (2, "failed", "trim_out_of_range"),
+    ]
     assert output_files(client, owner) == []
 
 
@@ -180,8 +182,9 @@ def test_among_queued_jobs_the_higher_priority_runs_first(
     wait_until_converting(client, owner, blocker["id"])
 
     def queued(priority: int) -> str:
-        answer = client.post(jobs_url(owner), headers=owner.headers, json={**convert_body(short_input),
-                                                                              "priority": priority})
+        answer = client.post(
+            jobs_url(owner), headers=owner.headers, json={**convert_body(short_input), "priority": priority}
+        )
         assert answer.status_code == 202, answer.text
         return str(answer.json()["id"])
 

@@ -48,8 +48,15 @@ def test_metrics_and_the_queue_view_count_jobs_by_state_and_queue(
     waiting = start(client, owner, short)
     assert get_job(client, owner, waiting["id"])["status"] == "queued"
     with app.state.db.session() as db:
-        create_user(db, email="root@example.com", password=PASSWORD, name="Root", actor=Actor.system(),
-                    verified=True, superuser=True)
+        create_user(
+            db,
+            email="root@example.com",
+            password=PASSWORD,
+            name="Root",
+            actor=Actor.system(),
+            verified=True,
+            superuser=True,
+        )
     root = {"Authorization": f"Bearer {people.login('root@example.com')['access_token']}"}
 
     samples = scrape(client)

@@ -77,12 +77,14 @@ def test_a_job_running_when_the_server_is_killed_is_requeued_by_the_next_start(
     owner = people.create()
     source = upload(client, owner, media["medium.flac"])
     port = free_port()
-    env = voxhub_env(database_url=settings.resolved_database_url, data_dir=settings.data_dir, workers=1,
-                     run_periodic_tasks="false")
+    env = voxhub_env(
+        database_url=settings.resolved_database_url, data_dir=settings.data_dir, workers=1, run_periodic_tasks="false"
+    )
 
     def serve() -> Process:
-        server = Process.start("serve", ["serve", "--port", str(port)], env=env, cwd=tmp_path,
-                               log=tmp_path / "serve.log")
+        server = Process.start(
+            "serve", ["serve", "--port", str(port)], env=env, cwd=tmp_path, log=tmp_path / "serve.log"
+        )
 
         def healthy() -> bool:
             assert server.alive(), server.log_tail()

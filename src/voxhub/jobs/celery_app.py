@@ -69,8 +69,15 @@ def make_celery(settings: Settings) -> Celery:
 def _beat_schedule() -> dict[str, Any]:
     from voxhub.periodic import TASKS
 
-    return {task.name: {"task": "voxhub.periodic", "schedule": float(task.every_s), "args": [task.name],
-                        "options": {"queue": "default"}} for task in TASKS}
+    return {
+        task.name: {
+            "task": "voxhub.periodic",
+            "schedule": float(task.every_s),
+            "args": [task.name],
+            "options": {"queue": "default"},
+        }
+        for task in TASKS
+    }
 
 
 def celery_for_cli() -> Celery:

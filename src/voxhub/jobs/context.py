@@ -33,15 +33,27 @@ class _EventHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             with self.context.database.session() as db:
-                events.emit(db, job_id=self.context.job_id, kind="log",
-                            data={"level": record.levelname.lower(), "message": record.getMessage()})
+                events.emit(
+                    db,
+                    job_id=self.context.job_id,
+                    kind="log",
+                    data={"level": record.levelname.lower(), "message": record.getMessage()},
+                )
         except Exception:  # a log line must never break the job
             self.handleError(record)
 
 
 class JobContext:
-    def __init__(self, *, database: Database, app: AppContext, job: Job, worker_id: str, scratch_root: Path,
-                 stopping: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        app: AppContext,
+        job: Job,
+        worker_id: str,
+        scratch_root: Path,
+        stopping: threading.Event | None = None,
+    ) -> None:
         self.database = database
         self.stopping = stopping  # set when the process running the job shuts down
         self.app = app
@@ -80,8 +92,12 @@ class JobContext:
             if message is not None:
                 values["message"] = message[:500]
             db.execute(update(Job).where(Job.id == self.job_id, Job.worker_id == self.worker_id).values(**values))
-            events.emit(db, job_id=self.job_id, kind="stage" if stage_changed else "progress",
-                        data={"progress": pct, "stage": self._last_stage, "message": message})
+            events.emit(
+                db,
+                job_id=self.job_id,
+                kind="stage" if stage_changed else "progress",
+                data={"progress": pct, "stage": self._last_stage, "message": message},
+            )
         self.check_canceled(force=True)
 
     def check_canceled(self, *, force: bool = False) -> None:
@@ -97,8 +113,9 @@ class JobContext:
             return
         self._last_check = now
         with self.database.session() as db:
-            row = db.execute(select(Job.status, Job.worker_id, Job.cancel_requested_at)
-                             .where(Job.id == self.job_id)).one()
+            row = db.execute(
+                select(Job.status, Job.worker_id, Job.cancel_requested_at).where(Job.id == self.job_id)
+            ).one()
         status, worker_id, cancel_requested_at = row
         if cancel_requested_at is not None or status != JobStatus.RUNNING.value or worker_id != self.worker_id:
             raise JobCanceled()
@@ -130,8 +147,15 @@ class JobContext:
     def write_output(self, name: str, stream: BinaryIO | Path, content_type: str) -> File:
         """Store an output file, probe it, and attach it to the job (removed again if the job is canceled)."""
         with self.database.session() as db:
-            file = files.store_output(db, ctx=self.app, workspace_id=self.workspace_id, filename=name, source=stream,
-                                      content_type=content_type, job_id=self.job_id)
+            file = files.store_output(
+                db,
+                ctx=self.app,
+                workspace_id=self.workspace_id,
+                filename=name,
+                source=stream,
+                content_type=content_type,
+                job_id=self.job_id,
+            )
             job = db.get(Job, self.job_id)
             assert job is not None
             job.outputs = [*job.outputs, file.id]

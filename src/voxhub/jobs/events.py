@@ -15,6 +15,8 @@ def emit(db: Session, *, job_id: str, kind: str, data: dict[str, Any]) -> None:
 
 
 def since(db: Session, *, job_id: str, after_id: int, limit: int = 500) -> list[JobEvent]:
-    return list(db.scalars(
-        select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.id > after_id).order_by(JobEvent.id).limit(limit)
-    ))
+    return list(
+        db.scalars(
+            select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.id > after_id).order_by(JobEvent.id).limit(limit)
+        )
+    )

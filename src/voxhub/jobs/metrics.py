@@ -22,14 +22,22 @@ log = logging.getLogger("voxhub.metrics")
 # One per process: a Celery worker and an API process each export what they observed.
 REGISTRY = CollectorRegistry()
 _BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
-JOB_DURATION = Histogram("voxhub_job_duration_seconds", "Time jobs spent running, by type.", ["type"],
-                         registry=REGISTRY, buckets=_BUCKETS)
-JOB_WAIT = Histogram("voxhub_job_wait_seconds", "Time jobs waited in the queue before running, by type.", ["type"],
-                     registry=REGISTRY, buckets=_BUCKETS)
-JOBS_FINISHED = Counter("voxhub_jobs_finished_total", "Job attempts that ended, by type and outcome.",
-                        ["type", "status"], registry=REGISTRY)
-WEBHOOK_DELIVERIES = Counter("voxhub_webhook_deliveries_total", "Webhook delivery attempts by outcome.",
-                             ["outcome"], registry=REGISTRY)
+JOB_DURATION = Histogram(
+    "voxhub_job_duration_seconds", "Time jobs spent running, by type.", ["type"], registry=REGISTRY, buckets=_BUCKETS
+)
+JOB_WAIT = Histogram(
+    "voxhub_job_wait_seconds",
+    "Time jobs waited in the queue before running, by type.",
+    ["type"],
+    registry=REGISTRY,
+    buckets=_BUCKETS,
+)
+JOBS_FINISHED = Counter(
+    "voxhub_jobs_finished_total", "Job attempts that ended, by type and outcome.", ["type", "status"], registry=REGISTRY
+)
+WEBHOOK_DELIVERIES = Counter(
+    "voxhub_webhook_deliveries_total", "Webhook delivery attempts by outcome.", ["outcome"], registry=REGISTRY
+)
 
 
 def observe_finished(job_type: str, status: str | None, elapsed_s: float) -> None:
@@ -50,8 +58,9 @@ class JobStateCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         by_state = GaugeMetricFamily("voxhub_jobs", "Jobs by type and state.", labels=["type", "state"])
         depth = GaugeMetricFamily("voxhub_queue_depth", "Queued jobs per queue.", labels=["queue"])
-        oldest = GaugeMetricFamily("voxhub_queue_oldest_seconds", "Age of the oldest queued job per queue.",
-                                   labels=["queue"])
+        oldest = GaugeMetricFamily(
+            "voxhub_queue_oldest_seconds", "Age of the oldest queued job per queue.", labels=["queue"]
+        )
         try:
             self._read(by_state, depth, oldest)
         except SQLAlchemyError:
@@ -64,7 +73,8 @@ class JobStateCollector(Collector):
     def _read(self, by_state: GaugeMetricFamily, depth: GaugeMetricFamily, oldest: GaugeMetricFamily) -> None:
         with self.database.session() as db:
             for job_type, state, count in db.execute(
-                select(Job.type, Job.status, func.count()).where(Job.deleted_at.is_(None))
+                select(Job.type, Job.status, func.count())
+                .where(Job.deleted_at.is_(None))
                 .group_by(Job.type, Job.status)
             ):
                 by_state.add_metric([job_type, state], count)
@@ -72,7 +82,8 @@ class JobStateCollector(Collector):
             # An idle queue reads 0 rather than disappearing from the scrape.
             queued: dict[str, tuple[int, datetime | None]] = {queue: (0, None) for queue in QUEUES}
             for queue, count, first in db.execute(
-                select(Job.queue, func.count(), func.min(Job.queued_at)).where(Job.status == JobStatus.QUEUED.value)
+                select(Job.queue, func.count(), func.min(Job.queued_at))
+                .where(Job.status == JobStatus.QUEUED.value)
                 .group_by(Job.queue)
             ):
                 queued[queue] = (count, first)

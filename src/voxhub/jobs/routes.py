@@ -30,28 +30,51 @@ HEARTBEAT_S = 15.0
 POLL_S = 0.3
 
 
-@router.post("", status_code=202, summary="Start a job",
-             responses={**responses(401, 403, 404, 409, 422), 200: {"description": "Idempotent replay"}})
-def create_job(body: JobCreate, db: DbSession, ctx: Ctx, access: SpenderAccess,
-               idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> Response:
+@router.post(
+    "",
+    status_code=202,
+    summary="Start a job",
+    responses={**responses(401, 403, 404, 409, 422), 200: {"description": "Idempotent replay"}},
+)
+def create_job(
+    body: JobCreate,
+    db: DbSession,
+    ctx: Ctx,
+    access: SpenderAccess,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
     """Queue a job. With `Idempotency-Key`, the same key and body return the same job (200) for 24 hours."""
-    job, created = service.create(db, ctx=ctx, access=access, body=body.model_dump(mode="json"),
-                                  idempotency_key=idempotency_key)
+    job, created = service.create(
+        db, ctx=ctx, access=access, body=body.model_dump(mode="json"), idempotency_key=idempotency_key
+    )
     return JSONResponse(job_out(job).model_dump(mode="json"), status_code=202 if created else 200)
 
 
 @router.get("", summary="List jobs", responses=responses(401, 403, 404, 422))
 def list_jobs(
-    db: DbSession, access: ViewerAccess, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    db: DbSession,
+    access: ViewerAccess,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
     status: Annotated[str | None, Query(pattern="^(queued|running|succeeded|failed|canceled)$")] = None,
-    type: str | None = None, created_after: datetime | None = None, created_before: datetime | None = None,
+    type: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
     metadata: Annotated[list[str] | None, Query(description="key=value; repeat to require several")] = None,
 ) -> Page[JobOut]:
     """The workspace's jobs, newest first."""
     wanted = dict(item.split("=", 1) for item in metadata or [] if "=" in item)
-    rows, next_cursor = service.list_jobs(db, workspace_id=access.workspace_id, cursor=cursor, limit=limit,
-                                          status=status, type=type, created_after=created_after,
-                                          created_before=created_before, metadata=wanted or None)
+    rows, next_cursor = service.list_jobs(
+        db,
+        workspace_id=access.workspace_id,
+        cursor=cursor,
+        limit=limit,
+        status=status,
+        type=type,
+        created_after=created_after,
+        created_before=created_before,
+        metadata=wanted or None,
+    )
     return Page(items=[job_out(job) for job in rows], next_cursor=next_cursor)
 
 
@@ -65,9 +88,18 @@ def get_job(job_id: str, db: DbSession, access: ViewerAccess) -> JobOut:
 def job_attempts(job_id: str, db: DbSession, access: ViewerAccess) -> list[JobAttemptOut]:
     """Each attempt: worker, start, end, outcome and error."""
     service.get(db, workspace_id=access.workspace_id, job_id=job_id)
-    return [JobAttemptOut(number=a.number, worker_id=a.worker_id, started_at=a.started_at, finished_at=a.finished_at,
-                          outcome=a.outcome, error_code=a.error_code, error_message=a.error_message)
-            for a in service.attempts(db, job_id=job_id)]
+    return [
+        JobAttemptOut(
+            number=a.number,
+            worker_id=a.worker_id,
+            started_at=a.started_at,
+            finished_at=a.finished_at,
+            outcome=a.outcome,
+            error_code=a.error_code,
+            error_message=a.error_message,
+        )
+        for a in service.attempts(db, job_id=job_id)
+    ]
 
 
 @router.post("/{job_id}/cancel", summary="Cancel a job", responses=responses(401, 403, 404, 409))
@@ -93,11 +125,18 @@ def _sse(event_id: int, kind: str, data: dict[str, Any]) -> str:
     return f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n"
 
 
-@router.get("/{job_id}/events", summary="Follow a job (Server-Sent Events)",
-            responses={**responses(401, 403, 404), 200: {"content": {"text/event-stream": {}}},
-                       204: {"description": "The job is over and the client has seen all its events"}})
-async def job_events(job_id: str, request: Request, access: ViewerAccess,
-                     last_event_id: Annotated[str | None, Header()] = None) -> Response:
+@router.get(
+    "/{job_id}/events",
+    summary="Follow a job (Server-Sent Events)",
+    responses={
+        **responses(401, 403, 404),
+        200: {"content": {"text/event-stream": {}}},
+        204: {"description": "The job is over and the client has seen all its events"},
+    },
+)
+async def job_events(
+    job_id: str, request: Request, access: ViewerAccess, last_event_id: Annotated[str | None, Header()] = None
+) -> Response:
     """Replays the job's events, then streams new ones (progress, stage, log, state) until a final state.
     Honours `Last-Event-ID` (204 when the job is over and nothing follows it); sends a heartbeat comment every 15 s.
     Works whichever process runs the job."""
@@ -135,8 +174,9 @@ async def job_events(job_id: str, request: Request, access: ViewerAccess,
                 yield ": heartbeat\n\n"
             await anyio.sleep(POLL_S)
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
 
 
 @admin.get("/queue", summary="Queue overview (superusers)", responses=responses(401, 403))
@@ -146,8 +186,9 @@ def queue_overview(db: DbSession, me: CurrentUser) -> dict[str, Any]:
         raise Forbidden("Only superusers can see the queue.", code="superuser_required")
     now = utcnow()
     counts: dict[str, dict[str, int]] = {}
-    for queue, state, count in db.execute(select(Job.queue, Job.status, func.count()).where(Job.deleted_at.is_(None))
-                                          .group_by(Job.queue, Job.status)):
+    for queue, state, count in db.execute(
+        select(Job.queue, Job.status, func.count()).where(Job.deleted_at.is_(None)).group_by(Job.queue, Job.status)
+    ):
         counts.setdefault(queue, {})[state] = count
     oldest = db.scalar(select(func.min(Job.queued_at)).where(Job.status == JobStatus.QUEUED.value))
     recent = now - timedelta(minutes=1)

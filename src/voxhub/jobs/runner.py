@@ -54,8 +54,9 @@ class _Heartbeat:
                 log.warning("heartbeat for job %s failed", self.job_id, exc_info=True)
 
 
-def run_job(database: Database, ctx: AppContext, job_id: str, worker_id: str,
-            stopping: threading.Event | None = None) -> str | None:
+def run_job(
+    database: Database, ctx: AppContext, job_id: str, worker_id: str, stopping: threading.Event | None = None
+) -> str | None:
     """Claim and run one job. Returns its final (or requeued) status, or None when it was not ours to run.
     Once `stopping` is set, the job stops at its next checkpoint and goes back to the queue."""
     with database.session() as db:
@@ -68,8 +69,9 @@ def run_job(database: Database, ctx: AppContext, job_id: str, worker_id: str,
         observe_started(job.type, (job.heartbeat_at - job.queued_at).total_seconds())
     kind = load().get(job.type)
     scratch_root = Path(ctx.settings.data_dir) / "scratch"
-    context = JobContext(database=database, app=ctx, job=job, worker_id=worker_id, scratch_root=scratch_root,
-                         stopping=stopping)
+    context = JobContext(
+        database=database, app=ctx, job=job, worker_id=worker_id, scratch_root=scratch_root, stopping=stopping
+    )
     started = time.monotonic()
     outcome: tuple[str, ...]
     try:
@@ -97,24 +99,35 @@ def run_job(database: Database, ctx: AppContext, job_id: str, worker_id: str,
         outcome = ("failed", "internal_error", f"Unexpected error: {type(error).__name__}", "1")
     finally:
         context.close()
-    return _settle(database, ctx, job, worker_id, outcome, locals().get("result"), context.outputs,
-                   time.monotonic() - started)
+    return _settle(
+        database, ctx, job, worker_id, outcome, locals().get("result"), context.outputs, time.monotonic() - started
+    )
 
 
-def _settle(database: Database, ctx: AppContext, job: Job, worker_id: str, outcome: tuple[str, ...],
-            result: object, written: list[str], elapsed: float) -> str | None:
+def _settle(
+    database: Database,
+    ctx: AppContext,
+    job: Job,
+    worker_id: str,
+    outcome: tuple[str, ...],
+    result: object,
+    written: list[str],
+    elapsed: float,
+) -> str | None:
     with database.session() as db:
         if outcome[0] == "succeeded":
-            settled = service.succeed(db, ctx=ctx, job_id=job.id, worker_id=worker_id,
-                                      result=result if isinstance(result, dict) else {})
+            settled = service.succeed(
+                db, ctx=ctx, job_id=job.id, worker_id=worker_id, result=result if isinstance(result, dict) else {}
+            )
         elif outcome[0] == "canceled":
             settled = service.mark_canceled(db, ctx=ctx, job_id=job.id, worker_id=worker_id)
         elif outcome[0] == "requeued":
             settled = service.release(db, ctx=ctx, job_id=job.id, worker_id=worker_id)
         else:
             _, code, message, transient = outcome
-            settled = service.fail(db, ctx=ctx, job_id=job.id, worker_id=worker_id, code=code, message=message,
-                                   transient=transient == "1")
+            settled = service.fail(
+                db, ctx=ctx, job_id=job.id, worker_id=worker_id, code=code, message=message, transient=transient == "1"
+            )
         if written and (settled is None or settled.status != "succeeded"):
             # Canceled, failed, retrying, or taken over by another worker: this attempt leaves no outputs behind.
             files.remove_outputs(db, ctx=ctx, file_ids=written, actor=Actor(user_agent=f"worker {worker_id}"))

@@ -65,13 +65,27 @@ class JobAttemptOut(BaseModel):
 
 def job_out(job: Any) -> JobOut:
     return JobOut(
-        id=job.id, workspace_id=job.workspace_id, type=job.type, queue=job.queue, status=job.status,
-        priority=job.priority, input=job.input, params=job.params, metadata=job.meta, progress=job.progress,
-        stage=job.stage, message=job.message, attempts=job.attempts, max_attempts=job.max_attempts,
+        id=job.id,
+        workspace_id=job.workspace_id,
+        type=job.type,
+        queue=job.queue,
+        status=job.status,
+        priority=job.priority,
+        input=job.input,
+        params=job.params,
+        metadata=job.meta,
+        progress=job.progress,
+        stage=job.stage,
+        message=job.message,
+        attempts=job.attempts,
+        max_attempts=job.max_attempts,
         cancel_requested=job.cancel_requested_at is not None,
-        timings=JobTimings(created_at=job.created_at, queued_at=job.queued_at, started_at=job.started_at,
-                           finished_at=job.finished_at),
-        outputs=list(job.outputs or []), result=job.result,
+        timings=JobTimings(
+            created_at=job.created_at, queued_at=job.queued_at, started_at=job.started_at, finished_at=job.finished_at
+        ),
+        outputs=list(job.outputs or []),
+        result=job.result,
         error=JobError(code=job.error_code, message=job.error_message or "") if job.error_code else None,
-        credits=job.credits, webhook_url=job.webhook_url,
+        credits=job.credits,
+        webhook_url=job.webhook_url,
     )

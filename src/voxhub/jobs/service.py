@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from voxhub.audit import service as audit
 from voxhub.clock import as_utc, utcnow
 from voxhub.context import AppContext
-from voxhub.db import on_commit
+from voxhub.db import affected, on_commit
 from voxhub.errors import Conflict, NotFound, Unprocessable
 from voxhub.files import service as files
 from voxhub.jobs import events
@@ -36,8 +36,11 @@ BACKOFF_CAP_S = 300.0
 def job_type(name: str) -> JobType:
     types = load()
     if name not in types:
-        raise Unprocessable(f"Unknown job type {name!r}; known types: {', '.join(sorted(types))}.",
-                            code="unknown_job_type", details={"fields": [{"field": "type", "message": "unknown"}]})
+        raise Unprocessable(
+            f"Unknown job type {name!r}; known types: {', '.join(sorted(types))}.",
+            code="unknown_job_type",
+            details={"fields": [{"field": "type", "message": "unknown"}]},
+        )
     return types[name]
 
 
@@ -45,10 +48,12 @@ def _validate(model: Any, data: dict[str, Any], where: str) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        fields = [{"field": ".".join([where, *[str(p) for p in err["loc"]]]), "message": err["msg"]}
-                  for err in exc.errors()]
-        raise Unprocessable(f"{fields[0]['field']}: {fields[0]['message']}", code="validation_error",
-                            details={"fields": fields}) from exc
+        fields = [
+            {"field": ".".join([where, *[str(p) for p in err["loc"]]]), "message": err["msg"]} for err in exc.errors()
+        ]
+        raise Unprocessable(
+            f"{fields[0]['field']}: {fields[0]['message']}", code="validation_error", details={"fields": fields}
+        ) from exc
 
 
 def _request_hash(body: dict[str, Any]) -> str:
@@ -66,12 +71,16 @@ def create(
     access.require(Role.MEMBER)
     request_hash = _request_hash(body)
     if idempotency_key:
-        existing = db.scalar(select(Job).where(Job.workspace_id == access.workspace_id,
-                                               Job.idempotency_key == idempotency_key))
+        existing = db.scalar(
+            select(Job).where(Job.workspace_id == access.workspace_id, Job.idempotency_key == idempotency_key)
+        )
         if existing is not None and as_utc(existing.created_at) > utcnow() - IDEMPOTENCY_WINDOW:
             if existing.request_hash != request_hash:
-                raise Conflict("This Idempotency-Key was used with a different request.", code="idempotency_conflict",
-                               details={"job_id": existing.id})
+                raise Conflict(
+                    "This Idempotency-Key was used with a different request.",
+                    code="idempotency_conflict",
+                    details={"job_id": existing.id},
+                )
             return existing, False
         if existing is not None:
             existing.idempotency_key = None  # expired: the key is free again
@@ -85,21 +94,39 @@ def create(
     if file_id:
         file = files.get_file(db, workspace_id=access.workspace_id, file_id=file_id)
         if file.status != "ready":
-            raise Unprocessable("The input file is not ready.", code="input_not_ready",
-                                details={"file_id": file_id, "status": file.status})
+            raise Unprocessable(
+                "The input file is not ready.",
+                code="input_not_ready",
+                details={"file_id": file_id, "status": file.status},
+            )
     job = Job(
-        workspace_id=access.workspace_id, type=kind.name, queue=kind.queue, priority=body.get("priority", 0),
-        input=job_input.model_dump(mode="json"), params=params.model_dump(mode="json"), meta=body.get("metadata") or {},
+        workspace_id=access.workspace_id,
+        type=kind.name,
+        queue=kind.queue,
+        priority=body.get("priority", 0),
+        input=job_input.model_dump(mode="json"),
+        params=params.model_dump(mode="json"),
+        meta=body.get("metadata") or {},
         webhook_url=str(body["webhook_url"]) if body.get("webhook_url") else None,
-        idempotency_key=idempotency_key, request_hash=request_hash, max_attempts=ctx.settings.job_max_attempts,
-        timeout_s=_timeout(ctx, kind), created_by=access.user.id if access.user else None,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        max_attempts=ctx.settings.job_max_attempts,
+        timeout_s=_timeout(ctx, kind),
+        created_by=access.user.id if access.user else None,
         created_by_api_key=access.api_key_id,
     )
     db.add(job)
     db.flush()
     events.emit(db, job_id=job.id, kind="state", data={"status": job.status})
-    audit.record(db, actor=access.actor, action="job.created", workspace_id=access.workspace_id, target_type="job",
-                 target_id=job.id, summary={"type": job.type})
+    audit.record(
+        db,
+        actor=access.actor,
+        action="job.created",
+        workspace_id=access.workspace_id,
+        target_type="job",
+        target_id=job.id,
+        summary={"type": job.type},
+    )
     _enqueue_after_commit(db, ctx, job)
     return job, True
 
@@ -119,8 +146,15 @@ def get(db: Session, *, workspace_id: str, job_id: str) -> Job:
 
 
 def list_jobs(
-    db: Session, *, workspace_id: str, cursor: str | None, limit: int, status: str | None = None,
-    type: str | None = None, created_after: datetime | None = None, created_before: datetime | None = None,
+    db: Session,
+    *,
+    workspace_id: str,
+    cursor: str | None,
+    limit: int,
+    status: str | None = None,
+    type: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
     metadata: dict[str, str] | None = None,
 ) -> tuple[list[Job], str | None]:
     query: Select[Any] = select(Job).where(Job.workspace_id == workspace_id, Job.deleted_at.is_(None))
@@ -160,20 +194,39 @@ def cancel(db: Session, *, ctx: AppContext, access: WorkspaceAccess, job_id: str
     if job.status in FINAL_STATES:
         raise Conflict(f"The job is already {job.status}.", code="job_finished", details={"status": job.status})
     now = utcnow()
-    canceled = db.execute(update(Job).where(Job.id == job.id, Job.status == JobStatus.QUEUED.value).values(
-        status=JobStatus.CANCELED.value, finished_at=now, cancel_requested_at=now,
-        error_code="canceled", error_message="Canceled before it started.",
-    )).rowcount  # type: ignore[attr-defined]
+    canceled = affected(
+        db,
+        update(Job)
+        .where(Job.id == job.id, Job.status == JobStatus.QUEUED.value)
+        .values(
+            status=JobStatus.CANCELED.value,
+            finished_at=now,
+            cancel_requested_at=now,
+            error_code="canceled",
+            error_message="Canceled before it started.",
+        ),
+    )
     if canceled:
         db.refresh(job)
         on_final(db, ctx=ctx, job=job)
     else:
         db.execute(update(Job).where(Job.id == job.id).values(cancel_requested_at=now))
         db.refresh(job)
-        events.emit(db, job_id=job.id, kind="stage", data={"progress": job.progress, "stage": "canceling",
-                                                            "message": "Cancel requested"})
-    audit.record(db, actor=access.actor, action="job.canceled", workspace_id=access.workspace_id, target_type="job",
-                 target_id=job.id, summary={"was": "queued" if canceled else "running"})
+        events.emit(
+            db,
+            job_id=job.id,
+            kind="stage",
+            data={"progress": job.progress, "stage": "canceling", "message": "Cancel requested"},
+        )
+    audit.record(
+        db,
+        actor=access.actor,
+        action="job.canceled",
+        workspace_id=access.workspace_id,
+        target_type="job",
+        target_id=job.id,
+        summary={"was": "queued" if canceled else "running"},
+    )
     return job
 
 
@@ -182,8 +235,9 @@ def retry(db: Session, *, ctx: AppContext, access: WorkspaceAccess, job_id: str)
     access.require(Role.MEMBER)
     job = get(db, workspace_id=access.workspace_id, job_id=job_id)
     if job.status not in (JobStatus.FAILED.value, JobStatus.CANCELED.value):
-        raise Conflict("Only failed or canceled jobs can be retried.", code="job_not_retryable",
-                       details={"status": job.status})
+        raise Conflict(
+            "Only failed or canceled jobs can be retried.", code="job_not_retryable", details={"status": job.status}
+        )
     now = utcnow()
     job.status = JobStatus.QUEUED.value
     job.queued_at = job.run_after = now
@@ -193,8 +247,14 @@ def retry(db: Session, *, ctx: AppContext, access: WorkspaceAccess, job_id: str)
     job.max_attempts = job.attempts + ctx.settings.job_max_attempts
     job.worker_id = None
     events.emit(db, job_id=job.id, kind="state", data={"status": job.status, "retry": True})
-    audit.record(db, actor=access.actor, action="job.retried", workspace_id=access.workspace_id, target_type="job",
-                 target_id=job.id)
+    audit.record(
+        db,
+        actor=access.actor,
+        action="job.retried",
+        workspace_id=access.workspace_id,
+        target_type="job",
+        target_id=job.id,
+    )
     _enqueue_after_commit(db, ctx, job)
     return job
 
@@ -207,8 +267,14 @@ def delete(db: Session, *, ctx: AppContext, access: WorkspaceAccess, job_id: str
     files.remove_outputs(db, ctx=ctx, file_ids=list(job.outputs or []), actor=access.actor)
     job.outputs = []
     job.deleted_at = utcnow()
-    audit.record(db, actor=access.actor, action="job.deleted", workspace_id=access.workspace_id, target_type="job",
-                 target_id=job.id)
+    audit.record(
+        db,
+        actor=access.actor,
+        action="job.deleted",
+        workspace_id=access.workspace_id,
+        target_type="job",
+        target_id=job.id,
+    )
 
 
 # ---- the worker's side ----
@@ -217,42 +283,59 @@ def delete(db: Session, *, ctx: AppContext, access: WorkspaceAccess, job_id: str
 def claim(db: Session, *, job_id: str, worker_id: str) -> bool:
     """queued → running for this worker, by a conditional update: a job delivered twice still runs once."""
     now = utcnow()
-    claimed = db.execute(
+    claimed = affected(
+        db,
         update(Job)
         .where(Job.id == job_id, Job.status == JobStatus.QUEUED.value, Job.run_after <= now, Job.deleted_at.is_(None))
-        .values(status=JobStatus.RUNNING.value, worker_id=worker_id, heartbeat_at=now, attempts=Job.attempts + 1,
-                started_at=func.coalesce(Job.started_at, now), progress=0.0)
-    ).rowcount  # type: ignore[attr-defined]
+        .values(
+            status=JobStatus.RUNNING.value,
+            worker_id=worker_id,
+            heartbeat_at=now,
+            attempts=Job.attempts + 1,
+            started_at=func.coalesce(Job.started_at, now),
+            progress=0.0,
+        ),
+    )
     if not claimed:
         return False
     job = db.get(Job, job_id)
     assert job is not None
     db.refresh(job)
     db.add(JobAttempt(job_id=job_id, number=job.attempts, worker_id=worker_id, started_at=now))
-    events.emit(db, job_id=job_id, kind="state", data={"status": job.status, "attempt": job.attempts,
-                                                       "worker_id": worker_id})
+    events.emit(
+        db, job_id=job_id, kind="state", data={"status": job.status, "attempt": job.attempts, "worker_id": worker_id}
+    )
     return True
 
 
 def next_claimable(db: Session, *, queues: tuple[str, ...] | None = None, limit: int = 8) -> list[str]:
-    query = select(Job.id).where(Job.status == JobStatus.QUEUED.value, Job.run_after <= utcnow(),
-                                 Job.deleted_at.is_(None))
+    query = select(Job.id).where(
+        Job.status == JobStatus.QUEUED.value, Job.run_after <= utcnow(), Job.deleted_at.is_(None)
+    )
     if queues:
         query = query.where(Job.queue.in_(queues))
     return list(db.scalars(query.order_by(Job.priority.desc(), Job.queued_at).limit(limit)))
 
 
 def heartbeat(db: Session, *, job_id: str, worker_id: str) -> bool:
-    return bool(db.execute(
-        update(Job).where(Job.id == job_id, Job.worker_id == worker_id, Job.status == JobStatus.RUNNING.value)
-        .values(heartbeat_at=utcnow())
-    ).rowcount)  # type: ignore[attr-defined]
+    return bool(
+        affected(
+            db,
+            update(Job)
+            .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == JobStatus.RUNNING.value)
+            .values(heartbeat_at=utcnow()),
+        )
+    )
 
 
-def _finish_attempt(db: Session, *, job: Job, worker_id: str, outcome: str, code: str | None = None,
-                    message: str | None = None) -> None:
-    attempt = db.scalar(select(JobAttempt).where(JobAttempt.job_id == job.id, JobAttempt.number == job.attempts,
-                                                 JobAttempt.worker_id == worker_id))
+def _finish_attempt(
+    db: Session, *, job: Job, worker_id: str, outcome: str, code: str | None = None, message: str | None = None
+) -> None:
+    attempt = db.scalar(
+        select(JobAttempt).where(
+            JobAttempt.job_id == job.id, JobAttempt.number == job.attempts, JobAttempt.worker_id == worker_id
+        )
+    )
     if attempt is not None:
         attempt.finished_at = utcnow()
         attempt.outcome = outcome
@@ -262,10 +345,12 @@ def _finish_attempt(db: Session, *, job: Job, worker_id: str, outcome: str, code
 
 def _settle(db: Session, *, job_id: str, owner: str, **values: Any) -> Job | None:
     """Move a running job owned by worker `owner` to its next state; None if the job is no longer its."""
-    moved = db.execute(
-        update(Job).where(Job.id == job_id, Job.worker_id == owner, Job.status == JobStatus.RUNNING.value)
-        .values(**values)
-    ).rowcount  # type: ignore[attr-defined]
+    moved = affected(
+        db,
+        update(Job)
+        .where(Job.id == job_id, Job.worker_id == owner, Job.status == JobStatus.RUNNING.value)
+        .values(**values),
+    )
     if not moved:
         return None
     job = db.get(Job, job_id)
@@ -275,16 +360,26 @@ def _settle(db: Session, *, job_id: str, owner: str, **values: Any) -> Job | Non
 
 
 def succeed(db: Session, *, ctx: AppContext, job_id: str, worker_id: str, result: dict[str, Any]) -> Job | None:
-    job = _settle(db, job_id=job_id, owner=worker_id, status=JobStatus.SUCCEEDED.value, progress=100.0,
-                  result=result, finished_at=utcnow(), stage="done", message=None)
+    job = _settle(
+        db,
+        job_id=job_id,
+        owner=worker_id,
+        status=JobStatus.SUCCEEDED.value,
+        progress=100.0,
+        result=result,
+        finished_at=utcnow(),
+        stage="done",
+        message=None,
+    )
     if job is not None:
         _finish_attempt(db, job=job, worker_id=worker_id, outcome="succeeded")
         on_final(db, ctx=ctx, job=job)
     return job
 
 
-def fail(db: Session, *, ctx: AppContext, job_id: str, worker_id: str, code: str, message: str,
-         transient: bool) -> Job | None:
+def fail(
+    db: Session, *, ctx: AppContext, job_id: str, worker_id: str, code: str, message: str, transient: bool
+) -> Job | None:
     """Fail this attempt: requeued with backoff when the error is transient and attempts remain, else final."""
     current = db.get(Job, job_id)
     if current is None:
@@ -292,17 +387,36 @@ def fail(db: Session, *, ctx: AppContext, job_id: str, worker_id: str, code: str
     db.refresh(current)
     if transient and current.attempts < current.max_attempts:
         delay = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (current.attempts - 1)) * random.uniform(0.5, 1.0)  # noqa: S311
-        job = _settle(db, job_id=job_id, owner=worker_id, status=JobStatus.QUEUED.value, worker_id=None,
-                      run_after=utcnow() + timedelta(seconds=delay), queued_at=utcnow(), stage="retrying",
-                      message=f"{code}: {message}"[:500])
+        job = _settle(
+            db,
+            job_id=job_id,
+            owner=worker_id,
+            status=JobStatus.QUEUED.value,
+            worker_id=None,
+            run_after=utcnow() + timedelta(seconds=delay),
+            queued_at=utcnow(),
+            stage="retrying",
+            message=f"{code}: {message}"[:500],
+        )
         if job is not None:
             _finish_attempt(db, job=job, worker_id=worker_id, outcome="retrying", code=code, message=message)
-            events.emit(db, job_id=job_id, kind="state", data={"status": job.status, "retry_in_s": round(delay, 1),
-                                                               "error": {"code": code, "message": message}})
+            events.emit(
+                db,
+                job_id=job_id,
+                kind="state",
+                data={"status": job.status, "retry_in_s": round(delay, 1), "error": {"code": code, "message": message}},
+            )
             _enqueue_after_commit(db, ctx, job, delay_s=delay)
         return job
-    job = _settle(db, job_id=job_id, owner=worker_id, status=JobStatus.FAILED.value, finished_at=utcnow(),
-                  error_code=code, error_message=message)
+    job = _settle(
+        db,
+        job_id=job_id,
+        owner=worker_id,
+        status=JobStatus.FAILED.value,
+        finished_at=utcnow(),
+        error_code=code,
+        error_message=message,
+    )
     if job is not None:
         _finish_attempt(db, job=job, worker_id=worker_id, outcome="failed", code=code, message=message)
         on_final(db, ctx=ctx, job=job)
@@ -310,8 +424,15 @@ def fail(db: Session, *, ctx: AppContext, job_id: str, worker_id: str, code: str
 
 
 def mark_canceled(db: Session, *, ctx: AppContext, job_id: str, worker_id: str) -> Job | None:
-    job = _settle(db, job_id=job_id, owner=worker_id, status=JobStatus.CANCELED.value, finished_at=utcnow(),
-                  error_code="canceled", error_message="Canceled while running.")
+    job = _settle(
+        db,
+        job_id=job_id,
+        owner=worker_id,
+        status=JobStatus.CANCELED.value,
+        finished_at=utcnow(),
+        error_code="canceled",
+        error_message="Canceled while running.",
+    )
     if job is not None:
         _finish_attempt(db, job=job, worker_id=worker_id, outcome="canceled")
         on_final(db, ctx=ctx, job=job)
@@ -320,16 +441,30 @@ def mark_canceled(db: Session, *, ctx: AppContext, job_id: str, worker_id: str) 
 
 def on_final(db: Session, *, ctx: AppContext, job: Job) -> None:
     """A job reached a final state: tell its watchers (SSE) and its webhooks."""
-    events.emit(db, job_id=job.id, kind="state", data={"status": job.status, "final": True,
-                                                       "job": job_out(job).model_dump(mode="json")})
+    events.emit(
+        db,
+        job_id=job.id,
+        kind="state",
+        data={"status": job.status, "final": True, "job": job_out(job).model_dump(mode="json")},
+    )
     webhooks.job_finished(db, ctx=ctx, job=job)
 
 
-def _requeue(db: Session, *, ctx: AppContext, job_id: str, worker_id: str, now: datetime, outcome: str, code: str,
-             message: str) -> Job | None:
+def _requeue(
+    db: Session, *, ctx: AppContext, job_id: str, worker_id: str, now: datetime, outcome: str, code: str, message: str
+) -> Job | None:
     """Put a running job of worker `worker_id` back in the queue, ending its attempt with `outcome`."""
-    job = _settle(db, job_id=job_id, owner=worker_id, status=JobStatus.QUEUED.value, worker_id=None, run_after=now,
-                  queued_at=now, stage="requeued", message=message)
+    job = _settle(
+        db,
+        job_id=job_id,
+        owner=worker_id,
+        status=JobStatus.QUEUED.value,
+        worker_id=None,
+        run_after=now,
+        queued_at=now,
+        stage="requeued",
+        message=message,
+    )
     if job is not None:
         _finish_attempt(db, job=job, worker_id=worker_id, outcome=outcome, code=code)
         events.emit(db, job_id=job_id, kind="state", data={"status": job.status, "requeued": True})
@@ -339,8 +474,16 @@ def _requeue(db: Session, *, ctx: AppContext, job_id: str, worker_id: str, now: 
 
 def release(db: Session, *, ctx: AppContext, job_id: str, worker_id: str) -> Job | None:
     """The worker is shutting down: its job goes back to the queue, to run again from the start."""
-    return _requeue(db, ctx=ctx, job_id=job_id, worker_id=worker_id, now=utcnow(), outcome="interrupted",
-                    code="shutdown", message="Worker stopped; requeued")
+    return _requeue(
+        db,
+        ctx=ctx,
+        job_id=job_id,
+        worker_id=worker_id,
+        now=utcnow(),
+        outcome="interrupted",
+        code="shutdown",
+        message="Worker stopped; requeued",
+    )
 
 
 def reap_stale(db: Session, *, ctx: AppContext, now: datetime | None = None) -> int:
@@ -352,11 +495,26 @@ def reap_stale(db: Session, *, ctx: AppContext, now: datetime | None = None) -> 
     for job in stale:
         worker_id = job.worker_id or ""
         if job.attempts >= job.max_attempts:
-            settled = fail(db, ctx=ctx, job_id=job.id, worker_id=worker_id, code="worker_lost",
-                           message="The worker running this job stopped responding.", transient=False)
+            settled = fail(
+                db,
+                ctx=ctx,
+                job_id=job.id,
+                worker_id=worker_id,
+                code="worker_lost",
+                message="The worker running this job stopped responding.",
+                transient=False,
+            )
         else:
-            settled = _requeue(db, ctx=ctx, job_id=job.id, worker_id=worker_id, now=now, outcome="lost",
-                               code="worker_lost", message="Worker lost; requeued")
+            settled = _requeue(
+                db,
+                ctx=ctx,
+                job_id=job.id,
+                worker_id=worker_id,
+                now=now,
+                outcome="lost",
+                code="worker_lost",
+                message="Worker lost; requeued",
+            )
         count += settled is not None
     return count
 
@@ -372,4 +530,3 @@ def requeue_running_on_start(db: Session, *, ctx: AppContext) -> int:
         job.stage, job.message = "requeued", "Server restarted; requeued"
         events.emit(db, job_id=job.id, kind="state", data={"status": job.status, "requeued": True})
     return len(jobs)
-

@@ -72,8 +72,15 @@ def build_command(source: Path, target: Path, spec: ConvertSpec, *, ffmpeg: str 
     return command
 
 
-def convert(source: Path, target: Path, spec: ConvertSpec, *, expected_s: float,
-            on_progress: Callable[[float], None], ffmpeg: str = "ffmpeg") -> None:
+def convert(
+    source: Path,
+    target: Path,
+    spec: ConvertSpec,
+    *,
+    expected_s: float,
+    on_progress: Callable[[float], None],
+    ffmpeg: str = "ffmpeg",
+) -> None:
     """Run ffmpeg, reporting the fraction done (0 to 1) from its own progress output.
 
     `on_progress` may raise (a cancel, a timeout): ffmpeg is then stopped and the partial output removed.

@@ -50,13 +50,16 @@ def run(ctx: JobContext, job_input: FileInput, params: ConvertParams) -> dict[st
     start = params.start_s or 0.0
     end = min(params.end_s, duration) if params.end_s is not None else duration
     if duration and start >= duration:
-        raise PipelineError("trim_out_of_range",
-                            f"start_s {start:g} is past the end of the input ({duration:.2f} s).")
+        raise PipelineError("trim_out_of_range", f"start_s {start:g} is past the end of the input ({duration:.2f} s).")
     source = ctx.open_input(job_input.file_id)
     target = ctx.scratch / ffmpeg.output_name(stem, params.format)
     spec = ffmpeg.ConvertSpec(
-        format=params.format, sample_rate=params.sample_rate, channels=params.channels,
-        bitrate_kbps=params.bitrate_kbps, start_s=params.start_s, end_s=params.end_s,
+        format=params.format,
+        sample_rate=params.sample_rate,
+        channels=params.channels,
+        bitrate_kbps=params.bitrate_kbps,
+        start_s=params.start_s,
+        end_s=params.end_s,
         target_lufs=params.target_lufs if params.normalize else None,
     )
     ctx.progress(1, "converting")
@@ -67,16 +70,35 @@ def run(ctx: JobContext, job_input: FileInput, params: ConvertParams) -> dict[st
         ctx.check_canceled()
 
     try:
-        ffmpeg.convert(source, target, spec, expected_s=max(0.0, end - start), on_progress=on_progress,
-                       ffmpeg=ctx.app.settings.ffmpeg_path)
+        ffmpeg.convert(
+            source,
+            target,
+            spec,
+            expected_s=max(0.0, end - start),
+            on_progress=on_progress,
+            ffmpeg=ctx.app.settings.ffmpeg_path,
+        )
     except ffmpeg.ConvertFailed as exc:
         raise PipelineError("conversion_failed", f"ffmpeg could not convert this input: {exc.message}") from exc
     ctx.progress(95, "storing")
     output = ctx.write_output(target.name, target, ffmpeg.content_type(params.format))
     ctx.logger.info("converted to %s: %s bytes", params.format, output.size_bytes)
-    return {"file_id": output.id, "format": params.format, "duration_s": (output.media or {}).get("duration_s"),
-            "size_bytes": output.size_bytes}
+    return {
+        "file_id": output.id,
+        "format": params.format,
+        "duration_s": (output.media or {}).get("duration_s"),
+        "size_bytes": output.size_bytes,
+    }
 
 
-register(JobType(name="media.convert", queue="media", input_model=FileInput, params_model=ConvertParams, run=run,
-                 timeout_s=1800, description="Convert, trim and loudness-normalise audio with ffmpeg."))
+register(
+    JobType(
+        name="media.convert",
+        queue="media",
+        input_model=FileInput,
+        params_model=ConvertParams,
+        run=run,
+        timeout_s=1800,
+        description="Convert, trim and loudness-normalise audio with ffmpeg.",
+    )
+)
