@@ -152,6 +152,7 @@ class Database:
         self.settings = settings
         self.url = settings.resolved_database_url
         self.engine = make_engine(self.url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

@@ -16,7 +16,7 @@ from voxhub.apikeys import service as apikeys
 from voxhub.apikeys.models import ApiKey
 from voxhub.audit.service import Actor
 from voxhub.context import AppContext
-from voxhub.db import finish
+from voxhub.db import finish, has_work
 from voxhub.errors import Forbidden, Unauthorized
 from voxhub.workspaces import service as workspaces
 from voxhub.workspaces.models import Role
@@ -34,13 +34,19 @@ async def get_ctx(request: Request) -> AppContext:
 async def get_db(request: Request) -> AsyncIterator[Session]:
     """One session per request, committed once when the endpoint returns, before the response is sent.
     Opening a session does no I/O; ending it (commit, or nothing for a read-only request) runs in a worker thread."""
-    db: Session = request.app.state.db.sessions()
+    database = request.app.state.db
+    db: Session = database.sessions()
     try:
         yield db
     except BaseException as exc:
         await run_in_threadpool(finish, db, exc)
         raise
-    await run_in_threadpool(finish, db, None)
+    if database.is_sqlite and not has_work(db):
+        # Nothing to commit, and ending a read on an in-process SQLite costs less than a hop to a thread.
+        # (On a networked database ending it is a round trip, which stays off the event loop.)
+        finish(db, None)
+    else:
+        await run_in_threadpool(finish, db, None)
 
 
 Ctx = Annotated[AppContext, Depends(get_ctx)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
 
 from voxhub.accounts.schemas import TokenIn
 from voxhub.accounts.service import normalize_email
@@ -63,15 +64,20 @@ def create_workspace(body: WorkspaceIn, db: DbSession, me: CurrentUser) -> Works
 
 
 @router.get("", summary="List my workspaces", responses=responses(401))
-def list_workspaces(db: DbSession, principal: CurrentPrincipal) -> list[WorkspaceOut]:
+async def list_workspaces(db: DbSession, principal: CurrentPrincipal) -> list[WorkspaceOut]:
     """Workspaces the caller belongs to, with the caller's role. An API key sees its own workspace."""
-    if principal.api_key is not None:
-        access = access_for_key(
-            db, key=principal.api_key, workspace_id=principal.api_key.workspace_id, actor=principal.actor
-        )
-        return [workspace_out(access.workspace, access.role)]
-    assert principal.user is not None
-    return [workspace_out(ws, role) for ws, role in service.list_for_user(db, user_id=principal.user.id)]
+
+    def read() -> list[WorkspaceOut]:
+        if principal.api_key is not None:
+            access = access_for_key(
+                db, key=principal.api_key, workspace_id=principal.api_key.workspace_id, actor=principal.actor
+            )
+            return [workspace_out(access.workspace, access.role)]
+        assert principal.user is not None
+        return [workspace_out(ws, role) for ws, role in service.list_for_user(db, user_id=principal.user.id)]
+
+    # One hop to a worker thread for the query; the answer is then serialised on the event loop.
+    return await run_in_threadpool(read)
 
 
 @router.get("/{workspace_id}", summary="Get a workspace", responses=WS)
