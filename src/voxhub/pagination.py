@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
+from voxhub.clock import as_utc
 from voxhub.errors import Unprocessable
 
 T = TypeVar("T")
@@ -34,6 +36,15 @@ def decode_cursor(cursor: str) -> str:
     if len(value) != 36:
         raise Unprocessable("The cursor is not valid; pass next_cursor from a previous page.", code="invalid_cursor")
     return value
+
+
+def created_between(query: Select[Any], column: Any, after: datetime | None, before: datetime | None) -> Select[Any]:
+    """Narrow a list to rows created in [after, before); times without a zone are taken as UTC."""
+    if after:
+        query = query.where(column >= as_utc(after))
+    if before:
+        query = query.where(column < as_utc(before))
+    return query
 
 
 def paginate(

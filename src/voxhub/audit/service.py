@@ -10,8 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voxhub.audit.models import AuditEvent, SecurityEvent
-from voxhub.clock import as_utc
-from voxhub.pagination import paginate
+from voxhub.pagination import created_between, paginate
 
 
 @dataclass(frozen=True)
@@ -86,10 +85,7 @@ def list_audit(
         query = query.where(AuditEvent.actor_user_id == actor_user_id)
     if actor_api_key_id:
         query = query.where(AuditEvent.actor_api_key_id == actor_api_key_id)
-    if since:
-        query = query.where(AuditEvent.created_at >= as_utc(since))
-    if until:
-        query = query.where(AuditEvent.created_at < as_utc(until))
+    query = created_between(query, AuditEvent.created_at, since, until)
     return paginate(db, query, AuditEvent.id, cursor=cursor, limit=limit)
 
 

@@ -22,7 +22,7 @@ from voxhub.files.models import File, FileKind, FileStatus, Upload, UploadStatus
 from voxhub.files.schemas import FileOut
 from voxhub.media.probe import MediaRejected, probe
 from voxhub.notify import webhooks
-from voxhub.pagination import paginate
+from voxhub.pagination import created_between, paginate
 from voxhub.storage import BlobNotFound, DownloadOptions
 from voxhub.workspaces.models import Role, Workspace
 from voxhub.workspaces.service import WorkspaceAccess
@@ -288,10 +288,7 @@ def list_files(
         query = query.where(File.kind == kind)
     if status:
         query = query.where(File.status == status)
-    if created_after:
-        query = query.where(File.created_at >= as_utc(created_after))
-    if created_before:
-        query = query.where(File.created_at < as_utc(created_before))
+    query = created_between(query, File.created_at, created_after, created_before)
     return paginate(db, query, File.id, cursor=cursor, limit=limit)
 
 

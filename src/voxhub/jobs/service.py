@@ -24,7 +24,7 @@ from voxhub.jobs.models import FINAL_STATES, Job, JobAttempt, JobStatus
 from voxhub.jobs.registry import JobType, load
 from voxhub.jobs.schemas import job_out
 from voxhub.notify import webhooks
-from voxhub.pagination import MAX_LIMIT, encode_cursor, paginate
+from voxhub.pagination import MAX_LIMIT, created_between, encode_cursor, paginate
 from voxhub.workspaces.models import Role
 from voxhub.workspaces.service import WorkspaceAccess
 
@@ -162,10 +162,7 @@ def list_jobs(
         query = query.where(Job.status == status)
     if type:
         query = query.where(Job.type == type)
-    if created_after:
-        query = query.where(Job.created_at >= as_utc(created_after))
-    if created_before:
-        query = query.where(Job.created_at < as_utc(created_before))
+    query = created_between(query, Job.created_at, created_after, created_before)
     if not metadata:
         return paginate(db, query, Job.id, cursor=cursor, limit=limit)
     # JSON filtering differs per database; metadata filters are applied to a bounded scan of rows instead. A page
