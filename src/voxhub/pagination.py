@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import Select
@@ -47,13 +47,19 @@ def created_between(query: Select[Any], column: Any, after: datetime | None, bef
     return query
 
 
+Sort = Literal["newest", "oldest"]
+
+
 def paginate(
-    db: Session, query: Select[Any], id_column: Any, *, cursor: str | None, limit: int
+    db: Session, query: Select[Any], id_column: Any, *, cursor: str | None, limit: int, sort: Sort = "newest"
 ) -> tuple[list[Any], str | None]:
-    """Rows of `query` newer-first, after `cursor`; returns the rows and the cursor of the next page."""
+    """Rows of `query` in creation order (ids are time-ordered), after `cursor`; returns the rows and the cursor
+    of the next page."""
     limit = max(1, min(limit, MAX_LIMIT))
+    newest = sort == "newest"
     if cursor:
-        query = query.where(id_column < decode_cursor(cursor))
-    rows = list(db.scalars(query.order_by(id_column.desc()).limit(limit + 1)))
+        after = decode_cursor(cursor)
+        query = query.where(id_column < after if newest else id_column > after)
+    rows = list(db.scalars(query.order_by(id_column.desc() if newest else id_column.asc()).limit(limit + 1)))
     next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
     return rows[:limit], next_cursor

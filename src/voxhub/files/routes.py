@@ -15,7 +15,7 @@ from voxhub.errors import BadRequest, VoxhubError, responses
 from voxhub.files import service, uploads
 from voxhub.files.models import File, UploadProtocol
 from voxhub.files.schemas import FileOut, FileRename, MultipartIn, MultipartOut, PartOut
-from voxhub.pagination import Page
+from voxhub.pagination import Page, Sort
 
 router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}", tags=["files"])
 
@@ -96,8 +96,9 @@ def list_files(
     status: Annotated[str | None, Query(pattern="^(pending|ready|rejected)$")] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
+    sort: Sort = "newest",
 ) -> Page[FileOut]:
-    """The workspace's files, newest first."""
+    """The workspace's files, newest first (or `sort=oldest`)."""
     rows, next_cursor = service.list_files(
         db,
         workspace_id=access.workspace_id,
@@ -107,6 +108,7 @@ def list_files(
         status=status,
         created_after=created_after,
         created_before=created_before,
+        sort=sort,
     )
     return Page(items=[file_out(f) for f in rows], next_cursor=next_cursor)
 

@@ -22,7 +22,7 @@ from voxhub.files.models import File, FileKind, FileStatus, Upload, UploadStatus
 from voxhub.files.schemas import FileOut
 from voxhub.media.probe import MediaRejected, probe
 from voxhub.notify import webhooks
-from voxhub.pagination import created_between, paginate
+from voxhub.pagination import Sort, created_between, paginate
 from voxhub.storage import BlobNotFound, DownloadOptions
 from voxhub.workspaces.models import Role, Workspace
 from voxhub.workspaces.service import WorkspaceAccess
@@ -282,6 +282,7 @@ def list_files(
     status: str | None = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
+    sort: Sort = "newest",
 ) -> tuple[list[File], str | None]:
     query: Select[Any] = select(File).where(File.workspace_id == workspace_id, File.status != FileStatus.DELETED.value)
     if kind:
@@ -289,7 +290,7 @@ def list_files(
     if status:
         query = query.where(File.status == status)
     query = created_between(query, File.created_at, created_after, created_before)
-    return paginate(db, query, File.id, cursor=cursor, limit=limit)
+    return paginate(db, query, File.id, cursor=cursor, limit=limit, sort=sort)
 
 
 def rename(db: Session, *, access: WorkspaceAccess, file_id: str, filename: str) -> File:

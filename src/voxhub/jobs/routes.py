@@ -21,7 +21,7 @@ from voxhub.jobs import events, service
 from voxhub.jobs.models import FINAL_STATES, Job, JobAttempt, JobStatus
 from voxhub.jobs.registry import load
 from voxhub.jobs.schemas import JobAttemptOut, JobCreate, JobOut, job_out
-from voxhub.pagination import Page
+from voxhub.pagination import Page, Sort
 
 router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/jobs", tags=["jobs"])
 admin = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -61,8 +61,9 @@ def list_jobs(
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     metadata: Annotated[list[str] | None, Query(description="key=value; repeat to require several")] = None,
+    sort: Sort = "newest",
 ) -> Page[JobOut]:
-    """The workspace's jobs, newest first."""
+    """The workspace's jobs, newest first (or `sort=oldest`)."""
     wanted = dict(item.split("=", 1) for item in metadata or [] if "=" in item)
     rows, next_cursor = service.list_jobs(
         db,
@@ -74,6 +75,7 @@ def list_jobs(
         created_after=created_after,
         created_before=created_before,
         metadata=wanted or None,
+        sort=sort,
     )
     return Page(items=[job_out(job) for job in rows], next_cursor=next_cursor)
 

@@ -24,7 +24,7 @@ from voxhub.jobs.models import FINAL_STATES, Job, JobAttempt, JobStatus
 from voxhub.jobs.registry import JobType, load
 from voxhub.jobs.schemas import job_out
 from voxhub.notify import webhooks
-from voxhub.pagination import MAX_LIMIT, created_between, encode_cursor, paginate
+from voxhub.pagination import MAX_LIMIT, Sort, created_between, encode_cursor, paginate
 from voxhub.workspaces.models import Role
 from voxhub.workspaces.service import WorkspaceAccess
 
@@ -156,6 +156,7 @@ def list_jobs(
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     metadata: dict[str, str] | None = None,
+    sort: Sort = "newest",
 ) -> tuple[list[Job], str | None]:
     query: Select[Any] = select(Job).where(Job.workspace_id == workspace_id, Job.deleted_at.is_(None))
     if status:
@@ -164,10 +165,10 @@ def list_jobs(
         query = query.where(Job.type == type)
     query = created_between(query, Job.created_at, created_after, created_before)
     if not metadata:
-        return paginate(db, query, Job.id, cursor=cursor, limit=limit)
+        return paginate(db, query, Job.id, cursor=cursor, limit=limit, sort=sort)
     # JSON filtering differs per database; metadata filters are applied to a bounded scan of rows instead. A page
     # may then hold fewer than `limit` jobs, but its cursor continues right after what was looked at: none skipped.
-    rows, scanned_to = paginate(db, query, Job.id, cursor=cursor, limit=MAX_LIMIT)
+    rows, scanned_to = paginate(db, query, Job.id, cursor=cursor, limit=MAX_LIMIT, sort=sort)
     matches: list[Job] = []
     for job in rows:
         if all(job.meta.get(k) == v for k, v in metadata.items()):

@@ -21,6 +21,7 @@ from voxhub.workspaces.schemas import (
     RoleIn,
     WorkspaceIn,
     WorkspaceOut,
+    WorkspacePatch,
 )
 
 router = APIRouter(prefix="/api/v1/workspaces", tags=["workspaces"])
@@ -31,7 +32,12 @@ WS = responses(401, 403, 404)
 
 def workspace_out(workspace: Workspace, role: Role) -> WorkspaceOut:
     return WorkspaceOut(
-        id=workspace.id, name=workspace.name, personal=workspace.personal, role=role, created_at=workspace.created_at
+        id=workspace.id,
+        name=workspace.name,
+        personal=workspace.personal,
+        role=role,
+        retention_days=workspace.retention_days,
+        created_at=workspace.created_at,
     )
 
 
@@ -86,10 +92,14 @@ async def get_workspace(access: ViewerAccess) -> WorkspaceOut:
     return workspace_out(access.workspace, access.role)
 
 
-@router.patch("/{workspace_id}", summary="Rename a workspace", responses=responses(401, 403, 404, 422))
-def rename_workspace(body: WorkspaceIn, db: DbSession, access: AdminAccess) -> WorkspaceOut:
-    """Change the workspace's name (admin or owner)."""
-    return workspace_out(service.rename(db, access=access, name=body.name), access.role)
+@router.patch("/{workspace_id}", summary="Change a workspace", responses=responses(401, 403, 404, 422))
+def update_workspace(body: WorkspacePatch, db: DbSession, access: AdminAccess) -> WorkspaceOut:
+    """Rename the workspace, or set how many days its files are kept (`retention_days`; null keeps them)."""
+    if body.name is not None:
+        service.rename(db, access=access, name=body.name)
+    if "retention_days" in body.model_fields_set:
+        service.set_retention(db, access=access, days=body.retention_days)
+    return workspace_out(access.workspace, access.role)
 
 
 @router.delete("/{workspace_id}", status_code=204, summary="Delete a workspace", responses=WS)

@@ -15,10 +15,20 @@ class WorkspaceIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
 
 
+class WorkspacePatch(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    retention_days: int | None = Field(
+        default=None, ge=1, le=3650, description="Files older than this are deleted; null keeps them."
+    )
+
+
 class WorkspaceOut(BaseModel):
     id: str
     name: str
     personal: bool
+    retention_days: int | None = Field(default=None, description="Files older than this many days are deleted.")
     role: Role = Field(description="The caller's role in this workspace.")
     created_at: datetime
 

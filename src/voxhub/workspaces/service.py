@@ -123,6 +123,23 @@ def rename(db: Session, *, access: WorkspaceAccess, name: str) -> Workspace:
     return workspace
 
 
+def set_retention(db: Session, *, access: WorkspaceAccess, days: int | None) -> Workspace:
+    """Files older than `days` are deleted by the retention task; None keeps them until deleted by hand."""
+    access.require(Role.ADMIN)
+    workspace = access.workspace
+    old, workspace.retention_days = workspace.retention_days, days
+    audit.record(
+        db,
+        actor=access.actor,
+        action="workspace.retention_changed",
+        workspace_id=workspace.id,
+        target_type="workspace",
+        target_id=workspace.id,
+        summary={"from": old, "to": days},
+    )
+    return workspace
+
+
 def delete(db: Session, *, access: WorkspaceAccess) -> None:
     """Soft delete: every member and API key loses access at once; rows stay for retention and audit."""
     access.require(Role.OWNER)
