@@ -188,8 +188,11 @@ def _content_type(media: dict[str, Any]) -> str:
     return _AUDIO_TYPES.get(container, "audio/octet-stream")
 
 
-def finalize(db: Session, *, ctx: AppContext, file: File, actor: Actor, sha256: str | None = None) -> File:
-    """Probe stored bytes: the File becomes `ready` with its media facts, or `rejected` with its bytes removed."""
+def finalize(
+    db: Session, *, ctx: AppContext, file: File, actor: Actor, sha256: str | None = None, decode: bool = True
+) -> File:
+    """Probe stored bytes: the File becomes `ready` with its media facts, or `rejected` with its bytes removed.
+    Uploads are decoded to the end (`decode`); a job's own ffmpeg output needs only its container read."""
     store, settings = ctx.store, ctx.settings
     file.size_bytes = store.size(file.storage_key)
     local = store.local_path(file.storage_key)
@@ -203,7 +206,13 @@ def finalize(db: Session, *, ctx: AppContext, file: File, actor: Actor, sha256: 
         )
     )
     try:
-        info = probe(source, ffprobe=settings.ffprobe_path, ffmpeg=settings.ffmpeg_path, size_bytes=file.size_bytes)
+        info = probe(
+            source,
+            ffprobe=settings.ffprobe_path,
+            ffmpeg=settings.ffmpeg_path,
+            size_bytes=file.size_bytes,
+            decode=decode,
+        )
         if info.duration_s > settings.max_media_duration_s:
             raise MediaRejected(
                 "media_too_long",
@@ -441,7 +450,14 @@ def store_output(
     finally:
         if isinstance(source, Path):
             reader.stream.close()
-    return finalize(db, ctx=ctx, file=file, actor=Actor(user_agent=f"job {job_id}"), sha256=reader.digest.hexdigest())
+    return finalize(
+        db,
+        ctx=ctx,
+        file=file,
+        actor=Actor(user_agent=f"job {job_id}"),
+        sha256=reader.digest.hexdigest(),
+        decode=False,
+    )
 
 
 def remove_outputs(db: Session, *, ctx: AppContext, file_ids: list[str], actor: Actor) -> None:

@@ -57,10 +57,18 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def probe(source: str, *, ffprobe: str = "ffprobe", ffmpeg: str = "ffmpeg", size_bytes: int | None = None) -> MediaInfo:
+def probe(
+    source: str,
+    *,
+    ffprobe: str = "ffprobe",
+    ffmpeg: str = "ffmpeg",
+    size_bytes: int | None = None,
+    decode: bool = True,
+) -> MediaInfo:
     """Describe the media at `source` (a path or URL), or raise MediaRejected saying why it is unusable.
 
     The audio is decoded to the end, so a truncated or corrupt file is caught here, not halfway through a job.
+    `decode=False` trusts the container's own duration: for files voxhub itself just wrote with ffmpeg.
     """
     if size_bytes == 0:
         raise MediaRejected("unsupported_media", "empty_file", "The file is empty.")
@@ -84,7 +92,7 @@ def probe(source: str, *, ffprobe: str = "ffprobe", ffmpeg: str = "ffmpeg", size
         None,
     )
     declared = _number(fmt.get("duration")) or _number(audio.get("duration"))
-    decoded = _decoded_duration(source, ffmpeg)
+    decoded = _decoded_duration(source, ffmpeg) if decode else declared
     if decoded is None or decoded <= 0:
         raise MediaRejected("corrupt_media", "undecodable", "The audio stream could not be decoded.")
     if declared and declared - decoded > max(1.0, declared * 0.02):
