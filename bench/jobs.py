@@ -3,8 +3,8 @@
 In the same run, on a 5-s clip made with ffmpeg (48 kHz stereo WAV):
 - baseline: `voxhub.media.convert.convert()` with the jobs' ConvertSpec (mp3, default params), called N times in a
   loop from one thread, then N times from `--workers` threads (voxhub runs that many jobs at once: the fair
-  comparison). A third line adds what storing an output costs outside the database (ffprobe plus a full decode,
-  `voxhub.media.probe.probe`), to tell that cost apart from the engine's own.
+  comparison). A third line adds the probe that storing an output runs (`probe(decode=False)`: ffprobe reads the
+  container, as `voxhub.files.service.store_output` does), to tell that cost apart from the engine's own.
 - each executor: `voxhub serve` on a fresh data dir and database (SQLite, or PostgreSQL with
   `--database postgresql`), with `--workers` worker threads (local) or Redis plus one `voxhub worker --concurrency
   --workers` (celery). One clip is uploaded, N jobs are posted from 4 client threads as fast as the server takes
@@ -176,7 +176,7 @@ def run_baseline(name: str, source: Path, scratch: Path, *, jobs: int, threads: 
         target = scratch / f"{number}.mp3"
         convert(source, target, SPEC, expected_s=CLIP_S, on_progress=lambda _fraction: None)
         if with_probe:
-            probe(str(target), size_bytes=target.stat().st_size)
+            probe(str(target), size_bytes=target.stat().st_size, decode=False)  # as store_output probes
         target.unlink()
 
     cpu = own_cpu_s()
