@@ -69,11 +69,6 @@ class Conflict(VoxhubError):
     message = "The request conflicts with the current state."
 
 
-class Gone(VoxhubError):
-    status_code = 410
-    code = "gone"
-
-
 class Unprocessable(VoxhubError):
     status_code = 422
     code = "validation_error"
@@ -89,12 +84,6 @@ class TooManyRequests(VoxhubError):
         kwargs.setdefault("headers", {"Retry-After": str(max(1, retry_after_s))})
         kwargs.setdefault("details", {"retry_after_s": max(1, retry_after_s)})
         super().__init__(message, **kwargs)
-
-
-class ServiceUnavailable(VoxhubError):
-    status_code = 503
-    code = "unavailable"
-    message = "The service is not ready."
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -385,27 +385,20 @@ def fail(
     db.refresh(current)
     if transient and current.attempts < current.max_attempts:
         delay = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (current.attempts - 1)) * random.uniform(0.5, 1.0)  # noqa: S311
-        job = _settle(
+        return _requeue(
             db,
+            ctx=ctx,
             job_id=job_id,
-            owner=worker_id,
-            status=JobStatus.QUEUED.value,
-            worker_id=None,
-            run_after=utcnow() + timedelta(seconds=delay),
-            queued_at=utcnow(),
-            stage="retrying",
+            worker_id=worker_id,
+            now=utcnow(),
+            outcome="retrying",
+            code=code,
             message=f"{code}: {message}"[:500],
+            delay_s=delay,
+            stage="retrying",
+            attempt_message=message,
+            event={"retry_in_s": round(delay, 1), "error": {"code": code, "message": message}},
         )
-        if job is not None:
-            _finish_attempt(db, job=job, worker_id=worker_id, outcome="retrying", code=code, message=message)
-            events.emit(
-                db,
-                job_id=job_id,
-                kind="state",
-                data={"status": job.status, "retry_in_s": round(delay, 1), "error": {"code": code, "message": message}},
-            )
-            _enqueue_after_commit(db, ctx, job, delay_s=delay)
-        return job
     job = _settle(
         db,
         job_id=job_id,
@@ -449,24 +442,37 @@ def on_final(db: Session, *, ctx: AppContext, job: Job) -> None:
 
 
 def _requeue(
-    db: Session, *, ctx: AppContext, job_id: str, worker_id: str, now: datetime, outcome: str, code: str, message: str
+    db: Session,
+    *,
+    ctx: AppContext,
+    job_id: str,
+    worker_id: str,
+    now: datetime,
+    outcome: str,
+    code: str,
+    message: str,
+    delay_s: float = 0,
+    stage: str = "requeued",
+    attempt_message: str | None = None,
+    event: dict[str, Any] | None = None,
 ) -> Job | None:
-    """Put a running job of worker `worker_id` back in the queue, ending its attempt with `outcome`."""
+    """Put a running job of worker `worker_id` back in the queue (to run after `delay_s`), ending its attempt
+    with `outcome`. Used by retries, shutdowns and the stale-job reaper alike."""
     job = _settle(
         db,
         job_id=job_id,
         owner=worker_id,
         status=JobStatus.QUEUED.value,
         worker_id=None,
-        run_after=now,
+        run_after=now + timedelta(seconds=delay_s),
         queued_at=now,
-        stage="requeued",
+        stage=stage,
         message=message,
     )
     if job is not None:
-        _finish_attempt(db, job=job, worker_id=worker_id, outcome=outcome, code=code)
-        events.emit(db, job_id=job_id, kind="state", data={"status": job.status, "requeued": True})
-        _enqueue_after_commit(db, ctx, job)
+        _finish_attempt(db, job=job, worker_id=worker_id, outcome=outcome, code=code, message=attempt_message)
+        events.emit(db, job_id=job_id, kind="state", data={"status": job.status, **(event or {"requeued": True})})
+        _enqueue_after_commit(db, ctx, job, delay_s=delay_s)
     return job
 
 
