@@ -31,6 +31,8 @@ from voxhub.notify.routes import router as webhook_routes
 from voxhub.observability import Metrics, RequestContextMiddleware
 from voxhub.periodic import PeriodicRunner
 from voxhub.storage.routes import router as blob_routes
+from voxhub.transcripts.routes import router as transcript_routes
+from voxhub.transcripts.routes import voices_router as voices_routes
 from voxhub.workspaces.routes import invitations as invitation_routes
 from voxhub.workspaces.routes import router as workspace_routes
 
@@ -92,6 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         job_routes,
         admin_routes,
         webhook_routes,
+        transcript_routes,
+        voices_routes,
     )
     for router in routers:
         app.include_router(router)

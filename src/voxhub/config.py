@@ -88,6 +88,51 @@ class Settings(BaseSettings):
     )
     ffprobe_path: str = Field(default="ffprobe", description="The ffprobe program.")
     ffmpeg_path: str = Field(default="ffmpeg", description="The ffmpeg program.")
+    asr_engine: Literal["local", "remote"] = Field(
+        default="local", description="Speech recognition: `local` (faster-whisper) or `remote` (OpenAI-compatible API)."
+    )
+    asr_model: str = Field(
+        default="base", description="Whisper model: `base`, `tiny.en`, a hub name, or a path to a CTranslate2 model."
+    )
+    asr_device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="Where Whisper runs.")
+    asr_compute_type: str | None = Field(
+        default=None, description="CTranslate2 compute type; default int8 on CPU, float16 on CUDA."
+    )
+    asr_cpu_threads: int = Field(default=0, ge=0, description="Threads per Whisper model on CPU; 0 lets it choose.")
+    asr_batch_size: int = Field(
+        default=8, ge=1, le=64, description="Chunks decoded together by batched transcription (long audio)."
+    )
+    asr_allow_download: bool = Field(
+        default=True, description="Fetch a Whisper model that is not installed from the Hugging Face hub when online."
+    )
+    tts_engine: Literal["local", "remote"] = Field(
+        default="local", description="Speech synthesis: `local` (piper, espeak-ng) or `remote` (OpenAI-compatible)."
+    )
+    tts_voice: str = Field(default="en_US-joe-medium", description="Default voice id for synthesis.")
+    mt_engine: Literal["local", "remote"] = Field(
+        default="local", description="Translation: `local` (Bergamot, EN<->PT) or `remote` (OpenAI-compatible chat)."
+    )
+    remote_api_key: str | None = Field(
+        default=None,
+        description="Key for the remote engines; a workspace's stored `openai` provider key takes precedence.",
+    )
+    remote_asr_url: str = Field(
+        default="https://api.openai.com/v1", description="Base URL of the remote speech-recognition API."
+    )
+    remote_asr_model: str = Field(default="whisper-1", description="Model asked of the remote recognition API.")
+    remote_tts_url: str = Field(default="https://api.openai.com/v1", description="Base URL of the remote speech API.")
+    remote_tts_model: str = Field(default="tts-1", description="Model asked of the remote speech API.")
+    remote_mt_url: str = Field(
+        default="https://api.openai.com/v1", description="Base URL of the remote chat API used for translation."
+    )
+    remote_mt_model: str = Field(default="gpt-4o-mini", description="Model asked of the remote chat API.")
+    remote_timeout_s: float = Field(default=300.0, gt=0, description="Timeout of one call to a remote engine, seconds.")
+    model_idle_ttl_s: int = Field(
+        default=900, ge=0, description="A loaded model unused this long is unloaded, seconds; 0 keeps it loaded."
+    )
+    sync_max_audio_s: int = Field(
+        default=600, ge=1, description="Longest audio the synchronous /v1/audio routes accept, seconds."
+    )
 
     @field_validator("public_url")
     @classmethod
@@ -141,6 +186,14 @@ class Settings(BaseSettings):
     @property
     def mail_dir(self) -> Path:
         return self.data_dir / "mail"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def voices_dir(self) -> Path:
+        return self.data_dir / "voices"
 
 
 def get_settings() -> Settings:

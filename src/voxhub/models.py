@@ -6,6 +6,7 @@ from voxhub.audit.models import AuditEvent, SecurityEvent
 from voxhub.files.models import File, Upload
 from voxhub.jobs.models import Job, JobAttempt, JobEvent
 from voxhub.notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from voxhub.transcripts.models import TranscriptVersion
 from voxhub.workspaces.models import Invitation, Membership, Workspace
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "ProviderKey",
     "RefreshToken",
     "SecurityEvent",
+    "TranscriptVersion",
     "Upload",
     "User",
     "UserToken",

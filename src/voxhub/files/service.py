@@ -20,7 +20,7 @@ from voxhub.context import AppContext
 from voxhub.errors import NotFound, Unprocessable, VoxhubError
 from voxhub.files.models import File, FileKind, FileStatus, Upload, UploadStatus
 from voxhub.files.schemas import FileOut
-from voxhub.media.probe import MediaRejected, probe
+from voxhub.media.probe import MediaInfo, MediaRejected, probe
 from voxhub.notify import webhooks
 from voxhub.pagination import Sort, created_between, paginate
 from voxhub.storage import BlobNotFound, DownloadOptions
@@ -189,12 +189,22 @@ def _content_type(media: dict[str, Any]) -> str:
 
 
 def finalize(
-    db: Session, *, ctx: AppContext, file: File, actor: Actor, sha256: str | None = None, decode: bool = True
+    db: Session,
+    *,
+    ctx: AppContext,
+    file: File,
+    actor: Actor,
+    sha256: str | None = None,
+    decode: bool = True,
+    known: MediaInfo | None = None,
 ) -> File:
     """Probe stored bytes: the File becomes `ready` with its media facts, or `rejected` with its bytes removed.
-    Uploads are decoded to the end (`decode`); a job's own ffmpeg output needs only its container read."""
+    Uploads are decoded to the end (`decode`); a job's own ffmpeg output needs only its container read, and output
+    whose facts the job already knows (`known`: raw PCM, which has no container to read) is not probed at all."""
     store, settings = ctx.store, ctx.settings
     file.size_bytes = store.size(file.storage_key)
+    if known is not None:
+        return _ready(db, ctx=ctx, file=file, actor=actor, info=known, sha256=sha256, trust_type=True)
     local = store.local_path(file.storage_key)
     source = (
         str(local)
@@ -224,9 +234,18 @@ def finalize(
         raise MediaUnusable(
             rejected.message, code=rejected.code, details={"file_id": file.id, "reason": rejected.reason}
         ) from rejected
+    return _ready(db, ctx=ctx, file=file, actor=actor, info=info, sha256=sha256, trust_type=False)
+
+
+def _ready(
+    db: Session, *, ctx: AppContext, file: File, actor: Actor, info: MediaInfo, sha256: str | None, trust_type: bool
+) -> File:
+    """Mark a probed file ready. Its type comes from the probe, never from what a client declared, except for
+    output whose facts the job supplied (`trust_type`)."""
     file.sha256 = sha256 or _sha256_of(ctx, file.storage_key)
     file.media = info.as_dict()
-    file.content_type = _content_type(file.media)
+    if not trust_type:
+        file.content_type = _content_type(file.media)
     file.status = FileStatus.READY.value
     db.flush()
     webhooks.emit(
@@ -431,8 +450,9 @@ def store_output(
     source: BinaryIO | Path,
     content_type: str,
     job_id: str,
+    known: MediaInfo | None = None,
 ) -> File:
-    """A job's output: stored like an upload, probed, and marked kind `output`."""
+    """A job's output: stored like an upload, probed (unless its facts are `known`), and marked kind `output`."""
     file = File(
         workspace_id=workspace_id,
         kind=FileKind.OUTPUT.value,
@@ -457,6 +477,7 @@ def store_output(
         actor=Actor(user_agent=f"job {job_id}"),
         sha256=reader.digest.hexdigest(),
         decode=False,
+        known=known,
     )
 
 

@@ -18,6 +18,7 @@ from voxhub.files.models import File, FileStatus
 from voxhub.jobs import events
 from voxhub.jobs.models import Job, JobStatus
 from voxhub.jobs.registry import JobCanceled, JobTimedOut, PipelineError, WorkerStopping
+from voxhub.media.probe import MediaInfo
 
 PROGRESS_EVERY_S = 0.5  # at most two progress writes a second per job
 CANCEL_CHECK_EVERY_S = 0.5
@@ -144,8 +145,11 @@ class JobContext:
         self.logger.info("downloaded input %s (%s)", file_id, name)
         return target
 
-    def write_output(self, name: str, stream: BinaryIO | Path, content_type: str) -> File:
-        """Store an output file, probe it, and attach it to the job (removed again if the job is canceled)."""
+    def write_output(
+        self, name: str, stream: BinaryIO | Path, content_type: str, *, known: MediaInfo | None = None
+    ) -> File:
+        """Store an output file, probe it (unless its facts are `known`), and attach it to the job (removed again
+        if the job is canceled)."""
         with self.database.session() as db:
             file = files.store_output(
                 db,
@@ -155,6 +159,7 @@ class JobContext:
                 source=stream,
                 content_type=content_type,
                 job_id=self.job_id,
+                known=known,
             )
             job = db.get(Job, self.job_id)
             assert job is not None

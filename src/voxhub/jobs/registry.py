@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from voxhub.context import AppContext
     from voxhub.jobs.context import JobContext
 
 QUEUES = ("asr", "tts", "media", "default")
@@ -46,6 +49,9 @@ class JobType:
     run: Callable[[JobContext, Any, Any], dict[str, Any]]
     timeout_s: int = 3600
     description: str = ""
+    # Checks that need the database or settings, run when the job is created so a bad request gets its 4xx at once
+    # instead of a failed job: check(db, ctx, workspace_id, job_input, params). Raise a VoxhubError.
+    check: Callable[[Session, AppContext, str, Any, Any], None] | None = None
 
 
 JOB_TYPES: dict[str, JobType] = {}

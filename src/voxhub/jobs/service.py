@@ -90,6 +90,8 @@ def create(
     params = _validate(kind.params_model, body.get("params") or {}, "params")
     if body.get("webhook_url"):
         webhooks.check_target(ctx, str(body["webhook_url"]))
+    if kind.check is not None:
+        kind.check(db, ctx, access.workspace_id, job_input, params)
     file_id = getattr(job_input, "file_id", None)
     if file_id:
         file = files.get_file(db, workspace_id=access.workspace_id, file_id=file_id)

@@ -17,6 +17,7 @@ FORMATS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "opus": ("libopus", "opus", "audio/ogg", ()),
     "aac": ("aac", "aac", "audio/aac", ("-f", "adts")),
     "m4a": ("aac", "m4a", "audio/mp4", ("-movflags", "+faststart")),
+    "pcm": ("pcm_s16le", "pcm", "audio/pcm", ("-f", "s16le")),  # raw 16-bit little-endian samples, no header
 }
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 

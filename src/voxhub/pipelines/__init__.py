@@ -1,3 +1,3 @@
 """One module per job type; importing this package registers them all."""
 
-from voxhub.pipelines import media_convert  # noqa: F401
+from voxhub.pipelines import media_convert, synthesize, transcribe, translate  # noqa: F401

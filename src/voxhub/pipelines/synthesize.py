@@ -1,0 +1,240 @@
+"""synthesize: text → speech, sentence by sentence with progress, encoded by ffmpeg to the format asked for."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import wave
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.orm import Session
+
+from voxhub import engines
+from voxhub.config import Settings
+from voxhub.context import AppContext
+from voxhub.engines.base import EngineError, Synthesizer, Voice
+from voxhub.engines.remote import RemoteConfig
+from voxhub.engines.textnorm import normalize, split_sentences
+from voxhub.errors import Unprocessable
+from voxhub.jobs.context import JobContext
+from voxhub.jobs.registry import JobType, PipelineError, register
+from voxhub.media import convert as ffmpeg
+from voxhub.media.probe import MediaInfo
+from voxhub.pipelines.speech import pipeline_error, remote_for
+
+MAX_CHARS = 100_000
+PAUSE_S = 0.15  # between sentences, which the engines speak separately
+PCM_DEFAULT_RATE = 24000  # what OpenAI's `pcm` format is, so clients written for it play ours unchanged
+Format = Literal["mp3", "wav", "flac", "opus", "aac", "pcm"]
+Progress = Callable[[float, str | None], None]
+
+
+class TextInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=MAX_CHARS, description="Plain text (no SSML), up to 100,000 characters.")
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text is empty")
+        return value
+
+
+class SynthesizeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    voice: str | None = Field(default=None, max_length=200, description="A voice id from GET /api/v1/voices.")
+    language: str | None = Field(default=None, max_length=16, description="Picks a voice when none is named.")
+    speed: float = Field(default=1.0, ge=0.25, le=4.0)
+    format: Format = "mp3"
+    sample_rate: int | None = Field(default=None, ge=8000, le=48000)
+    engine: Literal["local", "remote"] | None = Field(default=None, description="Default from VOXHUB_TTS_ENGINE.")
+
+
+def pick_voice(settings: Settings, engine: Synthesizer, params: SynthesizeParams) -> Voice:
+    try:
+        return engines.find_voice(engine, params.voice, default=settings.tts_voice, language=params.language)
+    except EngineError as exc:
+        raise Unprocessable(exc.message, code=exc.code, details=exc.details) from exc
+
+
+def _sentences(text: str, voice: Voice) -> list[str]:
+    sentences = split_sentences(normalize(text, voice.language.split("-")[0]))
+    if not sentences:
+        raise PipelineError("empty_text", "Nothing speakable is left in the text once symbols are removed.")
+    return sentences
+
+
+def pcm_stream(
+    engine: Synthesizer, voice: Voice, text: str, *, speed: float, progress: Progress
+) -> Iterator[tuple[bytes, int]]:
+    """(PCM, sample rate) sentence by sentence, with a short pause between sentences."""
+    sentences = _sentences(text, voice)
+    total = sum(len(sentence) for sentence in sentences)
+    done = 0
+    for index, sentence in enumerate(sentences):
+        paused = index == 0
+        try:
+            for chunk in engine.synthesize(sentence, voice, speed=speed):
+                if not paused:
+                    yield b"\0\0" * int(chunk.sample_rate * PAUSE_S), chunk.sample_rate
+                    paused = True
+                yield chunk.pcm, chunk.sample_rate
+        except EngineError as exc:
+            raise pipeline_error(exc) from exc
+        done += len(sentence)
+        progress(5 + 85 * done / total, None)
+
+
+def synthesize_file(
+    settings: Settings,
+    text: str,
+    params: SynthesizeParams,
+    scratch: Path,
+    *,
+    progress: Progress,
+    remote: RemoteConfig | None = None,
+) -> tuple[Path, MediaInfo | None, Voice]:
+    """Speak `text` into a file in `scratch`; its media facts when known without probing (raw PCM), and the voice.
+    Shared by the job, the CLI and (through `stream_speech`'s parts) the OpenAI-compatible route."""
+    engine = engines.synthesizer(settings, engine=params.engine, remote=remote)
+    voice = pick_voice(settings, engine, params)
+    progress(2, "synthesizing")
+    wav = scratch / "speech.wav"
+    rate = 0
+    with wave.open(str(wav), "wb") as writer:
+        for pcm, chunk_rate in pcm_stream(engine, voice, text, speed=params.speed, progress=progress):
+            if not rate:
+                rate = chunk_rate
+                writer.setnchannels(1)
+                writer.setsampwidth(2)
+                writer.setframerate(rate)
+            writer.writeframes(pcm)
+    if not rate:
+        raise PipelineError("synthesis_failed", "The engine produced no audio.")
+    progress(90, "encoding")
+    target = scratch / ffmpeg.output_name("speech", params.format)
+    sample_rate = params.sample_rate or (PCM_DEFAULT_RATE if params.format == "pcm" else None)
+    spec = ffmpeg.ConvertSpec(format=params.format, sample_rate=sample_rate, channels=1)
+    try:
+        ffmpeg.convert(wav, target, spec, expected_s=0, on_progress=lambda _: None, ffmpeg=settings.ffmpeg_path)
+    except ffmpeg.ConvertFailed as exc:
+        raise PipelineError("conversion_failed", f"ffmpeg could not encode the speech: {exc.message}") from exc
+    known = None
+    if params.format == "pcm":
+        out_rate = sample_rate or rate
+        known = MediaInfo(
+            duration_s=round(target.stat().st_size / 2 / out_rate, 3),
+            container="s16le",
+            audio_codec="pcm_s16le",
+            sample_rate=out_rate,
+            channels=1,
+            bit_rate=out_rate * 16,
+        )
+    return target, known, voice
+
+
+def stream_speech(
+    settings: Settings, text: str, params: SynthesizeParams, *, remote: RemoteConfig | None = None
+) -> tuple[Iterator[bytes], Voice]:
+    """Encoded audio as it is made: each sentence goes to an ffmpeg encoder as soon as it is synthesised, so the
+    first bytes leave long before the last sentence is spoken. Errors before the first byte raise here."""
+    engine = engines.synthesizer(settings, engine=params.engine, remote=remote)
+    voice = pick_voice(settings, engine, params)
+    pcm = pcm_stream(engine, voice, text, speed=params.speed, progress=lambda *_: None)
+    first, rate = next(pcm)  # the first sentence: a failing engine or an empty text fails the request itself
+    sample_rate = params.sample_rate or (PCM_DEFAULT_RATE if params.format == "pcm" else None)
+    encoder, _ext, _mime, extra = ffmpeg.FORMATS[params.format]
+    command = [settings.ffmpeg_path, "-nostdin", "-hide_banner", "-v", "error", "-f", "s16le", "-ar", str(rate)]
+    command += ["-ac", "1", "-i", "pipe:0", "-c:a", encoder, *extra]
+    if params.format == "opus" and sample_rate not in ffmpeg.OPUS_RATES:
+        sample_rate = 48000
+    if sample_rate:
+        command += ["-ar", str(sample_rate)]
+    command += ["-f", _MUXERS[params.format], "pipe:1"]
+    return _encode(command, first, pcm), voice
+
+
+_MUXERS = {"mp3": "mp3", "wav": "wav", "flac": "flac", "opus": "ogg", "aac": "adts", "pcm": "s16le"}
+
+
+def _encode(command: list[str], first: bytes, rest: Iterator[tuple[bytes, int]]) -> Iterator[bytes]:
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # noqa: S603
+    assert process.stdin is not None and process.stdout is not None
+    stdin = process.stdin
+
+    def feed() -> None:
+        try:
+            stdin.write(first)
+            for pcm, _rate in rest:
+                stdin.write(pcm)
+        except (BrokenPipeError, PipelineError, OSError):
+            pass
+        finally:
+            stdin.close()
+
+    feeder = threading.Thread(target=feed, name="speech-encoder-feed", daemon=True)
+    feeder.start()
+    try:
+        while chunk := process.stdout.read1(32768):  # type: ignore[attr-defined]
+            yield chunk
+    finally:
+        if process.poll() is None:  # the client went away mid-stream
+            process.kill()
+        process.wait()
+        feeder.join(timeout=5)
+
+
+def _check(db: Session, ctx: AppContext, workspace_id: str, job_input: TextInput, params: SynthesizeParams) -> None:
+    if (params.engine or ctx.settings.tts_engine) == "remote":
+        return
+    engine = engines.synthesizer(ctx.settings, engine="local")
+    pick_voice(ctx.settings, engine, params)
+
+
+def run(ctx: JobContext, job_input: TextInput, params: SynthesizeParams) -> dict[str, Any]:
+    ctx.progress(0, "preparing")
+    remote = None
+    if (params.engine or ctx.app.settings.tts_engine) == "remote":
+        with ctx.database.session() as db:
+            remote = remote_for(db, ctx.app, ctx.workspace_id, "tts")
+
+    def progress(pct: float, stage: str | None) -> None:
+        ctx.progress(pct, stage)
+        ctx.check_canceled()
+
+    target, known, voice = synthesize_file(
+        ctx.app.settings, job_input.text, params, ctx.scratch, progress=progress, remote=remote
+    )
+    ctx.progress(95, "storing")
+    output = ctx.write_output(target.name, target, ffmpeg.content_type(params.format), known=known)
+    media = output.media or {}
+    return {
+        "file_id": output.id,
+        "voice": voice.id,
+        "engine": voice.engine,
+        "format": params.format,
+        "duration_s": media.get("duration_s"),
+        "sample_rate": media.get("sample_rate"),
+        "characters": len(job_input.text),
+        "size_bytes": output.size_bytes,
+    }
+
+
+register(
+    JobType(
+        name="synthesize",
+        queue="tts",
+        input_model=TextInput,
+        params_model=SynthesizeParams,
+        run=run,
+        timeout_s=2 * 3600,
+        description="Text → speech with a piper or espeak-ng voice, as mp3, wav, flac, opus, aac or raw PCM.",
+        check=_check,
+    )
+)

@@ -1,0 +1,154 @@
+"""HTTP routes for transcripts (export in five formats, corrections in versions) and the list of voices."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from voxhub import engines
+from voxhub.deps import Ctx, CurrentPrincipal, DbSession, MemberAccess, ViewerAccess
+from voxhub.errors import Unprocessable, responses
+from voxhub.transcripts import formats, service
+from voxhub.transcripts.models import TranscriptVersion
+
+router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/jobs/{job_id}/transcript", tags=["transcripts"])
+voices_router = APIRouter(prefix="/api/v1/voices", tags=["speech"])
+
+Lang = Annotated[str | None, Query(max_length=16, description="A translation's language (from a translate job).")]
+
+
+class SegmentEdit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: int
+    text: str | None = Field(default=None, max_length=10_000)
+    speaker: str | None = Field(default=None, max_length=40, description="A speaker label; empty removes it.")
+
+
+class TranscriptEdit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    segments: list[SegmentEdit] = Field(default_factory=list, max_length=10_000)
+    speakers: dict[str, str] = Field(default_factory=dict, description='Label → display name, e.g. {"S1": "Ana"}.')
+    base_version: int | None = Field(default=None, description="Refuse the edit (409) unless this is the latest.")
+
+
+class TranscriptVersionOut(BaseModel):
+    version: int
+    language: str
+    variant: str
+    source: str
+    created_by: str | None
+    created_at: datetime
+
+
+def _version_out(row: TranscriptVersion) -> TranscriptVersionOut:
+    return TranscriptVersionOut(
+        version=row.version,
+        language=row.language,
+        variant=row.variant,
+        source=row.source,
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )
+
+
+def _document(row: TranscriptVersion) -> dict[str, Any]:
+    return {"job_id": row.job_id, "version": row.version, "variant": row.variant, **row.data}
+
+
+@router.get(
+    "",
+    summary="A job's transcript",
+    responses={
+        **responses(401, 403, 404, 409, 422),
+        200: {"content": {mime.split(";")[0]: {} for mime in formats.CONTENT_TYPES.values()}},
+    },
+)
+def get_transcript(
+    job_id: str,
+    db: DbSession,
+    access: ViewerAccess,
+    format: Literal["json", "txt", "srt", "vtt", "tsv"] = "json",
+    lang: Lang = None,
+    version: Annotated[int | None, Query(ge=1)] = None,
+    max_line_chars: Annotated[int, Query(ge=10, le=200)] = 42,
+    max_cue_s: Annotated[float, Query(ge=1, le=60)] = 7.0,
+    download: bool = False,
+) -> Response:
+    """The latest version (or `version`) in `json`, `txt`, `srt`, `vtt` or `tsv`; `lang` picks a translation."""
+    row = service.get(db, workspace_id=access.workspace_id, job_id=job_id, lang=lang, version=version)
+    body = formats.render(_document(row), format, max_line_chars=max_line_chars, max_cue_s=max_cue_s)
+    headers = {"X-Transcript-Version": str(row.version)}
+    if download:
+        headers["Content-Disposition"] = f'attachment; filename="{job_id}.{row.variant}.{format}"'
+    return Response(body, media_type=formats.CONTENT_TYPES[format], headers=headers)
+
+
+@router.patch("", summary="Correct a transcript", responses=responses(401, 403, 404, 409, 422))
+def edit_transcript(
+    job_id: str,
+    body: TranscriptEdit,
+    db: DbSession,
+    access: MemberAccess,
+    lang: Lang = None,
+    if_match: Annotated[str | None, Header(description="A version number, as `base_version`.")] = None,
+) -> dict[str, Any]:
+    """Correct segments' text and speakers, or name speakers. Each edit is a new version; exports use the latest."""
+    if not body.segments and not body.speakers:
+        raise Unprocessable("Nothing to change: give segments or speakers.", code="validation_error")
+    base_version = body.base_version
+    if base_version is None and if_match:
+        try:
+            base_version = int(if_match.strip('"W/ '))
+        except ValueError as exc:
+            raise Unprocessable("If-Match must be a version number.", code="validation_error") from exc
+    row = service.edit(
+        db,
+        access=access,
+        job_id=job_id,
+        segments=[edit.model_dump(exclude_unset=True) for edit in body.segments],
+        speakers=body.speakers,
+        base_version=base_version,
+        lang=lang,
+    )
+    return _document(row)
+
+
+@router.get("/versions", summary="A transcript's versions", responses=responses(401, 403, 404, 409))
+def transcript_versions(
+    job_id: str, db: DbSession, access: ViewerAccess, lang: Lang = None
+) -> list[TranscriptVersionOut]:
+    rows = service.versions(db, workspace_id=access.workspace_id, job_id=job_id, lang=lang)
+    return [_version_out(row) for row in rows]
+
+
+class VoiceOut(BaseModel):
+    id: str
+    name: str
+    language: str
+    engine: str
+    sample_rate: int
+    description: str
+
+
+@voices_router.get("", summary="Voices for synthesis", responses=responses(401))
+async def list_voices(
+    ctx: Ctx,
+    principal: CurrentPrincipal,
+    language: Annotated[str | None, Query(max_length=16, description="e.g. `en` or `pt-BR`")] = None,
+    engine: Literal["piper", "espeak-ng"] | None = None,
+) -> list[VoiceOut]:
+    """Installed voices: piper voices first (natural), then espeak-ng (robotic, every language)."""
+    synthesizer = engines.synthesizer(ctx.settings, engine="local")
+    voices = await run_in_threadpool(synthesizer.voices)
+    wanted = (language or "").lower()
+    return [
+        VoiceOut(**voice.to_dict())
+        for voice in voices
+        if (not wanted or voice.language.lower().startswith(wanted)) and (engine is None or voice.engine == engine)
+    ]
