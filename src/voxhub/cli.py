@@ -1,4 +1,4 @@
-"""The `voxhub` command: serve, migrate and administer."""
+"""The `voxhub` command: serve, migrate, administer, and transcribe or speak files locally."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from voxhub import speech_cli
 from voxhub.config import PREVIOUS_SECRET_KEYS_FILE, SECRET_KEY_FILE, Settings
 from voxhub.db import Database, migrate, schema_state
 from voxhub.observability import configure_logging
@@ -24,6 +25,9 @@ def _settings() -> Settings:
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     return settings
+
+
+speech_cli.register(app, _settings)
 
 
 def prepare_database(settings: Settings) -> None:

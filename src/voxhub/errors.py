@@ -1,4 +1,5 @@
-"""The VoxhubError hierarchy and the one JSON error shape every response uses."""
+"""The VoxhubError hierarchy and the one JSON error shape every response uses — except under /v1, where OpenAI's
+clients expect OpenAI's own error shape."""
 
 from __future__ import annotations
 
@@ -96,9 +97,13 @@ def error_response(
     return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
 
 
-def internal_error_response() -> JSONResponse:
-    """The answer to an unexpected failure: the one shape, and nothing about what went wrong inside."""
-    return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
+def internal_error_response(path: str = "") -> JSONResponse:
+    """The answer to an unexpected failure on `path`: the one shape (OpenAI's under /v1), and nothing about what went
+    wrong inside."""
+    code, message = "internal_error", "Something went wrong on our side; it has been logged."
+    if _is_openai_path(path):
+        return openai_error_response(500, code, message)
+    return error_response(500, code, message)
 
 
 _HTTP_CODES = {
@@ -120,31 +125,90 @@ def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
     return {"fields": fields}
 
 
+def _field_name(exc: RequestValidationError) -> str | None:
+    """The first offending field as OpenAI's `param` names it: `speed`, not `body.speed`."""
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ())]
+        if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+            loc = loc[1:]
+        if loc:
+            return ".".join(loc)
+    return None
+
+
+# ---- OpenAI's error shape, for the OpenAI-compatible routes under /v1 ----
+
+OPENAI_PREFIX = "/v1"
+_OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
+
+
+def openai_error_response(
+    status: int, code: str, message: str, *, param: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """`{"error": {"message", "type", "param", "code"}}` as OpenAI answers; OpenAI never answers 422, so neither do
+    these routes."""
+    status = 400 if status == 422 else status
+    kind = _OPENAI_TYPES.get(status) or ("server_error" if status >= 500 else "invalid_request_error")
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _is_openai_path(path: str) -> bool:
+    return path == OPENAI_PREFIX or path.startswith(OPENAI_PREFIX + "/")
+
+
+def _route_path(request: Request) -> str:
+    return request.url.path.removeprefix(request.scope.get("root_path", "") or "")
+
+
+def _respond(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    *,
+    param: str | None = None,
+) -> JSONResponse:
+    """The error in the shape the route's clients expect: OpenAI's under /v1, voxhub's everywhere else."""
+    if _is_openai_path(_route_path(request)):
+        param = param or (details or {}).get("param")
+        return openai_error_response(status, code, message, param=param, headers=headers)
+    return error_response(status, code, message, details, headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Every error a client can receive goes through one of these handlers and so has the one shape."""
 
     @app.exception_handler(VoxhubError)
     async def _voxhub_error(request: Request, exc: VoxhubError) -> JSONResponse:
-        return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+        return _respond(request, exc.status_code, exc.code, exc.message, exc.details, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = _validation_details(exc)
         first = details["fields"][0] if details["fields"] else None
         message = f"{first['field']}: {first['message']}" if first else "The request is not valid."
-        return error_response(422, "validation_error", message, details)
+        return _respond(request, 422, "validation_error", message, details, param=_field_name(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code, message = _HTTP_CODES.get(exc.status_code, ("error", "The request failed."))
         if isinstance(exc.detail, str) and exc.status_code not in (404, 405):
             message = exc.detail
-        return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+        return _respond(request, exc.status_code, code, message, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return internal_error_response()
+        return internal_error_response(_route_path(request))
 
 
 # ---- OpenAPI: every route documents the errors it can answer with, in the one shape ----
@@ -177,3 +241,29 @@ _DESCRIPTIONS = {
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorOut, "description": _DESCRIPTIONS[status]} for status in statuses}
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIErrorOut(BaseModel):
+    error: OpenAIErrorDetail
+
+
+_OPENAI_DESCRIPTIONS = {
+    400: "invalid_request_error: a missing or invalid field (`param` names it), or unusable audio",
+    401: "authentication_error: no API key, or not a valid voxhub API key",
+    403: "permission_error: the key's scope does not allow this",
+    404: "not_found_error: no such model",
+    413: "invalid_request_error: the file or the audio is too long for a synchronous call; use the jobs API",
+    503: "server_error: the speech engine is unavailable; try again",
+}
+
+
+def openai_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Error responses in OpenAI's shape, for the OpenAPI description of the /v1 routes."""
+    return {status: {"model": OpenAIErrorOut, "description": _OPENAI_DESCRIPTIONS[status]} for status in statuses}

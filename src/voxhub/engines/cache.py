@@ -25,6 +25,7 @@ class ModelCache:
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
+        self._sweeper: threading.Thread | None = None
 
     def get(self, key: str, load: Callable[[], Any]) -> Any:
         """The model for `key`, loading it if needed. Pair with release(key) when done (or use `use`)."""
@@ -45,7 +46,25 @@ class ModelCache:
             model = load()
             with self._lock:
                 self._entries[key] = _Entry(model=model, last_used=time.monotonic(), users=1)
+                self._start_sweeper()
             return model
+
+    def _start_sweeper(self) -> None:
+        """A daemon thread unloads idle models even when no job comes to release anything (caller holds _lock)."""
+        if self.idle_ttl_s <= 0 or (self._sweeper is not None and self._sweeper.is_alive()):
+            return
+
+        def sweep_while_loaded() -> None:
+            while True:
+                time.sleep(max(1.0, min(self.idle_ttl_s / 2, 60.0)))
+                self.sweep()
+                with self._lock:
+                    if not self._entries:
+                        self._sweeper = None
+                        return
+
+        self._sweeper = threading.Thread(target=sweep_while_loaded, name="model-cache-sweeper", daemon=True)
+        self._sweeper.start()
 
     def release(self, key: str) -> None:
         with self._lock:

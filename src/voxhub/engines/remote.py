@@ -25,6 +25,7 @@ from voxhub.engines.base import (
 
 OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse")
 PCM_SAMPLE_RATE = 24000  # OpenAI's `pcm` response format: 24 kHz, 16-bit, mono, little-endian
+TRANSLATE_BATCH = 40  # texts per chat request
 
 
 @dataclass(frozen=True)
@@ -86,21 +87,19 @@ class RemoteTranscriber:
     def transcribe(
         self, audio: Path, options: TranscribeOptions, *, on_progress: AudioProgress | None = None
     ) -> Transcription:
-        data: list[tuple[str, str]] = [
-            ("model", self.config.model),
-            ("response_format", "verbose_json"),
-            ("timestamp_granularities[]", "segment"),
-        ]
-        if options.word_timestamps:
-            data.append(("timestamp_granularities[]", "word"))
-        if options.language and options.task == "transcribe":
-            data.append(("language", options.language))
+        translate = options.task == "translate"
+        # A dict, with a list for the repeated field: httpx sends multipart fields only from a mapping.
+        data: dict[str, str | list[str]] = {"model": self.config.model, "response_format": "verbose_json"}
+        if not translate:  # /audio/translations takes neither a language nor timestamp granularities
+            data["timestamp_granularities[]"] = ["segment", "word"] if options.word_timestamps else ["segment"]
+            if options.language:
+                data["language"] = options.language
         prompt = " ".join(filter(None, [options.initial_prompt, ", ".join(options.vocabulary)]))
         if prompt:
-            data.append(("prompt", prompt))
+            data["prompt"] = prompt
         if options.temperature is not None:
-            data.append(("temperature", str(options.temperature)))
-        path = "/audio/translations" if options.task == "translate" else "/audio/transcriptions"
+            data["temperature"] = str(options.temperature)
+        path = "/audio/translations" if translate else "/audio/transcriptions"
         with audio.open("rb") as handle:
             response = _call(self.config, "POST", path, data=data, files={"file": (audio.name, handle, "audio/wav")})
         try:
@@ -120,7 +119,7 @@ def parse_verbose_json(body: dict[str, Any], *, model: str) -> Transcription:
         for w in body.get("words") or []
     ]
     segments = []
-    for index, raw in enumerate(body.get("segments") or []):
+    for raw in body.get("segments") or []:
         start, end = float(raw.get("start", 0.0)), float(raw.get("end", 0.0))
         own = raw.get("words")
         if own:
@@ -128,12 +127,17 @@ def parse_verbose_json(body: dict[str, Any], *, model: str) -> Transcription:
                 Word(float(w["start"]), float(w["end"]), str(w["word"]), float(w.get("probability", 1.0))) for w in own
             ]
         else:
-            seg_words = [w for w in words if start - 0.01 <= (w.start + w.end) / 2 <= end + 0.01]
+            # Top-level words, in order: each goes to the first segment it does not lie after, so none is counted
+            # twice at a boundary and none is lost in a gap between segments.
+            count = 0
+            while count < len(words) and (words[count].start + words[count].end) / 2 <= end + 0.01:
+                count += 1
+            seg_words, words = words[:count], words[count:]
         text = str(raw.get("text", "")).strip()
         if text:
             segments.append(
                 Segment(
-                    id=index,
+                    id=len(segments),
                     start=start,
                     end=end,
                     text=text,
@@ -154,29 +158,37 @@ def parse_verbose_json(body: dict[str, Any], *, model: str) -> Transcription:
     )
 
 
-# OpenAI answers `language` as an English name ("english"); voxhub as a code. Both become a code.
-_LANGUAGE_NAMES = {
-    "english": "en",
-    "portuguese": "pt",
-    "spanish": "es",
-    "french": "fr",
-    "german": "de",
-    "italian": "it",
-    "dutch": "nl",
-    "japanese": "ja",
-    "chinese": "zh",
-    "russian": "ru",
-    "korean": "ko",
-    "arabic": "ar",
-    "hindi": "hi",
-    "polish": "pl",
-    "turkish": "tr",
-}
+# OpenAI names languages in English ("english") where voxhub uses codes ("en"): Whisper's own table.
+LANGUAGE_NAMES = {
+    "en": "english", "zh": "chinese", "de": "german", "es": "spanish", "ru": "russian", "ko": "korean",
+    "fr": "french", "ja": "japanese", "pt": "portuguese", "tr": "turkish", "pl": "polish", "ca": "catalan",
+    "nl": "dutch", "ar": "arabic", "sv": "swedish", "it": "italian", "id": "indonesian", "hi": "hindi",
+    "fi": "finnish", "vi": "vietnamese", "he": "hebrew", "uk": "ukrainian", "el": "greek", "ms": "malay",
+    "cs": "czech", "ro": "romanian", "da": "danish", "hu": "hungarian", "ta": "tamil", "no": "norwegian",
+    "th": "thai", "ur": "urdu", "hr": "croatian", "bg": "bulgarian", "lt": "lithuanian", "la": "latin",
+    "mi": "maori", "ml": "malayalam", "cy": "welsh", "sk": "slovak", "te": "telugu", "fa": "persian",
+    "lv": "latvian", "bn": "bengali", "sr": "serbian", "az": "azerbaijani", "sl": "slovenian", "kn": "kannada",
+    "et": "estonian", "mk": "macedonian", "br": "breton", "eu": "basque", "is": "icelandic", "hy": "armenian",
+    "ne": "nepali", "mn": "mongolian", "bs": "bosnian", "kk": "kazakh", "sq": "albanian", "sw": "swahili",
+    "gl": "galician", "mr": "marathi", "pa": "punjabi", "si": "sinhala", "km": "khmer", "sn": "shona",
+    "yo": "yoruba", "so": "somali", "af": "afrikaans", "oc": "occitan", "ka": "georgian", "be": "belarusian",
+    "tg": "tajik", "sd": "sindhi", "gu": "gujarati", "am": "amharic", "yi": "yiddish", "lo": "lao",
+    "uz": "uzbek", "fo": "faroese", "ht": "haitian creole", "ps": "pashto", "tk": "turkmen", "nn": "nynorsk",
+    "mt": "maltese", "sa": "sanskrit", "lb": "luxembourgish", "my": "myanmar", "bo": "tibetan", "tl": "tagalog",
+    "mg": "malagasy", "as": "assamese", "tt": "tatar", "haw": "hawaiian", "ln": "lingala", "ha": "hausa",
+    "ba": "bashkir", "jw": "javanese", "su": "sundanese", "yue": "cantonese",
+}  # fmt: skip
+_LANGUAGE_CODES = {name: code for code, name in LANGUAGE_NAMES.items()}
+
+
+def language_name(code: str) -> str:
+    """`en` → `english`, as OpenAI's verbose_json names it; an unknown code is returned as it is."""
+    return LANGUAGE_NAMES.get(code.strip().lower(), code)
 
 
 def _language_code(value: str) -> str:
     value = value.strip().lower()
-    return _LANGUAGE_NAMES.get(value, value)
+    return _LANGUAGE_CODES.get(value, value)
 
 
 class RemoteSynthesizer:
@@ -224,18 +236,30 @@ class RemoteTranslator:
         return []
 
     def translate(self, texts: list[str], *, source: str, target: str) -> list[str]:
-        """Translate in batches of numbered lines, asking for a JSON array back; one item at a time when a batch
-        comes back the wrong length."""
+        """Translate in batches, asking for a JSON array back; one item at a time when a batch comes back the wrong
+        length or not as an array."""
         out: list[str] = []
-        for start in range(0, len(texts), 40):
-            batch = texts[start : start + 40]
-            result = self._ask(batch, source, target)
+        for start in range(0, len(texts), TRANSLATE_BATCH):
+            batch = texts[start : start + TRANSLATE_BATCH]
+            result = _string_array(self._ask(batch, source, target))
             if result is None or len(result) != len(batch):
-                result = [(self._ask([text], source, target) or [text])[0] for text in batch]
+                result = [self._translate_one(text, source, target) for text in batch]
             out.extend(result)
         return out
 
-    def _ask(self, texts: list[str], source: str, target: str) -> list[str] | None:
+    def _translate_one(self, text: str, source: str, target: str) -> str:
+        answer = self._ask([text], source, target)
+        parsed = _string_array(answer)
+        if parsed is not None and len(parsed) == 1:
+            return parsed[0]
+        # Asked for a one-item array, a chat model sometimes answers with the bare translation: take it, but never
+        # hand back the source text as if it were translated.
+        if parsed is None and answer.strip().strip('"'):
+            return answer.strip().strip('"').strip()
+        raise EngineError("remote_error", "The remote chat model did not answer with a translation.")
+
+    def _ask(self, texts: list[str], source: str, target: str) -> str:
+        """The chat model's answer, with any Markdown code fence around it removed."""
         system = (
             f"You translate from language '{source}' to language '{target}'. The user sends a JSON array of "
             "strings. Answer with only a JSON array of the same length holding each string's translation, in "
@@ -258,11 +282,17 @@ class RemoteTranslator:
             content = response.json()["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise EngineError("remote_error", "The remote chat model answered in an unexpected shape.") from exc
-        content = content.strip().removeprefix("```json").removeprefix("```").removesuffix("```").strip()
-        try:
-            parsed = json.loads(content)
-        except ValueError:
-            return None
-        if not isinstance(parsed, list) or not all(isinstance(item, str) for item in parsed):
-            return None
-        return parsed
+        if not isinstance(content, str):
+            raise EngineError("remote_error", "The remote chat model answered without text.")
+        return content.strip().removeprefix("```json").removeprefix("```").removesuffix("```").strip()
+
+
+def _string_array(content: str) -> list[str] | None:
+    """The answer as a JSON array of strings, or None when it is something else."""
+    try:
+        parsed = json.loads(content)
+    except ValueError:
+        return None
+    if not isinstance(parsed, list) or not all(isinstance(item, str) for item in parsed):
+        return None
+    return parsed

@@ -64,11 +64,11 @@ _ADDRESS_SYMBOLS = {
     "~": " tilde ",
 }
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_TLDS = "com|org|net|edu|gov|io|dev|ai|app|co|uk|us|eu|de|fr|es|it|nl|pt|br|ca|au|info|biz|me|tv"
+# Bare domains ("voxhub.io") need a known, lower-case TLD: "it", "me" or "us" would turn "we won.it was" into one.
+_TLDS = "com|org|net|edu|gov|io|dev|ai|app|co|uk|eu|de|fr|nl|pt|br|ca|au|info|biz"
 _URL = re.compile(
-    r"(?<![\w/.@-])(?:https?://|www\.)[^\s<>\"']+"
-    rf"|(?<![\w/.@-])(?:[a-z0-9-]+\.)+(?:{_TLDS})\b(?:/[^\s<>\"']*)?",
-    re.IGNORECASE,
+    r"(?<![\w/.@-])(?i:https?://|www\.)[^\s<>\"']+"
+    rf"|(?<![\w/.@-])(?:[A-Za-z0-9-]+\.)+(?:{_TLDS})\b(?:/[^\s<>\"']*)?"
 )
 _SCHEME = re.compile(r"^https?://", re.IGNORECASE)
 
@@ -82,11 +82,17 @@ def _say_email(match: re.Match[str]) -> str:
 
 
 def _say_url(match: re.Match[str]) -> str:
-    url, trailing = match.group(), ""
-    # Punctuation after a URL almost always belongs to the sentence ("see example.com."), not to the URL.
-    while url and (url[-1] in ".,;:!?]}" or (url[-1] == ")" and url.count("(") < url.count(")"))):
-        url, trailing = url[:-1], url[-1] + trailing
-    return _spell_address(_SCHEME.sub("", url).rstrip("/")) + trailing
+    url = match.group()
+    # Punctuation after a URL almost always belongs to the sentence ("see example.com."), not to the URL;
+    # a closing parenthesis does only when the URL has no opening one for it ("(see example.com/a_(b))").
+    end, unmatched_closing = len(url), url.count(")") - url.count("(")
+    while end:
+        if url[end - 1] == ")" and unmatched_closing > 0:
+            unmatched_closing -= 1
+        elif url[end - 1] not in ".,;:!?]}":
+            break
+        end -= 1
+    return _spell_address(_SCHEME.sub("", url[:end]).rstrip("/")) + url[end:]
 
 
 # ---- English: times, money, percentages ----
@@ -165,7 +171,7 @@ _TITLES = {"Mr": "Mister", "Mrs": "Missus", "Ms": "Miz", "Prof": "Professor", "D
 # Mr./Mrs./Ms./Prof. are titles wherever they stand; "Dr." and "St." only before a name ("Elm Dr.", "Main St.").
 _TITLE = re.compile(r"\b(?:(Mrs|Mr|Ms|Prof)\.|(Dr|St)\.(?= ?[A-Z])) ?")
 _PHRASES = {"e.g.": "for example", "i.e.": "that is", "etc.": "et cetera", "vs.": "versus", "vs": "versus"}
-_PHRASE = re.compile(r"(?<![\w.])(?:e\.g\.|i\.e\.|etc\.|vs\.?)(?![\w.])", re.IGNORECASE)
+_PHRASE = re.compile(r"(?<![\w.])(?:[Ee]\.g\.|[Ii]\.e\.|[Ee]tc\.|vs\.?)(?![\w.])")  # not "VS Code"
 
 
 def _say_title(match: re.Match[str]) -> str:
@@ -203,6 +209,8 @@ _RANGE_DASH = re.compile(rf"(?<=\d) ?[{_EN_DASH}{_EM_DASH}] ?(?=\d)")  # 10 to 2
 _MINUS_DASH = re.compile(rf"(?<!\w){_EN_DASH}(?=\d)")  # an en dash typed as a minus sign
 _COMPOUND_DASH = re.compile(rf"(?<=\w){_EN_DASH}(?=\w)")  # the Paris-London flight
 _PAUSE_DASH = re.compile(rf" ?(?:[{_EM_DASH}{_HORIZONTAL_BAR}{_EN_DASH}]|-{{2,}}) ?")
+# Ellipsis, ideographic full stop and comma, full-width ! ? , ; : also make a pause of their own.
+_WIDE_PAUSES = "\u2026\u3002\u3001\uff01\uff1f\uff0c\uff1b\uff1a"
 
 
 def _dash_as_pause(match: re.Match[str]) -> str:
@@ -210,11 +218,11 @@ def _dash_as_pause(match: re.Match[str]) -> str:
     text = match.string
     before = text[match.start() - 1] if match.start() > 0 else "\n"
     after = text[match.end()] if match.end() < len(text) else "\n"
-    if after in "\n,.;:!?)]}":
+    if after in "\n,.;:!?)]}" or after in _WIDE_PAUSES:
         return ""
     if after in "\"'":
         return " " if match.group().startswith(" ") and match.group().endswith(" ") else ""
-    if before in "\n,.;:!?([{":
+    if before in "\n,.;:!?([{" or before in _WIDE_PAUSES:
         return " "
     return ", "
 
@@ -251,12 +259,13 @@ def _normalize_english(text: str) -> str:
     text = _PHRASE.sub(_say_phrase, text)
     for pattern, words in _SYMBOL_WORDS:
         text = pattern.sub(words, text)
+    # Emoji go before dashes are read, so that a dash sees the punctuation an emoji stood next to.
+    text = _collapse_whitespace(_drop_unspoken(text))
     text = text.translate(_HYPHENS)
     text = _RANGE_DASH.sub(" to ", text)
     text = _MINUS_DASH.sub("-", text)
     text = _COMPOUND_DASH.sub("-", text)
-    text = _PAUSE_DASH.sub(_dash_as_pause, text)
-    text = _collapse_whitespace(_drop_unspoken(text))
+    text = _collapse_whitespace(_PAUSE_DASH.sub(_dash_as_pause, text))
     return _SPACE_BEFORE_PUNCTUATION.sub(r"\1", text)
 
 

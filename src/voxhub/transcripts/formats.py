@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from voxhub.errors import BadRequest
@@ -54,7 +54,7 @@ class _Segment:
     end_ms: int
     text: str  # whitespace normalised, never empty
     speaker: str | None
-    words: list[Any] = field(default_factory=list)
+    words: list[Any]
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,7 @@ def render(
 
 
 def to_json(transcript: Transcript) -> str:
+    """The transcript as stored, on one line."""
     return json.dumps(transcript, ensure_ascii=False, indent=None)
 
 
@@ -138,9 +139,8 @@ def to_srt(
 ) -> str:
     """SubRip: numbered cues, the speaker's name before the first line (not counted in its length)."""
     blocks = []
-    for number, cue in enumerate(
-        cues(transcript, max_line_chars=max_line_chars, max_lines=max_lines, max_cue_s=max_cue_s), 1
-    ):
+    shown = cues(transcript, max_line_chars=max_line_chars, max_lines=max_lines, max_cue_s=max_cue_s)
+    for number, cue in enumerate(shown, start=1):
         lines = [_with_speaker(cue.lines[0], cue.speaker), *cue.lines[1:]]
         timing = f"{_timestamp(cue.start, ',')} --> {_timestamp(cue.end, ',')}"
         blocks.append(f"{number}\n{timing}\n" + "\n".join(lines) + "\n\n")
@@ -178,13 +178,12 @@ def cues(
     max_cue_ms = max(1, round(max_cue_s * 1000))
     drafts = []
     for segment in _segments(transcript):
-        for piece in _pieces(
-            _tokens(segment), max_line_chars=max_line_chars, max_lines=max_lines, max_cue_ms=max_cue_ms
-        ):
+        tokens = _tokens(segment)
+        for piece in _pieces(tokens, max_line_chars=max_line_chars, max_lines=max_lines, max_cue_ms=max_cue_ms):
             start = piece[0].start_ms
             end = min(piece[-1].end_ms, start + max_cue_ms)  # a single word that lasts longer is cut short
             drafts.append(_Draft(start, end, _balanced_lines(piece, max_line_chars), segment.speaker))
-    drafts.sort(key=lambda draft: draft.start_ms)
+    drafts.sort(key=lambda draft: draft.start_ms)  # word times can start before their segment does
     duration_ms = _ms(transcript.get("duration_s")) or None
     return _spaced(drafts, duration_ms=duration_ms, min_ms=min(MIN_CUE_MS, max_cue_ms))
 
@@ -202,8 +201,8 @@ def _segments(transcript: Transcript) -> list[_Segment]:
             continue
         start = _ms(raw.get("start"))
         label = _clean(raw.get("speaker"))
-        speaker = _clean(names.get(label, label)) if label else ""
-        segments.append(_Segment(start, max(_ms(raw.get("end")), start), text, speaker or None, raw.get("words") or []))
+        speaker = (_clean(names.get(label)) or label) if label else None
+        segments.append(_Segment(start, max(_ms(raw.get("end")), start), text, speaker, raw.get("words") or []))
     return sorted(segments, key=lambda segment: segment.start_ms)
 
 
