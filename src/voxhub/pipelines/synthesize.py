@@ -105,7 +105,7 @@ def synthesize_file(
     engine = engines.synthesizer(settings, engine=params.engine, remote=remote)
     voice = pick_voice(settings, engine, params)
     progress(2, "synthesizing")
-    wav = scratch / "speech.wav"
+    wav = scratch / "synthesized.wav"  # not "speech.wav": that may be the output
     rate = 0
     with wave.open(str(wav), "wb") as writer:
         for pcm, chunk_rate in pcm_stream(engine, voice, text, speed=params.speed, progress=progress):
