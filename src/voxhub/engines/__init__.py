@@ -82,6 +82,12 @@ def translator(
     return BergamotTranslator()
 
 
+def speaks(voice: Voice, language: str) -> bool:
+    """`pt` matches pt and pt-BR voices, `pt-BR` only pt-BR; never another language sharing letters (`ko`, `kok`)."""
+    tag, wanted = voice.language.lower(), language.replace("_", "-").lower()
+    return tag == wanted or tag.startswith(wanted + "-")
+
+
 def find_voice(engine: Synthesizer, voice_id: str | None, *, default: str, language: str | None = None) -> Voice:
     """The voice asked for; an OpenAI voice name maps to an installed voice (the default's language first); no voice
     asked → the default, or the first voice of `language` when the default does not speak it."""
@@ -101,12 +107,11 @@ def find_voice(engine: Synthesizer, voice_id: str | None, *, default: str, langu
             f"Voice {voice_id!r} is not installed; GET /api/v1/voices lists the voices.",
             details={"voice": voice_id},
         )
-    wanted = (language or "").lower()
     preferred = by_id.get(default)
-    if preferred is not None and (not wanted or preferred.language.lower().startswith(wanted)):
+    if preferred is not None and (not language or speaks(preferred, language)):
         return preferred
-    matching = [voice for voice in voices if wanted and voice.language.lower().startswith(wanted)]
-    if wanted and not matching:
+    matching = [voice for voice in voices if language and speaks(voice, language)]
+    if language and not matching:
         raise EngineError(
             "unsupported_language",
             f"No installed voice speaks {language!r}.",

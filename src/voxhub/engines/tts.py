@@ -143,11 +143,13 @@ def _espeak_voices(program: str) -> tuple[Voice, ...]:
     except (OSError, subprocess.SubprocessError):
         return ()
     voices = []
+    seen = set()
     for line in listing.splitlines()[1:]:
         fields = line.split()
-        if len(fields) < 4:
-            continue
+        if len(fields) < 4 or fields[1] in seen:
+            continue  # a language can have two voices (yue: characters, Jyutping); `-v language` picks the first
         language, name = fields[1], fields[3]
+        seen.add(language)
         voices.append(
             Voice(
                 id=f"espeak:{language}",

@@ -172,7 +172,10 @@ class WhisperTranscriber:
         self, samples: np.ndarray, options: TranscribeOptions, *, on_progress: AudioProgress | None = None
     ) -> Transcription:
         location = resolve(self.model_name, self.settings)
-        key = f"whisper:{location}"
+        # A packaged model is the same model in whichever data dir it was joined: loaded once per process.
+        identity = self.model_name if self.model_name in INSTALLED else location
+        device, compute_type = _device(self.settings)
+        key = f"whisper:{identity}:{device}:{compute_type}:{self.settings.asr_cpu_threads}"
         duration = len(samples) / SAMPLE_RATE
         with self.cache.use(key, lambda: self._load(location)) as model:
             batched = options.batched if options.batched is not None else duration >= BATCH_FROM_S
@@ -229,12 +232,15 @@ class WhisperTranscriber:
 
 
 def _clamp(segments: list[Segment], duration: float) -> None:
-    """Timestamps in order and inside the audio: Whisper can overshoot the end by a few tens of milliseconds."""
+    """Timestamps in order and inside the audio: Whisper can overshoot the end by a few tens of milliseconds, and a
+    word's aligned start can fall a little before the end of the word before it."""
     previous_end = 0.0
     for segment in segments:
         segment.start = min(max(segment.start, previous_end), duration)
         segment.end = min(max(segment.end, segment.start), duration)
+        word_end = segment.start
         for word in segment.words:
-            word.start = min(max(word.start, segment.start), segment.end)
+            word.start = min(max(word.start, word_end), segment.end)
             word.end = min(max(word.end, word.start), segment.end)
+            word_end = word.end
         previous_end = segment.end

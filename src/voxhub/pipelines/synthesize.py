@@ -106,15 +106,7 @@ def synthesize_file(
     voice = pick_voice(settings, engine, params)
     progress(2, "synthesizing")
     wav = scratch / "synthesized.wav"  # not "speech.wav": that may be the output
-    rate = 0
-    with wave.open(str(wav), "wb") as writer:
-        for pcm, chunk_rate in pcm_stream(engine, voice, text, speed=params.speed, progress=progress):
-            if not rate:
-                rate = chunk_rate
-                writer.setnchannels(1)
-                writer.setsampwidth(2)
-                writer.setframerate(rate)
-            writer.writeframes(pcm)
+    rate = _write_wav(wav, pcm_stream(engine, voice, text, speed=params.speed, progress=progress))
     if not rate:
         raise PipelineError("synthesis_failed", "The engine produced no audio.")
     progress(90, "encoding")
@@ -137,6 +129,26 @@ def synthesize_file(
             bit_rate=out_rate * 16,
         )
     return target, known, voice
+
+
+def _write_wav(target: Path, pcm: Iterator[tuple[bytes, int]]) -> int:
+    """The PCM as a mono 16-bit WAV file; its sample rate, or 0 when no audio came. The file is opened with the first
+    chunk: a WAV writer closed before its format is set raises, and would hide the error that stopped the audio."""
+    writer: wave.Wave_write | None = None
+    rate = 0
+    try:
+        for chunk, chunk_rate in pcm:
+            if writer is None:
+                rate = chunk_rate
+                writer = wave.open(str(target), "wb")  # noqa: SIM115 - closed below, whatever happens
+                writer.setnchannels(1)
+                writer.setsampwidth(2)
+                writer.setframerate(rate)
+            writer.writeframes(chunk)
+    finally:
+        if writer is not None:
+            writer.close()
+    return rate
 
 
 def stream_speech(
@@ -194,7 +206,13 @@ def _check(db: Session, ctx: AppContext, workspace_id: str, job_input: TextInput
     if (params.engine or ctx.settings.tts_engine) == "remote":
         return
     engine = engines.synthesizer(ctx.settings, engine="local")
-    pick_voice(ctx.settings, engine, params)
+    voice = pick_voice(ctx.settings, engine, params)
+    try:
+        _sentences(job_input.text, voice)  # text of nothing but emoji or symbols: refused now, not failed later
+    except PipelineError as exc:
+        raise Unprocessable(
+            exc.message, code=exc.code, details={"fields": [{"field": "input.text", "message": exc.message}]}
+        ) from exc
 
 
 def run(ctx: JobContext, job_input: TextInput, params: SynthesizeParams) -> dict[str, Any]:

@@ -10,10 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy.orm import Session
 
 from voxhub import engines
+from voxhub.config import Settings
 from voxhub.context import AppContext
 from voxhub.engines.base import EngineError, Translator
 from voxhub.engines.translate import check_language
-from voxhub.errors import Unprocessable
+from voxhub.errors import Unprocessable, VoxhubError
 from voxhub.jobs.context import JobContext
 from voxhub.jobs.registry import JobType, PipelineError, register
 from voxhub.pipelines.speech import pipeline_error, remote_for
@@ -55,30 +56,49 @@ class TranslateParams(BaseModel):
             raise ValueError(exc.message) from exc
 
 
-def _source_language(db: Session, workspace_id: str, job_input: TranslateInput, params: TranslateParams) -> str:
+def _engine(settings: Settings, params: TranslateParams) -> str:
+    return params.engine or settings.mt_engine
+
+
+def _source_language(
+    db: Session, settings: Settings, workspace_id: str, job_input: TranslateInput, params: TranslateParams
+) -> str:
     if params.source_language:
         return params.source_language
     if job_input.job_id:
         return transcripts.get(db, workspace_id=workspace_id, job_id=job_input.job_id).language
     # Plain text without a source: the local engine knows only two languages, so the other one is the source.
-    if (params.engine or "local") == "local" and params.target_language in ("en", "pt"):
+    if _engine(settings, params) == "local" and params.target_language in ("en", "pt"):
         return "pt" if params.target_language == "en" else "en"
     return "auto"
 
 
 def _check(db: Session, ctx: AppContext, workspace_id: str, job_input: TranslateInput, params: TranslateParams) -> None:
+    target = params.target_language
     if job_input.job_id:
         job = transcripts.jobs.get(db, workspace_id=workspace_id, job_id=job_input.job_id)
         if job.type != "transcribe":
-            raise Unprocessable("input.job_id must name a transcribe job.", code="validation_error")
-    source = _source_language(db, workspace_id, job_input, params)
-    if source == params.target_language:
+            raise Unprocessable(
+                "input.job_id must name a transcribe job.",
+                code="validation_error",
+                details={"fields": [{"field": "input.job_id", "message": f"a {job.type} job, not a transcribe job"}]},
+            )
+        # Even with another source_language named: a translation into the transcript's own language could not be
+        # told apart from the transcript itself (?lang= names both).
+        spoken = transcripts.get(db, workspace_id=workspace_id, job_id=job_input.job_id).language
+        if spoken == target:
+            raise Unprocessable(
+                f"The transcript is already in {target}.", code="same_language", details={"language": target}
+            )
+    source = _source_language(db, ctx.settings, workspace_id, job_input, params)
+    if source == target:
         raise Unprocessable(f"The text is already in {source}.", code="same_language", details={"language": source})
-    if (params.engine or ctx.settings.mt_engine) == "local":
+    if _engine(ctx.settings, params) == "local":
         local = engines.translator(ctx.settings, engine="local")
-        if source != "auto" and (source, params.target_language) not in local.pairs():
+        # "auto" (plain text, no source) is left only for a target the local engine never writes: refused too
+        if (source, target) not in local.pairs():
             try:
-                local.translate([], source=source, target=params.target_language)
+                local.translate([], source=source, target=target)
             except EngineError as exc:
                 raise Unprocessable(exc.message, code=exc.code, details=exc.details) from exc
 
@@ -98,15 +118,16 @@ def run(ctx: JobContext, job_input: TranslateInput, params: TranslateParams) -> 
     ctx.progress(0, "preparing")
     settings = ctx.app.settings
     with ctx.database.session() as db:
-        source = _source_language(db, ctx.workspace_id, job_input, params)
-        remote = (
-            remote_for(db, ctx.app, ctx.workspace_id, "mt")
-            if (params.engine or settings.mt_engine) == "remote"
-            else None
-        )
-        original = (
-            transcripts.get(db, workspace_id=ctx.workspace_id, job_id=job_input.job_id) if job_input.job_id else None
-        )
+        remote = remote_for(db, ctx.app, ctx.workspace_id, "mt") if _engine(settings, params) == "remote" else None
+        try:
+            source = _source_language(db, settings, ctx.workspace_id, job_input, params)
+            original = (
+                transcripts.get(db, workspace_id=ctx.workspace_id, job_id=job_input.job_id)
+                if job_input.job_id
+                else None
+            )
+        except VoxhubError as exc:  # the transcription was deleted since: nothing to retry
+            raise PipelineError(exc.code, exc.message) from exc
         data = copy.deepcopy(original.data) if original else None
         source_version = original.version if original else None
     engine = engines.translator(settings, engine=params.engine, remote=remote)

@@ -20,7 +20,7 @@ FORMATS = ("json", "txt", "srt", "vtt", "tsv")
 CONTENT_TYPES: dict[str, str] = {
     "json": "application/json",
     "txt": "text/plain; charset=utf-8",
-    "srt": "application/x-subrip",
+    "srt": "application/x-subrip; charset=utf-8",
     "vtt": "text/vtt; charset=utf-8",
     "tsv": "text/tab-separated-values; charset=utf-8",
 }

@@ -146,9 +146,8 @@ async def list_voices(
     """Installed voices: piper voices first (natural), then espeak-ng (robotic, every language)."""
     synthesizer = engines.synthesizer(ctx.settings, engine="local")
     voices = await run_in_threadpool(synthesizer.voices)
-    wanted = (language or "").lower()
     return [
         VoiceOut(**voice.to_dict())
         for voice in voices
-        if (not wanted or voice.language.lower().startswith(wanted)) and (engine is None or voice.engine == engine)
+        if (not language or engines.speaks(voice, language)) and (engine is None or voice.engine == engine)
     ]
