@@ -29,6 +29,7 @@ from voxhub.jobs.routes import admin as admin_routes
 from voxhub.jobs.routes import router as job_routes
 from voxhub.notify.routes import router as webhook_routes
 from voxhub.observability import Metrics, RequestContextMiddleware
+from voxhub.openai_compat.routes import router as openai_routes
 from voxhub.periodic import PeriodicRunner
 from voxhub.storage.routes import router as blob_routes
 from voxhub.transcripts.routes import router as transcript_routes
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhook_routes,
         transcript_routes,
         voices_routes,
+        openai_routes,
     )
     for router in routers:
         app.include_router(router)

@@ -128,6 +128,8 @@ def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
 def _field_name(exc: RequestValidationError) -> str | None:
     """The first offending field as OpenAI's `param` names it: `speed`, not `body.speed`."""
     for err in exc.errors():
+        if err.get("type") == "json_invalid":  # its loc is a character position, not a field
+            return None
         loc = [str(part) for part in err.get("loc", ())]
         if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
             loc = loc[1:]

@@ -119,7 +119,7 @@ class RequestContextMiddleware:
             if response_started:
                 raise
             logging.getLogger("voxhub.errors").exception("unhandled error on %s %s", scope["method"], scope["path"])
-            await internal_error_response()(scope, receive, send_with_id)
+            await internal_error_response(scope["path"])(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")

@@ -9,10 +9,10 @@ import pytest
 
 from voxhub import engines
 from voxhub.config import Settings
-from voxhub.engines import whisper
+from voxhub.engines import asr as whisper
 from voxhub.engines.base import EngineError, ModelUnavailable, UnsupportedLanguage
+from voxhub.engines.mt import BergamotTranslator, check_language
 from voxhub.engines.remote import RemoteSynthesizer, RemoteTranscriber, RemoteTranslator
-from voxhub.engines.translate import BergamotTranslator, check_language
 
 
 @pytest.fixture

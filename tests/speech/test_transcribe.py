@@ -27,7 +27,7 @@ from tests.speech.conftest import (
 )
 from voxhub.config import Settings
 from voxhub.engines import diarize
-from voxhub.engines.whisper import resolve
+from voxhub.engines.asr import resolve
 
 
 def assert_timed_within(data: dict[str, Any]) -> None:

@@ -57,7 +57,7 @@ def transcriber(
         if model:
             config = RemoteConfig(config.base_url, config.api_key, model, config.timeout_s)
         return RemoteTranscriber(config)
-    from voxhub.engines.whisper import WhisperTranscriber
+    from voxhub.engines.asr import WhisperTranscriber
 
     return WhisperTranscriber(settings, model_cache(settings), model)
 
@@ -77,7 +77,7 @@ def translator(
 ) -> Translator:
     if (engine or settings.mt_engine) == "remote":
         return RemoteTranslator(remote or remote_config(settings, "mt"))
-    from voxhub.engines.translate import BergamotTranslator
+    from voxhub.engines.mt import BergamotTranslator
 
     return BergamotTranslator()
 

@@ -118,7 +118,7 @@ def parse_verbose_json(body: dict[str, Any], *, model: str) -> Transcription:
         Word(float(w["start"]), float(w["end"]), str(w["word"]), float(w.get("probability", 1.0)))
         for w in body.get("words") or []
     ]
-    segments = []
+    segments: list[Segment] = []
     for raw in body.get("segments") or []:
         start, end = float(raw.get("start", 0.0)), float(raw.get("end", 0.0))
         own = raw.get("words")
@@ -143,7 +143,7 @@ def parse_verbose_json(body: dict[str, Any], *, model: str) -> Transcription:
                     text=text,
                     avg_logprob=float(raw.get("avg_logprob", 0.0)),
                     no_speech_prob=float(raw.get("no_speech_prob", 0.0)),
-                    words=seg_words,
+                    words=_spaced_words(seg_words, text),
                     speaker=raw.get("speaker"),
                 )
             )
@@ -156,6 +156,14 @@ def parse_verbose_json(body: dict[str, Any], *, model: str) -> Transcription:
         segments=segments,
         model=model,
     )
+
+
+def _spaced_words(words: list[Word], text: str) -> list[Word]:
+    """Words as Whisper writes them, each with the space before it: OpenAI strips them, and voxhub's subtitles check
+    that the words spell the segment's text before they trust the words' times."""
+    if " " not in text or any(word.word[:1].isspace() for word in words):
+        return words
+    return [Word(word.start, word.end, " " + word.word, word.probability) for word in words]
 
 
 # OpenAI names languages in English ("english") where voxhub uses codes ("en"): Whisper's own table.

@@ -159,7 +159,11 @@ def stream_speech(
     engine = engines.synthesizer(settings, engine=params.engine, remote=remote)
     voice = pick_voice(settings, engine, params)
     pcm = pcm_stream(engine, voice, text, speed=params.speed, progress=lambda *_: None)
-    first, rate = next(pcm)  # the first sentence: a failing engine or an empty text fails the request itself
+    # The first sentence is spoken here: a failing engine or an empty text fails the request itself.
+    first_chunk = next(pcm, None)
+    if first_chunk is None:
+        raise PipelineError("synthesis_failed", "The engine produced no audio.")
+    first, rate = first_chunk
     sample_rate = params.sample_rate or (PCM_DEFAULT_RATE if params.format == "pcm" else None)
     encoder, _ext, _mime, extra = ffmpeg.FORMATS[params.format]
     command = [settings.ffmpeg_path, "-nostdin", "-hide_banner", "-v", "error", "-f", "s16le", "-ar", str(rate)]

@@ -15,10 +15,10 @@ from voxhub import engines
 from voxhub.config import Settings
 from voxhub.context import AppContext
 from voxhub.engines import diarize as diarizer
+from voxhub.engines.asr import installed_models, read_wav
 from voxhub.engines.base import EngineError, TranscribeOptions
 from voxhub.engines.languages import whisper_language
 from voxhub.engines.remote import RemoteConfig
-from voxhub.engines.whisper import installed_models, read_wav
 from voxhub.errors import Unprocessable
 from voxhub.files.models import File
 from voxhub.jobs.context import JobContext

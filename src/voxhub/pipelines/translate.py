@@ -13,7 +13,7 @@ from voxhub import engines
 from voxhub.config import Settings
 from voxhub.context import AppContext
 from voxhub.engines.base import EngineError, Translator
-from voxhub.engines.translate import check_language
+from voxhub.engines.mt import check_language
 from voxhub.errors import Unprocessable, VoxhubError
 from voxhub.jobs.context import JobContext
 from voxhub.jobs.registry import JobType, PipelineError, register

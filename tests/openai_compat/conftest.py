@@ -1,0 +1,158 @@
+"""OpenAI-compatible API tests: voxhub under uvicorn on a free port (the official `openai` client needs a real
+server), speech made by voxhub's own synthesis, API keys made through the HTTP API, and a word error rate to judge
+what the real Whisper model heard."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import People, Person
+from tests.files.conftest import LiveServer, free_port
+from voxhub.config import Settings
+from voxhub.pipelines.synthesize import SynthesizeParams, synthesize_file
+
+SENTENCE = "The weather is lovely today, so we will walk along the river. Please bring a warm coat and some water."
+SPANISH = "Buenos días. Hoy hace mucho calor en la ciudad. Quiero un vaso de agua fría, por favor."
+
+
+def words_of(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def word_error_rate(reference: str, heard: str) -> float:
+    """Word-level edit distance (substitutions, insertions, deletions) over the reference's length."""
+    ref, hyp = words_of(reference), words_of(heard)
+    previous = list(range(len(hyp) + 1))
+    for i, ref_word in enumerate(ref, start=1):
+        current = [i]
+        for j, hyp_word in enumerate(hyp, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref_word != hyp_word)))
+        previous = current
+    return previous[-1] / max(len(ref), 1)
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-y", *args], check=True)
+
+
+def ffprobe(path: Path) -> dict[str, Any]:
+    """The audio stream and container as ffprobe reads them."""
+    answer = subprocess.run(
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = json.loads(answer.stdout)
+    return {"stream": next(s for s in found["streams"] if s["codec_type"] == "audio"), "format": found["format"]}
+
+
+def decoded_seconds(path: Path) -> float:
+    """How long the audio really lasts: decoded to 8 kHz mono 16-bit PCM and counted (no header estimates)."""
+    decode = ["-ac", "1", "-ar", "8000", "-f", "s16le", "-"]
+    command = ["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-i", str(path), *decode]
+    answer = subprocess.run(command, capture_output=True, check=True)
+    return len(answer.stdout) / 16000
+
+
+@dataclass(frozen=True)
+class Clips:
+    """Real speech of SENTENCE (piper, through voxhub's synthesize pipeline) and other test media."""
+
+    speech_wav: Path
+    speech_mp3: Path
+    spanish_wav: Path  # espeak-ng's Spanish voice
+    silence: Path
+    not_audio: Path
+    truncated: Path
+    empty: Path
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> Clips:
+    root = tmp_path_factory.mktemp("openai-clips")
+    settings = Settings(_env_file=None, data_dir=root / "var")  # type: ignore[call-arg]
+
+    def speak(text: str, name: str, language: str | None = None) -> Path:
+        with tempfile.TemporaryDirectory() as scratch:
+            params = SynthesizeParams(format="wav", language=language)
+            made, _known, _voice = synthesize_file(settings, text, params, Path(scratch), progress=lambda *_: None)
+            return made.replace(root / name)
+
+    speech_wav = speak(SENTENCE, "speech.wav")
+    spanish_wav = speak(SPANISH, "spanish.wav", "es")
+    speech_mp3 = root / "speech.mp3"
+    ffmpeg("-i", str(speech_wav), "-c:a", "libmp3lame", "-b:a", "64k", str(speech_mp3))
+    silence = root / "silence.wav"
+    ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "2", "-c:a", "pcm_s16le", str(silence))
+    not_audio = root / "notes.wav"
+    not_audio.write_text("Meeting notes, not audio at all.\n" * 100)
+    long_mp3 = root / "long.mp3"
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=20", "-c:a", "libmp3lame", "-b:a", "64k", str(long_mp3))
+    truncated = root / "truncated.mp3"
+    truncated.write_bytes(long_mp3.read_bytes()[: long_mp3.stat().st_size // 2])
+    empty = root / "empty.wav"
+    empty.write_bytes(b"")
+    return Clips(speech_wav, speech_mp3, spanish_wav, silence, not_audio, truncated, empty)
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("openai-var")
+
+
+@pytest.fixture
+def settings(settings: Settings, shared_data_dir: Path) -> Settings:
+    # One data dir per test process: Whisper base is joined from its two packages into DATA_DIR/models once, and
+    # the loaded model is shared by every test instead of loaded again for each.
+    return settings.model_copy(update={"data_dir": shared_data_dir})
+
+
+@pytest.fixture
+def live_server(settings: Settings, app: Any) -> Iterator[LiveServer]:
+    """voxhub on a real port, on the same database as `app`."""
+    port = free_port()
+    server = LiveServer(settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"}), port)
+    server.start()
+    yield server
+    server.stop()
+
+
+def create_api_key(client: TestClient | httpx.Client, person: Person, *scopes: str) -> str:
+    """A key made through the HTTP API, as a workspace admin makes one."""
+    answer = client.post(
+        f"/api/v1/workspaces/{person.workspace_id}/api-keys",
+        headers=person.headers,
+        json={"name": f"{'+'.join(scopes)} key", "scopes": list(scopes)},
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["secret"])
+
+
+@dataclass
+class Caller:
+    person: Person
+    key: str
+    read_key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+@pytest.fixture
+def caller(people: People, client: TestClient) -> Caller:
+    """A workspace owner with a `write` key (allowed to spend) and a `read` key."""
+    owner = people.create()
+    return Caller(owner, create_api_key(client, owner, "write"), create_api_key(client, owner, "read"))
