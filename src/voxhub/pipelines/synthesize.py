@@ -26,6 +26,7 @@ from voxhub.media.probe import MediaInfo
 from voxhub.pipelines.speech import pipeline_error, remote_for
 
 MAX_CHARS = 100_000
+ESPEAK_CHUNK_CHARS = 5000  # per espeak-ng run: progress still moves, and starting the program stops mattering
 PAUSE_S = 0.15  # between sentences, which the engines speak separately
 PCM_DEFAULT_RATE = 24000  # what OpenAI's `pcm` format is, so clients written for it play ours unchanged
 Format = Literal["mp3", "wav", "flac", "opus", "aac", "pcm"]
@@ -73,8 +74,12 @@ def _sentences(text: str, voice: Voice) -> list[str]:
 def pcm_stream(
     engine: Synthesizer, voice: Voice, text: str, *, speed: float, progress: Progress
 ) -> Iterator[tuple[bytes, int]]:
-    """(PCM, sample rate) sentence by sentence, with a short pause between sentences."""
+    """(PCM, sample rate) sentence by sentence, with a short pause between sentences. espeak-ng is given many
+    sentences per run: it is a program started once per call, fast enough that the start is the main cost, and it
+    pauses at sentence ends itself."""
     sentences = _sentences(text, voice)
+    if voice.engine == "espeak-ng":
+        sentences = _grouped(sentences, ESPEAK_CHUNK_CHARS)
     total = sum(len(sentence) for sentence in sentences)
     done = 0
     for index, sentence in enumerate(sentences):
@@ -89,6 +94,16 @@ def pcm_stream(
             raise pipeline_error(exc) from exc
         done += len(sentence)
         progress(5 + 85 * done / total, None)
+
+
+def _grouped(sentences: list[str], max_chars: int) -> list[str]:
+    groups: list[str] = []
+    for sentence in sentences:
+        if groups and len(groups[-1]) + 1 + len(sentence) <= max_chars:
+            groups[-1] += " " + sentence
+        else:
+            groups.append(sentence)
+    return groups
 
 
 def synthesize_file(
@@ -112,11 +127,14 @@ def synthesize_file(
     progress(90, "encoding")
     target = scratch / ffmpeg.output_name("speech", params.format)
     sample_rate = params.sample_rate or (PCM_DEFAULT_RATE if params.format == "pcm" else None)
-    spec = ffmpeg.ConvertSpec(format=params.format, sample_rate=sample_rate, channels=1)
-    try:
-        ffmpeg.convert(wav, target, spec, expected_s=0, on_progress=lambda _: None, ffmpeg=settings.ffmpeg_path)
-    except ffmpeg.ConvertFailed as exc:
-        raise PipelineError("conversion_failed", f"ffmpeg could not encode the speech: {exc.message}") from exc
+    if params.format == "wav" and sample_rate in (None, rate):
+        wav.replace(target)  # already what was asked for: 16-bit mono WAV at the voice's rate
+    else:
+        spec = ffmpeg.ConvertSpec(format=params.format, sample_rate=sample_rate, channels=1)
+        try:
+            ffmpeg.convert(wav, target, spec, expected_s=0, on_progress=lambda _: None, ffmpeg=settings.ffmpeg_path)
+        except ffmpeg.ConvertFailed as exc:
+            raise PipelineError("conversion_failed", f"ffmpeg could not encode the speech: {exc.message}") from exc
     known = None
     if params.format == "pcm":
         out_rate = sample_rate or rate
