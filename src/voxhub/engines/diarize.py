@@ -10,14 +10,18 @@ How it works:
    timestamps right (resemblyzer's `preprocess_wav` cuts silence out of the audio itself);
 3. the windows are clustered with spectral clustering on a pruned cosine-affinity graph; when the number of speakers
    is not given it is the one with the largest eigengap of the graph's Laplacian (a fixed cosine threshold got the
-   count wrong), the pruning chosen per recording as in NME-SC (Park et al., 2019);
-4. every speech frame takes the speaker most of its windows voted for, centre-weighted, and runs of one speaker
+   count wrong), the pruning chosen per recording as in NME-SC (Park et al., 2019), with two guards against
+   splitting one voice: at most one speaker per 5 s of speech, and more than one only when the graph clearly
+   falls apart (SPLIT_MAX_EIGEN_RATIO);
+4. every speech frame takes the speaker most of its windows voted for, centre-weighted; inside a stretch of speech
+   a run shorter than half a second joins its neighbour (windows blur a change of speaker), and runs of one speaker
    become turns.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import threading
 import warnings
 from collections.abc import Callable
@@ -31,6 +35,8 @@ from voxhub.engines.base import EngineUnavailable
 
 SAMPLE_RATE = 16_000
 FRAME_S = 0.01  # the encoder's mel frames: 25 ms windows every 10 ms
+MEL_WINDOW_S = 0.025
+MEL_CHANNELS = 40
 WINDOW_FRAMES = 160  # 1.6 s, the encoder's partial-utterance length
 STEP_FRAMES = 25  # a window every 0.25 s
 VAD_FRAME_S = 0.03  # webrtcvad takes 10, 20 or 30 ms frames
@@ -41,10 +47,31 @@ TURN_BRIDGE_S = 0.5  # one speaker's runs closer than this make one turn
 MIN_RUN_S = 0.5  # a shorter run of one speaker inside a stretch of speech joins its neighbour
 TARGET_DBFS = -30.0  # resemblyzer's training level; quieter audio is raised to it
 EMBED_BATCH = 128
-MAX_CLUSTERED_WINDOWS = 1500  # more are subsampled for the graph, then each window joins its nearest speaker
+# The encoder runs on one thread: jobs run side by side in worker processes, and on a busy 2-core machine the LSTM
+# on two threads took 3 to 25 times longer than on one (its threads spin waiting for each other); idle, two were only
+# about 1.5 times faster
+TORCH_THREADS = 1
+MAX_CLUSTERED_WINDOWS = (
+    1000  # more are subsampled for the graph (about 4 minutes of speech), then each window joins its nearest speaker
+)
 PRUNE_FRACTIONS = (0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3)
 SPEAKER_LIMIT = 20
+# Estimating the count, each speaker must have this much speech on average: with few windows the eigengap of a single
+# voice's graph is noise, and 20 s of one voice came out as 8 speakers; this way under 10 s of speech is one speaker
+SPEECH_PER_SPEAKER_S = 5.0
+# ... and the graph must split clearly: min over k of eigenvalue k / eigenvalue k+1 of its Laplacian below this. On
+# synthetic voices a single voice gave 0.41 to 0.83, two to four voices 0.04 to 0.33 (tests/engines, bench/diarize.py)
+SPLIT_MAX_EIGEN_RATIO = 0.37
 DEFAULT_MAX_SPEAKERS = 8
+REQUIRED_MODULES = (
+    "torch",
+    "resemblyzer",
+    "webrtcvad",
+    "scipy.linalg",
+    "scipy.signal",
+    "sklearn.cluster",
+    "threadpoolctl",
+)
 INSTALL_HINT = "run scripts/install-diarize.sh .venv (installs CPU torch and resemblyzer)"
 
 
@@ -65,12 +92,8 @@ def _import_error() -> str | None:
         with warnings.catch_warnings():
             # resemblyzer imports scipy.ndimage.morphology, deprecated in SciPy 1.x
             warnings.simplefilter("ignore", DeprecationWarning)
-            import resemblyzer  # noqa: F401
-            import scipy.linalg
-            import scipy.signal  # noqa: F401
-            import sklearn.cluster  # noqa: F401
-            import torch  # noqa: F401
-            import webrtcvad  # noqa: F401
+            for module in REQUIRED_MODULES:
+                importlib.import_module(module)
     except Exception as exc:  # an import can fail with more than ImportError (a broken wheel: OSError)
         return f"{type(exc).__name__}: {exc}"
     return None
@@ -126,13 +149,15 @@ def diarize(
 ) -> list[Turn]:
     """Who spoke when in mono float audio in [-1, 1]: turns sorted by start, speakers "S1", "S2", ... in order of
     first appearance. `num_speakers` fixes the count; otherwise it is estimated within [min_speakers, max_speakers]
-    (default 1..8). Audio with no speech gives no turns; with too little speech to compare voices (under about two
-    seconds), one speaker. `on_progress(fraction)` is called as the work goes on and may raise to stop it."""
+    (default 1..8), allowing one speaker per 5 s of speech at most (so under 10 s of speech is one speaker unless
+    min_speakers says otherwise). Audio with no speech gives no turns; with too little speech to compare voices
+    (under about two seconds), one speaker whatever the counts say. `on_progress(fraction)` is called as the work
+    goes on, from 0 to 1, and may raise to stop it."""
     low, high = _speaker_range(num_speakers, min_speakers, max_speakers)
-    if not available():
-        raise EngineUnavailable(unavailable_reason())
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, not {sample_rate}")
+    if not available():
+        raise EngineUnavailable(unavailable_reason())
     audio = _prepare(samples, sample_rate)
     report = on_progress or (lambda fraction: None)
 
@@ -144,13 +169,13 @@ def diarize(
     starts = _window_starts(speech_index.size)
     if len(starts) < 2:
         report(1.0)
-        return _turns(speech_index, np.zeros(speech_index.size, dtype=np.int64))
+        return _turns(speech_index, np.zeros(speech_index.size, dtype=np.int64), len(audio) / SAMPLE_RATE)
 
     embeddings = _embed(audio, speech_index, starts, lambda fraction: report(0.9 * fraction))
     window_labels = _cluster(embeddings, low, high)
     frame_labels = _absorb_short_runs(speech_index, _vote(window_labels, starts, speech_index.size))
     report(1.0)
-    return _turns(speech_index, frame_labels)
+    return _turns(speech_index, frame_labels, len(audio) / SAMPLE_RATE)
 
 
 def _speaker_range(num: int | None, low: int | None, high: int | None) -> tuple[int, int]:
@@ -185,10 +210,12 @@ def _prepare(samples: NDArray[np.floating[Any]], sample_rate: int) -> NDArray[np
         audio = resample_poly(audio, SAMPLE_RATE // divisor, sample_rate // divisor).astype(np.float32)
     audio = np.clip(np.nan_to_num(audio), -1.0, 1.0)
     rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
     if rms > 1e-6:
-        gain = 10 ** (TARGET_DBFS / 20) / rms
+        # as resemblyzer's preprocessing does, but never into clipping (mostly-silent audio has a low RMS)
+        gain = min(10 ** (TARGET_DBFS / 20) / rms, 0.99 / peak)
         if gain > 1:
-            audio = np.clip(audio * gain, -1.0, 1.0)
+            audio = audio * np.float32(gain)
     return audio
 
 
@@ -205,7 +232,7 @@ def _speech_frames(audio: NDArray[np.float32]) -> NDArray[np.bool_]:
     flags = _fill_runs(flags, value=False, shorter_than=round(VAD_BRIDGE_S / VAD_FRAME_S))
     flags = _fill_runs(flags, value=True, shorter_than=round(VAD_MIN_SPEECH_S / VAD_FRAME_S))
 
-    n_mel = len(audio) // int(FRAME_S * SAMPLE_RATE) + 1  # librosa's centred frames
+    n_mel = len(audio) // int(FRAME_S * SAMPLE_RATE) + 1  # centred frames, as _mel_frames makes them
     per_vad = round(VAD_FRAME_S / FRAME_S)
     mel_flags = np.zeros(n_mel, dtype=bool)
     expanded = np.repeat(flags, per_vad)[:n_mel]
@@ -244,28 +271,83 @@ def _embed(
 ) -> NDArray[np.float32]:
     """One L2-normalised voice embedding per window, computed in batches."""
     import torch
-    from resemblyzer.audio import wav_to_mel_spectrogram
 
-    mel = wav_to_mel_spectrogram(audio)  # (frames, 40), the whole recording at once
-    speech_mel = mel[speech_index[speech_index < len(mel)]]
-    if len(speech_mel) < speech_index.size:  # librosa may count one frame fewer than we did
-        speech_mel = np.concatenate([speech_mel, np.repeat(speech_mel[-1:], speech_index.size - len(speech_mel), 0)])
+    speech_mel = _mel_frames(audio)[speech_index]
     encoder = _get_encoder()
     offsets = np.arange(WINDOW_FRAMES)
     out = np.empty((len(starts), 256), dtype=np.float32)
     start_array = np.asarray(starts)
-    with torch.inference_mode():
-        for first in range(0, len(starts), EMBED_BATCH):
-            batch = start_array[first : first + EMBED_BATCH]
-            mels = torch.from_numpy(np.ascontiguousarray(speech_mel[batch[:, None] + offsets]))
-            out[first : first + len(batch)] = encoder(mels).numpy()
-            report(min(1.0, (first + len(batch)) / len(starts)))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(TORCH_THREADS)
+    try:
+        with torch.inference_mode():
+            for first in range(0, len(starts), EMBED_BATCH):
+                batch = start_array[first : first + EMBED_BATCH]
+                mels = torch.from_numpy(np.ascontiguousarray(speech_mel[batch[:, None] + offsets]))
+                out[first : first + len(batch)] = encoder(mels).numpy()
+                report(min(1.0, (first + len(batch)) / len(starts)))
+    finally:
+        torch.set_num_threads(threads)
     return out
+
+
+def _mel_frames(audio: NDArray[np.float32]) -> NDArray[np.float32]:
+    """The encoder's input, (frames, 40): what resemblyzer's `wav_to_mel_spectrogram` computes with librosa (a power
+    spectrogram of centred, zero-padded 25 ms Hann frames every 10 ms through 40 Slaney mel filters), in numpy, a
+    minute at a time. librosa's version needs its numba kernels: seconds to load, about 20 s to compile the first
+    time, and an hour of audio at once is a 600 MB complex spectrogram."""
+    hop = int(FRAME_S * SAMPLE_RATE)
+    n_fft = int(MEL_WINDOW_S * SAMPLE_RATE)
+    n_frames = len(audio) // hop + 1
+    padded = np.pad(audio, n_fft // 2)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
+    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)  # periodic, as scipy's get_window gives librosa
+    filters = _mel_filters(n_fft).T
+    chunk = 6000
+    parts = [
+        np.abs(np.fft.rfft(frames[first : first + chunk] * window, axis=1)) ** 2 @ filters
+        for first in range(0, n_frames, chunk)
+    ]
+    return np.concatenate(parts).astype(np.float32)
+
+
+@functools.cache
+def _mel_filters(n_fft: int) -> NDArray[np.float32]:
+    """librosa.filters.mel(sr=16000, n_fft=n_fft, n_mels=40): triangles on the Slaney mel scale, area-normalised."""
+
+    def hz_to_mel(hz: NDArray[np.float64]) -> NDArray[np.float64]:
+        linear = hz / (200 / 3)
+        return np.where(hz >= 1000, 15 + np.log(np.maximum(hz, 1000) / 1000) / (np.log(6.4) / 27), linear)
+
+    def mel_to_hz(mel: NDArray[np.float64]) -> NDArray[np.float64]:
+        linear = mel * (200 / 3)
+        return np.where(mel >= 15, 1000 * np.exp((np.log(6.4) / 27) * (mel - 15)), linear)
+
+    fft_hz = np.linspace(0, SAMPLE_RATE / 2, n_fft // 2 + 1)
+    edges_hz = mel_to_hz(np.linspace(hz_to_mel(np.array(0.0)), hz_to_mel(np.array(SAMPLE_RATE / 2)), MEL_CHANNELS + 2))
+    widths = np.diff(edges_hz)
+    slopes = edges_hz[:, None] - fft_hz[None, :]
+    rising = -slopes[:-2] / widths[:-1, None]
+    falling = slopes[2:] / widths[1:, None]
+    weights = np.maximum(0, np.minimum(rising, falling))
+    weights *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
+    return weights.astype(np.float32)
 
 
 def _cluster(embeddings: NDArray[np.float32], low: int, high: int) -> NDArray[np.int64]:
     """A speaker number per window."""
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS thread: the matrices are small, and on a busy 2-core machine a second thread fighting other work for
+    # a core made the eigendecompositions up to 100 times slower (OpenBLAS spins while it waits)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _cluster_windows(embeddings, low, high)
+
+
+def _cluster_windows(embeddings: NDArray[np.float32], low: int, high: int) -> NDArray[np.int64]:
     n = len(embeddings)
+    if low < high:  # estimating: no more speakers than one per SPEECH_PER_SPEAKER_S of speech
+        high = max(low, min(high, n // round(SPEECH_PER_SPEAKER_S / (STEP_FRAMES * FRAME_S))))
     high = min(high, n - 1)
     low = min(low, high)
     if high == 1:
@@ -285,7 +367,7 @@ def _spectral(embeddings: NDArray[np.float32], low: int, high: int) -> NDArray[n
 
     n = len(embeddings)
     similarity = embeddings @ embeddings.T
-    best: tuple[float, int, NDArray[np.float64]] | None = None
+    best: tuple[float, int, NDArray[np.float64], NDArray[np.float64]] | None = None
     for fraction in PRUNE_FRACTIONS:
         neighbours = max(2, int(fraction * n))
         laplacian = _laplacian(similarity, neighbours)
@@ -295,9 +377,15 @@ def _spectral(embeddings: NDArray[np.float32], low: int, high: int) -> NDArray[n
         sharpness = float(gaps[count - 1]) / max(float(eigenvalues[-1]), 1e-10)
         score = fraction / max(sharpness, 1e-10)  # NME-SC: few neighbours, a wide gap
         if best is None or score < best[0]:
-            best = (score, count, laplacian)
+            best = (score, count, laplacian, eigenvalues)
     assert best is not None
-    _, count, laplacian = best
+    _, count, laplacian, eigenvalues = best
+    if low == 1 and count > 1:
+        # Speakers are real when the graph nearly falls apart into them: then for some k the k-th eigenvalue is
+        # small next to the (k+1)-th. The eigengap alone split 20 s of one voice in two.
+        ratios = eigenvalues[1:high] / np.maximum(eigenvalues[2 : high + 1], 1e-10)
+        if float(ratios.min()) >= SPLIT_MAX_EIGEN_RATIO:
+            count = 1
     if count == 1:
         return np.zeros(n, dtype=np.int64)
     _, vectors = eigh(laplacian, subset_by_index=[0, count - 1])
@@ -357,23 +445,20 @@ def _absorb_short_runs(speech_index: NDArray[np.int64], frame_labels: NDArray[np
     return labels
 
 
-def _turns(speech_index: NDArray[np.int64], frame_labels: NDArray[np.int64]) -> list[Turn]:
+def _turns(speech_index: NDArray[np.int64], frame_labels: NDArray[np.int64], duration_s: float) -> list[Turn]:
     """Runs of one speaker in the original timeline as turns; labels renamed S1, S2, ... by first appearance."""
     # a new run starts where the speaker changes or the timeline jumps over silence
     breaks = np.flatnonzero((np.diff(frame_labels) != 0) | (np.diff(speech_index) > 1)) + 1
     names: dict[int, str] = {}
     turns: list[Turn] = []
     for run in np.split(np.arange(len(speech_index)), breaks):
-        label = int(frame_labels[run[0]])
-        name = names.setdefault(label, f"S{len(names) + 1}")
-        start = float(speech_index[run[0]]) * FRAME_S
-        end = float(speech_index[run[-1]] + 1) * FRAME_S
+        name = names.setdefault(int(frame_labels[run[0]]), f"S{len(names) + 1}")
+        start = round(float(speech_index[run[0]]) * FRAME_S, 2)
+        end = min(round(float(speech_index[run[-1]] + 1) * FRAME_S, 2), duration_s)
         if turns and turns[-1].speaker == name and start - turns[-1].end < TURN_BRIDGE_S:
             turns[-1].end = end
         else:
-            turns.append(Turn(start=round(start, 3), end=round(end, 3), speaker=name))
-    for turn in turns:
-        turn.end = round(turn.end, 3)
+            turns.append(Turn(start=start, end=end, speaker=name))
     return turns
 
 
