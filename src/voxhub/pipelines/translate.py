@@ -15,6 +15,7 @@ from voxhub.context import AppContext
 from voxhub.engines.base import EngineError, Translator
 from voxhub.engines.mt import check_language
 from voxhub.errors import Unprocessable, VoxhubError
+from voxhub.jobs import service as jobs
 from voxhub.jobs.context import JobContext
 from voxhub.jobs.registry import JobType, PipelineError, register
 from voxhub.pipelines.speech import pipeline_error, remote_for
@@ -76,7 +77,7 @@ def _source_language(
 def _check(db: Session, ctx: AppContext, workspace_id: str, job_input: TranslateInput, params: TranslateParams) -> None:
     target = params.target_language
     if job_input.job_id:
-        job = transcripts.jobs.get(db, workspace_id=workspace_id, job_id=job_input.job_id)
+        job = jobs.get(db, workspace_id=workspace_id, job_id=job_input.job_id)
         if job.type != "transcribe":
             raise Unprocessable(
                 "input.job_id must name a transcribe job.",
