@@ -209,6 +209,18 @@ def reveal_provider_key(db: Session, *, keyring: Keyring, workspace_id: str, pro
     return keyring.decrypt(row.ciphertext, context=_vault_context(workspace_id, provider))
 
 
+def provider_credentials(
+    db: Session, *, keyring: Keyring, workspace_id: str, provider: str
+) -> tuple[str, str | None] | None:
+    """(plaintext key, base URL) the workspace stored for `provider`, or None: for engines calling the provider."""
+    row = db.scalar(
+        select(ProviderKey).where(ProviderKey.workspace_id == workspace_id, ProviderKey.provider == provider)
+    )
+    if row is None:
+        return None
+    return keyring.decrypt(row.ciphertext, context=_vault_context(workspace_id, provider)), row.base_url
+
+
 def delete_provider_key(db: Session, *, access: WorkspaceAccess, provider: str) -> None:
     access.require(Role.ADMIN)
     row = get_provider_key(db, workspace_id=access.workspace_id, provider=provider)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,16 @@ def content_type(fmt: str) -> str:
     return FORMATS[fmt][2]
 
 
+def _output_rate(fmt: str, rate: int | None) -> int | None:
+    if fmt == "opus" and (rate is None or rate not in OPUS_RATES):
+        return 48000  # Opus only runs at its own rates
+    return rate
+
+
+# format → ffmpeg muxer, for output written to a pipe (no file name to guess it from)
+MUXERS = {"mp3": "mp3", "wav": "wav", "flac": "flac", "opus": "ogg", "aac": "adts", "m4a": "ipod", "pcm": "s16le"}
+
+
 def build_command(source: Path, target: Path, spec: ConvertSpec, *, ffmpeg: str = "ffmpeg") -> list[str]:
     encoder, _ext, _mime, extra = FORMATS[spec.format]
     command = [ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-y"]
@@ -57,10 +68,8 @@ def build_command(source: Path, target: Path, spec: ConvertSpec, *, ffmpeg: str 
     command += ["-i", str(source), "-map", "0:a:0", "-vn", "-sn", "-dn"]
     if spec.target_lufs is not None:
         command += ["-af", f"loudnorm=I={spec.target_lufs:g}:TP=-1.5:LRA=11"]
-    rate = spec.sample_rate
-    if spec.format == "opus" and (rate is None or rate not in OPUS_RATES):
-        rate = 48000  # Opus only runs at its own rates
-    elif rate is None and spec.target_lufs is not None:
+    rate = _output_rate(spec.format, spec.sample_rate)
+    if rate is None and spec.target_lufs is not None:
         rate = 48000  # loudnorm resamples to 192 kHz internally; bring it back to a sane rate
     if rate:
         command += ["-ar", str(rate)]
@@ -107,3 +116,48 @@ def convert(
         process.wait()
         target.unlink(missing_ok=True)
         raise
+
+
+def encode_stream(
+    pcm: Iterator[bytes], *, input_rate: int, fmt: str, sample_rate: int | None = None, ffmpeg: str = "ffmpeg"
+) -> Iterator[bytes]:
+    """Mono 16-bit PCM chunks → encoded audio chunks, as they come: a thread feeds ffmpeg's stdin while its stdout
+    is read, so the first bytes leave before the last PCM arrives. Stopping early (the reader went away) kills
+    ffmpeg; an exception from `pcm` ends the stream where it stands."""
+    if fmt == "m4a":
+        raise ValueError("m4a cannot be written to a pipe (its index comes last); use aac")
+    encoder, _ext, _mime, extra = FORMATS[fmt]
+    command = [ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-f", "s16le", "-ar", str(input_rate), "-ac", "1"]
+    command += ["-i", "pipe:0", "-c:a", encoder, *extra]
+    rate = _output_rate(fmt, sample_rate)
+    if rate:
+        command += ["-ar", str(rate)]
+    command += ["-f", MUXERS[fmt], "pipe:1"]
+    try:
+        process = subprocess.Popen(  # noqa: S603
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        )
+    except FileNotFoundError as exc:
+        raise ToolMissing(f"{ffmpeg} is not installed; install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg)") from exc
+    assert process.stdin is not None and process.stdout is not None
+    stdin, stdout = process.stdin, process.stdout
+
+    def feed() -> None:
+        try:
+            for chunk in pcm:
+                stdin.write(chunk)
+        except Exception:  # noqa: S110 - a broken pipe or a failing producer: the stream just ends
+            pass
+        finally:
+            stdin.close()
+
+    feeder = threading.Thread(target=feed, name="ffmpeg-encode-feed", daemon=True)
+    feeder.start()
+    try:
+        while chunk := stdout.read1(32768):  # type: ignore[attr-defined]
+            yield chunk
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        feeder.join(timeout=5)

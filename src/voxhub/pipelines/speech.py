@@ -9,8 +9,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from voxhub import engines
-from voxhub.apikeys.models import ProviderKey
-from voxhub.apikeys.service import reveal_provider_key
+from voxhub.apikeys.service import provider_credentials
 from voxhub.config import Settings
 from voxhub.context import AppContext
 from voxhub.engines.base import EngineError
@@ -23,11 +22,11 @@ REMOTE_PROVIDER = "openai"  # the provider-key vault entry remote engines use (a
 
 def remote_for(db: Session, ctx: AppContext, workspace_id: str, capability: engines.Capability) -> RemoteConfig:
     """Remote engine settings, with the workspace's own `openai` provider key (and base URL) when it stored one."""
-    row = db.query(ProviderKey).filter_by(workspace_id=workspace_id, provider=REMOTE_PROVIDER).one_or_none()
-    if row is None:
+    stored = provider_credentials(db, keyring=ctx.keyring, workspace_id=workspace_id, provider=REMOTE_PROVIDER)
+    if stored is None:
         return engines.remote_config(ctx.settings, capability)
-    key = reveal_provider_key(db, keyring=ctx.keyring, workspace_id=workspace_id, provider=REMOTE_PROVIDER)
-    return engines.remote_config(ctx.settings, capability, api_key=key, base_url=row.base_url)
+    key, base_url = stored
+    return engines.remote_config(ctx.settings, capability, api_key=key, base_url=base_url)
 
 
 def decode_to_wav(

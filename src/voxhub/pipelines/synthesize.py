@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import threading
+import itertools
 import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -183,45 +182,11 @@ def stream_speech(
         raise PipelineError("synthesis_failed", "The engine produced no audio.")
     first, rate = first_chunk
     sample_rate = params.sample_rate or (PCM_DEFAULT_RATE if params.format == "pcm" else None)
-    encoder, _ext, _mime, extra = ffmpeg.FORMATS[params.format]
-    command = [settings.ffmpeg_path, "-nostdin", "-hide_banner", "-v", "error", "-f", "s16le", "-ar", str(rate)]
-    command += ["-ac", "1", "-i", "pipe:0", "-c:a", encoder, *extra]
-    if params.format == "opus" and sample_rate not in ffmpeg.OPUS_RATES:
-        sample_rate = 48000
-    if sample_rate:
-        command += ["-ar", str(sample_rate)]
-    command += ["-f", _MUXERS[params.format], "pipe:1"]
-    return _encode(command, first, pcm), voice
-
-
-_MUXERS = {"mp3": "mp3", "wav": "wav", "flac": "flac", "opus": "ogg", "aac": "adts", "pcm": "s16le"}
-
-
-def _encode(command: list[str], first: bytes, rest: Iterator[tuple[bytes, int]]) -> Iterator[bytes]:
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # noqa: S603
-    assert process.stdin is not None and process.stdout is not None
-    stdin = process.stdin
-
-    def feed() -> None:
-        try:
-            stdin.write(first)
-            for pcm, _rate in rest:
-                stdin.write(pcm)
-        except (BrokenPipeError, PipelineError, OSError):
-            pass
-        finally:
-            stdin.close()
-
-    feeder = threading.Thread(target=feed, name="speech-encoder-feed", daemon=True)
-    feeder.start()
-    try:
-        while chunk := process.stdout.read1(32768):  # type: ignore[attr-defined]
-            yield chunk
-    finally:
-        if process.poll() is None:  # the client went away mid-stream
-            process.kill()
-        process.wait()
-        feeder.join(timeout=5)
+    chunks = itertools.chain([first], (chunk for chunk, _rate in pcm))
+    encoded = ffmpeg.encode_stream(
+        chunks, input_rate=rate, fmt=params.format, sample_rate=sample_rate, ffmpeg=settings.ffmpeg_path
+    )
+    return encoded, voice
 
 
 def _check(db: Session, ctx: AppContext, workspace_id: str, job_input: TextInput, params: SynthesizeParams) -> None:
