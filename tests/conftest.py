@@ -221,10 +221,12 @@ class Person:
 
 
 class People:
-    def __init__(self, client: TestClient, app: Any) -> None:
+    def __init__(self, client: TestClient, app: Any, starting_credits: int = 0) -> None:
         self.client = client
         self.app = app
         self.count = 0
+        # Credits granted to each new person's workspace (suites that run many paid jobs set this).
+        self.starting_credits = starting_credits
 
     def create(self, email: str | None = None, *, verified: bool = True, name: str = "") -> Person:
         """A user made directly through the service (verified unless asked otherwise), then signed in over HTTP."""
@@ -247,7 +249,7 @@ class People:
             "/api/v1/workspaces", headers={"Authorization": f"Bearer {tokens['access_token']}"}
         )
         assert workspaces.status_code == 200, workspaces.text
-        return Person(
+        person = Person(
             id=user_id,
             email=email.strip().lower(),
             password=PASSWORD,
@@ -255,6 +257,23 @@ class People:
             refresh_token=tokens["refresh_token"],
             workspace_id=workspaces.json()[0]["id"],
         )
+        if self.starting_credits:
+            self.grant(person.workspace_id, self.starting_credits)
+        return person
+
+    def grant(self, workspace_id: str, credits: int) -> None:
+        """Credits for a workspace, granted through the billing service as a superuser would."""
+        from voxhub.billing.service import grant
+
+        with self.app.state.db.session() as session:
+            grant(
+                session,
+                ctx=self.app.state.ctx,
+                workspace_id=workspace_id,
+                credits=credits,
+                reason="test credits",
+                actor=Actor.system(),
+            )
 
     def login(self, email: str, password: str = PASSWORD) -> dict[str, Any]:
         response = self.client.post("/api/v1/auth/login", json={"email": email, "password": password})

@@ -16,6 +16,9 @@ from voxhub.accounts.routes import auth as auth_routes
 from voxhub.accounts.routes import me as me_routes
 from voxhub.apikeys.routes import router as apikey_routes
 from voxhub.audit.routes import router as audit_routes
+from voxhub.billing.routes import admin as billing_admin_routes
+from voxhub.billing.routes import public as billing_public_routes
+from voxhub.billing.routes import router as billing_routes
 from voxhub.config import Settings
 from voxhub.context import AppContext
 from voxhub.db import Database, schema_state
@@ -98,6 +101,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         transcript_routes,
         voices_routes,
         openai_routes,
+        billing_public_routes,
+        billing_routes,
+        billing_admin_routes,
     )
     for router in routers:
         app.include_router(router)

@@ -134,6 +134,23 @@ class Settings(BaseSettings):
         default=600, ge=1, description="Longest audio the synchronous /v1/audio routes accept, seconds."
     )
 
+    billing_enabled: bool = Field(
+        default=True,
+        description="Meter jobs against plans and credits, and enforce quotas and rate limits; false runs unmetered.",
+    )
+    billing_catalog: Path | None = Field(
+        default=None, description="Plans, credit packages and prices (TOML); defaults to the shipped billing.toml."
+    )
+    billing_webhook_tolerance_s: int = Field(
+        default=300, ge=1, description="How old (or early) a payment provider's signed webhook may be, seconds."
+    )
+    stripe_secret_key: str | None = Field(default=None, description="Stripe secret key (sk_…); enables Stripe.")
+    stripe_webhook_secret: str | None = Field(default=None, description="Signing secret (whsec_…) of Stripe's webhook.")
+    stripe_api_url: str = Field(default="https://api.stripe.com", description="Base URL of Stripe's API.")
+    polar_access_token: str | None = Field(default=None, description="Polar organization access token; enables Polar.")
+    polar_webhook_secret: str | None = Field(default=None, description="Signing secret of Polar's webhook.")
+    polar_api_url: str = Field(default="https://api.polar.sh", description="Base URL of Polar's API.")
+
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from voxhub.billing.catalog import Catalog, cached_catalog
 from voxhub.config import Settings
 from voxhub.notify.email import Mailer
 from voxhub.security import Keyring, configure_password_hashing
@@ -20,6 +21,7 @@ class AppContext:
     keyring: Keyring
     mailer: Mailer
     store: BlobStore
+    catalog: Catalog
     executor: Executor | None = None
 
     @classmethod
@@ -30,7 +32,13 @@ class AppContext:
             parallelism=settings.password_hash_parallelism,
         )
         keyring = Keyring(settings.resolved_secret_key, tuple(settings.resolved_previous_secret_keys))
-        return cls(settings=settings, keyring=keyring, mailer=Mailer(settings), store=open_store(settings, keyring))
+        return cls(
+            settings=settings,
+            keyring=keyring,
+            mailer=Mailer(settings),
+            store=open_store(settings, keyring),
+            catalog=cached_catalog(settings.billing_catalog),
+        )
 
     def close(self) -> None:
         self.mailer.close()

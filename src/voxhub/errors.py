@@ -58,6 +58,12 @@ class Forbidden(VoxhubError):
     message = "You are not allowed to do this."
 
 
+class PaymentRequired(VoxhubError):
+    status_code = 402
+    code = "insufficient_credits"
+    message = "Not enough credits or allowance left for this."
+
+
 class NotFound(VoxhubError):
     status_code = 404
     code = "not_found"
@@ -145,6 +151,7 @@ _OPENAI_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
     403: "permission_error",
+    402: "insufficient_quota",
     404: "not_found_error",
     429: "rate_limit_error",
 }
@@ -231,6 +238,7 @@ class ErrorOut(BaseModel):
 _DESCRIPTIONS = {
     400: "Bad request (e.g. an invalid or expired token)",
     401: "Not authenticated, or the token or API key is not valid",
+    402: "Payment required: insufficient_credits or quota_exceeded; details say what was needed and what is left",
     403: "Authenticated but not allowed (role, scope, or unverified email)",
     404: "Not found — also the answer for workspaces the caller is not a member of",
     409: "Conflicts with the current state",
@@ -260,7 +268,9 @@ _OPENAI_DESCRIPTIONS = {
     400: "invalid_request_error: a missing or invalid field (`param` names it), or unusable audio",
     401: "authentication_error: no API key, or not a valid voxhub API key",
     403: "permission_error: the key's scope does not allow this",
+    402: "insufficient_quota: the plan's allowance and the workspace's credits do not cover this call",
     404: "not_found_error: no such model",
+    429: "rate_limit_error: too many requests for the plan; `Retry-After` says when to try again",
     413: "invalid_request_error: the file or the audio is too long for a synchronous call; use the jobs API",
     503: "server_error: the speech engine is unavailable; try again",
 }

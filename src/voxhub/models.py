@@ -3,6 +3,17 @@
 from voxhub.accounts.models import LoginAttempt, LoginSession, RefreshToken, User, UserToken
 from voxhub.apikeys.models import ApiKey, ProviderKey
 from voxhub.audit.models import AuditEvent, SecurityEvent
+from voxhub.billing.models import (
+    AllowanceUse,
+    BillingAlert,
+    Checkout,
+    CreditAccount,
+    LedgerEntry,
+    Payment,
+    ProviderEventRecord,
+    Subscription,
+    UsageRecord,
+)
 from voxhub.files.models import File, Upload
 from voxhub.jobs.models import Job, JobAttempt, JobEvent
 from voxhub.notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -10,21 +21,30 @@ from voxhub.transcripts.models import TranscriptVersion
 from voxhub.workspaces.models import Invitation, Membership, Workspace
 
 __all__ = [
+    "AllowanceUse",
     "ApiKey",
     "AuditEvent",
+    "BillingAlert",
+    "Checkout",
+    "CreditAccount",
     "File",
     "Invitation",
     "Job",
     "JobAttempt",
     "JobEvent",
+    "LedgerEntry",
     "LoginAttempt",
     "LoginSession",
     "Membership",
+    "Payment",
+    "ProviderEventRecord",
     "ProviderKey",
     "RefreshToken",
     "SecurityEvent",
+    "Subscription",
     "TranscriptVersion",
     "Upload",
+    "UsageRecord",
     "User",
     "UserToken",
     "WebhookAttempt",

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from voxhub.billing import payments
+from voxhub.billing import service as billing
 from voxhub.context import AppContext
 from voxhub.db import Database
 from voxhub.files import service as files
@@ -31,6 +33,8 @@ TASKS = (
     PeriodicTask("deliver_webhooks", 5, lambda db, ctx: webhooks.deliver_due(db, ctx=ctx)),
     PeriodicTask("expire_uploads", 600, lambda db, ctx: files.expire_uploads(db, ctx=ctx)),
     PeriodicTask("delete_expired_files", 3600, lambda db, ctx: files.delete_expired_files(db, ctx=ctx)),
+    PeriodicTask("roll_billing_periods", 300, lambda db, ctx: billing.roll_periods(db, ctx=ctx)),
+    PeriodicTask("process_billing_events", 60, lambda db, ctx: payments.process_pending(db, ctx=ctx)),
 )
 
 

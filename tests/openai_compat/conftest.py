@@ -17,7 +17,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import People, Person
+from tests.conftest import Mailbox, People, Person
 from tests.files.conftest import LiveServer, free_port
 from voxhub.config import Settings
 from voxhub.pipelines.synthesize import SynthesizeParams, synthesize_file
@@ -77,6 +77,13 @@ class Clips:
     not_audio: Path
     truncated: Path
     empty: Path
+
+
+@pytest.fixture
+def people(client: TestClient, app: Any, mailbox: Mailbox) -> People:
+    """People whose workspaces have credits: these tests run paid jobs past the free plan's allowance."""
+    app.state.test_mailbox = mailbox
+    return People(client, app, starting_credits=100_000)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import httpx2
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import Person
+from tests.conftest import Mailbox, People, Person
 from tests.jobs.conftest import (  # noqa: F401 - with helpers, the jobs tests' fixtures: pytest finds them here by name
     _nothing_left_running,
     celery_cluster,
@@ -32,6 +32,13 @@ PASSAGE = (
     "Later we watched the stars come out."
 )
 JOB_TIMEOUT_S = 180.0  # three test processes share two cores; a loaded machine is slow, not broken
+
+
+@pytest.fixture
+def people(client: TestClient, app: Any, mailbox: Mailbox) -> People:
+    """People whose workspaces have credits: these tests run paid jobs past the free plan's allowance."""
+    app.state.test_mailbox = mailbox
+    return People(client, app, starting_credits=100_000)
 
 
 @pytest.fixture

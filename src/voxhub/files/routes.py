@@ -62,7 +62,7 @@ async def upload_file(request: Request, db: DbSession, ctx: Ctx, access: Spender
     await run_in_threadpool(
         service.check_capacity,
         db,
-        settings=ctx.settings,
+        ctx=ctx,
         workspace_id=access.workspace_id,
         size=max(0, int(declared) - FORM_OVERHEAD),
         max_bytes=limit,

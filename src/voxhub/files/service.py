@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from voxhub.audit import service as audit
 from voxhub.audit.service import Actor
 from voxhub.clock import as_utc, utcnow
-from voxhub.config import Settings
 from voxhub.context import AppContext
 from voxhub.errors import NotFound, Unprocessable, VoxhubError
 from voxhub.files.models import File, FileKind, FileStatus, Upload, UploadStatus
@@ -99,15 +98,19 @@ def used_bytes(db: Session, *, workspace_id: str) -> int:
 
 
 def check_capacity(
-    db: Session, *, settings: Settings, workspace_id: str, size: int, max_bytes: int | None = None
+    db: Session, *, ctx: AppContext, workspace_id: str, size: int, max_bytes: int | None = None
 ) -> None:
-    """Refuse a file before any byte is stored: too large for one file, or past the workspace's quota."""
-    limit = max_bytes if max_bytes is not None else settings.max_file_size_mb * 1024 * 1024
+    """Refuse a file before any byte is stored: too large for one file, or past the workspace's quota (the plan's
+    limits within the server's)."""
+    from voxhub.billing import service as billing
+
+    limits = billing.limits(db, ctx=ctx, workspace_id=workspace_id)
+    limit = min(max_bytes, limits.max_file_bytes) if max_bytes is not None else limits.max_file_bytes
     if size > limit:
         raise FileTooLarge(
             f"The file is {size} bytes; the limit is {limit} bytes.", details={"size": size, "max_bytes": limit}
         )
-    quota = settings.storage_quota_mb * 1024 * 1024
+    quota = limits.storage_quota_bytes
     used = used_bytes(db, workspace_id=workspace_id)
     if used + size > quota:
         raise StorageQuotaExceeded(

@@ -55,7 +55,7 @@ def start(
 ) -> tuple[Upload, File]:
     """Open an upload of `length` bytes. Capacity is checked now, before any byte is stored."""
     access.require(Role.MEMBER)
-    files.check_capacity(db, settings=ctx.settings, workspace_id=access.workspace_id, size=length)
+    files.check_capacity(db, ctx=ctx, workspace_id=access.workspace_id, size=length)
     file = files.new_file(db, access=access, filename=filename, declared_size=length, content_type=content_type)
     part_size = part_count = None
     if protocol == UploadProtocol.TUS:

@@ -34,7 +34,7 @@ POLL_S = 0.3
     "",
     status_code=202,
     summary="Start a job",
-    responses={**responses(401, 403, 404, 409, 422), 200: {"description": "Idempotent replay"}},
+    responses={**responses(401, 402, 403, 404, 409, 422, 429), 200: {"description": "Idempotent replay"}},
 )
 def create_job(
     body: JobCreate,
@@ -110,7 +110,7 @@ def cancel_job(job_id: str, db: DbSession, ctx: Ctx, access: MemberAccess) -> Jo
     return job_out(service.cancel(db, ctx=ctx, access=access, job_id=job_id))
 
 
-@router.post("/{job_id}/retry", status_code=202, summary="Retry a job", responses=responses(401, 403, 404, 409))
+@router.post("/{job_id}/retry", status_code=202, summary="Retry a job", responses=responses(401, 402, 403, 404, 409))
 def retry_job(job_id: str, db: DbSession, ctx: Ctx, access: SpenderAccess) -> JobOut:
     """Run a failed or canceled job again."""
     return job_out(service.retry(db, ctx=ctx, access=access, job_id=job_id))

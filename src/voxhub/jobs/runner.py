@@ -60,7 +60,7 @@ def run_job(
     """Claim and run one job. Returns its final (or requeued) status, or None when it was not ours to run.
     Once `stopping` is set, the job stops at its next checkpoint and goes back to the queue."""
     with database.session() as db:
-        if not service.claim(db, job_id=job_id, worker_id=worker_id):
+        if not service.claim(db, ctx=ctx, job_id=job_id, worker_id=worker_id):
             return None
         job = db.get(Job, job_id)
         assert job is not None

@@ -14,6 +14,7 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from voxhub.audit import service as audit
+from voxhub.billing import service as billing
 from voxhub.clock import as_utc, utcnow
 from voxhub.context import AppContext
 from voxhub.db import affected, on_commit
@@ -31,6 +32,8 @@ from voxhub.workspaces.service import WorkspaceAccess
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 BACKOFF_BASE_S = 2.0
 BACKOFF_CAP_S = 300.0
+# A job whose workspace already runs all the jobs its plan allows waits this long before it is looked at again.
+CONCURRENCY_WAIT_S = 2.0
 
 
 def job_type(name: str) -> JobType:
@@ -119,6 +122,7 @@ def create(
     )
     db.add(job)
     db.flush()
+    billing.hold_for_job(db, ctx=ctx, job=job, job_input=job_input, params=params, actor=access.actor)
     events.emit(db, job_id=job.id, kind="state", data={"status": job.status})
     audit.record(
         db,
@@ -193,6 +197,7 @@ def cancel(db: Session, *, ctx: AppContext, access: WorkspaceAccess, job_id: str
     job = get(db, workspace_id=access.workspace_id, job_id=job_id)
     if job.status in FINAL_STATES:
         raise Conflict(f"The job is already {job.status}.", code="job_finished", details={"status": job.status})
+    billing.lock_credits(db, workspace_id=job.workspace_id)
     now = utcnow()
     canceled = affected(
         db,
@@ -238,6 +243,15 @@ def retry(db: Session, *, ctx: AppContext, access: WorkspaceAccess, job_id: str)
         raise Conflict(
             "Only failed or canceled jobs can be retried.", code="job_not_retryable", details={"status": job.status}
         )
+    kind = job_type(job.type)
+    billing.hold_for_job(
+        db,
+        ctx=ctx,
+        job=job,
+        job_input=kind.input_model.model_validate(job.input),
+        params=kind.params_model.model_validate(job.params),
+        actor=access.actor,
+    )
     now = utcnow()
     job.status = JobStatus.QUEUED.value
     job.queued_at = job.run_after = now
@@ -280,9 +294,12 @@ def delete(db: Session, *, ctx: AppContext, access: WorkspaceAccess, job_id: str
 # ---- the worker's side ----
 
 
-def claim(db: Session, *, job_id: str, worker_id: str) -> bool:
-    """queued → running for this worker, by a conditional update: a job delivered twice still runs once."""
+def claim(db: Session, *, ctx: AppContext, job_id: str, worker_id: str) -> bool:
+    """queued → running for this worker, by a conditional update: a job delivered twice still runs once.
+    A job whose workspace already runs as many jobs as its plan allows is put back to wait its turn."""
     now = utcnow()
+    if ctx.settings.billing_enabled and not _slot_free(db, ctx=ctx, job_id=job_id, now=now):
+        return False
     claimed = affected(
         db,
         update(Job)
@@ -306,6 +323,36 @@ def claim(db: Session, *, job_id: str, worker_id: str) -> bool:
         db, job_id=job_id, kind="state", data={"status": job.status, "attempt": job.attempts, "worker_id": worker_id}
     )
     return True
+
+
+def _lock_credits_of(db: Session, *, job_id: str) -> None:
+    """Lock the job's credit account before the job row: every path that touches both takes them in this order,
+    so a claim and a settlement of the same workspace never wait on each other in a circle."""
+    workspace_id = db.scalar(select(Job.workspace_id).where(Job.id == job_id))
+    if workspace_id is not None:
+        billing.lock_credits(db, workspace_id=workspace_id)
+
+
+def _slot_free(db: Session, *, ctx: AppContext, job_id: str, now: datetime) -> bool:
+    workspace_id = db.scalar(select(Job.workspace_id).where(Job.id == job_id, Job.status == JobStatus.QUEUED.value))
+    if workspace_id is None:
+        return True  # not claimable anyway: the conditional update below says so
+    billing.lock_credits(db, workspace_id=workspace_id)
+    running = db.scalar(
+        select(func.count()).where(Job.workspace_id == workspace_id, Job.status == JobStatus.RUNNING.value)
+    )
+    if not billing.running_jobs_over_limit(db, ctx=ctx, workspace_id=workspace_id, running=int(running or 0)):
+        return True
+    waiting = affected(
+        db,
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.QUEUED.value)
+        .values(run_after=now + timedelta(seconds=CONCURRENCY_WAIT_S), stage="waiting for a free slot"),
+    )
+    job = db.get(Job, job_id)
+    if waiting and job is not None:
+        _enqueue_after_commit(db, ctx, job, delay_s=CONCURRENCY_WAIT_S)
+    return False
 
 
 def next_claimable(db: Session, *, queues: tuple[str, ...] | None = None, limit: int = 8) -> list[str]:
@@ -345,6 +392,7 @@ def _finish_attempt(
 
 def _settle(db: Session, *, job_id: str, owner: str, **values: Any) -> Job | None:
     """Move a running job owned by worker `owner` to its next state; None if the job is no longer its."""
+    _lock_credits_of(db, job_id=job_id)
     moved = affected(
         db,
         update(Job)
@@ -433,7 +481,8 @@ def mark_canceled(db: Session, *, ctx: AppContext, job_id: str, worker_id: str) 
 
 
 def on_final(db: Session, *, ctx: AppContext, job: Job) -> None:
-    """A job reached a final state: tell its watchers (SSE) and its webhooks."""
+    """A job reached a final state: settle what it held, tell its watchers (SSE) and its webhooks."""
+    billing.settle_job(db, ctx=ctx, job=job)
     events.emit(
         db,
         job_id=job.id,

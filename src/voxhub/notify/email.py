@@ -29,6 +29,8 @@ SUBJECTS = {
     "password_reset": "Reset your voxhub password",
     "invitation": "You are invited to {workspace_name} on voxhub",
     "webhook_disabled": "A voxhub webhook endpoint was disabled",
+    "billing_alert": "voxhub usage alert for {workspace_name}",
+    "payment_failed": "A voxhub payment failed for {workspace_name}",
 }
 
 

@@ -31,7 +31,7 @@ from voxhub.workspaces.service import WorkspaceAccess
 
 log = logging.getLogger("voxhub.webhooks")
 
-EVENT_TYPES = ("job.succeeded", "job.failed", "job.canceled", "file.ready", "file.rejected")
+EVENT_TYPES = ("job.succeeded", "job.failed", "job.canceled", "file.ready", "file.rejected", "billing.usage_alert")
 # Delays before each retry, Standard Webhooks style, kept within the promised 24 hours (23.6 h in all).
 RETRY_DELAYS_S = (5, 300, 1800, 7200, 18000, 28800, 28800)
 TIMEOUT_S = 10.0

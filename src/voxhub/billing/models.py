@@ -1,0 +1,194 @@
+"""Tables for billing: subscriptions, credit accounts and their append-only ledger, allowance use, usage records,
+payments, checkouts, provider events and sent alerts."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from voxhub.clock import utcnow
+from voxhub.db import Base, id_column
+
+
+class EntryKind(enum.StrEnum):
+    PURCHASE = "purchase"
+    GRANT = "grant"
+    HOLD = "hold"
+    CAPTURE = "capture"
+    RELEASE = "release"
+    REFUND = "refund"
+    ADJUSTMENT = "adjustment"
+    EXPIRY = "expiry"
+
+
+# How each kind of entry moves the account: its signed `amount` is added to the balance, to `held`, or both
+# (a capture spends held credits: it leaves the balance and the hold together).
+BALANCE_KINDS = frozenset({"purchase", "grant", "capture", "refund", "adjustment", "expiry"})
+HELD_KINDS = frozenset({"hold", "capture", "release"})
+
+
+class Subscription(Base):
+    """A workspace's plan. `period_*` is the billing period (a month or a year); `allowance_*` the month whose
+    allowances are being used (the same as the period on monthly plans)."""
+
+    __tablename__ = "billing_subscriptions"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    plan: Mapped[str] = mapped_column(String(40), default="free")
+    interval: Mapped[str] = mapped_column(String(8), default="month")
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    provider: Mapped[str | None] = mapped_column(String(20))
+    external_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    current_period_start: Mapped[datetime]
+    current_period_end: Mapped[datetime]
+    allowance_period_start: Mapped[datetime]
+    allowance_period_end: Mapped[datetime]
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CreditAccount(Base):
+    __tablename__ = "credit_accounts"
+    __table_args__ = (
+        CheckConstraint("balance >= 0", name="balance_not_negative"),
+        CheckConstraint("held >= 0 AND held <= balance", name="held_within_balance"),
+    )
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    held: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class LedgerEntry(Base):
+    """One change to a credit account. Never updated or deleted: corrections are new entries."""
+
+    __tablename__ = "credit_ledger"
+    __table_args__ = (Index("ix_credit_ledger_ws_id", "workspace_id", "id"),)
+
+    id: Mapped[str] = id_column()
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    balance_after: Mapped[int] = mapped_column(BigInteger)
+    held_after: Mapped[int] = mapped_column(BigInteger)
+    job_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    payment_id: Mapped[str | None] = mapped_column(String(36))
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AllowanceUse(Base):
+    """How much of one meter's monthly allowance is used and held, for one allowance period."""
+
+    __tablename__ = "allowance_use"
+    __table_args__ = (UniqueConstraint("workspace_id", "period_start", "meter"),)
+
+    id: Mapped[str] = id_column()
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    period_start: Mapped[datetime]
+    meter: Mapped[str] = mapped_column(String(32))
+    used: Mapped[int] = mapped_column(BigInteger, default=0)
+    held: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class UsageRecord(Base):
+    """Usage on a meter, in stored units (seconds for audio), recorded when a job's cost is captured."""
+
+    __tablename__ = "usage_records"
+    __table_args__ = (Index("ix_usage_records_ws_meter_at", "workspace_id", "meter", "recorded_at"),)
+
+    id: Mapped[str] = id_column()
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    meter: Mapped[str] = mapped_column(String(32))
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    job_id: Mapped[str | None] = mapped_column(String(36))
+    period_start: Mapped[datetime]
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Payment(Base):
+    """Money received through a provider (or recorded by an administrator), and what it bought."""
+
+    __tablename__ = "payments"
+    __table_args__ = (UniqueConstraint("provider", "external_id"),)
+
+    id: Mapped[str] = id_column()
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # package | plan
+    item: Mapped[str] = mapped_column(String(40))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    credits: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(20), default="paid")  # paid | partially_refunded | refunded
+    refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    credits_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Credits a refund should have removed but that were already spent: recorded, not hidden.
+    shortfall: Mapped[int] = mapped_column(BigInteger, default=0)
+    receipt_number: Mapped[str] = mapped_column(String(40), unique=True)
+    customer_email: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Checkout(Base):
+    """A checkout started from voxhub; the provider's webhook (or an administrator) completes it."""
+
+    __tablename__ = "checkouts"
+
+    id: Mapped[str] = id_column()
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    item: Mapped[str] = mapped_column(String(40))
+    interval: Mapped[str | None] = mapped_column(String(8))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    url: Mapped[str | None] = mapped_column(String(2000))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | completed
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProviderEventRecord(Base):
+    """A verified webhook from a payment provider, stored before it is acted on; (provider, event_id) is unique,
+    so a replayed event is recognised and does nothing."""
+
+    __tablename__ = "billing_events"
+    __table_args__ = (UniqueConstraint("provider", "event_id"), Index("ix_billing_events_status", "status"))
+
+    id: Mapped[str] = id_column()
+    provider: Mapped[str] = mapped_column(String(20))
+    event_id: Mapped[str] = mapped_column(String(200))
+    raw_type: Mapped[str] = mapped_column(String(100))
+    workspace_id: Mapped[str | None] = mapped_column(String(36))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    headers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # received → processed | ignored | flagged (unknown workspace, unknown item) | failed
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    note: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+
+
+class BillingAlert(Base):
+    """An alert that was sent, so that each threshold alerts once per period."""
+
+    __tablename__ = "billing_alerts"
+    __table_args__ = (UniqueConstraint("workspace_id", "period_start", "key"),)
+
+    id: Mapped[str] = id_column()
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    period_start: Mapped[datetime]
+    key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,525 @@
+"""Money coming in: checkouts at a payment provider, its webhooks (verified, stored, then acted on exactly once),
+payments and refunds on the ledger, manual payments recorded by an administrator, and receipts."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from voxhub.audit import service as audit
+from voxhub.audit.service import Actor
+from voxhub.billing import ledger, receipts
+from voxhub.billing import service as billing
+from voxhub.billing.models import Checkout, LedgerEntry, Payment, ProviderEventRecord
+from voxhub.billing.providers import (
+    CheckoutRequest,
+    ProviderError,
+    ProviderEvent,
+    ProviderNotConfigured,
+    WebhookVerificationError,
+    get_provider,
+)
+from voxhub.clock import utcnow
+from voxhub.context import AppContext
+from voxhub.db import Database, affected
+from voxhub.errors import BadRequest, NotFound, Unprocessable, VoxhubError
+from voxhub.workspaces.models import Workspace
+from voxhub.workspaces.service import WorkspaceAccess
+
+log = logging.getLogger("voxhub.billing")
+
+MAX_EVENT_ATTEMPTS = 5
+# Headers kept with a stored event: what parsing it again later needs.
+KEPT_HEADERS = ("webhook-id", "webhook-timestamp")
+
+
+class ProviderUnavailable(VoxhubError):
+    status_code = 502
+    code = "payment_provider_error"
+    message = "The payment provider could not be reached or refused the request."
+
+
+class InvalidSignature(BadRequest):
+    code = "invalid_signature"
+    keep_changes = True  # the security record of the attempt stays
+
+
+def _provider(ctx: AppContext, name: str) -> Any:
+    try:
+        return get_provider(ctx.settings, name)
+    except ProviderNotConfigured as exc:
+        raise NotFound(str(exc), code="provider_not_configured", details={"provider": name}) from exc
+
+
+# ---- checkouts ----
+
+
+def start_checkout(
+    db: Session,
+    *,
+    ctx: AppContext,
+    access: WorkspaceAccess,
+    provider: str,
+    package: str | None,
+    plan: str | None,
+    interval: Literal["month", "year"],
+    success_url: str | None,
+    cancel_url: str | None,
+) -> tuple[Checkout, str | None]:
+    """Open a checkout at the provider for a credit package or a plan; its webhook completes the purchase."""
+    catalog = ctx.catalog
+    if (package is None) == (plan is None):
+        raise Unprocessable(
+            "Name either a package or a plan.",
+            code="validation_error",
+            details={"fields": [{"field": "package", "message": "give package or plan, not both"}]},
+        )
+    if package is not None:
+        if package not in catalog.packages:
+            raise Unprocessable(
+                f"Unknown package {package!r}; known: {', '.join(catalog.packages)}.", code="unknown_package"
+            )
+        item = catalog.packages[package]
+        kind: Literal["package", "plan"] = "package"
+        amount, description, product_ids = (
+            item.price_cents,
+            f"voxhub credits: {package} ({item.credits} credits)",
+            item.product_ids,
+        )
+        name = package
+    else:
+        assert plan is not None
+        if plan not in catalog.plans or catalog.plans[plan].price_cents(interval) == 0:
+            raise Unprocessable(
+                f"{plan!r} is not a paid plan; paid plans: "
+                f"{', '.join(p for p, v in catalog.plans.items() if v.monthly_price_cents)}.",
+                code="unknown_plan",
+            )
+        chosen = catalog.plans[plan]
+        kind, amount, product_ids, name = "plan", chosen.price_cents(interval), chosen.product_ids, plan
+        description = f"voxhub {chosen.name} plan, {'yearly' if interval == 'year' else 'monthly'}"
+    adapter = _provider(ctx, provider)
+    public = ctx.settings.public_url
+    request = CheckoutRequest(
+        workspace_id=access.workspace_id,
+        kind=kind,
+        item=name,
+        interval=interval if kind == "plan" else None,
+        amount_cents=amount,
+        currency=catalog.currency,
+        description=description,
+        success_url=success_url or f"{public}/billing/success",
+        cancel_url=cancel_url or f"{public}/billing/canceled",
+        customer_email=access.user.email if access.user else None,
+        product_id=product_ids.get(provider),
+    )
+    try:
+        result = adapter.create_checkout(request)
+    except ProviderError as exc:
+        raise ProviderUnavailable(str(exc), details={"provider": provider, "status": exc.status}) from exc
+    checkout = Checkout(
+        workspace_id=access.workspace_id,
+        provider=provider,
+        external_id=result.external_id,
+        kind=kind,
+        item=name,
+        interval=request.interval,
+        amount_cents=amount,
+        currency=catalog.currency,
+        url=result.url,
+        created_by=access.user.id if access.user else None,
+    )
+    db.add(checkout)
+    db.flush()
+    audit.record(
+        db,
+        actor=access.actor,
+        action="billing.checkout_started",
+        workspace_id=access.workspace_id,
+        target_type="checkout",
+        target_id=checkout.id,
+        summary={"provider": provider, "kind": kind, "item": name, "amount_cents": amount},
+    )
+    return checkout, result.instructions
+
+
+# ---- incoming webhooks ----
+
+
+def receive_webhook(
+    db: Session, *, ctx: AppContext, provider: str, headers: Mapping[str, str], body: bytes, actor: Actor
+) -> tuple[str, bool]:
+    """Verify and store one webhook. Returns (stored event id, whether it is new); a replay stores nothing."""
+    adapter = _provider(ctx, provider)
+    try:
+        payload = adapter.verify(headers=headers, body=body, now=utcnow())
+        event = adapter.parse(headers=headers, payload=payload)
+    except WebhookVerificationError as exc:
+        log.warning("rejected %s webhook from %s: %s", provider, actor.ip, exc.reason)
+        audit.record(
+            db,
+            actor=actor,
+            action="billing.webhook_rejected",
+            target_type="billing_provider",
+            target_id=provider,
+            summary={"reason": exc.reason, "ip": actor.ip},
+        )
+        raise InvalidSignature(str(exc), details={"reason": exc.reason}) from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadRequest(f"The {provider} event could not be read.", code="malformed_event") from exc
+    lowered = {key.lower(): value for key, value in headers.items()}
+    inserted = ledger.insert_ignoring_conflict(
+        db,
+        ProviderEventRecord,
+        {
+            "id": billing.new_id(),
+            "provider": provider,
+            "event_id": event.event_id,
+            "raw_type": event.raw_type[:100],
+            "workspace_id": event.workspace_id,
+            "payload": payload,
+            "headers": {key: lowered[key] for key in KEPT_HEADERS if key in lowered},
+            "status": "received",
+            "attempts": 0,
+            "received_at": utcnow(),
+        },
+        ["provider", "event_id"],
+    )
+    record_id = db.scalar(
+        select(ProviderEventRecord.id).where(
+            ProviderEventRecord.provider == provider, ProviderEventRecord.event_id == event.event_id
+        )
+    )
+    assert record_id is not None
+    return record_id, bool(inserted)
+
+
+def process_event(db: Session, *, ctx: AppContext, record_id: str) -> str | None:
+    """Act on one stored event, once: the conditional update takes it (and locks it) for this transaction.
+    Returns its new status, or None when it was not waiting."""
+    taken = affected(
+        db,
+        update(ProviderEventRecord)
+        .where(ProviderEventRecord.id == record_id, ProviderEventRecord.status == "received")
+        .values(attempts=ProviderEventRecord.attempts + 1),
+    )
+    if not taken:
+        return None
+    record = db.get(ProviderEventRecord, record_id, populate_existing=True)
+    assert record is not None
+    adapter = _provider(ctx, record.provider)
+    event = adapter.parse(headers=record.headers or {}, payload=record.payload)
+    status, note = _apply(db, ctx=ctx, event=event)
+    record.status, record.note, record.processed_at = status, note, utcnow()
+    record.workspace_id = event.workspace_id
+    return status
+
+
+def process_safely(database: Database, ctx: AppContext, record_id: str) -> str | None:
+    """Process one event in its own transaction; a failure is noted on the event and retried later."""
+    try:
+        with database.session() as db:
+            return process_event(db, ctx=ctx, record_id=record_id)
+    except Exception as exc:
+        log.exception("billing event %s failed", record_id)
+        with database.session() as db:
+            _note_failure(db, record_id=record_id, error=exc)
+        return "failed"
+
+
+def process_pending(db: Session, *, ctx: AppContext, limit: int = 50) -> int:
+    """Periodic: events stored but not yet acted on (the process stopped in between, or an attempt failed)."""
+    ids = list(
+        db.scalars(
+            select(ProviderEventRecord.id)
+            .where(ProviderEventRecord.status == "received")
+            .order_by(ProviderEventRecord.received_at)
+            .limit(limit)
+        )
+    )
+    done = 0
+    for record_id in ids:
+        try:
+            with db.begin_nested():
+                done += process_event(db, ctx=ctx, record_id=record_id) is not None
+        except Exception as exc:
+            log.exception("billing event %s failed", record_id)
+            _note_failure(db, record_id=record_id, error=exc)
+    return done
+
+
+def _note_failure(db: Session, *, record_id: str, error: Exception) -> None:
+    record = db.get(ProviderEventRecord, record_id, populate_existing=True)
+    if record is not None and record.status == "received":
+        record.attempts += 1
+        record.note = f"{type(error).__name__}: {error}"[:1000]
+        if record.attempts >= MAX_EVENT_ATTEMPTS:
+            record.status = "failed"
+
+
+def _apply(db: Session, *, ctx: AppContext, event: ProviderEvent) -> tuple[str, str | None]:
+    """What the event does. Returns (status, note): processed, ignored, or flagged for a person to look at."""
+    if event.type == "ignored":
+        return "ignored", None
+    workspace = db.get(Workspace, event.workspace_id) if event.workspace_id else None
+    if event.type == "order.refunded":
+        return _refund(db, ctx=ctx, event=event)
+    if workspace is None or workspace.deleted_at is not None:
+        return "flagged", f"unknown workspace {event.workspace_id!r}"
+    actor = Actor(user_agent=f"billing provider {event.provider}")
+    if event.type == "order.paid":
+        if event.package:
+            if event.package not in ctx.catalog.packages:
+                return "flagged", f"unknown package {event.package!r}"
+            record_payment(
+                db,
+                ctx=ctx,
+                workspace_id=workspace.id,
+                provider=event.provider,
+                external_id=event.payment_id or event.event_id,
+                kind="package",
+                item=event.package,
+                amount_cents=event.amount_cents or ctx.catalog.packages[event.package].price_cents,
+                currency=event.currency or ctx.catalog.currency,
+                customer_email=event.customer_email,
+                actor=actor,
+            )
+            return "processed", None
+        if event.plan:
+            record_payment(
+                db,
+                ctx=ctx,
+                workspace_id=workspace.id,
+                provider=event.provider,
+                external_id=event.payment_id or event.event_id,
+                kind="plan",
+                item=event.plan,
+                amount_cents=event.amount_cents or 0,
+                currency=event.currency or ctx.catalog.currency,
+                customer_email=event.customer_email,
+                actor=actor,
+            )
+            return "processed", None
+        return "flagged", "a paid order names neither a package nor a plan"
+    if event.type == "subscription.updated":
+        current = billing.subscription(db, catalog=ctx.catalog, workspace_id=workspace.id)
+        plan = event.plan or current.plan
+        if plan not in ctx.catalog.plans:
+            return "flagged", f"unknown plan {plan!r}"
+        billing.set_plan(
+            db,
+            ctx=ctx,
+            workspace_id=workspace.id,
+            plan=plan,
+            interval=event.interval or current.interval,
+            actor=actor,
+            provider=event.provider,
+            external_id=event.subscription_id,
+            period_start=event.period_start,
+            period_end=event.period_end,
+            status=event.subscription_status or "active",
+            cancel_at_period_end=event.cancel_at_period_end,
+        )
+        return "processed", None
+    if event.type == "subscription.canceled":
+        billing.set_plan(
+            db, ctx=ctx, workspace_id=workspace.id, plan="free", interval="month", actor=actor, status="active"
+        )
+        return "processed", None
+    if event.type == "payment.failed":
+        sub = billing.subscription(db, catalog=ctx.catalog, workspace_id=workspace.id)
+        if sub.plan != "free":
+            sub.status = "past_due"
+        for email in billing.owner_emails(db, workspace_id=workspace.id):
+            ctx.mailer.send_after_commit(
+                db,
+                template="payment_failed",
+                to=email,
+                context={"workspace_name": workspace.name, "provider": event.provider},
+            )
+        audit.record(
+            db,
+            actor=actor,
+            action="billing.payment_failed",
+            workspace_id=workspace.id,
+            target_type="subscription",
+            target_id=workspace.id,
+            summary={"provider": event.provider},
+        )
+        return "processed", None
+    return "ignored", f"no effect for {event.type}"
+
+
+def _receipt_number() -> str:
+    return f"VX-{utcnow():%Y%m%d}-{secrets.token_hex(4).upper()}"
+
+
+def record_payment(
+    db: Session,
+    *,
+    ctx: AppContext,
+    workspace_id: str,
+    provider: str,
+    external_id: str,
+    kind: str,
+    item: str,
+    amount_cents: int,
+    currency: str,
+    customer_email: str | None,
+    actor: Actor,
+) -> Payment:
+    """A paid order: recorded once per (provider, payment), with the package's credits on the ledger."""
+    existing = db.scalar(select(Payment).where(Payment.provider == provider, Payment.external_id == external_id))
+    if existing is not None:
+        return existing
+    credits = ctx.catalog.packages[item].credits if kind == "package" else 0
+    payment = Payment(
+        workspace_id=workspace_id,
+        provider=provider,
+        external_id=external_id,
+        kind=kind,
+        item=item,
+        amount_cents=amount_cents,
+        currency=currency.lower()[:3],
+        credits=credits,
+        receipt_number=_receipt_number(),
+        customer_email=customer_email,
+    )
+    db.add(payment)
+    db.flush()
+    if credits:
+        account = ledger.lock_account(db, workspace_id)
+        ledger.post(
+            db,
+            account=account,
+            kind="purchase",
+            amount=credits,
+            idempotency_key=f"purchase:{provider}:{external_id}",
+            actor=f"provider:{provider}",
+            payment_id=payment.id,
+            reason=f"{item} package",
+        )
+    audit.record(
+        db,
+        actor=actor,
+        action="billing.payment_received",
+        workspace_id=workspace_id,
+        target_type="payment",
+        target_id=payment.id,
+        summary={"provider": provider, "kind": kind, "item": item, "amount_cents": amount_cents, "credits": credits},
+    )
+    return payment
+
+
+def _refund(db: Session, *, ctx: AppContext, event: ProviderEvent) -> tuple[str, str | None]:
+    """Take back the credits a refund paid for. Credits already spent cannot be taken: the balance goes to zero
+    (never below what running jobs hold) and the shortfall is recorded on the payment."""
+    payment = db.scalar(
+        select(Payment).where(Payment.provider == event.provider, Payment.external_id == event.payment_id)
+    )
+    if payment is None:
+        return "flagged", f"refund for unknown payment {event.payment_id!r}"
+    refunded_cents = min(payment.amount_cents, event.refunded_cents or payment.amount_cents)
+    if refunded_cents <= payment.refunded_cents:
+        return "ignored", "refund already applied"
+    owed = (payment.credits * refunded_cents) // payment.amount_cents if payment.amount_cents else payment.credits
+    to_take = owed - payment.credits_refunded - payment.shortfall
+    account = ledger.lock_account(db, payment.workspace_id)
+    taken = max(0, min(to_take, account.balance - account.held))
+    if taken:
+        ledger.post(
+            db,
+            account=account,
+            kind="refund",
+            amount=-taken,
+            idempotency_key=f"refund:{payment.provider}:{payment.external_id}:{refunded_cents}",
+            actor=f"provider:{payment.provider}",
+            payment_id=payment.id,
+            reason=f"refund of {refunded_cents} {payment.currency} cents",
+        )
+    payment.refunded_cents = refunded_cents
+    payment.credits_refunded += taken
+    payment.shortfall += to_take - taken
+    payment.status = "refunded" if refunded_cents >= payment.amount_cents else "partially_refunded"
+    audit.record(
+        db,
+        actor=Actor(user_agent=f"billing provider {payment.provider}"),
+        action="billing.payment_refunded",
+        workspace_id=payment.workspace_id,
+        target_type="payment",
+        target_id=payment.id,
+        summary={"refunded_cents": refunded_cents, "credits_taken": taken, "shortfall": to_take - taken},
+    )
+    note = f"{to_take - taken} credits were already spent" if to_take > taken else None
+    return "processed", note
+
+
+# ---- manual payments ----
+
+
+def mark_checkout_paid(db: Session, *, ctx: AppContext, checkout_id: str, actor: Actor) -> Payment:
+    """An administrator confirms a manual checkout was paid outside voxhub: it completes like a provider's order."""
+    checkout = db.get(Checkout, checkout_id)
+    if checkout is None:
+        raise NotFound("Checkout not found.", code="checkout_not_found")
+    payment = record_payment(
+        db,
+        ctx=ctx,
+        workspace_id=checkout.workspace_id,
+        provider=checkout.provider,
+        external_id=checkout.external_id,
+        kind=checkout.kind,
+        item=checkout.item,
+        amount_cents=checkout.amount_cents,
+        currency=checkout.currency,
+        customer_email=None,
+        actor=actor,
+    )
+    if checkout.kind == "plan" and checkout.status != "completed":
+        billing.set_plan(
+            db,
+            ctx=ctx,
+            workspace_id=checkout.workspace_id,
+            plan=checkout.item,
+            interval=checkout.interval or "month",
+            actor=actor,
+            provider=checkout.provider,
+        )
+    checkout.status = "completed"
+    return payment
+
+
+# ---- receipts ----
+
+
+def list_payments(db: Session, *, workspace_id: str) -> list[Payment]:
+    return list(
+        db.scalars(select(Payment).where(Payment.workspace_id == workspace_id).order_by(Payment.created_at.desc()))
+    )
+
+
+def payment_of_entry(db: Session, *, workspace_id: str, entry_id: str) -> Payment:
+    entry: LedgerEntry = billing.ledger_entry(db, workspace_id=workspace_id, entry_id=entry_id)
+    payment = db.get(Payment, entry.payment_id) if entry.payment_id else None
+    if payment is None or entry.kind != "purchase":
+        raise NotFound("This ledger entry is not a payment, so it has no receipt.", code="receipt_not_found")
+    return payment
+
+
+def get_payment(db: Session, *, workspace_id: str, payment_id: str) -> Payment:
+    payment = db.get(Payment, payment_id)
+    if payment is None or payment.workspace_id != workspace_id:
+        raise NotFound("Payment not found.", code="payment_not_found")
+    return payment
+
+
+def receipt(db: Session, *, ctx: AppContext, payment: Payment) -> receipts.Receipt:
+    workspace_id = payment.workspace_id
+    workspace = db.get(Workspace, workspace_id)
+    issuer = ctx.settings.mail_from.split("<")[0].strip() or "voxhub"
+    return receipts.receipt_for(payment, workspace_name=workspace.name if workspace else workspace_id, issuer=issuer)

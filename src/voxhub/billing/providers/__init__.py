@@ -1,0 +1,84 @@
+"""Payment providers voxhub can take money through, each behind the same Provider protocol; `get_provider` picks one."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from voxhub.billing.providers.base import (
+    EVENT_KINDS,
+    Checkout,
+    CheckoutRequest,
+    Provider,
+    ProviderError,
+    ProviderEvent,
+    ProviderNotConfigured,
+    WebhookVerificationError,
+)
+from voxhub.billing.providers.manual import ManualProvider
+from voxhub.billing.providers.polar import PolarProvider
+from voxhub.billing.providers.stripe import StripeProvider
+
+if TYPE_CHECKING:
+    from voxhub.config import Settings
+
+PROVIDERS = ("stripe", "polar", "manual")
+
+__all__ = [
+    "EVENT_KINDS",
+    "PROVIDERS",
+    "Checkout",
+    "CheckoutRequest",
+    "ManualProvider",
+    "PolarProvider",
+    "Provider",
+    "ProviderError",
+    "ProviderEvent",
+    "ProviderNotConfigured",
+    "StripeProvider",
+    "WebhookVerificationError",
+    "get_provider",
+]
+
+
+def get_provider(settings: Settings, name: str) -> Provider:
+    """The provider called `name`, built from settings. ProviderNotConfigured when its keys are unset: one that
+    could take a payment but not verify the webhook confirming it would take money and credit nothing."""
+    if name == "stripe":
+        secret_key, webhook_secret = _keys(
+            name,
+            VOXHUB_STRIPE_SECRET_KEY=settings.stripe_secret_key,
+            VOXHUB_STRIPE_WEBHOOK_SECRET=settings.stripe_webhook_secret,
+        )
+        return StripeProvider(
+            secret_key=secret_key,
+            webhook_secret=webhook_secret,
+            api_url=settings.stripe_api_url,
+            tolerance_s=settings.billing_webhook_tolerance_s,
+        )
+    if name == "polar":
+        access_token, webhook_secret = _keys(
+            name,
+            VOXHUB_POLAR_ACCESS_TOKEN=settings.polar_access_token,
+            VOXHUB_POLAR_WEBHOOK_SECRET=settings.polar_webhook_secret,
+        )
+        return PolarProvider(
+            access_token=access_token,
+            webhook_secret=webhook_secret,
+            api_url=settings.polar_api_url,
+            tolerance_s=settings.billing_webhook_tolerance_s,
+        )
+    if name == "manual":
+        return ManualProvider()
+    raise ProviderNotConfigured(
+        name, f"There is no billing provider called {name!r}; voxhub knows {', '.join(PROVIDERS)}."
+    )
+
+
+def _keys(name: str, **variables: str | None) -> list[str]:
+    """The values of `variables`, in order; ProviderNotConfigured naming those unset (an empty one is unset)."""
+    missing = [variable for variable, value in variables.items() if not value]
+    if missing:
+        raise ProviderNotConfigured(
+            name, f"The {name} billing provider is not configured: set {' and '.join(missing)}."
+        )
+    return [value for value in variables.values() if value]

@@ -1,0 +1,263 @@
+"""HTTP routes for billing: the public catalog, a workspace's account, ledger, usage, checkouts and receipts,
+provider webhooks, and superusers' grants and plan changes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from voxhub.billing import payments, receipts
+from voxhub.billing import service as billing
+from voxhub.billing.schemas import (
+    BillingOut,
+    CatalogOut,
+    CheckoutIn,
+    CheckoutOut,
+    GrantIn,
+    LedgerEntryOut,
+    PackageOut,
+    PaymentOut,
+    PlanChangeIn,
+    PriceOut,
+    UsageOut,
+    UsagePoint,
+    WebhookAck,
+    entry_out,
+    package_out,
+    payment_out,
+    plan_out,
+)
+from voxhub.clock import utcnow
+from voxhub.deps import AdminAccess, AnonymousActor, Ctx, CurrentUser, DbSession, MemberAccess
+from voxhub.errors import Forbidden, responses
+from voxhub.pagination import Page
+
+public = APIRouter(prefix="/api/v1/billing", tags=["billing"])
+router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/billing", tags=["billing"])
+admin = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+
+
+@public.get("/plans", summary="Plans")
+async def list_plans(ctx: Ctx) -> CatalogOut:
+    """Every plan with its prices, monthly allowances and limits, and what each job type costs in credits."""
+    catalog = ctx.catalog
+    return CatalogOut(
+        plans=[plan_out(plan, catalog) for plan in catalog.plans.values()],
+        prices=[
+            PriceOut(job_type=name, credits=price.credits, per=price.per, of=price.of, meter=price.meter)
+            for name, price in catalog.prices.items()
+        ],
+        rounding=catalog.rounding,
+    )
+
+
+@public.get("/packages", summary="Credit packages")
+async def list_packages(ctx: Ctx) -> list[PackageOut]:
+    """Credit packages for sale."""
+    return [package_out(package, ctx.catalog) for package in ctx.catalog.packages.values()]
+
+
+@public.post(
+    "/webhooks/{provider}",
+    summary="Payment provider webhook",
+    responses={**responses(400, 404), 200: {"description": "Stored (or a replay, which does nothing)"}},
+)
+async def provider_webhook(
+    provider: str, request: Request, db: DbSession, ctx: Ctx, actor: AnonymousActor, tasks: BackgroundTasks
+) -> WebhookAck:
+    """Verify a provider's signed event, store it once and answer at once; it is acted on from the store."""
+    body = await request.body()
+    record_id, new = await run_in_threadpool(
+        payments.receive_webhook, db, ctx=ctx, provider=provider, headers=dict(request.headers), body=body, actor=actor
+    )
+    if new:
+        tasks.add_task(payments.process_safely, request.app.state.db, ctx, record_id)
+    return WebhookAck(duplicate=not new, event=record_id)
+
+
+@router.get("", summary="Plan, allowances and credits", responses=responses(401, 403, 404))
+def get_billing(db: DbSession, ctx: Ctx, access: MemberAccess) -> BillingOut:
+    """The plan and its period, what is left of each monthly allowance, and the credit balance."""
+    return BillingOut.model_validate(billing.summary(db, ctx=ctx, workspace_id=access.workspace_id))
+
+
+@router.get("/ledger", summary="Credit ledger", responses=responses(401, 403, 404, 422))
+def get_ledger(
+    db: DbSession,
+    access: MemberAccess,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[LedgerEntryOut]:
+    """Every change to the workspace's credits, newest first."""
+    entries, next_cursor = billing.ledger_page(db, workspace_id=access.workspace_id, cursor=cursor, limit=limit)
+    return Page(items=[entry_out(entry) for entry in entries], next_cursor=next_cursor)
+
+
+def _receipt_response(receipt: receipts.Receipt, format: str) -> Response:
+    if format == "pdf":
+        return Response(
+            receipts.render_pdf(receipt),
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="receipt-{receipt.number}.pdf"'},
+        )
+    return Response(receipts.render_html(receipt), media_type="text/html; charset=utf-8")
+
+
+@router.get(
+    "/ledger/{entry_id}/receipt",
+    summary="Receipt of a purchase",
+    response_class=Response,
+    responses={
+        **responses(401, 403, 404),
+        200: {"content": {"text/html": {}, "application/pdf": {}}, "description": "The receipt"},
+    },
+)
+def get_entry_receipt(
+    entry_id: str, db: DbSession, ctx: Ctx, access: MemberAccess, format: Literal["html", "pdf"] = "html"
+) -> Response:
+    """The receipt of the payment behind a purchase entry, as HTML or PDF."""
+    payment = payments.payment_of_entry(db, workspace_id=access.workspace_id, entry_id=entry_id)
+    return _receipt_response(payments.receipt(db, ctx=ctx, payment=payment), format)
+
+
+@router.get("/payments", summary="Payments", responses=responses(401, 403, 404))
+def get_payments(db: DbSession, access: MemberAccess) -> list[PaymentOut]:
+    """Paid orders, newest first, with refunds and any credits a refund could not take back."""
+    return [payment_out(payment) for payment in payments.list_payments(db, workspace_id=access.workspace_id)]
+
+
+@router.get(
+    "/payments/{payment_id}/receipt",
+    summary="Receipt of a payment",
+    response_class=Response,
+    responses={
+        **responses(401, 403, 404),
+        200: {"content": {"text/html": {}, "application/pdf": {}}, "description": "The receipt"},
+    },
+)
+def get_payment_receipt(
+    payment_id: str, db: DbSession, ctx: Ctx, access: MemberAccess, format: Literal["html", "pdf"] = "html"
+) -> Response:
+    """The receipt of a payment (credit packages and plans alike), as HTML or PDF."""
+    payment = payments.get_payment(db, workspace_id=access.workspace_id, payment_id=payment_id)
+    return _receipt_response(payments.receipt(db, ctx=ctx, payment=payment), format)
+
+
+@router.get("/usage", summary="Usage by meter", responses=responses(401, 403, 404, 422))
+def get_usage(
+    db: DbSession,
+    access: MemberAccess,
+    meter: str | None = None,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+    granularity: Literal["day", "month"] = "day",
+) -> UsageOut:
+    """What was used on each meter per day (or month); the last 30 days unless `from` and `to` say otherwise."""
+    end = end or utcnow()
+    start = start or end - timedelta(days=30)
+    items = billing.usage(
+        db, workspace_id=access.workspace_id, meter=meter, start=start, end=end, granularity=granularity
+    )
+    return UsageOut(items=[UsagePoint(**item) for item in items], granularity=granularity, start=start, end=end)
+
+
+@router.post(
+    "/checkout",
+    status_code=201,
+    summary="Buy credits or a plan",
+    responses={**responses(401, 403, 404, 422), 502: {"description": "The payment provider failed"}},
+)
+def create_checkout(body: CheckoutIn, db: DbSession, ctx: Ctx, access: AdminAccess) -> CheckoutOut:
+    """Open a checkout at the provider; send the customer to `url`. Credits or the plan arrive with its webhook."""
+    checkout, instructions = payments.start_checkout(
+        db,
+        ctx=ctx,
+        access=access,
+        provider=body.provider,
+        package=body.package,
+        plan=body.plan,
+        interval=body.interval,
+        success_url=body.success_url,
+        cancel_url=body.cancel_url,
+    )
+    return CheckoutOut(
+        id=checkout.id,
+        provider=checkout.provider,
+        url=checkout.url,
+        external_id=checkout.external_id,
+        kind=checkout.kind,
+        item=checkout.item,
+        amount_cents=checkout.amount_cents,
+        currency=checkout.currency,
+        instructions=instructions,
+    )
+
+
+@router.post("/subscription/cancel", summary="Cancel the plan at period end", responses=responses(401, 403, 404, 422))
+def cancel_subscription(db: DbSession, ctx: Ctx, access: AdminAccess) -> BillingOut:
+    """The plan stays until the end of the period it is paid for, then the workspace moves to the free plan."""
+    billing.cancel_at_period_end(db, ctx=ctx, workspace_id=access.workspace_id, actor=access.actor)
+    return BillingOut.model_validate(billing.summary(db, ctx=ctx, workspace_id=access.workspace_id))
+
+
+# ---- superusers ----
+
+
+def _superuser(me: CurrentUser) -> None:
+    if not me.user.is_superuser:
+        raise Forbidden("Only superusers can change credits and plans.", code="superuser_required")
+
+
+@admin.post(
+    "/workspaces/{workspace_id}/credits",
+    status_code=201,
+    summary="Grant credits (superusers)",
+    responses=responses(401, 403, 404, 422),
+)
+def grant_credits(
+    workspace_id: str,
+    body: GrantIn,
+    db: DbSession,
+    ctx: Ctx,
+    me: CurrentUser,
+    idempotency_key: Annotated[str | None, Header(max_length=150)] = None,
+) -> LedgerEntryOut:
+    """Add credits to a workspace (or take them back with a negative number), with a reason; audited."""
+    _superuser(me)
+    entry = billing.grant(
+        db,
+        ctx=ctx,
+        workspace_id=workspace_id,
+        credits=body.credits,
+        reason=body.reason,
+        actor=me.actor,
+        idempotency_key=f"grant:{workspace_id}:{idempotency_key}" if idempotency_key else None,
+    )
+    return entry_out(entry)
+
+
+@admin.put(
+    "/workspaces/{workspace_id}/plan", summary="Set a plan (superusers)", responses=responses(401, 403, 404, 422)
+)
+def set_plan(workspace_id: str, body: PlanChangeIn, db: DbSession, ctx: Ctx, me: CurrentUser) -> BillingOut:
+    """Put a workspace on a plan without a payment provider (a self-hosted deployment, a deal made by hand)."""
+    _superuser(me)
+    from voxhub.workspaces import service as workspaces
+
+    workspaces.get_live(db, workspace_id=workspace_id)
+    billing.set_plan(db, ctx=ctx, workspace_id=workspace_id, plan=body.plan, interval=body.interval, actor=me.actor)
+    return BillingOut.model_validate(billing.summary(db, ctx=ctx, workspace_id=workspace_id))
+
+
+@admin.post(
+    "/billing/checkouts/{checkout_id}/paid",
+    summary="Confirm a manual payment (superusers)",
+    responses=responses(401, 403, 404),
+)
+def mark_paid(checkout_id: str, db: DbSession, ctx: Ctx, me: CurrentUser) -> PaymentOut:
+    """A checkout paid outside voxhub (the manual provider): its credits or plan are applied, once."""
+    _superuser(me)
+    return payment_out(payments.mark_checkout_paid(db, ctx=ctx, checkout_id=checkout_id, actor=me.actor))

@@ -1,0 +1,730 @@
+"""Billing rules: a workspace's plan and periods, what a job costs, holding it before the job runs and settling it
+once the job ends, grants, usage, alerts and period rollover. Services never commit; every change to credits goes
+through the ledger under the account's lock."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from voxhub.accounts.models import User
+from voxhub.audit import service as audit
+from voxhub.audit.service import Actor
+from voxhub.billing import ledger
+from voxhub.billing.catalog import ALLOWANCE_METERS, METER_UNITS, Catalog, Plan, Price
+from voxhub.billing.models import (
+    AllowanceUse,
+    BillingAlert,
+    CreditAccount,
+    LedgerEntry,
+    Subscription,
+    UsageRecord,
+)
+from voxhub.clock import as_utc, utcnow
+from voxhub.context import AppContext
+from voxhub.errors import NotFound, PaymentRequired, Unprocessable
+from voxhub.ids import new_id
+from voxhub.notify import webhooks
+from voxhub.pagination import paginate
+from voxhub.workspaces.models import Membership, Role
+
+# ---- periods ----
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """`moment` plus whole months, keeping the day of the month where the month has it (Jan 31 + 1 = Feb 28)."""
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    days_in_month = [31, 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28, 31, 30, 31, 30, 31,
+                     31, 30, 31, 30, 31][month - 1]  # fmt: skip
+    return moment.replace(year=year, month=month, day=min(moment.day, days_in_month))
+
+
+def _months_in(interval: str) -> int:
+    return 12 if interval == "year" else 1
+
+
+def allowance_window(period_start: datetime, now: datetime) -> tuple[datetime, datetime]:
+    """The month of the period (counted from its start) that `now` falls in: allowances reset monthly."""
+    months = max(0, (now.year - period_start.year) * 12 + now.month - period_start.month)
+    while months > 0 and add_months(period_start, months) > now:
+        months -= 1
+    return add_months(period_start, months), add_months(period_start, months + 1)
+
+
+def _roll(db: Session, catalog: Catalog, sub: Subscription, now: datetime) -> bool:
+    """Bring `sub` up to `now`: renew ended periods (ending a cancellation by moving to free) and move the
+    allowance month forward. Returns whether anything changed."""
+    changed = False
+    while as_utc(sub.current_period_end) <= now:
+        start = as_utc(sub.current_period_end)
+        if sub.cancel_at_period_end or sub.status == "canceled":
+            sub.plan, sub.interval, sub.status = "free", "month", "active"
+            sub.provider = sub.external_id = None
+            sub.cancel_at_period_end = False
+        sub.current_period_start = start
+        sub.current_period_end = add_months(start, _months_in(sub.interval))
+        changed = True
+    window_start, window_end = allowance_window(as_utc(sub.current_period_start), now)
+    if as_utc(sub.allowance_period_start) != window_start:
+        sub.allowance_period_start, sub.allowance_period_end = window_start, window_end
+        changed = True
+    if changed:
+        db.flush()
+    return changed
+
+
+def subscription(db: Session, *, catalog: Catalog, workspace_id: str, now: datetime | None = None) -> Subscription:
+    """The workspace's subscription as of `now`, started on the free plan the first time it is asked for."""
+    now = now or utcnow()
+    sub = db.get(Subscription, workspace_id)
+    if sub is None:
+        start = now.replace(microsecond=0)
+        ledger.insert_ignoring_conflict(
+            db,
+            Subscription,
+            {
+                "workspace_id": workspace_id,
+                "plan": "free",
+                "interval": "month",
+                "status": "active",
+                "cancel_at_period_end": False,
+                "current_period_start": start,
+                "current_period_end": add_months(start, 1),
+                "allowance_period_start": start,
+                "allowance_period_end": add_months(start, 1),
+                "created_at": now,
+                "updated_at": now,
+            },
+            ["workspace_id"],
+        )
+        sub = db.get(Subscription, workspace_id, populate_existing=True)
+        assert sub is not None
+    _roll(db, catalog, sub, now)
+    return sub
+
+
+def plan_of(db: Session, *, catalog: Catalog, workspace_id: str) -> Plan:
+    return catalog.plan(subscription(db, catalog=catalog, workspace_id=workspace_id).plan)
+
+
+@dataclass(frozen=True)
+class PlanLimits:
+    max_file_bytes: int
+    storage_quota_bytes: int
+    concurrent_jobs: int | None
+    requests_per_minute: int | None
+
+
+def limits(db: Session, *, ctx: AppContext, workspace_id: str) -> PlanLimits:
+    """What the workspace may use: the plan's limits within the server's own (the smaller of the two wins)."""
+    settings = ctx.settings
+    server_file, server_quota = settings.max_file_size_mb * 2**20, settings.storage_quota_mb * 2**20
+    if not settings.billing_enabled:
+        return PlanLimits(server_file, server_quota, None, None)
+    plan = plan_of(db, catalog=ctx.catalog, workspace_id=workspace_id)
+    return PlanLimits(
+        max_file_bytes=min(server_file, plan.max_file_size_mb * 2**20),
+        storage_quota_bytes=min(server_quota, plan.storage_quota_mb * 2**20),
+        concurrent_jobs=plan.concurrent_jobs,
+        requests_per_minute=plan.requests_per_minute,
+    )
+
+
+# ---- allowances ----
+
+
+def _allowance_row(db: Session, *, workspace_id: str, period_start: datetime, meter: str) -> AllowanceUse:
+    query = select(AllowanceUse).where(
+        AllowanceUse.workspace_id == workspace_id,
+        AllowanceUse.period_start == period_start,
+        AllowanceUse.meter == meter,
+    )
+    row = db.scalar(query)
+    if row is None:
+        row = AllowanceUse(workspace_id=workspace_id, period_start=period_start, meter=meter, used=0, held=0)
+        db.add(row)
+        db.flush()
+    return row
+
+
+def _in_api_units(meter: str, units: int | None) -> float | int | None:
+    if units is None:
+        return None
+    per = METER_UNITS[meter]
+    return units if per == 1 else round(units / per, 2)
+
+
+# ---- what a job costs ----
+
+
+@dataclass(frozen=True)
+class Measure:
+    """How big a job is, in the quantities prices and meters count."""
+
+    seconds: float = 0.0
+    characters: int = 0
+
+    def meter_units(self, meter: str) -> int:
+        if meter == "audio_minutes":
+            return math.ceil(self.seconds)
+        if meter == "tts_characters":
+            return self.characters
+        return 1  # podcasts and the like count jobs
+
+
+def estimate(db: Session, *, price: Price, workspace_id: str, job_input: Any, params: Any) -> Measure:
+    """The job's size before it runs: the probed duration of its input file, or its text and the speech that
+    text should make."""
+    from voxhub.engines.textnorm import estimate_seconds
+    from voxhub.files import service as files
+
+    text = getattr(job_input, "text", None) or ""
+    seconds = 0.0
+    if price.of == "input" and getattr(job_input, "file_id", None):
+        file = files.get_file(db, workspace_id=workspace_id, file_id=job_input.file_id)
+        seconds = float((file.media or {}).get("duration_s") or 0.0)
+    elif price.of == "output" and text:
+        seconds = estimate_seconds(text, speed=float(getattr(params, "speed", 1.0) or 1.0))
+    return Measure(seconds=seconds, characters=len(text))
+
+
+def measured(result: dict[str, Any] | None, estimated: Measure) -> Measure:
+    """The job's size as it turned out: the duration it processed or produced (the estimate where not reported)."""
+    result = result or {}
+    seconds = result.get("duration_s")
+    characters = result.get("characters")
+    return Measure(
+        seconds=float(seconds) if isinstance(seconds, int | float) else estimated.seconds,
+        characters=int(characters) if isinstance(characters, int) else estimated.characters,
+    )
+
+
+def _credits(catalog: Catalog, price: Price, measure: Measure, paid_share: float) -> int:
+    """Credits for the `paid_share` (0 to 1) of the job that the allowance does not cover."""
+    if paid_share <= 0:
+        return 0
+    if price.per == "job":
+        return price.credits
+    return catalog.credits_for_seconds(price, measure.seconds * paid_share)
+
+
+@dataclass(frozen=True)
+class Split:
+    meter: str | None
+    allowance_units: int  # taken from the allowance, in stored units
+    credits: int
+
+
+def split_cost(catalog: Catalog, price: Price, measure: Measure, allowance_left: int | None) -> Split:
+    """Use the plan's allowance first, then credits for the rest."""
+    if price.meter is None:
+        return Split(None, 0, _credits(catalog, price, measure, 1.0))
+    wanted = measure.meter_units(price.meter)
+    taken = wanted if allowance_left is None else max(0, min(allowance_left, wanted))
+    paid_share = 0.0 if wanted == 0 else (wanted - taken) / wanted
+    return Split(price.meter, taken, _credits(catalog, price, measure, paid_share))
+
+
+def _actor_name(actor: Actor) -> str:
+    if actor.user_id:
+        return f"user:{actor.user_id}"
+    if actor.api_key_id:
+        return f"api_key:{actor.api_key_id}"
+    return actor.user_agent[:100] or "system"
+
+
+def hold_for_job(
+    db: Session, *, ctx: AppContext, job: Any, job_input: Any, params: Any, actor: Actor, now: datetime | None = None
+) -> None:
+    """Reserve what `job` will cost before it is queued: its plan's allowance first, then credits. Raises 402
+    (and the caller's transaction, job included, rolls back) when neither covers it."""
+    catalog = ctx.catalog
+    price = catalog.price_for(job.type) if ctx.settings.billing_enabled else None
+    if price is None:
+        job.credits = None
+        return
+    now = now or utcnow()
+    account = ledger.lock_account(db, job.workspace_id)
+    sub = subscription(db, catalog=catalog, workspace_id=job.workspace_id, now=now)
+    plan = catalog.plan(sub.plan)
+    measure = estimate(db, price=price, workspace_id=job.workspace_id, job_input=job_input, params=params)
+    allowance_left: int | None = 0
+    row: AllowanceUse | None = None
+    if price.meter is not None:
+        included = plan.allowance_units(price.meter)
+        row = _allowance_row(
+            db, workspace_id=job.workspace_id, period_start=as_utc(sub.allowance_period_start), meter=price.meter
+        )
+        allowance_left = None if included is None else max(0, included - row.used - row.held)
+    cost = split_cost(catalog, price, measure, allowance_left)
+    available = account.balance - account.held
+    if cost.credits > available:
+        exhausted = price.meter is not None and allowance_left == 0 and available == 0
+        raise PaymentRequired(
+            "The plan's allowance is used up for this period; buy credits or change plan."
+            if exhausted
+            else f"This job needs {cost.credits} credits and {available} are available.",
+            code="quota_exceeded" if exhausted else "insufficient_credits",
+            details={
+                "needed": cost.credits,
+                "available": available,
+                "allowance_left": _in_api_units(price.meter, allowance_left) if price.meter else None,
+                "meter": price.meter,
+                "resets_at": as_utc(sub.allowance_period_end).isoformat(),
+            },
+        )
+    holds = int((job.credits or {}).get("holds", 0)) + 1
+    if row is not None and cost.allowance_units:
+        row.held += cost.allowance_units
+    if cost.credits:
+        ledger.post(
+            db,
+            account=account,
+            kind="hold",
+            amount=cost.credits,
+            idempotency_key=f"hold:{job.id}:{holds}",
+            actor=_actor_name(actor),
+            job_id=job.id,
+        )
+    job.credits = {
+        "state": "held",
+        "holds": holds,
+        "estimated": {"seconds": round(measure.seconds, 3), "characters": measure.characters},
+        "held": cost.credits,
+        "charged": None,
+        "allowance": {
+            "meter": cost.meter,
+            "held": _in_api_units(cost.meter, cost.allowance_units) if cost.meter else 0,
+            "used": None,
+            "held_units": cost.allowance_units,
+            "period_start": as_utc(sub.allowance_period_start).isoformat(),
+        },
+    }
+
+
+def settle_job(db: Session, *, ctx: AppContext, job: Any, now: datetime | None = None) -> None:
+    """A job reached a final state: a success captures its measured cost (never more than it held) and releases
+    the rest; a failure or cancel releases everything. Runs once per hold, in the transaction that ended the job."""
+    state = dict(job.credits or {})
+    if state.get("state") != "held":
+        return
+    now = now or utcnow()
+    catalog = ctx.catalog
+    price = catalog.price_for(job.type)
+    account = ledger.lock_account(db, job.workspace_id)
+    allowance = dict(state.get("allowance") or {})
+    held_units = int(allowance.get("held_units") or 0)
+    held_credits = int(state.get("held") or 0)
+    succeeded = job.status == "succeeded" and price is not None
+    used_units, charged = 0, 0
+    if succeeded:
+        assert price is not None
+        estimated = Measure(**state.get("estimated", {}))
+        actual = measured(job.result, estimated)
+        wanted = actual.meter_units(price.meter) if price.meter else 0
+        used_units = min(held_units, wanted)
+        paid_share = 1.0 if not price.meter else (0.0 if wanted == 0 else (wanted - used_units) / wanted)
+        charged = min(held_credits, _credits(catalog, price, actual, paid_share))
+        _record_usage(db, job=job, price=price, measure=actual, now=now)
+    meter = allowance.get("meter")
+    period_start = datetime.fromisoformat(allowance["period_start"]) if allowance.get("period_start") else None
+    if meter and period_start is not None and held_units:
+        row = _allowance_row(db, workspace_id=job.workspace_id, period_start=period_start, meter=meter)
+        row.held = max(0, row.held - held_units)
+        row.used += used_units
+    holds = state.get("holds", 1)
+    key = f"{job.id}:{holds}"
+    if charged:
+        ledger.post(
+            db, account=account, kind="capture", amount=-charged, idempotency_key=f"capture:{key}",
+            actor="system", job_id=job.id,
+        )  # fmt: skip
+    if held_credits - charged:
+        ledger.post(
+            db, account=account, kind="release", amount=-(held_credits - charged), idempotency_key=f"release:{key}",
+            actor="system", job_id=job.id,
+        )  # fmt: skip
+    allowance["used"] = _in_api_units(meter, used_units) if meter else 0
+    state.update(state="captured" if succeeded else "released", charged=charged, allowance=allowance)
+    job.credits = state
+    if succeeded and (charged or used_units):
+        check_alerts(db, ctx=ctx, workspace_id=job.workspace_id, account=account, now=now)
+
+
+def _record_usage(db: Session, *, job: Any, price: Price, measure: Measure, now: datetime) -> None:
+    sub = db.get(Subscription, job.workspace_id)
+    period_start = as_utc(sub.allowance_period_start) if sub is not None else now
+    meters: dict[str, int] = {}
+    if price.meter:
+        meters[price.meter] = measure.meter_units(price.meter)
+    if price.of == "input" and price.meter != "audio_minutes":
+        meters["audio_minutes"] = math.ceil(measure.seconds)
+    for meter, quantity in meters.items():
+        db.add(
+            UsageRecord(
+                workspace_id=job.workspace_id,
+                meter=meter,
+                quantity=quantity,
+                job_id=job.id,
+                period_start=period_start,
+                recorded_at=now,
+            )
+        )
+
+
+# ---- reading an account ----
+
+
+def summary(db: Session, *, ctx: AppContext, workspace_id: str) -> dict[str, Any]:
+    catalog = ctx.catalog
+    sub = subscription(db, catalog=catalog, workspace_id=workspace_id)
+    plan = catalog.plan(sub.plan)
+    account = ledger.read_account(db, workspace_id)
+    rows = {
+        row.meter: row
+        for row in db.scalars(
+            select(AllowanceUse).where(
+                AllowanceUse.workspace_id == workspace_id,
+                AllowanceUse.period_start == as_utc(sub.allowance_period_start),
+            )
+        )
+    }
+    allowances: dict[str, Any] = {}
+    for meter in ALLOWANCE_METERS:
+        included = plan.allowance_units(meter)
+        row = rows.get(meter)
+        used, held = (row.used, row.held) if row else (0, 0)
+        allowances[meter] = {
+            "included": _in_api_units(meter, included),
+            "used": _in_api_units(meter, used),
+            "held": _in_api_units(meter, held),
+            "left": None if included is None else _in_api_units(meter, max(0, included - used - held)),
+        }
+    return {
+        "plan": plan.id,
+        "plan_name": plan.name,
+        "interval": sub.interval,
+        "status": sub.status,
+        "cancel_at_period_end": sub.cancel_at_period_end,
+        "period_start": as_utc(sub.current_period_start),
+        "period_end": as_utc(sub.current_period_end),
+        "allowance_period_start": as_utc(sub.allowance_period_start),
+        "allowance_period_end": as_utc(sub.allowance_period_end),
+        "allowances": allowances,
+        "balance": account.balance,
+        "held": account.held,
+        "available": account.balance - account.held,
+        "currency": catalog.currency,
+        "billing_enabled": ctx.settings.billing_enabled,
+    }
+
+
+def ledger_page(
+    db: Session, *, workspace_id: str, cursor: str | None, limit: int
+) -> tuple[list[LedgerEntry], str | None]:
+    query = select(LedgerEntry).where(LedgerEntry.workspace_id == workspace_id)
+    return paginate(db, query, LedgerEntry.id, cursor=cursor, limit=limit, sort="newest")
+
+
+def ledger_entry(db: Session, *, workspace_id: str, entry_id: str) -> LedgerEntry:
+    entry = db.get(LedgerEntry, entry_id)
+    if entry is None or entry.workspace_id != workspace_id:
+        raise NotFound("Ledger entry not found.", code="ledger_entry_not_found")
+    return entry
+
+
+def usage(
+    db: Session,
+    *,
+    workspace_id: str,
+    meter: str | None,
+    start: datetime,
+    end: datetime,
+    granularity: str,
+) -> list[dict[str, Any]]:
+    """Usage per meter and day (or month) between `start` and `end`, in the meter's API units."""
+    if meter is not None and meter not in METER_UNITS:
+        raise Unprocessable(
+            f"Unknown meter {meter!r}; known: {', '.join(METER_UNITS)}.",
+            code="validation_error",
+            details={"fields": [{"field": "meter", "message": "unknown meter"}]},
+        )
+    if end <= start or end - start > timedelta(days=400):
+        raise Unprocessable(
+            "`to` must be after `from`, and at most 400 days later.",
+            code="validation_error",
+            details={"fields": [{"field": "to", "message": "out of range"}]},
+        )
+    query = select(UsageRecord.meter, UsageRecord.quantity, UsageRecord.recorded_at).where(
+        UsageRecord.workspace_id == workspace_id, UsageRecord.recorded_at >= start, UsageRecord.recorded_at < end
+    )
+    if meter:
+        query = query.where(UsageRecord.meter == meter)
+    buckets: dict[tuple[str, str], int] = {}
+    for name, quantity, at in db.execute(query):
+        at = as_utc(at)
+        key = at.strftime("%Y-%m-01") if granularity == "month" else at.strftime("%Y-%m-%d")
+        buckets[(name, key)] = buckets.get((name, key), 0) + int(quantity)
+    return [
+        {"meter": name, "period": period, "quantity": _in_api_units(name, total)}
+        for (name, period), total in sorted(buckets.items(), key=lambda item: (item[0][1], item[0][0]))
+    ]
+
+
+# ---- changing an account ----
+
+
+def grant(
+    db: Session,
+    *,
+    ctx: AppContext,
+    workspace_id: str,
+    credits: int,
+    reason: str,
+    actor: Actor,
+    idempotency_key: str | None = None,
+) -> LedgerEntry:
+    """Credits given by an administrator (positive) or taken back as an adjustment (negative, never below what
+    is held by running jobs)."""
+    from voxhub.workspaces import service as workspaces
+
+    workspaces.get_live(db, workspace_id=workspace_id)
+    if credits == 0 or not reason.strip():
+        raise Unprocessable(
+            "Give a non-zero number of credits and a reason.",
+            code="validation_error",
+            details={"fields": [{"field": "credits" if credits == 0 else "reason", "message": "required"}]},
+        )
+    account = ledger.lock_account(db, workspace_id)
+    if credits < 0 and account.balance - account.held + credits < 0:
+        raise Unprocessable(
+            f"Only {account.balance - account.held} credits can be taken back (the rest are held by running jobs).",
+            code="insufficient_credits",
+            details={"available": account.balance - account.held},
+        )
+    entry = ledger.post(
+        db,
+        account=account,
+        kind="grant" if credits > 0 else "adjustment",
+        amount=credits,
+        idempotency_key=idempotency_key or f"grant:{new_id()}",
+        actor=_actor_name(actor),
+        reason=reason.strip()[:500],
+    )
+    if entry is None:  # the same grant, sent again
+        existing = db.scalar(select(LedgerEntry).where(LedgerEntry.idempotency_key == idempotency_key))
+        assert existing is not None
+        return existing
+    audit.record(
+        db,
+        actor=actor,
+        action="billing.credits_granted" if credits > 0 else "billing.credits_adjusted",
+        workspace_id=workspace_id,
+        target_type="ledger_entry",
+        target_id=entry.id,
+        summary={"credits": credits, "reason": entry.reason, "balance_after": entry.balance_after},
+    )
+    return entry
+
+
+def set_plan(
+    db: Session,
+    *,
+    ctx: AppContext,
+    workspace_id: str,
+    plan: str,
+    interval: str,
+    actor: Actor,
+    provider: str | None = None,
+    external_id: str | None = None,
+    period_start: datetime | None = None,
+    period_end: datetime | None = None,
+    status: str = "active",
+    cancel_at_period_end: bool = False,
+) -> Subscription:
+    """Move the workspace to `plan`. A new period starts now unless the provider says when it runs."""
+    catalog = ctx.catalog
+    if plan not in catalog.plans:
+        raise Unprocessable(
+            f"Unknown plan {plan!r}; known: {', '.join(catalog.plans)}.",
+            code="unknown_plan",
+            details={"fields": [{"field": "plan", "message": "unknown"}]},
+        )
+    ledger.lock_account(db, workspace_id)
+    now = utcnow()
+    sub = subscription(db, catalog=catalog, workspace_id=workspace_id, now=now)
+    before = {"plan": sub.plan, "interval": sub.interval, "status": sub.status}
+    new_period = sub.plan != plan or sub.interval != interval or period_start is not None
+    sub.plan, sub.interval, sub.status = plan, interval, status
+    sub.provider, sub.external_id = provider or sub.provider, external_id or sub.external_id
+    sub.cancel_at_period_end = cancel_at_period_end
+    if new_period:
+        start = (period_start or now).replace(microsecond=0)
+        sub.current_period_start = start
+        sub.current_period_end = period_end or add_months(start, _months_in(interval))
+        sub.allowance_period_start, sub.allowance_period_end = allowance_window(start, max(now, start))
+    db.flush()
+    audit.record(
+        db,
+        actor=actor,
+        action="billing.plan_changed",
+        workspace_id=workspace_id,
+        target_type="subscription",
+        target_id=workspace_id,
+        summary={"before": before, "after": {"plan": plan, "interval": interval, "status": status}},
+    )
+    return sub
+
+
+def cancel_at_period_end(db: Session, *, ctx: AppContext, workspace_id: str, actor: Actor) -> Subscription:
+    sub = subscription(db, catalog=ctx.catalog, workspace_id=workspace_id)
+    if sub.plan == "free":
+        raise Unprocessable("The free plan has nothing to cancel.", code="nothing_to_cancel")
+    sub.cancel_at_period_end = True
+    audit.record(
+        db,
+        actor=actor,
+        action="billing.subscription_canceled",
+        workspace_id=workspace_id,
+        target_type="subscription",
+        target_id=workspace_id,
+        summary={"plan": sub.plan, "ends_at": as_utc(sub.current_period_end).isoformat()},
+    )
+    return sub
+
+
+# ---- alerts and rollover ----
+
+
+def owner_emails(db: Session, *, workspace_id: str) -> list[str]:
+    return list(
+        db.scalars(
+            select(User.email)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.workspace_id == workspace_id, Membership.role == Role.OWNER.value)
+        )
+    )
+
+
+def _alert_once(db: Session, *, workspace_id: str, period_start: datetime, key: str) -> bool:
+    return bool(
+        ledger.insert_ignoring_conflict(
+            db,
+            BillingAlert,
+            {
+                "id": new_id(),
+                "workspace_id": workspace_id,
+                "period_start": period_start,
+                "key": key,
+                "created_at": utcnow(),
+            },
+            ["workspace_id", "period_start", "key"],
+        )
+    )
+
+
+def check_alerts(
+    db: Session, *, ctx: AppContext, workspace_id: str, account: CreditAccount, now: datetime | None = None
+) -> list[str]:
+    """Send the alerts newly due: each allowance at each threshold, and credits running low; once per period."""
+    catalog = ctx.catalog
+    sub = subscription(db, catalog=catalog, workspace_id=workspace_id, now=now)
+    plan = catalog.plan(sub.plan)
+    period_start = as_utc(sub.allowance_period_start)
+    sent: list[str] = []
+    rows = db.scalars(
+        select(AllowanceUse).where(AllowanceUse.workspace_id == workspace_id, AllowanceUse.period_start == period_start)
+    )
+    for row in rows:
+        included = plan.allowance_units(row.meter)
+        if not included:
+            continue
+        percent = 100 * row.used / included
+        crossed = [t for t in catalog.alert_thresholds if percent >= t]
+        if crossed and _alert_once(db, workspace_id=workspace_id, period_start=period_start,
+                                   key=f"{row.meter}:{crossed[-1]}"):  # fmt: skip
+            sent.append(f"{row.meter}:{crossed[-1]}")
+            _send_alert(
+                db,
+                ctx=ctx,
+                workspace_id=workspace_id,
+                data={
+                    "kind": "allowance",
+                    "meter": row.meter,
+                    "threshold": crossed[-1],
+                    "used": _in_api_units(row.meter, row.used),
+                    "included": _in_api_units(row.meter, included),
+                    "resets_at": as_utc(sub.allowance_period_end).isoformat(),
+                },
+            )
+    available = account.balance - account.held
+    threshold = catalog.low_balance_credits
+    ever_bought = db.scalar(
+        select(LedgerEntry.id)
+        .where(LedgerEntry.workspace_id == workspace_id, LedgerEntry.kind.in_(["purchase", "grant"]))
+        .limit(1)
+    )
+    if (
+        threshold
+        and ever_bought
+        and available < threshold
+        and _alert_once(db, workspace_id=workspace_id, period_start=period_start, key="low_balance")
+    ):
+        sent.append("low_balance")
+        _send_alert(
+            db,
+            ctx=ctx,
+            workspace_id=workspace_id,
+            data={"kind": "low_balance", "available": available, "threshold": threshold},
+        )
+    return sent
+
+
+def _send_alert(db: Session, *, ctx: AppContext, workspace_id: str, data: dict[str, Any]) -> None:
+    from voxhub.workspaces.models import Workspace
+
+    workspace = db.get(Workspace, workspace_id)
+    payload = {"workspace_id": workspace_id, **data}
+    webhooks.emit(db, workspace_id=workspace_id, event_type="billing.usage_alert", data=payload)
+    for email in owner_emails(db, workspace_id=workspace_id):
+        ctx.mailer.send_after_commit(
+            db,
+            template="billing_alert",
+            to=email,
+            context={"workspace_name": workspace.name if workspace else workspace_id, **payload},
+        )
+
+
+def roll_periods(db: Session, *, ctx: AppContext, now: datetime | None = None, limit: int = 500) -> int:
+    """Renew subscriptions whose period or allowance month ended (periodic task); returns how many moved."""
+    now = now or utcnow()
+    due = db.scalars(
+        select(Subscription)
+        .where((Subscription.allowance_period_end <= now) | (Subscription.current_period_end <= now))
+        .limit(limit)
+    )
+    moved = 0
+    for sub in due:
+        ledger.lock_account(db, sub.workspace_id)
+        db.refresh(sub)
+        moved += _roll(db, ctx.catalog, sub, now)
+    return moved
+
+
+def running_jobs_over_limit(db: Session, *, ctx: AppContext, workspace_id: str, running: int) -> bool:
+    """Whether a workspace already runs as many jobs as its plan allows (extra jobs wait in the queue)."""
+    if not ctx.settings.billing_enabled:
+        return False
+    return running >= plan_of(db, catalog=ctx.catalog, workspace_id=workspace_id).concurrent_jobs
+
+
+def lock_credits(db: Session, *, workspace_id: str) -> None:
+    """Lock the workspace's credit account until the transaction ends. Claims take it so two workers cannot both
+    take a workspace's last running slot; settlements take it before the job row (one order everywhere)."""
+    ledger.lock_account(db, workspace_id)
