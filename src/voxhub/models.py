@@ -12,6 +12,7 @@ from voxhub.billing.models import (
     Payment,
     ProviderEventRecord,
     Subscription,
+    SyncCharge,
     UsageRecord,
 )
 from voxhub.files.models import File, Upload
@@ -42,6 +43,7 @@ __all__ = [
     "RefreshToken",
     "SecurityEvent",
     "Subscription",
+    "SyncCharge",
     "TranscriptVersion",
     "Upload",
     "UsageRecord",

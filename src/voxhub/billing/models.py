@@ -192,3 +192,21 @@ class BillingAlert(Base):
     period_start: Mapped[datetime]
     key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SyncCharge(Base):
+    """What a synchronous call (the OpenAI-compatible /v1 routes) holds while it runs: the call outlives any
+    transaction, so its hold is committed first and settled when the call ends, or released by the periodic sweep
+    if the process died in between."""
+
+    __tablename__ = "sync_charges"
+    __table_args__ = (Index("ix_sync_charges_status_created", "status", "created_at"),)
+
+    id: Mapped[str] = id_column()
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | succeeded | failed
+    credits: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]

@@ -116,7 +116,10 @@ def start_checkout(
         success_url=success_url or f"{public}/billing/success",
         cancel_url=cancel_url or f"{public}/billing/canceled",
         customer_email=access.user.email if access.user else None,
-        product_id=product_ids.get(provider),
+        # A provider that sells each interval as its own product names them `polar:year`, `polar:month`.
+        product_id=product_ids.get(f"{provider}:{interval}")
+        if kind == "plan" and f"{provider}:{interval}" in product_ids
+        else product_ids.get(provider),
     )
     try:
         result = adapter.create_checkout(request)

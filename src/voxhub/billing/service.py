@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from voxhub.accounts.models import User
@@ -23,10 +23,12 @@ from voxhub.billing.models import (
     CreditAccount,
     LedgerEntry,
     Subscription,
+    SyncCharge,
     UsageRecord,
 )
 from voxhub.clock import as_utc, utcnow
 from voxhub.context import AppContext
+from voxhub.db import Database, affected
 from voxhub.errors import NotFound, PaymentRequired, Unprocessable
 from voxhub.ids import new_id
 from voxhub.notify import webhooks
@@ -244,6 +246,20 @@ def hold_for_job(
 ) -> None:
     """Reserve what `job` will cost before it is queued: its plan's allowance first, then credits. Raises 402
     (and the caller's transaction, job included, rolls back) when neither covers it."""
+    price = ctx.catalog.price_for(job.type) if ctx.settings.billing_enabled else None
+    if price is None:
+        job.credits = None
+        return
+    measure = estimate(db, price=price, workspace_id=job.workspace_id, job_input=job_input, params=params)
+    hold(db, ctx=ctx, charge=job, measure=measure, actor=actor, now=now)
+
+
+def hold(
+    db: Session, *, ctx: AppContext, charge: Any, measure: Measure, actor: Actor, now: datetime | None = None
+) -> None:
+    """Reserve the cost of `measure` for `charge` (a job, or a synchronous call: anything with an id, a type,
+    a workspace_id and a `credits` dict), recording what was held on it for `settle_job`."""
+    job = charge
     catalog = ctx.catalog
     price = catalog.price_for(job.type) if ctx.settings.billing_enabled else None
     if price is None:
@@ -253,7 +269,6 @@ def hold_for_job(
     account = ledger.lock_account(db, job.workspace_id)
     sub = subscription(db, catalog=catalog, workspace_id=job.workspace_id, now=now)
     plan = catalog.plan(sub.plan)
-    measure = estimate(db, price=price, workspace_id=job.workspace_id, job_input=job_input, params=params)
     allowance_left: int | None = 0
     row: AllowanceUse | None = None
     if price.meter is not None:
@@ -309,8 +324,9 @@ def hold_for_job(
 
 
 def settle_job(db: Session, *, ctx: AppContext, job: Any, now: datetime | None = None) -> None:
-    """A job reached a final state: a success captures its measured cost (never more than it held) and releases
-    the rest; a failure or cancel releases everything. Runs once per hold, in the transaction that ended the job."""
+    """A job (or synchronous call) reached a final state: a success captures its measured cost (never more than it
+    held) and releases the rest; a failure or cancel releases everything. Runs once per hold, in the transaction
+    that ended the job."""
     state = dict(job.credits or {})
     if state.get("state") != "held":
         return
@@ -376,6 +392,69 @@ def _record_usage(db: Session, *, job: Any, price: Price, measure: Measure, now:
                 recorded_at=now,
             )
         )
+
+
+# ---- synchronous calls ----
+
+SYNC_CHARGE_STALE_AFTER = timedelta(hours=1)
+
+
+def begin_sync_charge(
+    database: Database, *, ctx: AppContext, workspace_id: str, job_type: str, measure: Measure, actor: Actor
+) -> str | None:
+    """Hold what a synchronous call will cost, committed at once in its own transaction; 402 if it cannot be paid.
+    Returns the charge's id (None when the call costs nothing)."""
+    if not ctx.settings.billing_enabled or ctx.catalog.price_for(job_type) is None:
+        return None
+    with database.session() as db:
+        charge = SyncCharge(workspace_id=workspace_id, type=job_type, status="running")
+        db.add(charge)
+        db.flush()
+        hold(db, ctx=ctx, charge=charge, measure=measure, actor=actor)
+        return charge.id
+
+
+def end_sync_charge(
+    db: Session, *, ctx: AppContext, charge_id: str | None, result: dict[str, Any] | None, now: datetime | None = None
+) -> None:
+    """The call ended: with a `result` (its measured size) it is captured, without one released. Once only."""
+    if charge_id is None:
+        return
+    workspace_id = db.scalar(select(SyncCharge.workspace_id).where(SyncCharge.id == charge_id))
+    if workspace_id is None:
+        return
+    ledger.lock_account(db, workspace_id)  # before the charge row, as jobs do
+    ended = affected(
+        db,
+        update(SyncCharge)
+        .where(SyncCharge.id == charge_id, SyncCharge.status == "running")
+        .values(status="succeeded" if result is not None else "failed", result=result, finished_at=now or utcnow()),
+    )
+    if ended:
+        charge = db.get(SyncCharge, charge_id, populate_existing=True)
+        settle_job(db, ctx=ctx, job=charge, now=now)
+
+
+def abandon_sync_charge(database: Database, *, ctx: AppContext, charge_id: str | None) -> None:
+    """The call failed: release its hold, in a transaction of its own (the request's is rolling back)."""
+    if charge_id is not None:
+        with database.session() as db:
+            end_sync_charge(db, ctx=ctx, charge_id=charge_id, result=None)
+
+
+def release_stale_sync_charges(db: Session, *, ctx: AppContext, now: datetime | None = None) -> int:
+    """Periodic: release what calls held when their process died before settling."""
+    now = now or utcnow()
+    stale = list(
+        db.scalars(
+            select(SyncCharge.id).where(
+                SyncCharge.status == "running", SyncCharge.created_at < now - SYNC_CHARGE_STALE_AFTER
+            )
+        )
+    )
+    for charge_id in stale:
+        end_sync_charge(db, ctx=ctx, charge_id=charge_id, result=None, now=now)
+    return len(stale)
 
 
 # ---- reading an account ----

@@ -15,7 +15,9 @@ from starlette.concurrency import run_in_threadpool
 
 from voxhub.accounts import service as accounts
 from voxhub.apikeys import service as apikeys
+from voxhub.billing import service as billing
 from voxhub.deps import Ctx, CurrentPrincipal, DbSession
+from voxhub.engines.textnorm import estimate_seconds
 from voxhub.errors import NotFound, Unauthorized, openai_responses
 from voxhub.openai_compat import service
 from voxhub.openai_compat.schemas import ModelList, ModelOut, SpeechIn, TranscriptionForm, TranslationForm, form_schema
@@ -54,11 +56,11 @@ SpendingKey = Annotated[WorkspaceAccess, Depends(require_spending_key)]
 
 _TRANSCRIPT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "json and verbose_json: a JSON object; text, srt and vtt: text/plain"},
-    **openai_responses(400, 401, 403, 404, 413, 503),
+    **openai_responses(400, 401, 402, 403, 404, 413, 429, 503),
 }
 _SPEECH_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The audio, streamed as it is made", "content": {"audio/mpeg": {}}},
-    **openai_responses(400, 401, 403, 404, 413, 503),
+    **openai_responses(400, 401, 402, 403, 404, 413, 429, 503),
 }
 
 
@@ -88,27 +90,46 @@ async def create_translation(request: Request, db: DbSession, ctx: Ctx, access: 
 
 async def _transcribe(request: Request, db: DbSession, ctx: Ctx, access: WorkspaceAccess, *, task: Task) -> Response:
     settings = ctx.settings
+    database = request.app.state.db
     scratch = _scratch_dir(settings.data_dir)
+    charge_id: str | None = None
     try:
         max_bytes = min(settings.max_simple_upload_mb, settings.max_file_size_mb) * 1024 * 1024
         upload = await receive_upload(request, scratch / "upload", max_bytes=max_bytes)
         form = _read_form(TranscriptionForm if task == "transcribe" else TranslationForm, upload)
         remote = await run_in_threadpool(service.remote_engine, db, ctx, access.workspace_id, "asr")
         assert upload.path is not None  # _read_form insists on the file
-        transcript = await run_in_threadpool(
-            service.transcribe_upload,
+        params, info = await run_in_threadpool(
+            service.probe_upload,
             settings,
             source=upload.path,
             size=upload.size,
-            scratch=scratch,
             form=form,
             task=task,
             workspace_id=access.workspace_id,
-            remote=remote,
         )
+        charge_id = await run_in_threadpool(
+            billing.begin_sync_charge,
+            database,
+            ctx=ctx,
+            workspace_id=access.workspace_id,
+            job_type="transcribe",
+            measure=billing.Measure(seconds=info.duration_s),
+            actor=access.actor,
+        )
+        transcript = await run_in_threadpool(
+            service.transcribe_upload, settings, source=upload.path, scratch=scratch, params=params, info=info,
+            remote=remote,
+        )  # fmt: skip
+    except BaseException:
+        await run_in_threadpool(billing.abandon_sync_charge, database, ctx=ctx, charge_id=charge_id)
+        raise
     finally:
         await run_in_threadpool(shutil.rmtree, scratch, True)
     answer = service.openai_transcript(transcript, form=form, task=task)
+    await run_in_threadpool(
+        billing.end_sync_charge, db, ctx=ctx, charge_id=charge_id, result={"duration_s": transcript.get("duration_s")}
+    )
     service.record_transcription(db, access=access, task=task, form=form, transcript=transcript)
     if isinstance(answer, dict):
         return JSONResponse(answer)
@@ -141,14 +162,34 @@ def _read_form(model: type[TranscriptionForm] | type[TranslationForm], upload: U
     response_class=StreamingResponse,
     responses=_SPEECH_RESPONSES,
 )
-async def create_speech(body: SpeechIn, db: DbSession, ctx: Ctx, access: SpendingKey) -> StreamingResponse:
+async def create_speech(
+    request: Request, body: SpeechIn, db: DbSession, ctx: Ctx, access: SpendingKey
+) -> StreamingResponse:
     """Text → speech in mp3, opus, aac, flac, wav or pcm (24 kHz, 16-bit, mono), streamed while it is spoken, as
     OpenAI's `audio.speech.create` answers."""
     params = service.speech_params(ctx.settings, body, workspace_id=access.workspace_id)
     remote = await run_in_threadpool(service.remote_engine, db, ctx, access.workspace_id, "tts")
-    audio = await run_in_threadpool(service.start_speech, ctx.settings, body.input, params, remote=remote)
+    database = request.app.state.db
+    seconds = estimate_seconds(body.input, speed=body.speed)
+    charge_id = await run_in_threadpool(
+        billing.begin_sync_charge,
+        database,
+        ctx=ctx,
+        workspace_id=access.workspace_id,
+        job_type="synthesize",
+        measure=billing.Measure(seconds=seconds, characters=len(body.input)),
+        actor=access.actor,
+    )
+    try:
+        audio = await run_in_threadpool(service.start_speech, ctx.settings, body.input, params, remote=remote)
+    except BaseException:
+        await run_in_threadpool(billing.abandon_sync_charge, database, ctx=ctx, charge_id=charge_id)
+        raise
     service.record_speech(db, access=access, body=body)
-    return StreamingResponse(audio, media_type=service.speech_media_type(body.response_format))
+    stream = service.charged_stream(
+        database, ctx, audio, charge_id=charge_id, characters=len(body.input), seconds=seconds
+    )
+    return StreamingResponse(stream, media_type=service.speech_media_type(body.response_format))
 
 
 @router.get("/models", summary="List models", responses=openai_responses(401))

@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session
 
 import voxhub
 from voxhub.audit import service as audit
+from voxhub.billing import service as billing
 from voxhub.config import Settings
 from voxhub.context import AppContext
+from voxhub.db import Database
 from voxhub.engines import Capability
 from voxhub.engines.asr import installed_models
 from voxhub.engines.remote import RemoteConfig, language_name
@@ -124,21 +126,30 @@ def remote_engine(db: Session, ctx: AppContext, workspace_id: str, capability: C
     return remote_for(db, ctx, workspace_id, capability) if engine == "remote" else None
 
 
-def transcribe_upload(
+def probe_upload(
     settings: Settings,
     *,
     source: Path,
     size: int,
-    scratch: Path,
     form: TranscriptionForm | TranslationForm,
     task: Task,
     workspace_id: str,
+) -> tuple[TranscribeParams, MediaInfo]:
+    """Check the model and probe the upload, holding it to the length limit (for a worker thread)."""
+    params = transcribe_params(settings, form, task=task)
+    return params, check_audio(settings, source, size=size, task=params.task, workspace_id=workspace_id)
+
+
+def transcribe_upload(
+    settings: Settings,
+    *,
+    source: Path,
+    scratch: Path,
+    params: TranscribeParams,
+    info: MediaInfo,
     remote: RemoteConfig | None,
 ) -> dict[str, Any]:
-    """The whole synchronous call, for a worker thread: check the model, probe the upload, hold it to the length
-    limit, transcribe."""
-    params = transcribe_params(settings, form, task=task)
-    info = check_audio(settings, source, size=size, task=params.task, workspace_id=workspace_id)
+    """Transcribe a probed upload (for a worker thread)."""
     try:
         return transcribe_file(
             settings,
@@ -269,6 +280,25 @@ def start_speech(
     except PipelineError as exc:
         raise client_error(exc) from exc
     return audio
+
+
+def charged_stream(
+    database: Database,
+    ctx: AppContext,
+    audio: Iterator[bytes],
+    *,
+    charge_id: str | None,
+    characters: int,
+    seconds: float,
+) -> Iterator[bytes]:
+    """The audio stream; once it ends (or the client goes away after the speech was made) the call is charged."""
+    try:
+        yield from audio
+    finally:
+        with database.session() as db:
+            billing.end_sync_charge(
+                db, ctx=ctx, charge_id=charge_id, result={"characters": characters, "duration_s": seconds}
+            )
 
 
 def speech_media_type(response_format: str) -> str:

@@ -2,7 +2,7 @@
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-11-22 02:33:43.484526
+Create Date: 2026-11-22 02:37:41.894010
 """
 
 from __future__ import annotations
@@ -154,6 +154,21 @@ def upgrade() -> None:
     with op.batch_alter_table('payments', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_payments_workspace_id'), ['workspace_id'], unique=False)
 
+    op.create_table('sync_charges',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('workspace_id', sa.String(length=36), nullable=False),
+    sa.Column('type', sa.String(length=40), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('credits', sa.JSON(), nullable=True),
+    sa.Column('result', sa.JSON(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_sync_charges_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sync_charges'))
+    )
+    with op.batch_alter_table('sync_charges', schema=None) as batch_op:
+        batch_op.create_index('ix_sync_charges_status_created', ['status', 'created_at'], unique=False)
+
     op.create_table('usage_records',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('workspace_id', sa.String(length=36), nullable=False),
@@ -176,6 +191,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_usage_records_ws_meter_at')
 
     op.drop_table('usage_records')
+    with op.batch_alter_table('sync_charges', schema=None) as batch_op:
+        batch_op.drop_index('ix_sync_charges_status_created')
+
+    op.drop_table('sync_charges')
     with op.batch_alter_table('payments', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_payments_workspace_id'))
 

@@ -118,7 +118,8 @@ class Provider(Protocol):
         ...
 
     def parse(self, *, headers: Mapping[str, str], payload: dict[str, Any]) -> ProviderEvent:
-        """Map a verified payload to a ProviderEvent; event types voxhub does not act on come back as "ignored"."""
+        """Map a verified payload to a ProviderEvent; event types voxhub does not act on come back as "ignored".
+        An envelope without its event id or type raises WebhookVerificationError("malformed")."""
         ...
 
 
