@@ -157,10 +157,22 @@ def _empty_all_tables(url: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def billing_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped catalog with room for tests that poll: the free plan's 60 requests a minute would throttle them.
+    Tests of rate limits set their own."""
+    from voxhub.billing.catalog import DEFAULT_CATALOG
+
+    path = tmp_path_factory.mktemp("billing") / "billing.toml"
+    path.write_text(DEFAULT_CATALOG.read_text().replace("requests_per_minute = 60\n", "requests_per_minute = 100000\n"))
+    return path
+
+
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, smtp_server: tuple[_Collector, int]) -> Settings:
+def settings(tmp_path: Path, database_url: str, smtp_server: tuple[_Collector, int], billing_catalog: Path) -> Settings:
     _collector, port = smtp_server
     return Settings(
+        billing_catalog=billing_catalog,
         _env_file=None,  # type: ignore[call-arg]
         data_dir=tmp_path / "var",
         database_url=database_url,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from voxhub.billing.catalog import Catalog, cached_catalog
 from voxhub.config import Settings
 from voxhub.notify.email import Mailer
+from voxhub.ratelimit import RateLimiter
 from voxhub.security import Keyring, configure_password_hashing
 from voxhub.storage import BlobStore, open_store
 
@@ -22,6 +23,7 @@ class AppContext:
     mailer: Mailer
     store: BlobStore
     catalog: Catalog
+    rate_limiter: RateLimiter
     executor: Executor | None = None
 
     @classmethod
@@ -38,6 +40,7 @@ class AppContext:
             mailer=Mailer(settings),
             store=open_store(settings, keyring),
             catalog=cached_catalog(settings.billing_catalog),
+            rate_limiter=RateLimiter(settings),
         )
 
     def close(self) -> None:

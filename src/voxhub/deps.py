@@ -15,9 +15,11 @@ from voxhub.accounts.models import LoginSession, User
 from voxhub.apikeys import service as apikeys
 from voxhub.apikeys.models import ApiKey
 from voxhub.audit.service import Actor
+from voxhub.billing import service as billing
+from voxhub.clock import utcnow
 from voxhub.context import AppContext
 from voxhub.db import finish, has_work
-from voxhub.errors import Forbidden, Unauthorized
+from voxhub.errors import Forbidden, TooManyRequests, Unauthorized
 from voxhub.workspaces import service as workspaces
 from voxhub.workspaces.models import Role
 from voxhub.workspaces.service import WorkspaceAccess
@@ -118,11 +120,39 @@ async def get_signed_in(principal: CurrentPrincipal) -> SignedIn:
 CurrentUser = Annotated[SignedIn, Depends(get_signed_in)]
 
 
-def get_workspace_access(workspace_id: str, principal: CurrentPrincipal, db: DbSession) -> WorkspaceAccess:
+def get_workspace_access(
+    workspace_id: str, principal: CurrentPrincipal, db: DbSession, ctx: Ctx, request: Request
+) -> WorkspaceAccess:
     if principal.api_key is not None:
-        return apikeys.access_for_key(db, key=principal.api_key, workspace_id=workspace_id, actor=principal.actor)
-    assert principal.user is not None
-    return workspaces.access_for_user(db, workspace_id=workspace_id, user=principal.user, actor=principal.actor)
+        access = apikeys.access_for_key(db, key=principal.api_key, workspace_id=workspace_id, actor=principal.actor)
+    else:
+        assert principal.user is not None
+        access = workspaces.access_for_user(db, workspace_id=workspace_id, user=principal.user, actor=principal.actor)
+    limit_requests(db, ctx, access, request=request)
+    return access
+
+
+def limit_requests(db: Session, ctx: AppContext, access: WorkspaceAccess, *, request: Request) -> None:
+    """The plan's requests per minute, per API key (or per user in this workspace): 429 `rate_limited` past it,
+    and `RateLimit-*` headers on every answer. Each request also counts on the workspace's `api_requests` meter."""
+    if not ctx.settings.billing_enabled:
+        return
+    per_minute = billing.limits(db, ctx=ctx, workspace_id=access.workspace_id).requests_per_minute
+    assert per_minute is not None
+    key = f"key:{access.api_key_id}" if access.api_key_id else f"user:{access.user.id if access.user else ''}"
+    decision = ctx.rate_limiter.hit(f"{key}:{access.workspace_id}", per_minute)
+    if not decision.allowed:
+        raise TooManyRequests(
+            f"More than {per_minute} requests a minute for this plan; try again in {decision.reset_s} s.",
+            code="rate_limited",
+            retry_after_s=decision.reset_s,
+            headers={**decision.headers, "Retry-After": str(decision.reset_s)},
+        )
+    request.state.response_headers = decision.headers
+    ctx.rate_limiter.count_request(access.workspace_id, utcnow().strftime("%Y-%m-%d"))
+    counted = ctx.rate_limiter.take_usage()
+    if counted:
+        billing.record_api_requests(request.app.state.db, counted)
 
 
 def require_role(role: Role) -> Callable[..., Awaitable[WorkspaceAccess]]:

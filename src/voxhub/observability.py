@@ -79,6 +79,13 @@ class Metrics:
         )
 
 
+def _extra(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """Headers a dependency set for the answer (`request.state.response_headers`), whatever the endpoint returns
+    (an endpoint's own Response would drop those set on FastAPI's `Response` parameter)."""
+    extra = (scope.get("state") or {}).get("response_headers")
+    return [(name.lower().encode(), value.encode()) for name, value in extra.items()] if extra else []
+
+
 class RequestContextMiddleware:
     """Gives each request an id (kept from X-Request-ID when sane), logs and measures it. Plain ASGI, for speed."""
 
@@ -108,7 +115,7 @@ class RequestContextMiddleware:
                 status = message["status"]
                 response_started = True
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode()), *_extra(scope)]
             await send(message)
 
         try:

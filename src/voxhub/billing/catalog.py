@@ -133,11 +133,17 @@ class Catalog(_Strict):
 
     def credits_for_seconds(self, price: Price, seconds: float) -> int:
         """Credits for `seconds` of audio at a per-minute price, under the catalog's rounding rule."""
-        if seconds <= 0:
-            return 0
-        if self.rounding == "started_minute":
-            return math.ceil(seconds / 60 - 1e-9) * price.credits
-        return math.ceil(seconds * price.credits / 60 - 1e-9)
+        return credits_for_seconds(price, seconds, self.rounding)
+
+
+def credits_for_seconds(price: Price, seconds: float, rounding: str) -> int:
+    """Credits for `seconds` of audio at a per-minute price: per started minute, or per second (rounded up to a
+    whole credit)."""
+    if seconds <= 0:
+        return 0
+    if rounding == "started_minute":
+        return math.ceil(seconds / 60 - 1e-9) * price.credits
+    return math.ceil(seconds * price.credits / 60 - 1e-9)
 
 
 def load_catalog(path: Path | None) -> Catalog:

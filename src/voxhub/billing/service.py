@@ -4,19 +4,21 @@ through the ledger under the account's lock."""
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from voxhub.accounts.models import User
 from voxhub.audit import service as audit
 from voxhub.audit.service import Actor
 from voxhub.billing import ledger
-from voxhub.billing.catalog import ALLOWANCE_METERS, METER_UNITS, Catalog, Plan, Price
+from voxhub.billing.catalog import ALLOWANCE_METERS, METER_UNITS, Catalog, Plan, Price, credits_for_seconds
 from voxhub.billing.models import (
     AllowanceUse,
     BillingAlert,
@@ -34,6 +36,8 @@ from voxhub.ids import new_id
 from voxhub.notify import webhooks
 from voxhub.pagination import paginate
 from voxhub.workspaces.models import Membership, Role
+
+log = logging.getLogger("voxhub.billing")
 
 # ---- periods ----
 
@@ -207,13 +211,13 @@ def measured(result: dict[str, Any] | None, estimated: Measure) -> Measure:
     )
 
 
-def _credits(catalog: Catalog, price: Price, measure: Measure, paid_share: float) -> int:
+def _credits(rounding: str, price: Price, measure: Measure, paid_share: float) -> int:
     """Credits for the `paid_share` (0 to 1) of the job that the allowance does not cover."""
     if paid_share <= 0:
         return 0
     if price.per == "job":
         return price.credits
-    return catalog.credits_for_seconds(price, measure.seconds * paid_share)
+    return credits_for_seconds(price, measure.seconds * paid_share, rounding)
 
 
 @dataclass(frozen=True)
@@ -226,11 +230,11 @@ class Split:
 def split_cost(catalog: Catalog, price: Price, measure: Measure, allowance_left: int | None) -> Split:
     """Use the plan's allowance first, then credits for the rest."""
     if price.meter is None:
-        return Split(None, 0, _credits(catalog, price, measure, 1.0))
+        return Split(None, 0, _credits(catalog.rounding, price, measure, 1.0))
     wanted = measure.meter_units(price.meter)
     taken = wanted if allowance_left is None else max(0, min(allowance_left, wanted))
     paid_share = 0.0 if wanted == 0 else (wanted - taken) / wanted
-    return Split(price.meter, taken, _credits(catalog, price, measure, paid_share))
+    return Split(price.meter, taken, _credits(catalog.rounding, price, measure, paid_share))
 
 
 def _actor_name(actor: Actor) -> str:
@@ -310,6 +314,8 @@ def hold(
     job.credits = {
         "state": "held",
         "holds": holds,
+        # The price at the time of the hold is the price charged, whatever the catalog says when the job ends.
+        "price": {**price.model_dump(), "rounding": catalog.rounding},
         "estimated": {"seconds": round(measure.seconds, 3), "characters": measure.characters},
         "held": cost.credits,
         "charged": None,
@@ -331,8 +337,9 @@ def settle_job(db: Session, *, ctx: AppContext, job: Any, now: datetime | None =
     if state.get("state") != "held":
         return
     now = now or utcnow()
-    catalog = ctx.catalog
-    price = catalog.price_for(job.type)
+    terms = dict(state.get("price") or {})
+    rounding = terms.pop("rounding", ctx.catalog.rounding)
+    price = Price.model_validate(terms) if terms else ctx.catalog.price_for(job.type)
     account = ledger.lock_account(db, job.workspace_id)
     allowance = dict(state.get("allowance") or {})
     held_units = int(allowance.get("held_units") or 0)
@@ -346,7 +353,7 @@ def settle_job(db: Session, *, ctx: AppContext, job: Any, now: datetime | None =
         wanted = actual.meter_units(price.meter) if price.meter else 0
         used_units = min(held_units, wanted)
         paid_share = 1.0 if not price.meter else (0.0 if wanted == 0 else (wanted - used_units) / wanted)
-        charged = min(held_credits, _credits(catalog, price, actual, paid_share))
+        charged = min(held_credits, _credits(rounding, price, actual, paid_share))
         _record_usage(db, job=job, price=price, measure=actual, now=now)
     meter = allowance.get("meter")
     period_start = datetime.fromisoformat(allowance["period_start"]) if allowance.get("period_start") else None
@@ -455,6 +462,26 @@ def release_stale_sync_charges(db: Session, *, ctx: AppContext, now: datetime | 
     for charge_id in stale:
         end_sync_charge(db, ctx=ctx, charge_id=charge_id, result=None, now=now)
     return len(stale)
+
+
+def record_api_requests(database: Database, counted: dict[tuple[str, str], int]) -> None:
+    """Write counted API requests ({(workspace_id, day): n}) to the `api_requests` meter, in their own transaction.
+    A workspace deleted meanwhile loses its count; the request that flushes never fails for it."""
+    for (workspace_id, day), quantity in counted.items():
+        at = datetime.fromisoformat(day).replace(tzinfo=UTC)
+        try:
+            with database.session() as db:
+                db.add(
+                    UsageRecord(
+                        workspace_id=workspace_id,
+                        meter="api_requests",
+                        quantity=quantity,
+                        period_start=at,
+                        recorded_at=at,
+                    )
+                )
+        except SQLAlchemyError:
+            log.warning("could not record %d API requests of workspace %s", quantity, workspace_id, exc_info=True)
 
 
 # ---- reading an account ----

@@ -97,9 +97,7 @@ def used_bytes(db: Session, *, workspace_id: str) -> int:
     )
 
 
-def check_capacity(
-    db: Session, *, ctx: AppContext, workspace_id: str, size: int, max_bytes: int | None = None
-) -> None:
+def check_capacity(db: Session, *, ctx: AppContext, workspace_id: str, size: int, max_bytes: int | None = None) -> None:
     """Refuse a file before any byte is stored: too large for one file, or past the workspace's quota (the plan's
     limits within the server's)."""
     from voxhub.billing import service as billing

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from voxhub.accounts import service as accounts
 from voxhub.apikeys import service as apikeys
 from voxhub.billing import service as billing
-from voxhub.deps import Ctx, CurrentPrincipal, DbSession
+from voxhub.deps import Ctx, CurrentPrincipal, DbSession, limit_requests
 from voxhub.engines.textnorm import estimate_seconds
 from voxhub.errors import NotFound, Unauthorized, openai_responses
 from voxhub.openai_compat import service
@@ -29,7 +29,7 @@ from voxhub.workspaces.service import WorkspaceAccess
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 
 
-def get_key_access(principal: CurrentPrincipal, db: DbSession) -> WorkspaceAccess:
+def get_key_access(principal: CurrentPrincipal, db: DbSession, ctx: Ctx, request: Request) -> WorkspaceAccess:
     """The API key's own workspace: these routes take voxhub API keys only, as OpenAI's clients send one."""
     key = principal.api_key
     if key is None:
@@ -37,9 +37,11 @@ def get_key_access(principal: CurrentPrincipal, db: DbSession) -> WorkspaceAcces
             "The OpenAI-compatible API takes a voxhub API key: 'Authorization: Bearer vx_…'.", code="invalid_api_key"
         )
     try:
-        return apikeys.access_for_key(db, key=key, workspace_id=key.workspace_id, actor=principal.actor)
+        access = apikeys.access_for_key(db, key=key, workspace_id=key.workspace_id, actor=principal.actor)
     except NotFound as exc:
         raise Unauthorized("The API key's workspace no longer exists.", code="invalid_api_key") from exc
+    limit_requests(db, ctx, access, request=request)
+    return access
 
 
 KeyAccess = Annotated[WorkspaceAccess, Depends(get_key_access)]
