@@ -18,7 +18,7 @@ from voxhub.audit.service import Actor
 from voxhub.billing import service as billing
 from voxhub.clock import utcnow
 from voxhub.context import AppContext
-from voxhub.db import finish, has_work
+from voxhub.db import finish
 from voxhub.errors import Forbidden, TooManyRequests, Unauthorized
 from voxhub.workspaces import service as workspaces
 from voxhub.workspaces.models import Role
@@ -41,10 +41,15 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
     try:
         yield db
     except BaseException as exc:
-        await run_in_threadpool(finish, db, exc)
+        if database.is_sqlite:
+            finish(db, exc)
+        else:
+            await run_in_threadpool(finish, db, exc)
         raise
-    if database.is_sqlite and not has_work(db):
-        # Nothing to commit, and ending a read on an in-process SQLite costs less than a hop to a thread.
+    if database.is_sqlite:
+        # Ended on the event loop, never in a worker thread: a request holding SQLite's one write lock must not
+        # wait for a thread to commit while every thread waits for that lock (with many concurrent writers all
+        # threads do, until their busy timeout). A WAL commit is fast; so is ending a read.
         # (On a networked database ending it is a round trip, which stays off the event loop.)
         finish(db, None)
     else:

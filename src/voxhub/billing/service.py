@@ -63,7 +63,7 @@ def allowance_window(period_start: datetime, now: datetime) -> tuple[datetime, d
     return add_months(period_start, months), add_months(period_start, months + 1)
 
 
-def _roll(db: Session, catalog: Catalog, sub: Subscription, now: datetime) -> bool:
+def _roll(db: Session, sub: Subscription, now: datetime) -> bool:
     """Bring `sub` up to `now`: renew ended periods (ending a cancellation by moving to free) and move the
     allowance month forward. Returns whether anything changed."""
     changed = False
@@ -85,33 +85,39 @@ def _roll(db: Session, catalog: Catalog, sub: Subscription, now: datetime) -> bo
     return changed
 
 
+def _free_subscription(workspace_id: str, now: datetime) -> dict[str, Any]:
+    start = now.replace(microsecond=0)
+    return {
+        "workspace_id": workspace_id,
+        "plan": "free",
+        "interval": "month",
+        "status": "active",
+        "cancel_at_period_end": False,
+        "current_period_start": start,
+        "current_period_end": add_months(start, 1),
+        "allowance_period_start": start,
+        "allowance_period_end": add_months(start, 1),
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def open_account(db: Session, *, workspace_id: str) -> None:
+    """A new workspace starts on the free plan with no credits. (Made with the workspace, so that its first
+    requests only read them; `subscription` still makes them for workspaces older than billing.)"""
+    db.add(Subscription(**_free_subscription(workspace_id, utcnow())))
+    db.add(CreditAccount(workspace_id=workspace_id, balance=0, held=0))
+
+
 def subscription(db: Session, *, catalog: Catalog, workspace_id: str, now: datetime | None = None) -> Subscription:
     """The workspace's subscription as of `now`, started on the free plan the first time it is asked for."""
     now = now or utcnow()
     sub = db.get(Subscription, workspace_id)
     if sub is None:
-        start = now.replace(microsecond=0)
-        ledger.insert_ignoring_conflict(
-            db,
-            Subscription,
-            {
-                "workspace_id": workspace_id,
-                "plan": "free",
-                "interval": "month",
-                "status": "active",
-                "cancel_at_period_end": False,
-                "current_period_start": start,
-                "current_period_end": add_months(start, 1),
-                "allowance_period_start": start,
-                "allowance_period_end": add_months(start, 1),
-                "created_at": now,
-                "updated_at": now,
-            },
-            ["workspace_id"],
-        )
+        ledger.insert_ignoring_conflict(db, Subscription, _free_subscription(workspace_id, now), ["workspace_id"])
         sub = db.get(Subscription, workspace_id, populate_existing=True)
         assert sub is not None
-    _roll(db, catalog, sub, now)
+    _roll(db, sub, now)
     return sub
 
 
@@ -819,7 +825,7 @@ def roll_periods(db: Session, *, ctx: AppContext, now: datetime | None = None, l
     for sub in due:
         ledger.lock_account(db, sub.workspace_id)
         db.refresh(sub)
-        moved += _roll(db, ctx.catalog, sub, now)
+        moved += _roll(db, sub, now)
     return moved
 
 

@@ -57,6 +57,9 @@ def create_workspace(db: Session, *, owner: User, name: str, actor: Actor, perso
     db.add(workspace)
     db.flush()
     db.add(Membership(workspace_id=workspace.id, user_id=owner.id, role=Role.OWNER.value))
+    from voxhub.billing.service import open_account  # billing's rules reach back into workspaces
+
+    open_account(db, workspace_id=workspace.id)
     audit.record(
         db,
         actor=actor,

@@ -1,0 +1,110 @@
+"""Credits are exact under load: many requests racing for the last credits get exactly what was paid for."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.billing.conftest import assert_books_balance
+from tests.conftest import People
+from tests.files.conftest import LiveServer, free_port
+from tests.jobs.conftest import parked_queue_url, redis_url  # noqa: F401 - a fixture, found by name
+from voxhub.config import Settings
+
+CLIENTS = 50
+AFFORDABLE = 20
+TRANSLATE = {
+    "type": "translate",
+    "input": {"text": "The tide came in while we slept."},
+    "params": {"source_language": "en", "target_language": "pt"},
+}
+
+
+@pytest.fixture
+def settings(settings: Settings, redis_url: str) -> Settings:  # noqa: F811
+    # Jobs go to a Redis queue no worker reads: they stay queued, holding their credits, until canceled.
+    return settings.model_copy(update={"queue_url": parked_queue_url(redis_url)})
+
+
+@pytest.fixture
+def live_server(settings: Settings) -> Iterator[LiveServer]:
+    port = free_port()
+    server = LiveServer(settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"}), port)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_fifty_concurrent_jobs_against_credits_for_twenty_accept_exactly_twenty(
+    people: People, live_server: LiveServer, app: Any
+) -> None:
+    owner = people.create()
+    people.grant(owner.workspace_id, AFFORDABLE * 5)  # a translation costs 5 credits
+    url = f"{live_server.url}/api/v1/workspaces/{owner.workspace_id}/jobs"
+    start = threading.Barrier(CLIENTS)
+
+    def create_job(_: int) -> httpx.Response:
+        with httpx.Client(timeout=60) as http:
+            start.wait()
+            return http.post(url, headers=owner.headers, json=TRANSLATE)
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        answers = list(pool.map(create_job, range(CLIENTS)))
+
+    statuses = Counter(answer.status_code for answer in answers)
+    assert statuses == {202: AFFORDABLE, 402: CLIENTS - AFFORDABLE}, [a.text for a in answers if a.status_code >= 500]
+    refusals = {answer.json()["error"]["code"] for answer in answers if answer.status_code == 402}
+    assert refusals == {"insufficient_credits"}
+    account = assert_books_balance(app, owner.workspace_id)
+    assert (account.balance, account.held) == (AFFORDABLE * 5, AFFORDABLE * 5)
+
+    accepted = [answer.json()["id"] for answer in answers if answer.status_code == 202]
+    with httpx.Client(timeout=60) as http:
+        for job_id in accepted:
+            canceled = http.post(f"{url}/{job_id}/cancel", headers=owner.headers)
+            assert canceled.status_code == 200, canceled.text
+        ledger = http.get(
+            f"{live_server.url}/api/v1/workspaces/{owner.workspace_id}/billing/ledger",
+            headers=owner.headers,
+            params={"limit": 200},
+        ).json()["items"]
+
+    account = assert_books_balance(app, owner.workspace_id)
+    assert (account.balance, account.held) == (AFFORDABLE * 5, 0)
+    assert Counter(entry["kind"] for entry in ledger) == {"grant": 1, "hold": AFFORDABLE, "release": AFFORDABLE}
+
+
+def test_concurrent_jobs_of_one_workspace_never_use_more_allowance_than_the_plan_includes(
+    people: People, live_server: LiveServer, app: Any
+) -> None:
+    # Synthesis draws on the free plan's 20,000 characters a month: 25 requests of 1,000 characters race for it,
+    # with no credits to fall back on.
+    owner = people.create()
+    url = f"{live_server.url}/api/v1/workspaces/{owner.workspace_id}/jobs"
+    body = {"type": "synthesize", "input": {"text": ("Waves. " * 143)[:1000]}, "params": {"format": "wav"}}
+    start = threading.Barrier(25)
+
+    def create_job(_: int) -> httpx.Response:
+        with httpx.Client(timeout=60) as http:
+            start.wait()
+            return http.post(url, headers=owner.headers, json=body)
+
+    with ThreadPoolExecutor(25) as pool:
+        answers = list(pool.map(create_job, range(25)))
+
+    statuses = Counter(answer.status_code for answer in answers)
+    assert statuses == {202: 20, 402: 5}, [a.text for a in answers if a.status_code not in (202, 402)]
+    assert {a.json()["error"]["code"] for a in answers if a.status_code == 402} == {"quota_exceeded"}
+    with httpx.Client(timeout=60) as http:
+        summary = http.get(
+            f"{live_server.url}/api/v1/workspaces/{owner.workspace_id}/billing", headers=owner.headers
+        ).json()
+    assert summary["allowances"]["tts_characters"]["held"] == 20_000
+    assert summary["allowances"]["tts_characters"]["left"] == 0
+    assert (summary["balance"], summary["held"]) == (0, 0)
