@@ -45,6 +45,7 @@ TUS_PATCH = {**TUS, "Content-Type": "application/offset+octet-stream", "Upload-O
 UNKNOWN_JOB = {"type": "no.such.job", "input": {}}
 LOOPBACK_WEBHOOK = {"url": "http://127.0.0.1:9/hook", "events": ["job.succeeded"]}
 WEBHOOK_PATCH = {"description": "changed by the permission test"}
+UNKNOWN_PACKAGE = {"provider": "manual", "package": "no-such-package"}
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,15 @@ TABLE: list[Rule] = [
         "admin",
         ok("404 webhook_not_found"),
     ),
+    # -- billing: members read, admins buy and cancel
+    Rule("GET", "/billing", "member", "write", ok("200")),
+    Rule("GET", "/billing/ledger", "member", "write", ok("200")),
+    Rule("GET", "/billing/ledger/{entry_id}/receipt", "member", "write", ok("404 ledger_entry_not_found")),
+    Rule("GET", "/billing/payments", "member", "write", ok("200")),
+    Rule("GET", "/billing/payments/{payment_id}/receipt", "member", "write", ok("404 payment_not_found")),
+    Rule("GET", "/billing/usage", "member", "write", ok("200")),
+    Rule("POST", "/billing/checkout", "admin", "admin", ok("422 unknown_package"), json=UNKNOWN_PACKAGE),
+    Rule("POST", "/billing/subscription/cancel", "admin", "admin", ok("422 nothing_to_cancel")),
 ]
 
 MADE_UP = {
@@ -167,6 +177,8 @@ MADE_UP = {
     "webhook_id": "01900000-0000-7000-8000-0000000000a7",
     "delivery_id": "01900000-0000-7000-8000-0000000000a8",
     "provider": "madeupprovider",
+    "entry_id": "01900000-0000-7000-8000-0000000000a9",
+    "payment_id": "01900000-0000-7000-8000-0000000000aa",
 }
 
 

@@ -267,3 +267,113 @@ def _append_secret(path: Path, value: str) -> None:
 
 def main() -> None:
     app()
+
+
+# ---- billing ----
+
+
+@admin.command("grant-credits")
+def grant_credits(
+    workspace_id: str,
+    credits: Annotated[int, typer.Argument(help="Credits to add; negative takes them back.")],
+    reason: Annotated[str, typer.Option(help="Why: kept on the ledger entry and in the audit log.")],
+) -> None:
+    """Add credits to a workspace (or take some back), with a reason; the grant is audited."""
+    from voxhub.audit.service import Actor
+    from voxhub.billing.service import grant
+    from voxhub.context import AppContext
+    from voxhub.errors import VoxhubError
+
+    settings = _settings()
+    prepare_database(settings)
+    ctx = AppContext.from_settings(settings)
+    database = Database(settings)
+    try:
+        with database.session() as db:
+            entry = grant(
+                db,
+                ctx=ctx,
+                workspace_id=workspace_id,
+                credits=credits,
+                reason=reason,
+                actor=Actor(user_agent=f"voxhub admin ({getpass.getuser()})"),
+            )
+            typer.echo(f"{entry.kind} of {entry.amount:+d} credits; the balance is now {entry.balance_after}.")
+    except VoxhubError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(code=1) from exc
+    finally:
+        ctx.close()
+        database.dispose()
+
+
+@admin.command("set-plan")
+def set_plan(
+    workspace_id: str,
+    plan: str,
+    interval: Annotated[str, typer.Option(help="month or year.")] = "month",
+) -> None:
+    """Put a workspace on a plan without a payment provider (self-hosting, or a deal made by hand)."""
+    from voxhub.audit.service import Actor
+    from voxhub.billing import service as billing
+    from voxhub.context import AppContext
+    from voxhub.errors import VoxhubError
+    from voxhub.workspaces.service import get_live
+
+    if interval not in ("month", "year"):
+        typer.echo("error: --interval is month or year", err=True)
+        raise typer.Exit(code=2)
+    settings = _settings()
+    prepare_database(settings)
+    ctx = AppContext.from_settings(settings)
+    database = Database(settings)
+    try:
+        with database.session() as db:
+            get_live(db, workspace_id=workspace_id)
+            sub = billing.set_plan(
+                db,
+                ctx=ctx,
+                workspace_id=workspace_id,
+                plan=plan,
+                interval=interval,
+                actor=Actor(user_agent=f"voxhub admin ({getpass.getuser()})"),
+            )
+            typer.echo(f"{workspace_id} is on the {sub.plan} plan until {sub.current_period_end:%Y-%m-%d}.")
+    except VoxhubError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(code=1) from exc
+    finally:
+        ctx.close()
+        database.dispose()
+
+
+@admin.command("billing")
+def show_billing(workspace_id: str) -> None:
+    """A workspace's plan, allowances left this month, and credits."""
+    from voxhub.billing import service as billing
+    from voxhub.context import AppContext
+    from voxhub.errors import VoxhubError
+    from voxhub.workspaces.service import get_live
+
+    settings = _settings()
+    prepare_database(settings)
+    ctx = AppContext.from_settings(settings)
+    database = Database(settings)
+    try:
+        with database.session() as db:
+            get_live(db, workspace_id=workspace_id)
+            summary = billing.summary(db, ctx=ctx, workspace_id=workspace_id)
+        typer.echo(
+            f"plan {summary['plan']} ({summary['interval']}ly, {summary['status']}), "
+            f"period {summary['period_start']:%Y-%m-%d} to {summary['period_end']:%Y-%m-%d}"
+        )
+        for meter, allowance in summary["allowances"].items():
+            included = "unlimited" if allowance["included"] is None else allowance["included"]
+            typer.echo(f"  {meter:15} used {allowance['used']} of {included}")
+        typer.echo(f"credits: balance {summary['balance']}, held {summary['held']}, available {summary['available']}")
+    except VoxhubError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(code=1) from exc
+    finally:
+        ctx.close()
+        database.dispose()

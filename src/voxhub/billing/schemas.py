@@ -71,10 +71,10 @@ class CatalogOut(BaseModel):
 
 
 class AllowanceOut(BaseModel):
-    included: float | None = Field(description="Per month; null is unlimited. Audio in minutes.")
-    used: float
-    held: float = Field(description="Reserved by jobs that have not finished.")
-    left: float | None
+    included: int | float | None = Field(description="Per month; null is unlimited. Audio in minutes.")
+    used: int | float
+    held: int | float = Field(description="Reserved by jobs that have not finished.")
+    left: int | float | None
 
 
 class BillingOut(BaseModel):
@@ -126,7 +126,7 @@ def entry_out(entry: LedgerEntry) -> LedgerEntryOut:
 class UsagePoint(BaseModel):
     meter: str
     period: str = Field(description="YYYY-MM-DD (the day, or the first of the month).")
-    quantity: float = Field(description="Audio in minutes, characters and counts as they are.")
+    quantity: int | float = Field(description="Audio in minutes, characters and counts as they are.")
 
 
 class UsageOut(BaseModel):

@@ -168,8 +168,8 @@ def _allowance_row(db: Session, *, workspace_id: str, period_start: datetime, me
 def _in_api_units(meter: str, units: int | None) -> float | int | None:
     if units is None:
         return None
-    per = METER_UNITS[meter]
-    return units if per == 1 else round(units / per, 2)
+    value = round(units / METER_UNITS[meter], 2)
+    return int(value) if value == int(value) else value
 
 
 # ---- what a job costs ----
@@ -493,9 +493,9 @@ def record_api_requests(database: Database, counted: dict[tuple[str, str], int])
 # ---- reading an account ----
 
 
-def summary(db: Session, *, ctx: AppContext, workspace_id: str) -> dict[str, Any]:
+def summary(db: Session, *, ctx: AppContext, workspace_id: str, now: datetime | None = None) -> dict[str, Any]:
     catalog = ctx.catalog
-    sub = subscription(db, catalog=catalog, workspace_id=workspace_id)
+    sub = subscription(db, catalog=catalog, workspace_id=workspace_id, now=now)
     plan = catalog.plan(sub.plan)
     account = ledger.read_account(db, workspace_id)
     rows = {
