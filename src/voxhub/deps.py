@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from voxhub.accounts import service as accounts
 from voxhub.accounts.models import LoginSession, User
@@ -33,6 +35,18 @@ async def get_ctx(request: Request) -> AppContext:
     return ctx
 
 
+_ENDING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = weakref.WeakKeyDictionary()
+
+
+def _ending_limiter() -> anyio.CapacityLimiter:
+    """Threads for ending sessions, apart from the request threads (one limiter per event loop)."""
+    loop = asyncio.get_running_loop()
+    limiter = _ENDING.get(loop)
+    if limiter is None:
+        limiter = _ENDING[loop] = anyio.CapacityLimiter(64)
+    return limiter
+
+
 async def get_db(request: Request) -> AsyncIterator[Session]:
     """One session per request, committed once when the endpoint returns, before the response is sent.
     Opening a session does no I/O; ending it (commit, or nothing for a read-only request) runs in a worker thread."""
@@ -44,16 +58,16 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
         if database.is_sqlite:
             finish(db, exc)
         else:
-            await run_in_threadpool(finish, db, exc)
+            await anyio.to_thread.run_sync(finish, db, exc, limiter=_ending_limiter())
         raise
+    # A request that holds a lock (SQLite's one write lock, a locked account row) must never wait for a thread to
+    # commit while every request thread waits for that lock: under many concurrent writers they all do, and none
+    # would move until a timeout. So sessions end outside the request threads: on the event loop for SQLite (a WAL
+    # commit is fast, and so is ending a read), in threads of their own for a networked database (a round trip).
     if database.is_sqlite:
-        # Ended on the event loop, never in a worker thread: a request holding SQLite's one write lock must not
-        # wait for a thread to commit while every thread waits for that lock (with many concurrent writers all
-        # threads do, until their busy timeout). A WAL commit is fast; so is ending a read.
-        # (On a networked database ending it is a round trip, which stays off the event loop.)
         finish(db, None)
     else:
-        await run_in_threadpool(finish, db, None)
+        await anyio.to_thread.run_sync(finish, db, None, limiter=_ending_limiter())
 
 
 Ctx = Annotated[AppContext, Depends(get_ctx)]

@@ -16,12 +16,19 @@ class LedgerInvariantError(RuntimeError):
     """An entry would make the balance negative or hold more than the balance: a bug, never a user's mistake."""
 
 
-def insert_ignoring_conflict(db: Session, model: type[Any], values: dict[str, Any], key: list[str]) -> int:
-    """INSERT … ON CONFLICT DO NOTHING on either database; returns how many rows were inserted (0 or 1)."""
+def insert_ignoring_conflict(db: Session, model: type[Any], values: dict[str, Any], key: list[str]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING on either database; whether the row was inserted. (RETURNING says so on
+    both: psycopg's rowcount for this statement is -1.)"""
     dialect = db.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
-    statement = module.insert(model).values(**values).on_conflict_do_nothing(index_elements=key)
-    return int(db.execute(statement).rowcount)  # type: ignore[attr-defined]
+    table = model.__table__
+    statement = (
+        module.insert(model)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=key)
+        .returning(*[table.c[name] for name in key])
+    )
+    return db.execute(statement).first() is not None
 
 
 def lock_account(db: Session, workspace_id: str) -> CreditAccount:

@@ -43,6 +43,9 @@ class Subscription(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     provider: Mapped[str | None] = mapped_column(String(20))
     external_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    # Periods are counted in whole months from here, so one that starts on the 31st comes back to the 31st
+    # after a shorter month instead of drifting to the 28th.
+    anchor_at: Mapped[datetime]
     current_period_start: Mapped[datetime]
     current_period_end: Mapped[datetime]
     allowance_period_start: Mapped[datetime]

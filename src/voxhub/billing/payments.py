@@ -27,7 +27,7 @@ from voxhub.billing.providers import (
 from voxhub.clock import utcnow
 from voxhub.context import AppContext
 from voxhub.db import Database, affected
-from voxhub.errors import BadRequest, NotFound, Unprocessable, VoxhubError
+from voxhub.errors import BadRequest, Conflict, NotFound, Unprocessable, VoxhubError
 from voxhub.workspaces.models import Workspace
 from voxhub.workspaces.service import WorkspaceAccess
 
@@ -104,6 +104,19 @@ def start_checkout(
         kind, amount, product_ids, name = "plan", chosen.price_cents(interval), chosen.product_ids, plan
         description = f"voxhub {chosen.name} plan, {'yearly' if interval == 'year' else 'monthly'}"
     adapter = _provider(ctx, provider)
+    product_id = (product_ids.get(f"{provider}:{interval}") if kind == "plan" else None) or product_ids.get(provider)
+    if provider == "polar" and product_id is None:
+        log.warning(
+            "the billing catalog has no polar product id for %s %r: add product_ids.polar (or polar:month and "
+            "polar:year for plans) to it",
+            kind,
+            name,
+        )
+        raise Unprocessable(
+            f"The {kind} {name!r} cannot be bought through polar on this server; choose another provider.",
+            code="not_sold_through_provider",
+            details={"provider": provider, kind: name},
+        )
     public = ctx.settings.public_url
     request = CheckoutRequest(
         workspace_id=access.workspace_id,
@@ -117,9 +130,7 @@ def start_checkout(
         cancel_url=cancel_url or f"{public}/billing/canceled",
         customer_email=access.user.email if access.user else None,
         # A provider that sells each interval as its own product names them `polar:year`, `polar:month`.
-        product_id=product_ids.get(f"{provider}:{interval}")
-        if kind == "plan" and f"{provider}:{interval}" in product_ids
-        else product_ids.get(provider),
+        product_id=product_id,
     )
     try:
         result = adapter.create_checkout(request)
@@ -184,7 +195,7 @@ def receive_webhook(
             "provider": provider,
             "event_id": event.event_id,
             "raw_type": event.raw_type[:100],
-            "workspace_id": event.workspace_id,
+            "workspace_id": _workspace_ref(event.workspace_id),
             "payload": payload,
             "headers": {key: lowered[key] for key in KEPT_HEADERS if key in lowered},
             "status": "received",
@@ -219,8 +230,14 @@ def process_event(db: Session, *, ctx: AppContext, record_id: str) -> str | None
     event = adapter.parse(headers=record.headers or {}, payload=record.payload)
     status, note = _apply(db, ctx=ctx, event=event)
     record.status, record.note, record.processed_at = status, note, utcnow()
-    record.workspace_id = event.workspace_id
+    record.workspace_id = _workspace_ref(event.workspace_id)
     return status
+
+
+def _workspace_ref(workspace_id: str | None) -> str | None:
+    """A workspace id as an event claims it, if it could be one of ours (a longer one is kept in the payload and
+    the flag's note only: another product may sell through the same provider account)."""
+    return workspace_id if workspace_id and len(workspace_id) <= 36 else None
 
 
 def process_safely(database: Database, ctx: AppContext, record_id: str) -> str | None:
@@ -269,7 +286,7 @@ def _apply(db: Session, *, ctx: AppContext, event: ProviderEvent) -> tuple[str, 
     """What the event does. Returns (status, note): processed, ignored, or flagged for a person to look at."""
     if event.type == "ignored":
         return "ignored", None
-    workspace = db.get(Workspace, event.workspace_id) if event.workspace_id else None
+    workspace = db.get(Workspace, event.workspace_id) if _workspace_ref(event.workspace_id) else None
     if event.type == "order.refunded":
         return _refund(db, ctx=ctx, event=event)
     if workspace is None or workspace.deleted_at is not None:
@@ -287,7 +304,9 @@ def _apply(db: Session, *, ctx: AppContext, event: ProviderEvent) -> tuple[str, 
                 external_id=event.payment_id or event.event_id,
                 kind="package",
                 item=event.package,
-                amount_cents=event.amount_cents or ctx.catalog.packages[event.package].price_cents,
+                amount_cents=event.amount_cents
+                if event.amount_cents is not None
+                else ctx.catalog.packages[event.package].price_cents,
                 currency=event.currency or ctx.catalog.currency,
                 customer_email=event.customer_email,
                 actor=actor,
@@ -302,18 +321,26 @@ def _apply(db: Session, *, ctx: AppContext, event: ProviderEvent) -> tuple[str, 
                 external_id=event.payment_id or event.event_id,
                 kind="plan",
                 item=event.plan,
-                amount_cents=event.amount_cents or 0,
+                amount_cents=event.amount_cents if event.amount_cents is not None else 0,
                 currency=event.currency or ctx.catalog.currency,
                 customer_email=event.customer_email,
                 actor=actor,
             )
             return "processed", None
         return "flagged", "a paid order names neither a package nor a plan"
+    current = billing.subscription(db, catalog=ctx.catalog, workspace_id=workspace.id)
+    replaced = bool(event.subscription_id and current.external_id and event.subscription_id != current.external_id)
+    if event.type == "subscription.canceled" and replaced:
+        return "ignored", f"subscription {event.subscription_id} was replaced by {current.external_id}"
+    if event.type == "subscription.updated" and replaced and event.subscription_status != "active":
+        # News of a subscription the workspace moved away from (its cancellation, its last failed payment).
+        return "ignored", f"subscription {event.subscription_id} was replaced by {current.external_id}"
     if event.type == "subscription.updated":
-        current = billing.subscription(db, catalog=ctx.catalog, workspace_id=workspace.id)
         plan = event.plan or current.plan
         if plan not in ctx.catalog.plans:
             return "flagged", f"unknown plan {plan!r}"
+        if event.subscription_status == "past_due" and current.status != "past_due":
+            _mail_payment_failed(db, ctx=ctx, workspace=workspace, provider=event.provider)
         billing.set_plan(
             db,
             ctx=ctx,
@@ -335,16 +362,9 @@ def _apply(db: Session, *, ctx: AppContext, event: ProviderEvent) -> tuple[str, 
         )
         return "processed", None
     if event.type == "payment.failed":
-        sub = billing.subscription(db, catalog=ctx.catalog, workspace_id=workspace.id)
-        if sub.plan != "free":
-            sub.status = "past_due"
-        for email in billing.owner_emails(db, workspace_id=workspace.id):
-            ctx.mailer.send_after_commit(
-                db,
-                template="payment_failed",
-                to=email,
-                context={"workspace_name": workspace.name, "provider": event.provider},
-            )
+        if current.plan != "free":
+            current.status = "past_due"
+        _mail_payment_failed(db, ctx=ctx, workspace=workspace, provider=event.provider)
         audit.record(
             db,
             actor=actor,
@@ -356,6 +376,13 @@ def _apply(db: Session, *, ctx: AppContext, event: ProviderEvent) -> tuple[str, 
         )
         return "processed", None
     return "ignored", f"no effect for {event.type}"
+
+
+def _mail_payment_failed(db: Session, *, ctx: AppContext, workspace: Workspace, provider: str) -> None:
+    for email in billing.owner_emails(db, workspace_id=workspace.id):
+        ctx.mailer.send_after_commit(
+            db, template="payment_failed", to=email, context={"workspace_name": workspace.name, "provider": provider}
+        )
 
 
 def _receipt_number() -> str:
@@ -470,6 +497,12 @@ def mark_checkout_paid(db: Session, *, ctx: AppContext, checkout_id: str, actor:
     checkout = db.get(Checkout, checkout_id)
     if checkout is None:
         raise NotFound("Checkout not found.", code="checkout_not_found")
+    if checkout.provider != "manual":
+        raise Conflict(
+            f"This checkout is paid through {checkout.provider}; its webhook completes it.",
+            code="checkout_not_manual",
+            details={"provider": checkout.provider},
+        )
     payment = record_payment(
         db,
         ctx=ctx,

@@ -67,14 +67,18 @@ def _roll(db: Session, sub: Subscription, now: datetime) -> bool:
     """Bring `sub` up to `now`: renew ended periods (ending a cancellation by moving to free) and move the
     allowance month forward. Returns whether anything changed."""
     changed = False
-    while as_utc(sub.current_period_end) <= now:
-        start = as_utc(sub.current_period_end)
+    if as_utc(sub.current_period_end) <= now:
         if sub.cancel_at_period_end or sub.status == "canceled":
             sub.plan, sub.interval, sub.status = "free", "month", "active"
             sub.provider = sub.external_id = None
             sub.cancel_at_period_end = False
-        sub.current_period_start = start
-        sub.current_period_end = add_months(start, _months_in(sub.interval))
+            sub.anchor_at = sub.current_period_end
+        anchor, months = as_utc(sub.anchor_at), _months_in(sub.interval)
+        periods = 1
+        while add_months(anchor, months * periods) <= now:
+            periods += 1
+        sub.current_period_start = add_months(anchor, months * (periods - 1))
+        sub.current_period_end = add_months(anchor, months * periods)
         changed = True
     window_start, window_end = allowance_window(as_utc(sub.current_period_start), now)
     if as_utc(sub.allowance_period_start) != window_start:
@@ -93,6 +97,7 @@ def _free_subscription(workspace_id: str, now: datetime) -> dict[str, Any]:
         "interval": "month",
         "status": "active",
         "cancel_at_period_end": False,
+        "anchor_at": start,
         "current_period_start": start,
         "current_period_end": add_months(start, 1),
         "allowance_period_start": start,
@@ -674,10 +679,14 @@ def set_plan(
     before = {"plan": sub.plan, "interval": sub.interval, "status": sub.status}
     new_period = sub.plan != plan or sub.interval != interval or period_start is not None
     sub.plan, sub.interval, sub.status = plan, interval, status
-    sub.provider, sub.external_id = provider or sub.provider, external_id or sub.external_id
+    if plan == "free":  # nothing is paid for any more
+        sub.provider = sub.external_id = None
+    else:
+        sub.provider, sub.external_id = provider or sub.provider, external_id or sub.external_id
     sub.cancel_at_period_end = cancel_at_period_end
     if new_period:
         start = (period_start or now).replace(microsecond=0)
+        sub.anchor_at = start
         sub.current_period_start = start
         sub.current_period_end = period_end or add_months(start, _months_in(interval))
         sub.allowance_period_start, sub.allowance_period_end = allowance_window(start, max(now, start))

@@ -2,7 +2,7 @@
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-11-22 02:37:41.894010
+Create Date: 2026-11-22 03:02:29.866836
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('provider', sa.String(length=20), nullable=True),
     sa.Column('external_id', sa.String(length=200), nullable=True),
+    sa.Column('anchor_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('current_period_start', sa.DateTime(timezone=True), nullable=False),
     sa.Column('current_period_end', sa.DateTime(timezone=True), nullable=False),
     sa.Column('allowance_period_start', sa.DateTime(timezone=True), nullable=False),

@@ -131,7 +131,11 @@ class PolarProvider:
             payment_id=text(order.get("id")),
             amount_cents=integer(order.get("total_amount", order.get("amount"))),
             currency=text(order.get("currency")),
-            refunded_cents=integer(order.get("refunded_amount")) if refunded else None,
+            # Polar keeps refunded tax apart; the order's total includes its tax, so a full refund is both.
+            refunded_cents=(integer(order.get("refunded_amount")) or 0)
+            + (integer(order.get("refunded_tax_amount")) or 0)
+            if refunded
+            else None,
             subscription_id=text(order.get("subscription_id")),
             period_start=from_iso(subscription.get("current_period_start")),
             period_end=from_iso(subscription.get("current_period_end")),

@@ -116,6 +116,8 @@ class StripeProvider:
             return self._subscription(event_id, raw_type, obj)
         if raw_type == "invoice.payment_failed":
             return self._invoice_payment_failed(event_id, raw_type, obj)
+        if raw_type == "invoice.paid":
+            return self._invoice_paid(event_id, raw_type, obj)
         return self._ignored(event_id, raw_type, obj)
 
     def _ignored(self, event_id: str, raw_type: str, obj: dict[str, Any]) -> ProviderEvent:
@@ -205,12 +207,36 @@ class StripeProvider:
             cancel_at_period_end=bool(subscription.get("cancel_at_period_end") or subscription.get("cancel_at")),
         )
 
-    def _invoice_payment_failed(self, event_id: str, raw_type: str, invoice: dict[str, Any]) -> ProviderEvent:
+    def _invoice_paid(self, event_id: str, raw_type: str, invoice: dict[str, Any]) -> ProviderEvent:
+        """A subscription's invoice was paid (its first one, or a renewal): a plan payment, with its receipt."""
+        details, metadata = self._invoice_subscription(invoice)
+        if not metadata.get("plan"):
+            return ProviderEvent(self.name, event_id, "ignored", raw_type, text(metadata.get("workspace_id")))
+        return ProviderEvent(
+            self.name,
+            event_id,
+            "order.paid",
+            raw_type,
+            text(metadata.get("workspace_id")),
+            plan=text(metadata.get("plan")),
+            interval=text(metadata.get("interval")),
+            payment_id=text(invoice.get("id")),
+            amount_cents=integer(invoice.get("amount_paid")),
+            currency=text(invoice.get("currency")),
+            subscription_id=text(invoice.get("subscription")) or text(details.get("subscription")),
+            customer_email=text(invoice.get("customer_email")),
+        )
+
+    @staticmethod
+    def _invoice_subscription(invoice: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         # The subscription's metadata sits in subscription_details, under `parent` since API version 2025-03-31.
         details = mapping(invoice.get("subscription_details")) or mapping(
             mapping(invoice.get("parent")).get("subscription_details")
         )
-        metadata = mapping(details.get("metadata")) or mapping(invoice.get("metadata"))
+        return details, mapping(details.get("metadata")) or mapping(invoice.get("metadata"))
+
+    def _invoice_payment_failed(self, event_id: str, raw_type: str, invoice: dict[str, Any]) -> ProviderEvent:
+        details, metadata = self._invoice_subscription(invoice)
         return ProviderEvent(
             self.name,
             event_id,
