@@ -15,6 +15,7 @@ import openai
 import pytest
 from fastapi.testclient import TestClient
 from openai import OpenAI
+from sqlalchemy import select
 
 from tests.conftest import Person
 from tests.files.conftest import LiveServer
@@ -22,12 +23,15 @@ from tests.openai_compat.conftest import (
     SENTENCE,
     Caller,
     Clips,
+    create_api_key,
     decoded_seconds,
     ffmpeg,
     ffprobe,
     word_error_rate,
     words_of,
 )
+from voxhub.billing.models import AllowanceUse, CreditAccount, SyncCharge
+from voxhub.billing.service import subscription
 from voxhub.config import Settings
 from voxhub.engines.textnorm import estimate_seconds
 
@@ -476,3 +480,57 @@ def audit_events(http: httpx.Client, person: Person, action: str) -> list[dict[s
     )
     assert answer.status_code == 200, answer.text
     return list(answer.json()["items"])
+
+
+# ---- billing ----
+
+
+def billing(http: httpx.Client, person: Person) -> dict[str, Any]:
+    answer = http.get(f"/api/v1/workspaces/{person.workspace_id}/billing", headers=person.headers)
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def test_calls_are_charged_to_the_plans_allowance_and_then_to_credits(
+    oai: OpenAI, http: httpx.Client, caller: Caller, clips: Clips
+) -> None:
+    before = billing(http, caller.person)
+
+    transcribe(oai, clips.speech_wav, response_format="text")
+    oai.audio.speech.create(model="tts-1", voice="alloy", input=SHORT_TEXT, response_format="wav")
+    after = billing(http, caller.person)
+
+    speech_s = decoded_seconds(clips.speech_wav)
+    used = after["allowances"]["audio_minutes"]["used"] - before["allowances"]["audio_minutes"]["used"]
+    assert used == pytest.approx(speech_s / 60, abs=0.02)
+    assert after["allowances"]["tts_characters"]["used"] == len(SHORT_TEXT)
+    assert (after["held"], after["balance"]) == (0, before["balance"])  # the free allowances covered both
+    ledger = http.get(f"/api/v1/workspaces/{caller.person.workspace_id}/billing/ledger", headers=caller.person.headers)
+    assert [entry["kind"] for entry in ledger.json()["items"]] == ["grant"]
+
+
+def test_with_nothing_left_a_call_is_refused_in_openais_shape_and_costs_nothing(
+    live_server: LiveServer, people: Any, client: TestClient, clips: Clips, app: Any
+) -> None:
+    owner = people.create()
+    people.grant(owner.workspace_id, -100_000)  # no credits
+    with app.state.db.session() as db:  # and the month's minutes used up
+        sub = subscription(db, catalog=app.state.ctx.catalog, workspace_id=owner.workspace_id)
+        db.add(
+            AllowanceUse(
+                workspace_id=owner.workspace_id, period_start=sub.allowance_period_start, meter="audio_minutes",
+                used=25 * 60,
+            )
+        )  # fmt: skip
+    spender = openai_client(live_server, create_api_key(client, owner, "write"))
+
+    with pytest.raises(openai.APIStatusError) as refused:
+        transcribe(spender, clips.speech_wav)
+
+    assert refused.value.status_code == 402
+    error = openai_error(refused.value)
+    assert (error["type"], error["code"]) == ("insufficient_quota", "quota_exceeded")
+    with app.state.db.session() as db:
+        assert db.scalars(select(SyncCharge).where(SyncCharge.workspace_id == owner.workspace_id)).all() == []
+        account = db.get(CreditAccount, owner.workspace_id)
+        assert account is not None and (account.balance, account.held) == (0, 0)
