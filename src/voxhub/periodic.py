@@ -36,6 +36,7 @@ TASKS = (
     PeriodicTask("roll_billing_periods", 300, lambda db, ctx: billing.roll_periods(db, ctx=ctx)),
     PeriodicTask("process_billing_events", 60, lambda db, ctx: payments.process_pending(db, ctx=ctx)),
     PeriodicTask("release_stale_sync_charges", 600, lambda db, ctx: billing.release_stale_sync_charges(db, ctx=ctx)),
+    PeriodicTask("record_storage_usage", 3600, lambda db, ctx: billing.record_storage(db)),
 )
 
 

@@ -199,3 +199,33 @@ class TestPlanLimits:
         assert answer.status_code == 413, answer.text
         assert answer.json()["error"]["code"] == "file_too_large"
         assert answer.json()["error"]["details"]["max_bytes"] == 1024 * 1024
+
+
+def test_storage_is_read_once_a_day_onto_its_meter(client: TestClient, people: People, app: Any) -> None:
+    from datetime import UTC, datetime
+
+    from voxhub.billing.service import record_storage
+    from voxhub.files.models import File
+
+    owner = people.create()
+    with app.state.db.session() as db:
+        for size in (1000, 2500):
+            db.add(
+                File(
+                    workspace_id=owner.workspace_id, filename="a.wav", size_bytes=size, status="ready",
+                    storage_key=f"ws/{owner.workspace_id}/files/{size}",
+                )
+            )  # fmt: skip
+    today = datetime.now(UTC)
+    with app.state.db.session() as db:
+        first = record_storage(db, now=today)
+    with app.state.db.session() as db:
+        again = record_storage(db, now=today)
+
+    usage = client.get(
+        f"/api/v1/workspaces/{owner.workspace_id}/billing/usage",
+        headers=owner.headers,
+        params={"meter": "storage_bytes"},
+    ).json()
+    assert first >= 1 and again == 0
+    assert [(point["period"], point["quantity"]) for point in usage["items"]] == [(today.strftime("%Y-%m-%d"), 3500)]

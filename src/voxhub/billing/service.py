@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -495,6 +495,38 @@ def record_api_requests(database: Database, counted: dict[tuple[str, str], int])
             log.warning("could not record %d API requests of workspace %s", quantity, workspace_id, exc_info=True)
 
 
+def record_storage(db: Session, *, now: datetime | None = None) -> int:
+    """Periodic: each workspace's stored bytes as today's reading of the `storage_bytes` meter (once a day)."""
+    from voxhub.files.models import File, FileStatus
+
+    now = now or utcnow()
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    measured = set(
+        db.scalars(
+            select(UsageRecord.workspace_id).where(UsageRecord.meter == "storage_bytes", UsageRecord.recorded_at == day)
+        )
+    )
+    stored = db.execute(
+        select(File.workspace_id, func.sum(File.size_bytes))
+        .where(File.status == FileStatus.READY.value)
+        .group_by(File.workspace_id)
+    ).all()
+    added = 0
+    for workspace_id, total in stored:
+        if workspace_id not in measured:
+            added += 1
+            db.add(
+                UsageRecord(
+                    workspace_id=workspace_id,
+                    meter="storage_bytes",
+                    quantity=int(total or 0),
+                    period_start=day,
+                    recorded_at=day,
+                )
+            )
+    return added
+
+
 # ---- reading an account ----
 
 
@@ -587,7 +619,10 @@ def usage(
     for name, quantity, at in db.execute(query):
         at = as_utc(at)
         key = at.strftime("%Y-%m-01") if granularity == "month" else at.strftime("%Y-%m-%d")
-        buckets[(name, key)] = buckets.get((name, key), 0) + int(quantity)
+        if name == "storage_bytes":  # a daily reading, not an amount used: a period's figure is its highest
+            buckets[(name, key)] = max(buckets.get((name, key), 0), int(quantity))
+        else:
+            buckets[(name, key)] = buckets.get((name, key), 0) + int(quantity)
     return [
         {"meter": name, "period": period, "quantity": _in_api_units(name, total)}
         for (name, period), total in sorted(buckets.items(), key=lambda item: (item[0][1], item[0][0]))
