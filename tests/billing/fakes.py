@@ -90,7 +90,7 @@ class FakeProviderAPI:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = do_DELETE = _serve
+            do_GET = do_POST = do_PATCH = do_DELETE = _serve
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -132,6 +132,7 @@ class FakeStripe(FakeProviderAPI):
     def __init__(self, *, secret_key: str = "sk_test_voxhub_fake") -> None:
         super().__init__(token=secret_key)
         self.sessions: dict[str, dict[str, Any]] = {}
+        self.subscriptions: dict[str, dict[str, Any]] = {}
 
     @staticmethod
     def error(status: int, message: str, *, param: str | None = None) -> tuple[int, dict[str, Any]]:
@@ -144,6 +145,8 @@ class FakeStripe(FakeProviderAPI):
         if not self.authorized(request):
             shown = request.headers.get("authorization", "").removeprefix("Bearer ")
             return self.error(401, f"Invalid API Key provided: {shown[:8]}{'*' * max(len(shown) - 12, 0)}{shown[-4:]}")
+        if request.method == "POST" and request.path.startswith("/v1/subscriptions/"):
+            return self.update_subscription(request.path.rsplit("/", 1)[1], request.form)
         if (request.method, request.path) != ("POST", "/v1/checkout/sessions"):
             return self.error(404, f"Unrecognized request URL ({request.method}: {request.path}).")
         form = request.form
@@ -187,6 +190,15 @@ class FakeStripe(FakeProviderAPI):
         self.sessions[session_id] = session
         return 200, session
 
+    def update_subscription(self, subscription_id: str, form: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """`POST /v1/subscriptions/{id}`: subscriptions made with `subscriptions[id] = {...}` exist, others are 404."""
+        if subscription_id not in self.subscriptions:
+            return self.error(404, f"No such subscription: '{subscription_id}'")
+        subscription = self.subscriptions[subscription_id]
+        if "cancel_at_period_end" in form:
+            subscription["cancel_at_period_end"] = form["cancel_at_period_end"] == "true"
+        return 200, subscription
+
 
 class FakePolar(FakeProviderAPI):
     """Polar's `POST /v1/checkouts/`. With `products` given, a product id not among them is refused as Polar refuses
@@ -198,6 +210,7 @@ class FakePolar(FakeProviderAPI):
         super().__init__(token=access_token)
         self.products = None if products is None else set(products)
         self.checkouts: dict[str, dict[str, Any]] = {}
+        self.subscriptions: dict[str, dict[str, Any]] = {}
 
     def answer(self, request: RecordedRequest) -> tuple[int, dict[str, Any]]:
         if not self.authorized(request):
@@ -206,6 +219,12 @@ class FakePolar(FakeProviderAPI):
                 "error_description": "The access token provided is expired, revoked, malformed, or invalid for other "
                 "reasons.",
             }
+        if request.method == "PATCH" and request.path.startswith("/v1/subscriptions/"):
+            subscription = self.subscriptions.get(request.path.rstrip("/").rsplit("/", 1)[1])
+            if subscription is None:
+                return 404, {"type": "ResourceNotFound", "detail": "Not found"}
+            subscription.update({k: v for k, v in request.json().items() if k == "cancel_at_period_end"})
+            return 200, subscription
         if (request.method, request.path) != ("POST", "/v1/checkouts/"):
             return 404, {"detail": "Not Found"}
         try:

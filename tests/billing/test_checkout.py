@@ -307,3 +307,48 @@ def test_a_stripe_checkout_confirmed_by_hand_and_then_by_its_webhook_credits_onc
     assert by_hand.json()["error"]["code"] == "checkout_not_manual"
     assert billing_of(client, owner)["balance"] == 250
     assert_books_balance(app, owner.workspace_id)
+
+
+# ---- canceling a plan the provider bills ----
+
+
+@pytest.mark.parametrize("provider_name", ["stripe", "polar"])
+def test_canceling_a_provider_billed_plan_tells_the_provider_to_stop_renewing_it(
+    client: TestClient,
+    app: Any,
+    people: People,
+    fake_stripe: FakeStripe,
+    fake_polar: FakePolar,
+    provider_name: str,
+) -> None:
+    from tests.billing.test_webhooks import POLAR
+
+    provider, fake = (STRIPE, fake_stripe) if provider_name == "stripe" else (POLAR, fake_polar)
+    owner = people.create()
+    subscription_id = provider.new_subscription_id()
+    fake.subscriptions[subscription_id] = {"id": subscription_id, "cancel_at_period_end": False}
+    deliver(
+        client, app, provider, provider.subscription("started", owner.workspace_id, subscription_id=subscription_id)
+    )
+
+    canceled = client.post(
+        f"/api/v1/workspaces/{owner.workspace_id}/billing/subscription/cancel", headers=owner.headers
+    )
+
+    assert canceled.status_code == 200, canceled.text
+    assert canceled.json()["plan"] == "pro" and canceled.json()["cancel_at_period_end"] is True
+    assert fake.subscriptions[subscription_id]["cancel_at_period_end"] is True
+
+
+def test_when_the_provider_refuses_the_cancellation_nothing_changes_here(
+    client: TestClient, app: Any, people: People, fake_stripe: FakeStripe
+) -> None:
+    owner = people.create()
+    subscription_id = STRIPE.new_subscription_id()  # unknown to the fake: Stripe answers 404
+    deliver(client, app, STRIPE, STRIPE.subscription("started", owner.workspace_id, subscription_id=subscription_id))
+
+    refused = client.post(f"/api/v1/workspaces/{owner.workspace_id}/billing/subscription/cancel", headers=owner.headers)
+
+    assert refused.status_code == 502
+    assert refused.json()["error"]["code"] == "payment_provider_error"
+    assert billing_of(client, owner)["cancel_at_period_end"] is False

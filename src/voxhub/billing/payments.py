@@ -162,6 +162,18 @@ def start_checkout(
     return checkout, result.instructions
 
 
+def cancel_subscription(db: Session, *, ctx: AppContext, access: WorkspaceAccess) -> None:
+    """Stop the plan renewing: the provider is told first (so it stops charging), then the plan ends with its
+    period here."""
+    sub = billing.subscription(db, catalog=ctx.catalog, workspace_id=access.workspace_id)
+    if sub.provider and sub.external_id and sub.plan != "free" and not sub.cancel_at_period_end:
+        try:
+            _provider(ctx, sub.provider).cancel_at_period_end(sub.external_id)
+        except ProviderError as exc:
+            raise ProviderUnavailable(str(exc), details={"provider": sub.provider, "status": exc.status}) from exc
+    billing.cancel_at_period_end(db, ctx=ctx, workspace_id=access.workspace_id, actor=access.actor)
+
+
 # ---- incoming webhooks ----
 
 

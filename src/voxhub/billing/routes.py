@@ -196,10 +196,14 @@ def create_checkout(body: CheckoutIn, db: DbSession, ctx: Ctx, access: AdminAcce
     )
 
 
-@router.post("/subscription/cancel", summary="Cancel the plan at period end", responses=responses(401, 403, 404, 422))
+@router.post(
+    "/subscription/cancel",
+    summary="Cancel the plan at period end",
+    responses={**responses(401, 403, 404, 422), 502: {"description": "The payment provider failed"}},
+)
 def cancel_subscription(db: DbSession, ctx: Ctx, access: AdminAccess) -> BillingOut:
     """The plan stays until the end of the period it is paid for, then the workspace moves to the free plan."""
-    billing.cancel_at_period_end(db, ctx=ctx, workspace_id=access.workspace_id, actor=access.actor)
+    payments.cancel_subscription(db, ctx=ctx, access=access)
     return BillingOut.model_validate(billing.summary(db, ctx=ctx, workspace_id=access.workspace_id))
 
 

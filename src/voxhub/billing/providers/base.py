@@ -122,6 +122,10 @@ class Provider(Protocol):
         An envelope without its event id or type raises WebhookVerificationError("malformed")."""
         ...
 
+    def cancel_at_period_end(self, subscription_id: str) -> None:
+        """Tell the provider to stop renewing the subscription once its current period ends. Raises ProviderError."""
+        ...
+
 
 # ---- what the adapters share ----
 
@@ -164,11 +168,11 @@ def load_payload(body: bytes) -> dict[str, Any]:
     return payload
 
 
-def request_json(*, provider: str, url: str, token: str, **kwargs: Any) -> dict[str, Any]:
-    """POST to a provider's API with a bearer token; its JSON answer, or ProviderError with the provider's message."""
+def request_json(*, provider: str, url: str, token: str, method: str = "POST", **kwargs: Any) -> dict[str, Any]:
+    """Call a provider's API with a bearer token; its JSON answer, or ProviderError with the provider's message."""
     headers = {"Authorization": f"Bearer {token}", "User-Agent": f"voxhub/{__version__}", **kwargs.pop("headers", {})}
     try:
-        response = httpx.post(url, headers=headers, timeout=HTTP_TIMEOUT_S, **kwargs)
+        response = httpx.request(method, url, headers=headers, timeout=HTTP_TIMEOUT_S, **kwargs)
     except httpx.HTTPError as exc:
         raise ProviderError(f"{provider} could not be reached: {type(exc).__name__}: {exc}") from exc
     try:

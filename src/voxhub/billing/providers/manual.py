@@ -27,6 +27,9 @@ class ManualProvider:
             ),
         )
 
+    def cancel_at_period_end(self, subscription_id: str) -> None:
+        """Nothing to tell: whoever bills outside voxhub stops billing."""
+
     def verify(self, *, headers: Mapping[str, str], body: bytes, now: datetime) -> dict[str, Any]:
         # Nobody can sign for manual payments: accepting any webhook here would let anyone credit a workspace.
         raise WebhookVerificationError("bad_signature", "The manual provider takes no webhooks.")

@@ -73,6 +73,15 @@ class PolarProvider:
             raise ProviderError("Polar created a checkout without a url or id.")
         return Checkout(provider=self.name, url=str(checkout["url"]), external_id=str(checkout["id"]))
 
+    def cancel_at_period_end(self, subscription_id: str) -> None:
+        request_json(
+            provider="Polar",
+            url=f"{self.api_url}/v1/subscriptions/{subscription_id}",
+            token=self.access_token,
+            method="PATCH",
+            json={"cancel_at_period_end": True},
+        )
+
     def verify(self, *, headers: Mapping[str, str], body: bytes, now: datetime) -> dict[str, Any]:
         msg_id, timestamp = header(headers, "webhook-id"), header(headers, "webhook-timestamp")
         signature_header = header(headers, "webhook-signature")

@@ -80,6 +80,14 @@ class StripeProvider:
             raise ProviderError("Stripe created a checkout session without a url or id.")
         return Checkout(provider=self.name, url=str(session["url"]), external_id=str(session["id"]))
 
+    def cancel_at_period_end(self, subscription_id: str) -> None:
+        request_json(
+            provider="Stripe",
+            url=f"{self.api_url}/v1/subscriptions/{subscription_id}",
+            token=self.secret_key,
+            data={"cancel_at_period_end": "true"},
+        )
+
     def verify(self, *, headers: Mapping[str, str], body: bytes, now: datetime) -> dict[str, Any]:
         value = header(headers, SIGNATURE_HEADER)
         if not value:
