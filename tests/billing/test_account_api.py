@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from tests.billing.conftest import assert_books_balance, billing_of
 from tests.conftest import People, Person
+from tests.jobs.conftest import redis_url  # noqa: F401 - a fixture, found by name
 from voxhub.audit.models import AuditEvent
 from voxhub.config import Settings
 
@@ -229,3 +230,39 @@ def test_storage_is_read_once_a_day_onto_its_meter(client: TestClient, people: P
     ).json()
     assert first >= 1 and again == 0
     assert [(point["period"], point["quantity"]) for point in usage["items"]] == [(today.strftime("%Y-%m-%d"), 3500)]
+
+
+class TestSharedRateLimits:
+    """With jobs on Redis, every API process counts requests in Redis: the limit holds across processes."""
+
+    @pytest.fixture
+    def settings(self, settings: Settings, tmp_path: Path, redis_url: str) -> Settings:  # noqa: F811
+        from tests.jobs.conftest import parked_queue_url
+
+        assert settings.billing_catalog is not None
+        catalog = tmp_path / "tight.toml"
+        catalog.write_text(
+            settings.billing_catalog.read_text().replace(
+                "requests_per_minute = 100000\n", "requests_per_minute = 4\n", 1
+            )
+        )
+        return settings.model_copy(update={"billing_catalog": catalog, "queue_url": parked_queue_url(redis_url)})
+
+    def test_two_processes_share_one_count(self, client: TestClient, people: People, settings: Settings) -> None:
+        import httpx
+
+        from tests.files.conftest import LiveServer, free_port
+
+        owner = people.create()
+        url = f"/api/v1/workspaces/{owner.workspace_id}/files"
+        other = LiveServer(settings, free_port())
+        other.start()
+        try:
+            here = [client.get(url, headers=owner.headers).status_code for _ in range(2)]
+            with httpx.Client(base_url=other.url) as http:
+                there = [http.get(url, headers=owner.headers).status_code for _ in range(3)]
+        finally:
+            other.stop()
+
+        assert here == [200, 200]
+        assert there == [200, 200, 429]
