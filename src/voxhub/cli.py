@@ -6,8 +6,10 @@ import getpass
 import os
 import secrets
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,6 +17,12 @@ from voxhub import speech_cli
 from voxhub.config import PREVIOUS_SECRET_KEYS_FILE, SECRET_KEY_FILE, Settings
 from voxhub.db import Database, migrate, schema_state
 from voxhub.observability import configure_logging
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from voxhub.audit.service import Actor
+    from voxhub.context import AppContext
 
 app = typer.Typer(help="voxhub — a self-hosted backend for AI audio products.", no_args_is_help=True)
 admin = typer.Typer(help="Administration: users, credits, secrets.", no_args_is_help=True)
@@ -272,15 +280,9 @@ def main() -> None:
 # ---- billing ----
 
 
-@admin.command("grant-credits")
-def grant_credits(
-    workspace_id: str,
-    credits: Annotated[int, typer.Argument(help="Credits to add; negative takes them back.")],
-    reason: Annotated[str, typer.Option(help="Why: kept on the ledger entry and in the audit log.")],
-) -> None:
-    """Add credits to a workspace (or take some back), with a reason; the grant is audited."""
-    from voxhub.audit.service import Actor
-    from voxhub.billing.service import grant
+@contextmanager
+def _operator_session() -> Iterator[tuple[Session, AppContext]]:
+    """A unit of work for an operator's command, with the app context; a refused change prints why and exits 1."""
     from voxhub.context import AppContext
     from voxhub.errors import VoxhubError
 
@@ -290,21 +292,33 @@ def grant_credits(
     database = Database(settings)
     try:
         with database.session() as db:
-            entry = grant(
-                db,
-                ctx=ctx,
-                workspace_id=workspace_id,
-                credits=credits,
-                reason=reason,
-                actor=Actor(user_agent=f"voxhub admin ({getpass.getuser()})"),
-            )
-            typer.echo(f"{entry.kind} of {entry.amount:+d} credits; the balance is now {entry.balance_after}.")
+            yield db, ctx
     except VoxhubError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(code=1) from exc
     finally:
         ctx.close()
         database.dispose()
+
+
+def _operator() -> Actor:
+    from voxhub.audit.service import Actor
+
+    return Actor(user_agent=f"voxhub admin ({getpass.getuser()})")
+
+
+@admin.command("grant-credits")
+def grant_credits(
+    workspace_id: str,
+    credits: Annotated[int, typer.Argument(help="Credits to add; negative takes them back.")],
+    reason: Annotated[str, typer.Option(help="Why: kept on the ledger entry and in the audit log.")],
+) -> None:
+    """Add credits to a workspace (or take some back), with a reason; the grant is audited."""
+    from voxhub.billing.service import grant
+
+    with _operator_session() as (db, ctx):
+        entry = grant(db, ctx=ctx, workspace_id=workspace_id, credits=credits, reason=reason, actor=_operator())
+        typer.echo(f"{entry.kind} of {entry.amount:+d} credits; the balance is now {entry.balance_after}.")
 
 
 @admin.command("set-plan")
@@ -314,66 +328,32 @@ def set_plan(
     interval: Annotated[str, typer.Option(help="month or year.")] = "month",
 ) -> None:
     """Put a workspace on a plan without a payment provider (self-hosting, or a deal made by hand)."""
-    from voxhub.audit.service import Actor
     from voxhub.billing import service as billing
-    from voxhub.context import AppContext
-    from voxhub.errors import VoxhubError
     from voxhub.workspaces.service import get_live
 
     if interval not in ("month", "year"):
         typer.echo("error: --interval is month or year", err=True)
         raise typer.Exit(code=2)
-    settings = _settings()
-    prepare_database(settings)
-    ctx = AppContext.from_settings(settings)
-    database = Database(settings)
-    try:
-        with database.session() as db:
-            get_live(db, workspace_id=workspace_id)
-            sub = billing.set_plan(
-                db,
-                ctx=ctx,
-                workspace_id=workspace_id,
-                plan=plan,
-                interval=interval,
-                actor=Actor(user_agent=f"voxhub admin ({getpass.getuser()})"),
-            )
-            typer.echo(f"{workspace_id} is on the {sub.plan} plan until {sub.current_period_end:%Y-%m-%d}.")
-    except VoxhubError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(code=1) from exc
-    finally:
-        ctx.close()
-        database.dispose()
+    with _operator_session() as (db, ctx):
+        get_live(db, workspace_id=workspace_id)
+        sub = billing.set_plan(db, ctx=ctx, workspace_id=workspace_id, plan=plan, interval=interval, actor=_operator())
+        typer.echo(f"{workspace_id} is on the {sub.plan} plan until {sub.current_period_end:%Y-%m-%d}.")
 
 
 @admin.command("billing")
 def show_billing(workspace_id: str) -> None:
     """A workspace's plan, allowances left this month, and credits."""
     from voxhub.billing import service as billing
-    from voxhub.context import AppContext
-    from voxhub.errors import VoxhubError
     from voxhub.workspaces.service import get_live
 
-    settings = _settings()
-    prepare_database(settings)
-    ctx = AppContext.from_settings(settings)
-    database = Database(settings)
-    try:
-        with database.session() as db:
-            get_live(db, workspace_id=workspace_id)
-            summary = billing.summary(db, ctx=ctx, workspace_id=workspace_id)
-        typer.echo(
-            f"plan {summary['plan']} ({summary['interval']}ly, {summary['status']}), "
-            f"period {summary['period_start']:%Y-%m-%d} to {summary['period_end']:%Y-%m-%d}"
-        )
-        for meter, allowance in summary["allowances"].items():
-            included = "unlimited" if allowance["included"] is None else allowance["included"]
-            typer.echo(f"  {meter:15} used {allowance['used']} of {included}")
-        typer.echo(f"credits: balance {summary['balance']}, held {summary['held']}, available {summary['available']}")
-    except VoxhubError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(code=1) from exc
-    finally:
-        ctx.close()
-        database.dispose()
+    with _operator_session() as (db, ctx):
+        get_live(db, workspace_id=workspace_id)
+        summary = billing.summary(db, ctx=ctx, workspace_id=workspace_id)
+    typer.echo(
+        f"plan {summary['plan']} ({summary['interval']}ly, {summary['status']}), "
+        f"period {summary['period_start']:%Y-%m-%d} to {summary['period_end']:%Y-%m-%d}"
+    )
+    for meter, allowance in summary["allowances"].items():
+        included = "unlimited" if allowance["included"] is None else allowance["included"]
+        typer.echo(f"  {meter:15} used {allowance['used']} of {included}")
+    typer.echo(f"credits: balance {summary['balance']}, held {summary['held']}, available {summary['available']}")
