@@ -75,11 +75,13 @@ def post(
     job_id: str | None = None,
     payment_id: str | None = None,
     reason: str | None = None,
+    new_key: bool = False,
 ) -> LedgerEntry | None:
     """Append one entry and move the locked `account` by it. `amount` is signed: it is added to the balance
     (purchase, grant, capture, refund, adjustment, expiry), to the held credits (hold, release), or to both
-    (capture). Returns None, changing nothing, when an entry with this idempotency key exists."""
-    if db.scalar(select(LedgerEntry.id).where(LedgerEntry.idempotency_key == idempotency_key)) is not None:
+    (capture). Returns None, changing nothing, when an entry with this idempotency key exists. A caller whose
+    key is new by construction says `new_key` and saves the lookup (the unique key still guards it)."""
+    if not new_key and db.scalar(select(LedgerEntry.id).where(LedgerEntry.idempotency_key == idempotency_key)):
         return None
     balance = account.balance + (amount if kind in BALANCE_KINDS else 0)
     held = account.held + (amount if kind in HELD_KINDS else 0)

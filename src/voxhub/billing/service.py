@@ -31,7 +31,7 @@ from voxhub.billing.models import (
 from voxhub.clock import as_utc, utcnow
 from voxhub.context import AppContext
 from voxhub.db import Database, affected
-from voxhub.errors import NotFound, PaymentRequired, Unprocessable
+from voxhub.errors import Conflict, NotFound, PaymentRequired, Unprocessable
 from voxhub.ids import new_id
 from voxhub.notify import webhooks
 from voxhub.pagination import paginate
@@ -321,6 +321,7 @@ def hold(
             idempotency_key=f"hold:{job.id}:{holds}",
             actor=_actor_name(actor),
             job_id=job.id,
+            new_key=True,  # a new hold number of this job: no entry can have it yet
         )
     job.credits = {
         "state": "held",
@@ -654,6 +655,16 @@ def grant(
             details={"fields": [{"field": "credits" if credits == 0 else "reason", "message": "required"}]},
         )
     account = ledger.lock_account(db, workspace_id)
+    if idempotency_key:  # the same grant sent again gets its entry, whatever the balance is now
+        existing = db.scalar(select(LedgerEntry).where(LedgerEntry.idempotency_key == idempotency_key))
+        if existing is not None:
+            if existing.workspace_id != workspace_id or existing.amount != credits:
+                raise Conflict(
+                    "This Idempotency-Key was used for another grant.",
+                    code="idempotency_conflict",
+                    details={"entry_id": existing.id},
+                )
+            return existing
     if credits < 0 and account.balance - account.held + credits < 0:
         raise Unprocessable(
             f"Only {account.balance - account.held} credits can be taken back (the rest are held by running jobs).",
@@ -669,10 +680,7 @@ def grant(
         actor=_actor_name(actor),
         reason=reason.strip()[:500],
     )
-    if entry is None:  # the same grant, sent again
-        existing = db.scalar(select(LedgerEntry).where(LedgerEntry.idempotency_key == idempotency_key))
-        assert existing is not None
-        return existing
+    assert entry is not None  # a new key, or the existing entry was returned above
     audit.record(
         db,
         actor=actor,

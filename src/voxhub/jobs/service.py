@@ -20,6 +20,7 @@ from voxhub.context import AppContext
 from voxhub.db import affected, on_commit
 from voxhub.errors import Conflict, NotFound, Unprocessable
 from voxhub.files import service as files
+from voxhub.ids import new_id
 from voxhub.jobs import events
 from voxhub.jobs.models import FINAL_STATES, Job, JobAttempt, JobStatus
 from voxhub.jobs.registry import JobType, load
@@ -105,6 +106,7 @@ def create(
                 details={"file_id": file_id, "status": file.status},
             )
     job = Job(
+        id=new_id(),
         workspace_id=access.workspace_id,
         type=kind.name,
         queue=kind.queue,
@@ -120,9 +122,10 @@ def create(
         created_by=access.user.id if access.user else None,
         created_by_api_key=access.api_key_id,
     )
+    # Held before the job is written, so the job row goes in once, with what it holds.
+    billing.hold_for_job(db, ctx=ctx, job=job, job_input=job_input, params=params, actor=access.actor)
     db.add(job)
     db.flush()
-    billing.hold_for_job(db, ctx=ctx, job=job, job_input=job_input, params=params, actor=access.actor)
     events.emit(db, job_id=job.id, kind="state", data={"status": job.status})
     audit.record(
         db,
