@@ -4,6 +4,7 @@ for the `api_requests` usage meter."""
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 from limits import RateLimitItemPerMinute, storage, strategies
 
 from voxhub.config import Settings
+
+log = logging.getLogger("voxhub.ratelimit")
 
 USAGE_FLUSH_S = 60.0
 
@@ -52,8 +55,12 @@ class RateLimiter:
         item = self._items.get(per_minute)
         if item is None:
             item = self._items[per_minute] = RateLimitItemPerMinute(per_minute)
-        allowed = self.strategy.hit(item, key)
-        stats = self.strategy.get_window_stats(item, key)
+        try:
+            allowed = self.strategy.hit(item, key)
+            stats = self.strategy.get_window_stats(item, key)
+        except Exception:  # the shared store (Redis) is down: serve rather than refuse everyone
+            log.warning("rate limits are not being counted: the limiter's store failed", exc_info=True)
+            return Decision(allowed=True, limit=per_minute, remaining=per_minute, reset_s=60)
         reset_s = max(1, math.ceil(stats.reset_time - time.time()))
         return Decision(allowed=allowed, limit=per_minute, remaining=max(0, stats.remaining), reset_s=reset_s)
 
