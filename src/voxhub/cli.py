@@ -59,6 +59,17 @@ def prepare_database(settings: Settings) -> None:
         database.dispose()
 
 
+def check_catalog(settings: Settings) -> None:
+    """A broken billing catalog stops the start with what is wrong in it, not with a traceback."""
+    from voxhub.billing.catalog import CatalogError, load_catalog
+
+    try:
+        load_catalog(settings.billing_catalog)
+    except CatalogError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -69,6 +80,7 @@ def serve(
     import uvicorn
 
     settings = _settings()
+    check_catalog(settings)
     prepare_database(settings)
     settings.resolved_secret_key  # noqa: B018  (create the key file before workers race for it)
     url = f"http://{host}:{port}"
@@ -85,6 +97,7 @@ def worker(
     from voxhub.jobs.celery_app import celery_for_cli
 
     settings = _settings()
+    check_catalog(settings)
     prepare_database(settings)
     args = [
         "worker",
