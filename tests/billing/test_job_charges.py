@@ -87,9 +87,7 @@ def test_a_succeeded_job_captures_its_measured_cost_and_releases_the_rest(
     media: dict[str, Path],  # noqa: F811
     app: Any,
 ) -> None:
-    owner = people.create()
-    use_up_allowance_directly(app, owner)
-    people.grant(owner.workspace_id, 100)
+    owner = paying_owner(people, app, credits=100)
     medium = upload(client, owner, media["medium.flac"])  # 90 s: two started minutes held
 
     accepted = create(client, owner, medium, end_s=30)
@@ -188,9 +186,7 @@ def test_a_failed_job_releases_everything_it_held(
     media: dict[str, Path],  # noqa: F811
     app: Any,
 ) -> None:
-    owner = people.create()
-    use_up_allowance_directly(app, owner)
-    people.grant(owner.workspace_id, 50)
+    owner = paying_owner(people, app, credits=50)
     tone = upload(client, owner, media["tone.wav"])
 
     failed = wait_for(client, owner, create(client, owner, tone, start_s=30).json()["id"])
@@ -209,9 +205,7 @@ def test_a_retried_job_holds_again_and_is_refused_when_the_credits_are_gone(
     superuser: Person,
     app: Any,
 ) -> None:
-    owner = people.create()
-    use_up_allowance_directly(app, owner)
-    people.grant(owner.workspace_id, 15)
+    owner = paying_owner(people, app, credits=15)
     tone = upload(client, owner, media["tone.wav"])
     job = wait_for(client, owner, create(client, owner, tone, start_s=30).json()["id"])
 
@@ -246,9 +240,7 @@ def test_a_canceled_queued_job_releases_what_it_held(
     media: dict[str, Path],  # noqa: F811
     app: Any,
 ) -> None:
-    owner = people.create()
-    use_up_allowance_directly(app, owner)
-    people.grant(owner.workspace_id, 30)
+    owner = paying_owner(people, app, credits=30)
     job = create(client, owner, upload(client, owner, media["tone.wav"])).json()
 
     canceled = client.post(f"{job_url(owner, job['id'])}/cancel", headers=owner.headers)
@@ -260,6 +252,14 @@ def test_a_canceled_queued_job_releases_what_it_held(
     assert kinds(ledger_entries(client, owner), job["id"]) == [("hold", 10), ("release", -10)]
     assert billing_of(client, owner)["held"] == 0
     assert_books_balance(app, owner.workspace_id)
+
+
+def paying_owner(people: People, app: Any, *, credits: int) -> Person:
+    """Someone whose free minute is used up and who has `credits`: what follows is paid in credits."""
+    owner = people.create()
+    use_up_allowance_directly(app, owner)
+    people.grant(owner.workspace_id, credits)
+    return owner
 
 
 def use_up_allowance_directly(app: Any, person: Person) -> None:
@@ -284,9 +284,7 @@ def test_a_job_whose_worker_died_is_charged_once_when_another_worker_finishes_it
     media: dict[str, Path],  # noqa: F811
     app: Any,
 ) -> None:
-    owner = people.create()
-    use_up_allowance_directly(app, owner)
-    people.grant(owner.workspace_id, 30)
+    owner = paying_owner(people, app, credits=30)
     job = create(client, owner, upload(client, owner, media["tone.wav"])).json()
     database, ctx = app.state.db, app.state.ctx
 
@@ -320,9 +318,7 @@ def test_on_celery_workers_a_job_is_charged_by_the_price_it_was_accepted_at(
     app: Any,
 ) -> None:
     # The Celery worker reads the shipped catalog, in which media.convert is free: the price is the one held.
-    owner = people.create()
-    use_up_allowance_directly(app, owner)
-    people.grant(owner.workspace_id, 30)
+    owner = paying_owner(people, app, credits=30)
 
     done = wait_for(client, owner, create(client, owner, upload(client, owner, media["tone.wav"])).json()["id"])
 
