@@ -542,6 +542,26 @@ def test_a_refund_for_a_payment_voxhub_never_saw_is_flagged(
     assert billing_of(client, owner)["balance"] == 100
 
 
+@BOTH
+def test_a_refund_that_arrives_before_its_payment_is_applied_once_the_payment_lands(
+    client: TestClient, app: Any, people: People, provider: Provider
+) -> None:
+    owner = people.create()
+    payment_id = provider.new_payment_id()
+
+    early = deliver(client, app, provider, provider.refunded(owner.workspace_id, payment_id, 1000))
+    paid = deliver(client, app, provider, provider.package_paid(owner.workspace_id, payment_id))
+
+    assert early.status == "flagged"
+    assert paid.status == "processed"
+    assert billing_of(client, owner)["balance"] == 0
+    [payment] = payments_of(client, owner)
+    assert (payment["status"], payment["credits_refunded"]) == ("refunded", 250)
+    kinds = [entry["kind"] for entry in ledger_entries(client, owner)]
+    assert kinds == ["purchase", "refund"]
+    assert_books_balance(app, owner.workspace_id)
+
+
 def test_a_full_polar_refund_of_a_taxed_order_takes_back_every_credit(
     client: TestClient, app: Any, people: People
 ) -> None:

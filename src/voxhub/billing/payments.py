@@ -446,6 +446,7 @@ def record_payment(
             payment_id=payment.id,
             reason=f"{item} package",
         )
+    _apply_refunds_that_came_first(db, ctx=ctx, provider=provider, external_id=external_id)
     audit.record(
         db,
         actor=actor,
@@ -458,6 +459,24 @@ def record_payment(
     return payment
 
 
+def _refund_waiting_note(payment_id: str | None) -> str:
+    return f"refund for unknown payment {payment_id!r}"
+
+
+def _apply_refunds_that_came_first(db: Session, *, ctx: AppContext, provider: str, external_id: str) -> None:
+    """Providers do not promise order: a refund that arrived before its payment was flagged; it is applied now."""
+    waiting = db.scalars(
+        select(ProviderEventRecord.id).where(
+            ProviderEventRecord.provider == provider,
+            ProviderEventRecord.status == "flagged",
+            ProviderEventRecord.note == _refund_waiting_note(external_id),
+        )
+    ).all()
+    for record_id in waiting:
+        db.execute(update(ProviderEventRecord).where(ProviderEventRecord.id == record_id).values(status="received"))
+        process_event(db, ctx=ctx, record_id=record_id)
+
+
 def _refund(db: Session, *, ctx: AppContext, event: ProviderEvent) -> tuple[str, str | None]:
     """Take back the credits a refund paid for. Credits already spent cannot be taken: the balance goes to zero
     (never below what running jobs hold) and the shortfall is recorded on the payment."""
@@ -465,7 +484,7 @@ def _refund(db: Session, *, ctx: AppContext, event: ProviderEvent) -> tuple[str,
         select(Payment).where(Payment.provider == event.provider, Payment.external_id == event.payment_id)
     )
     if payment is None:
-        return "flagged", f"refund for unknown payment {event.payment_id!r}"
+        return "flagged", _refund_waiting_note(event.payment_id)
     refunded_cents = min(payment.amount_cents, event.refunded_cents or payment.amount_cents)
     if refunded_cents <= payment.refunded_cents:
         return "ignored", "refund already applied"
