@@ -385,6 +385,22 @@ def test_a_delivery_that_fails_verification_is_refused_stored_nowhere_and_audite
     assert [(row.target_id, row.summary["reason"]) for row in rejected] == [(provider.name, reason)]
 
 
+def test_a_flood_of_forged_deliveries_is_turned_away_after_ten_audited_ones(
+    client: TestClient, people: People, db: Any
+) -> None:
+    owner = people.create()
+
+    answers = [
+        post(client, STRIPE, _tampered(STRIPE, STRIPE.package_paid(owner.workspace_id, "pay_x"))) for _ in range(12)
+    ]
+
+    assert [answer.status_code for answer in answers] == [400] * 10 + [429] * 2
+    assert answers[-1].json()["error"]["code"] == "rate_limited"
+    assert int(answers[-1].headers["Retry-After"]) >= 1
+    rejected = db.scalars(select(AuditEvent).where(AuditEvent.action == "billing.webhook_rejected")).all()
+    assert len(rejected) == 10
+
+
 # ---- events voxhub does not act on ----
 
 

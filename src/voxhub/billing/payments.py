@@ -27,13 +27,14 @@ from voxhub.billing.providers import (
 from voxhub.clock import utcnow
 from voxhub.context import AppContext
 from voxhub.db import Database, affected
-from voxhub.errors import BadRequest, Conflict, NotFound, Unprocessable, VoxhubError
+from voxhub.errors import BadRequest, Conflict, NotFound, TooManyRequests, Unprocessable, VoxhubError
 from voxhub.workspaces.models import Workspace
 from voxhub.workspaces.service import WorkspaceAccess
 
 log = logging.getLogger("voxhub.billing")
 
 MAX_EVENT_ATTEMPTS = 5
+REJECTIONS_AUDITED_PER_MINUTE = 10
 # Headers kept with a stored event: what parsing it again later needs.
 KEPT_HEADERS = ("webhook-id", "webhook-timestamp")
 
@@ -187,6 +188,14 @@ def receive_webhook(
         event = adapter.parse(headers=headers, payload=payload)
     except WebhookVerificationError as exc:
         log.warning("rejected %s webhook from %s: %s", provider, actor.ip, exc.reason)
+        # Each rejection is audited; past a few a minute from one address, a flood is turned away unrecorded.
+        decision = ctx.rate_limiter.hit(f"webhook-rejections:{actor.ip}", REJECTIONS_AUDITED_PER_MINUTE)
+        if not decision.allowed:
+            raise TooManyRequests(
+                "Too many deliveries that fail verification; try again later.",
+                code="rate_limited",
+                retry_after_s=decision.reset_s,
+            ) from exc
         audit.record(
             db,
             actor=actor,

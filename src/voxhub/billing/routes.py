@@ -63,7 +63,7 @@ async def list_packages(ctx: Ctx) -> list[PackageOut]:
 @public.post(
     "/webhooks/{provider}",
     summary="Payment provider webhook",
-    responses={**responses(400, 404), 200: {"description": "Stored (or a replay, which does nothing)"}},
+    responses={**responses(400, 404, 429), 200: {"description": "Stored (or a replay, which does nothing)"}},
 )
 async def provider_webhook(
     provider: str, request: Request, db: DbSession, ctx: Ctx, actor: AnonymousActor, tasks: BackgroundTasks
