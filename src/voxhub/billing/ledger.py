@@ -10,6 +10,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from voxhub.billing.models import BALANCE_KINDS, HELD_KINDS, CreditAccount, LedgerEntry
+from voxhub.clock import utcnow
+from voxhub.ids import new_id
 
 
 class LedgerInvariantError(RuntimeError):
@@ -91,6 +93,8 @@ def post(
         )
     account.balance, account.held = balance, held
     entry = LedgerEntry(
+        id=new_id(),
+        created_at=utcnow(),
         workspace_id=account.workspace_id,
         kind=kind,
         amount=amount,
@@ -102,8 +106,7 @@ def post(
         actor=actor,
         reason=reason,
     )
-    db.add(entry)
-    db.flush()
+    db.add(entry)  # written with the rest of the transaction's changes, in one flush
     return entry
 
 
