@@ -268,7 +268,7 @@ def use_up_allowance_directly(app: Any, person: Person) -> None:
     from voxhub.billing.service import subscription
 
     with app.state.db.session() as db:
-        sub: Subscription = subscription(db, catalog=app.state.ctx.catalog, workspace_id=person.workspace_id)
+        sub: Subscription = subscription(db, workspace_id=person.workspace_id)
         db.add(
             AllowanceUse(
                 workspace_id=person.workspace_id, period_start=sub.allowance_period_start, meter="audio_minutes",

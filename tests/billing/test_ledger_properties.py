@@ -332,7 +332,7 @@ class Run:
         """The allowance month a hold made now falls in (the subscription brought up to now first, as the periodic
         task does)."""
         with self.app.state.db.session() as db:
-            sub = billing.subscription(db, catalog=self.ctx.catalog, workspace_id=self.workspace_id, now=self.now)
+            sub = billing.subscription(db, workspace_id=self.workspace_id, now=self.now)
             return as_utc(sub.allowance_period_start).isoformat()
 
     def hold(self, charge: Charge) -> None:
@@ -454,7 +454,7 @@ def new_workspace(app: Any, owner_id: str) -> str:
         user = db.get(User, owner_id)
         assert user is not None
         workspace = workspaces.create_workspace(db, owner=user, name="Property books", actor=ACTOR)
-        billing.subscription(db, catalog=app.state.ctx.catalog, workspace_id=workspace.id)
+        billing.subscription(db, workspace_id=workspace.id)
         return workspace.id
 
 

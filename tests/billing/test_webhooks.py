@@ -129,36 +129,21 @@ class Provider:
             "past_due": ("subscription.past_due", "past_due"),
             "ended": ("subscription.revoked", "canceled"),
         }
-        if self.name == "stripe":
-            event_type, status = stripe_types[change]
-            payload = stripe_subscription(
-                event_type,
-                workspace_id,
-                plan,
-                interval,
-                status,
-                start,
-                end,
-                cancel_at_period_end=change == "canceling",
-                subscription_id=subscription_id,
-                amount_cents=4900,
-            )
-            return Event(payload["id"], payload)
-        event_type, status = polar_types[change]
-        return _polar(
-            polar_subscription(
-                event_type,
-                workspace_id,
-                plan,
-                interval,
-                status,
-                start,
-                end,
-                cancel_at_period_end=change == "canceling",
-                subscription_id=subscription_id,
-                amount_cents=4900,
-            )
+        event_type, status = (stripe_types if self.name == "stripe" else polar_types)[change]
+        build = stripe_subscription if self.name == "stripe" else polar_subscription
+        payload = build(
+            event_type,
+            workspace_id,
+            plan,
+            interval,
+            status,
+            start,
+            end,
+            cancel_at_period_end=change == "canceling",
+            subscription_id=subscription_id,
+            amount_cents=4900,
         )
+        return Event(payload["id"], payload) if self.name == "stripe" else _polar(payload)
 
     def unknown_type(self, workspace_id: str) -> Event:
         if self.name == "stripe":

@@ -491,7 +491,7 @@ def billing(http: httpx.Client, person: Person) -> dict[str, Any]:
     return dict(answer.json())
 
 
-def test_calls_are_charged_to_the_plans_allowance_and_then_to_credits(
+def test_calls_are_charged_to_the_plans_allowance_first(
     oai: OpenAI, http: httpx.Client, caller: Caller, clips: Clips
 ) -> None:
     before = billing(http, caller.person)
@@ -515,7 +515,7 @@ def test_with_nothing_left_a_call_is_refused_in_openais_shape_and_costs_nothing(
     owner = people.create()
     people.grant(owner.workspace_id, -100_000)  # no credits
     with app.state.db.session() as db:  # and the month's minutes used up
-        sub = subscription(db, catalog=app.state.ctx.catalog, workspace_id=owner.workspace_id)
+        sub = subscription(db, workspace_id=owner.workspace_id)
         db.add(
             AllowanceUse(
                 workspace_id=owner.workspace_id, period_start=sub.allowance_period_start, meter="audio_minutes",

@@ -166,7 +166,7 @@ def start_checkout(
 def cancel_subscription(db: Session, *, ctx: AppContext, access: WorkspaceAccess) -> None:
     """Stop the plan renewing: the provider is told first (so it stops charging), then the plan ends with its
     period here."""
-    sub = billing.subscription(db, catalog=ctx.catalog, workspace_id=access.workspace_id)
+    sub = billing.subscription(db, workspace_id=access.workspace_id)
     if sub.provider and sub.external_id and sub.plan != "free" and not sub.cancel_at_period_end:
         try:
             _provider(ctx, sub.provider).cancel_at_period_end(sub.external_id)
@@ -349,7 +349,7 @@ def _apply(db: Session, *, ctx: AppContext, event: ProviderEvent) -> tuple[str, 
             )
             return "processed", None
         return "flagged", "a paid order names neither a package nor a plan"
-    current = billing.subscription(db, catalog=ctx.catalog, workspace_id=workspace.id)
+    current = billing.subscription(db, workspace_id=workspace.id)
     replaced = bool(event.subscription_id and current.external_id and event.subscription_id != current.external_id)
     if event.type == "subscription.canceled" and replaced:
         return "ignored", f"subscription {event.subscription_id} was replaced by {current.external_id}"

@@ -114,7 +114,7 @@ def open_account(db: Session, *, workspace_id: str) -> None:
     db.add(CreditAccount(workspace_id=workspace_id, balance=0, held=0))
 
 
-def subscription(db: Session, *, catalog: Catalog, workspace_id: str, now: datetime | None = None) -> Subscription:
+def subscription(db: Session, *, workspace_id: str, now: datetime | None = None) -> Subscription:
     """The workspace's subscription as of `now`, started on the free plan the first time it is asked for."""
     now = now or utcnow()
     sub = db.get(Subscription, workspace_id)
@@ -127,7 +127,7 @@ def subscription(db: Session, *, catalog: Catalog, workspace_id: str, now: datet
 
 
 def plan_of(db: Session, *, catalog: Catalog, workspace_id: str) -> Plan:
-    return catalog.plan(subscription(db, catalog=catalog, workspace_id=workspace_id).plan)
+    return catalog.plan(subscription(db, workspace_id=workspace_id).plan)
 
 
 @dataclass(frozen=True)
@@ -274,22 +274,21 @@ def hold(
 ) -> None:
     """Reserve the cost of `measure` for `charge` (a job, or a synchronous call: anything with an id, a type,
     a workspace_id and a `credits` dict), recording what was held on it for `settle_job`."""
-    job = charge
     catalog = ctx.catalog
-    price = catalog.price_for(job.type) if ctx.settings.billing_enabled else None
+    price = catalog.price_for(charge.type) if ctx.settings.billing_enabled else None
     if price is None:
-        job.credits = None
+        charge.credits = None
         return
     now = now or utcnow()
-    account = ledger.lock_account(db, job.workspace_id)
-    sub = subscription(db, catalog=catalog, workspace_id=job.workspace_id, now=now)
+    account = ledger.lock_account(db, charge.workspace_id)
+    sub = subscription(db, workspace_id=charge.workspace_id, now=now)
     plan = catalog.plan(sub.plan)
     allowance_left: int | None = 0
     row: AllowanceUse | None = None
     if price.meter is not None:
         included = plan.allowance_units(price.meter)
         row = _allowance_row(
-            db, workspace_id=job.workspace_id, period_start=as_utc(sub.allowance_period_start), meter=price.meter
+            db, workspace_id=charge.workspace_id, period_start=as_utc(sub.allowance_period_start), meter=price.meter
         )
         allowance_left = None if included is None else max(0, included - row.used - row.held)
     cost = split_cost(catalog, price, measure, allowance_left)
@@ -309,7 +308,7 @@ def hold(
                 "resets_at": as_utc(sub.allowance_period_end).isoformat(),
             },
         )
-    holds = int((job.credits or {}).get("holds", 0)) + 1
+    holds = int((charge.credits or {}).get("holds", 0)) + 1
     if row is not None and cost.allowance_units:
         row.held += cost.allowance_units
     if cost.credits:
@@ -318,12 +317,12 @@ def hold(
             account=account,
             kind="hold",
             amount=cost.credits,
-            idempotency_key=f"hold:{job.id}:{holds}",
+            idempotency_key=f"hold:{charge.id}:{holds}",
             actor=_actor_name(actor),
-            job_id=job.id,
+            job_id=charge.id,
             new_key=True,  # a new hold number of this job: no entry can have it yet
         )
-    job.credits = {
+    charge.credits = {
         "state": "held",
         "holds": holds,
         # The price at the time of the hold is the price charged, whatever the catalog says when the job ends.
@@ -533,7 +532,7 @@ def record_storage(db: Session, *, now: datetime | None = None) -> int:
 
 def summary(db: Session, *, ctx: AppContext, workspace_id: str, now: datetime | None = None) -> dict[str, Any]:
     catalog = ctx.catalog
-    sub = subscription(db, catalog=catalog, workspace_id=workspace_id, now=now)
+    sub = subscription(db, workspace_id=workspace_id, now=now)
     plan = catalog.plan(sub.plan)
     account = ledger.read_account(db, workspace_id)
     rows = {
@@ -718,7 +717,7 @@ def set_plan(
         )
     ledger.lock_account(db, workspace_id)
     now = utcnow()
-    sub = subscription(db, catalog=catalog, workspace_id=workspace_id, now=now)
+    sub = subscription(db, workspace_id=workspace_id, now=now)
     before = {"plan": sub.plan, "interval": sub.interval, "status": sub.status}
     new_period = sub.plan != plan or sub.interval != interval or period_start is not None
     sub.plan, sub.interval, sub.status = plan, interval, status
@@ -747,7 +746,7 @@ def set_plan(
 
 
 def cancel_at_period_end(db: Session, *, ctx: AppContext, workspace_id: str, actor: Actor) -> Subscription:
-    sub = subscription(db, catalog=ctx.catalog, workspace_id=workspace_id)
+    sub = subscription(db, workspace_id=workspace_id)
     if sub.plan == "free":
         raise Unprocessable("The free plan has nothing to cancel.", code="nothing_to_cancel")
     sub.cancel_at_period_end = True
@@ -798,7 +797,7 @@ def check_alerts(
 ) -> list[str]:
     """Send the alerts newly due: each allowance at each threshold, and credits running low; once per period."""
     catalog = ctx.catalog
-    sub = subscription(db, catalog=catalog, workspace_id=workspace_id, now=now)
+    sub = subscription(db, workspace_id=workspace_id, now=now)
     plan = catalog.plan(sub.plan)
     period_start = as_utc(sub.allowance_period_start)
     sent: list[str] = []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from voxhub.accounts import service as accounts
 from voxhub.apikeys import service as apikeys
 from voxhub.billing import service as billing
+from voxhub.context import AppContext
 from voxhub.deps import Ctx, CurrentPrincipal, DbSession, limit_requests
 from voxhub.engines.textnorm import estimate_seconds
 from voxhub.errors import NotFound, Unauthorized, openai_responses
@@ -92,9 +95,7 @@ async def create_translation(request: Request, db: DbSession, ctx: Ctx, access: 
 
 async def _transcribe(request: Request, db: DbSession, ctx: Ctx, access: WorkspaceAccess, *, task: Task) -> Response:
     settings = ctx.settings
-    database = request.app.state.db
     scratch = _scratch_dir(settings.data_dir)
-    charge_id: str | None = None
     try:
         max_bytes = min(settings.max_simple_upload_mb, settings.max_file_size_mb) * 1024 * 1024
         upload = await receive_upload(request, scratch / "upload", max_bytes=max_bytes)
@@ -110,22 +111,11 @@ async def _transcribe(request: Request, db: DbSession, ctx: Ctx, access: Workspa
             task=task,
             workspace_id=access.workspace_id,
         )
-        charge_id = await run_in_threadpool(
-            billing.begin_sync_charge,
-            database,
-            ctx=ctx,
-            workspace_id=access.workspace_id,
-            job_type="transcribe",
-            measure=billing.Measure(seconds=info.duration_s),
-            actor=access.actor,
-        )
-        transcript = await run_in_threadpool(
-            service.transcribe_upload, settings, source=upload.path, scratch=scratch, params=params, info=info,
-            remote=remote,
-        )  # fmt: skip
-    except BaseException:
-        await run_in_threadpool(billing.abandon_sync_charge, database, ctx=ctx, charge_id=charge_id)
-        raise
+        async with _held(request, ctx, access, "transcribe", billing.Measure(seconds=info.duration_s)) as charge_id:
+            transcript = await run_in_threadpool(
+                service.transcribe_upload, settings, source=upload.path, scratch=scratch, params=params, info=info,
+                remote=remote,
+            )  # fmt: skip
     finally:
         await run_in_threadpool(shutil.rmtree, scratch, True)
     answer = service.openai_transcript(transcript, form=form, task=task)
@@ -136,6 +126,29 @@ async def _transcribe(request: Request, db: DbSession, ctx: Ctx, access: Workspa
     if isinstance(answer, dict):
         return JSONResponse(answer)
     return PlainTextResponse(answer)
+
+
+@asynccontextmanager
+async def _held(
+    request: Request, ctx: AppContext, access: WorkspaceAccess, job_type: str, measure: billing.Measure
+) -> AsyncIterator[str | None]:
+    """What the call costs, held (committed at once: the call outlives any transaction) while the block runs and
+    released if it fails; the caller settles a success. 402 before any work when it cannot be paid."""
+    database = request.app.state.db
+    charge_id = await run_in_threadpool(
+        billing.begin_sync_charge,
+        database,
+        ctx=ctx,
+        workspace_id=access.workspace_id,
+        job_type=job_type,
+        measure=measure,
+        actor=access.actor,
+    )
+    try:
+        yield charge_id
+    except BaseException:
+        await run_in_threadpool(billing.abandon_sync_charge, database, ctx=ctx, charge_id=charge_id)
+        raise
 
 
 def _scratch_dir(data_dir: Path) -> Path:
@@ -171,25 +184,13 @@ async def create_speech(
     OpenAI's `audio.speech.create` answers."""
     params = service.speech_params(ctx.settings, body, workspace_id=access.workspace_id)
     remote = await run_in_threadpool(service.remote_engine, db, ctx, access.workspace_id, "tts")
-    database = request.app.state.db
     seconds = estimate_seconds(body.input, speed=body.speed)
-    charge_id = await run_in_threadpool(
-        billing.begin_sync_charge,
-        database,
-        ctx=ctx,
-        workspace_id=access.workspace_id,
-        job_type="synthesize",
-        measure=billing.Measure(seconds=seconds, characters=len(body.input)),
-        actor=access.actor,
-    )
-    try:
+    measure = billing.Measure(seconds=seconds, characters=len(body.input))
+    async with _held(request, ctx, access, "synthesize", measure) as charge_id:
         audio = await run_in_threadpool(service.start_speech, ctx.settings, body.input, params, remote=remote)
-    except BaseException:
-        await run_in_threadpool(billing.abandon_sync_charge, database, ctx=ctx, charge_id=charge_id)
-        raise
     service.record_speech(db, access=access, body=body)
     stream = service.charged_stream(
-        database, ctx, audio, charge_id=charge_id, characters=len(body.input), seconds=seconds
+        request.app.state.db, ctx, audio, charge_id=charge_id, characters=len(body.input), seconds=seconds
     )
     return StreamingResponse(stream, media_type=service.speech_media_type(body.response_format))
 
