@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from voxhub.billing.catalog import Catalog, cached_catalog
 from voxhub.config import Settings
-from voxhub.notify.email import Mailer
+from voxhub.mail import Mailer
 from voxhub.ratelimit import RateLimiter
 from voxhub.security import Keyring, configure_password_hashing
 from voxhub.storage import BlobStore, open_store

@@ -1,4 +1,5 @@
-"""Outgoing email: Jinja2 templates (HTML + text), sent over SMTP or written to DATA_DIR/mail/ when none is set."""
+"""Outgoing email: Jinja2 templates (HTML + text), sent over SMTP or written to DATA_DIR/mail/ when none is set.
+A low room: any domain may send mail; the templates of every domain live in templates/ beside it."""
 
 from __future__ import annotations
 
