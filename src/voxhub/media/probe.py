@@ -115,14 +115,18 @@ def probe(
 
 
 def _decoded_duration(source: str, ffmpeg: str) -> float | None:
-    """Seconds of audio ffmpeg can actually decode; None when decoding fails outright."""
+    """Seconds of audio ffmpeg decodes, decoding as a conversion does: a damaged packet (the short last one of a cut
+    file, or of a streamed WAV whose header leaves its length open) is skipped rather than the end of the check, and
+    the last progress report, written when decoding ends, is the length. None when ffmpeg fails or nothing decodes."""
     result = _run(
         [
             ffmpeg,
             "-nostdin",
+            "-nostats",
             "-v",
             "error",
-            "-xerror",
+            "-progress",
+            "pipe:1",
             "-i",
             source,
             "-map",
@@ -133,16 +137,14 @@ def _decoded_duration(source: str, ffmpeg: str) -> float | None:
             "-f",
             "null",
             "-",
-            "-progress",
-            "pipe:1",
-            "-nostats",
         ],
         DECODE_TIMEOUT_S,
     )
-    out_us = None
-    for line in result.stdout.splitlines():
-        if line.startswith("out_time_us=") and line.split("=", 1)[1].strip().lstrip("-").isdigit():
-            out_us = int(line.split("=", 1)[1])
-    if result.returncode != 0 and not out_us:
+    if result.returncode != 0:
         return None
-    return out_us / 1_000_000 if out_us is not None else None
+    decoded_us = 0
+    for line in result.stdout.splitlines():
+        key, _, value = line.partition("=")
+        if key == "out_time_us" and value.strip().isdigit():
+            decoded_us = int(value)
+    return decoded_us / 1_000_000 or None
