@@ -146,16 +146,66 @@ def voxhub_command() -> list[str]:
 
 
 def voxhub_env(data_dir: Path, token_ttl_s: int) -> dict[str, str]:
-    """A fresh SQLite voxhub: none of the caller's VOXHUB_ settings leak in."""
+    """A fresh SQLite voxhub: none of the caller's VOXHUB_ settings leak in. Its billing catalog is the shipped one
+    plus the `bench` plan (see `use_bench_plan`), written beside the data dir."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("VOXHUB_")}
     env.update(
         {
             "VOXHUB_DATA_DIR": str(data_dir),
             "VOXHUB_LOG_LEVEL": "WARNING",
             "VOXHUB_ACCESS_TOKEN_TTL_S": str(token_ttl_s),
+            "VOXHUB_BILLING_CATALOG": str(bench_catalog(data_dir.parent / f"{data_dir.name}-billing.toml")),
         }
     )
     return env
+
+
+# A plan that limits nothing a benchmark does (requests a minute, jobs at once, file size, storage, allowances):
+# benchmarks measure voxhub's path with billing on, not the free plan's refusals. The server's own limits still apply.
+BENCH_PLAN = "bench"
+BENCH_PLAN_TOML = f"""
+
+[plans.{BENCH_PLAN}]
+name = "Benchmark"
+monthly_price_cents = 0
+yearly_price_cents = 0
+max_file_size_mb = 1048576
+storage_quota_mb = 1048576
+concurrent_jobs = 1000000
+requests_per_minute = 1000000000
+retention_days = 3650
+features = ["transcription", "synthesis", "translation", "diarization", "webhooks", "dubbing", "priority_queue"]
+
+[plans.{BENCH_PLAN}.allowances]
+audio_minutes = "unlimited"
+tts_characters = "unlimited"
+podcasts = "unlimited"
+translations = "unlimited"
+"""
+
+
+def bench_catalog(path: Path) -> Path:
+    """Write the shipped billing catalog plus the `bench` plan to `path`, checked the way voxhub checks it."""
+    from voxhub.billing.catalog import DEFAULT_CATALOG, load_catalog
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(DEFAULT_CATALOG.read_text() + BENCH_PLAN_TOML)
+    if load_catalog(path).plan(BENCH_PLAN).id != BENCH_PLAN:
+        raise RuntimeError(f"{path} has no {BENCH_PLAN!r} plan")
+    return path
+
+
+def use_bench_plan(env: dict[str, str], workdir: Path, workspace_id: str) -> None:
+    """Put a workspace on the `bench` plan with `voxhub admin set-plan` (read by the server on the next request)."""
+    done = subprocess.run(
+        [*voxhub_command(), "admin", "set-plan", workspace_id, BENCH_PLAN],
+        env=env,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0 or f"on the {BENCH_PLAN} plan" not in done.stdout:
+        raise RuntimeError(f"voxhub admin set-plan failed:\n{done.stdout}{done.stderr}")
 
 
 # ---- load generators ----

@@ -46,7 +46,7 @@ import httpx
 import redis
 
 # `api` is bench/api.py (the script's folder is on sys.path): its way of running a server in its own process group.
-from api import EMAIL, HOST, PASSWORD, Server, free_port, percentile, voxhub_command, voxhub_env
+from api import EMAIL, HOST, PASSWORD, Server, free_port, percentile, use_bench_plan, voxhub_command, voxhub_env
 
 from voxhub.media.convert import ConvertSpec, convert
 from voxhub.media.probe import probe
@@ -378,7 +378,8 @@ def start_stack(
     stack = Stack(executor, server, mine, client)
     workspaces = client.get("/api/v1/workspaces")
     workspaces.raise_for_status()
-    stack.workspace_id = workspaces.json()[0]["id"]
+    stack.workspace_id = workspaces.json()["items"][0]["id"]
+    use_bench_plan(env, home, stack.workspace_id)
     with clip.open("rb") as handle:
         uploaded = client.post(
             f"/api/v1/workspaces/{stack.workspace_id}/files", files={"file": (clip.name, handle, "audio/wav")}

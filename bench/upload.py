@@ -40,7 +40,7 @@ from typing import Any
 # `api` is bench/api.py (the script's folder is on sys.path): its way of running a server in its own process group.
 import boto3
 import httpx
-from api import EMAIL, HOST, PASSWORD, Server, free_port, voxhub_command, voxhub_env
+from api import EMAIL, HOST, PASSWORD, Server, free_port, use_bench_plan, voxhub_command, voxhub_env
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -252,7 +252,7 @@ def tus_upload(
     with httpx.Client(base_url=server.url, headers=headers, timeout=httpx.Timeout(1800.0)) as client:
         workspaces = client.get("/api/v1/workspaces")
         workspaces.raise_for_status()
-        workspace_id = workspaces.json()[0]["id"]
+        workspace_id = workspaces.json()["items"][0]["id"]
         length = path.stat().st_size
         metadata = ",".join(
             f"{key} {base64.b64encode(value.encode()).decode()}"
@@ -335,7 +335,8 @@ def _patch(
 
 
 def start_voxhub(workdir: Path, name: str, extra_env: dict[str, str]) -> Server:
-    """voxhub on a fresh SQLite database and data dir holding one verified user (made with the CLI), started."""
+    """voxhub on a fresh SQLite database and data dir holding one verified user (made with the CLI) whose workspace
+    is on the `bench` plan, started."""
     env = {**voxhub_env(workdir / f"{name}-data", token_ttl_s=24 * 3600), **extra_env}
     subprocess.run(
         [*voxhub_command(), "admin", "create-user", EMAIL, "--password", PASSWORD],
@@ -350,6 +351,11 @@ def start_voxhub(workdir: Path, name: str, extra_env: dict[str, str]) -> Server:
     )
     try:
         server.start("/healthz")
+        # On a plan that limits neither the file's size nor the PATCHes a minute (the free plan limits both).
+        headers = {"Authorization": f"Bearer {login(server)}"}
+        workspaces = httpx.get(server.url + "/api/v1/workspaces", headers=headers)
+        workspaces.raise_for_status()
+        use_bench_plan(env, workdir, workspaces.json()["items"][0]["id"])
     except BaseException:
         server.stop()
         raise
