@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import sys
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -252,6 +253,28 @@ def test_speech_speed_changes_the_length(oai: OpenAI) -> None:
     normal = oai.audio.speech.create(model="tts-1", voice="alloy", input=SHORT_TEXT, response_format="pcm")
     fast = oai.audio.speech.create(model="tts-1", voice="alloy", input=SHORT_TEXT, response_format="pcm", speed=2)
     assert len(fast.content) < 0.7 * len(normal.content)
+
+
+def test_without_piper_openai_voices_speak_english_and_the_streamed_wav_comes_back_as_words(
+    oai: OpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Installed without the piper extra, espeak-ng speaks: `alloy` is its English voice, not the first voice in its
+    list (Afrikaans, in which English text is unintelligible). The WAV streamed out, its RIFF size left open, is
+    accepted when uploaded back."""
+    monkeypatch.setitem(sys.modules, "piper", None)  # the piper package is not installed, as far as voxhub can tell
+    english = "Rivers shape the land. The weather is lovely today, so we will walk along the river."
+    target = tmp_path / "speech.wav"
+    with oai.audio.speech.with_streaming_response.create(
+        model="tts-1", voice="alloy", input=english, response_format="wav"
+    ) as response:
+        response.stream_to_file(target)
+    assert target.read_bytes()[4:8] == b"\xff\xff\xff\xff"  # streamed: the length is not known when the header leaves
+
+    heard = transcribe(oai, target, response_format="verbose_json")
+
+    assert heard.language == "english"
+    assert word_error_rate(english, heard.text) <= 0.25, heard.text
+    assert heard.duration == pytest.approx(decoded_seconds(target), abs=0.1)
 
 
 # ---- models ----

@@ -4,6 +4,7 @@ anything is queued."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,22 @@ def test_espeak_speaks_what_piper_has_no_voice_for(
     audio = download(client, owner, settings, job["outputs"][0], tmp_path / "pt.wav")
     assert int(probe(audio)["stream"]["sample_rate"]) == 22050  # espeak-ng's own rate, not resampled
     assert plausible_for(text, decoded_seconds(audio))
+
+
+@pytest.mark.parametrize("params", [{}, {"voice": "alloy"}], ids=["default-voice", "openai-voice-name"])
+def test_without_piper_a_voice_chosen_for_the_text_speaks_english(
+    client: TestClient, people: People, monkeypatch: pytest.MonkeyPatch, params: dict[str, Any]
+) -> None:
+    """The default voice (a piper one) is not installed: the text's language is not named, so it is taken as English
+    and spoken by espeak-ng's English voice, not by the first voice espeak-ng lists (Afrikaans)."""
+    monkeypatch.setitem(sys.modules, "piper", None)  # the piper package is not installed, as far as voxhub can tell
+    owner = people.create()
+
+    job = run_job(client, owner, "synthesize", {"text": SENTENCE}, format="wav", **params)
+
+    assert job["status"] == "succeeded", job
+    assert job["result"]["engine"] == "espeak-ng"
+    assert job["result"]["voice"] == "espeak:en-us"  # espeak-ng's American English
 
 
 def test_a_long_text_reports_its_stages_and_progress_as_it_goes(client: TestClient, people: People) -> None:

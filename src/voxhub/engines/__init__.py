@@ -16,6 +16,8 @@ EngineName = Literal["local", "remote"]
 
 # OpenAI's voice names, so existing client code runs unchanged: each maps to an installed voice.
 OPENAI_VOICE_ALIASES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse")
+# The language of a text nobody named a language or voice for (voxhub does not guess it from the text), best first.
+FALLBACK_LANGUAGES = ("en-US", "en")
 
 _cache_lock = threading.Lock()
 _cache: ModelCache | None = None
@@ -89,8 +91,8 @@ def speaks(voice: Voice, language: str) -> bool:
 
 
 def find_voice(engine: Synthesizer, voice_id: str | None, *, default: str, language: str | None = None) -> Voice:
-    """The voice asked for; an OpenAI voice name maps to an installed voice (the default's language first); no voice
-    asked → the default, or the first voice of `language` when the default does not speak it."""
+    """The voice asked for; an OpenAI voice name, or no voice, means the default voice, else the first voice of
+    `language` when the default is not installed (piper missing) or does not speak it; no language → English."""
     voices = engine.voices()
     if not voices:
         raise EngineError(
@@ -110,12 +112,15 @@ def find_voice(engine: Synthesizer, voice_id: str | None, *, default: str, langu
     preferred = by_id.get(default)
     if preferred is not None and (not language or speaks(preferred, language)):
         return preferred
-    matching = [voice for voice in voices if language and speaks(voice, language)]
-    if language and not matching:
+    # piper voices come first in the list, so a language with a piper voice gets it rather than espeak-ng
+    for wanted in [language] if language else FALLBACK_LANGUAGES:
+        matching = [voice for voice in voices if speaks(voice, wanted)]
+        if matching:
+            return matching[0]
+    if language:
         raise EngineError(
             "unsupported_language",
             f"No installed voice speaks {language!r}.",
             details={"language": language},
         )
-    # piper voices come first in the list, so a language with a piper voice gets it rather than espeak-ng
-    return (matching or voices)[0]
+    return voices[0]  # no English voice installed either: any voice beats none
