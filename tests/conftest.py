@@ -242,7 +242,7 @@ class People:
 
     def create(self, email: str | None = None, *, verified: bool = True, name: str = "") -> Person:
         """A user made directly through the service (verified unless asked otherwise), then signed in over HTTP."""
-        from voxhub.accounts.service import create_user
+        from voxhub.workspaces.flows import create_user
 
         self.count += 1
         email = email or f"user{self.count}-{os.urandom(3).hex()}@example.com"
@@ -267,7 +267,7 @@ class People:
             password=PASSWORD,
             access_token=tokens["access_token"],
             refresh_token=tokens["refresh_token"],
-            workspace_id=workspaces.json()[0]["id"],
+            workspace_id=workspaces.json()["items"][0]["id"],
         )
         if self.starting_credits:
             self.grant(person.workspace_id, self.starting_credits)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+import fastapi_offline
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
@@ -19,11 +23,14 @@ from voxhub.audit.routes import router as audit_routes
 from voxhub.billing.routes import admin as billing_admin_routes
 from voxhub.billing.routes import public as billing_public_routes
 from voxhub.billing.routes import router as billing_routes
+from voxhub.body_limit import BodySizeLimitMiddleware
 from voxhub.config import Settings
 from voxhub.context import AppContext
 from voxhub.db import Database, schema_state
 from voxhub.errors import error_response, install_error_handlers, responses
+from voxhub.files import tus
 from voxhub.files.routes import router as file_routes
+from voxhub.files.routes import upload_file
 from voxhub.files.tus import router as tus_routes
 from voxhub.jobs import metrics as job_metrics
 from voxhub.jobs.executors import make_executor
@@ -32,9 +39,13 @@ from voxhub.jobs.routes import admin as admin_routes
 from voxhub.jobs.routes import router as job_routes
 from voxhub.notify.routes import router as webhook_routes
 from voxhub.observability import Metrics, RequestContextMiddleware
+from voxhub.openai_compat.routes import create_transcription, create_translation
 from voxhub.openai_compat.routes import router as openai_routes
 from voxhub.periodic import PeriodicRunner
+from voxhub.pipelines import register_all as register_pipelines
+from voxhub.storage.routes import put_blob
 from voxhub.storage.routes import router as blob_routes
+from voxhub.tasks import PERIODIC_TASKS
 from voxhub.transcripts.routes import router as transcript_routes
 from voxhub.transcripts.routes import voices_router as voices_routes
 from voxhub.workspaces.routes import invitations as invitation_routes
@@ -50,11 +61,47 @@ Authenticate with `Authorization: Bearer <access token>` (from `/api/v1/auth/log
 """
 
 
+# Swagger UI (Apache-2.0) and ReDoc (MIT), as the `fastapi-offline` package ships them.
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
+DOCS_ASSETS_URL = "/docs/assets"
+
+
+def install_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc with every script, style and icon served by voxhub itself: they work offline."""
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+    openapi_url = app.openapi_url or "/openapi.json"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{openapi_url}",
+            title=f"{app.title} — API docs",
+            swagger_js_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png",
+            # No badge fetched from the online validator.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(
+            openapi_url=f"{root}{openapi_url}",
+            title=f"{app.title} — API reference",
+            redoc_js_url=f"{root}{DOCS_ASSETS_URL}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png",
+            with_google_fonts=False,
+        )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     database = Database(settings)
+    register_pipelines()
     ctx = AppContext.from_settings(settings)
-    ctx.executor = executor = make_executor(settings, database, ctx)
+    ctx.queue = executor = make_executor(settings, database, ctx)
     metrics = Metrics()
     metrics.registry.register(JobStateCollector(database))
 
@@ -62,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # With Celery, periodic work belongs to `voxhub beat`; running it here too would do it twice.
         local = not settings.queue_url
-        runner = PeriodicRunner(database, ctx) if settings.run_periodic_tasks and local else None
+        runner = PeriodicRunner(database, ctx, PERIODIC_TASKS) if settings.run_periodic_tasks and local else None
         executor.start()
         if runner:
             runner.start()
@@ -78,7 +125,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, from files shipped with voxhub rather than a CDN
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.settings = settings
     app.state.db = database
     app.state.ctx = ctx
@@ -144,5 +194,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
+    # The upload routes stream files under the file-size limits they enforce themselves.
+    uploads = (upload_file, tus.tus_create, tus.tus_upload_patch, put_blob, create_transcription, create_translation)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_kb * 1024, exempt=uploads)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

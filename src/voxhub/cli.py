@@ -94,7 +94,7 @@ def worker(
     concurrency: Annotated[int | None, typer.Option(help="Jobs run at once; default CPU count.")] = None,
 ) -> None:
     """Run a Celery worker for jobs (needs VOXHUB_QUEUE_URL=redis://…)."""
-    from voxhub.jobs.celery_app import celery_for_cli
+    from voxhub.worker import celery_for_cli
 
     settings = _settings()
     check_catalog(settings)
@@ -118,7 +118,7 @@ def beat() -> None:
     """Run Celery beat: the periodic work (stale-job reaper, webhook deliveries, upload expiry, retention)."""
     import tempfile
 
-    from voxhub.jobs.celery_app import celery_for_cli
+    from voxhub.worker import celery_for_cli
 
     settings = _settings()
     schedule = settings.data_dir / "celerybeat-schedule"
@@ -186,9 +186,9 @@ def create_user(
     superuser: Annotated[bool, typer.Option("--superuser", help="Grant superuser rights.")] = False,
 ) -> None:
     """Create a verified user (and their personal workspace)."""
-    from voxhub.accounts.service import create_user as create
     from voxhub.audit.service import Actor
     from voxhub.errors import VoxhubError
+    from voxhub.workspaces.flows import create_user as create
 
     settings = _settings()
     prepare_database(settings)
@@ -229,6 +229,38 @@ def list_users() -> None:
                 )
     finally:
         database.dispose()
+
+
+@admin.command("latest-mail")
+def latest_mail(
+    to: Annotated[str | None, typer.Option(help="Only mail sent to this address.")] = None,
+    link: Annotated[bool, typer.Option("--link", help="Print only the first link in it.")] = False,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for a mail when there is none yet.")] = 5.0,
+) -> None:
+    """Print the newest mail voxhub wrote to DATA_DIR/mail/ (VOXHUB_SMTP_URL unset), decoded; with --link only its
+    first link, e.g. to verify an address on a machine with no mail server."""
+    import time
+
+    from voxhub.mail import first_link, latest_written, plain_text
+
+    settings = _settings()
+    deadline = time.monotonic() + wait
+    while (message := latest_written(settings.mail_dir, to=to)) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if message is None:
+        where = " (VOXHUB_SMTP_URL is set: mail goes to that server)" if settings.smtp_url else ""
+        typer.echo(f"error: no mail{f' to {to}' if to else ''} in {settings.mail_dir}{where}", err=True)
+        raise typer.Exit(code=1)
+    if not link:
+        for header in ("Date", "From", "To", "Subject"):
+            typer.echo(f"{header}: {message[header]}")
+        typer.echo(f"\n{plain_text(message)}")
+        return
+    found = first_link(message)
+    if found is None:
+        typer.echo(f"error: the newest mail ({message['Subject']}) has no link", err=True)
+        raise typer.Exit(code=1)
+    typer.echo(found)
 
 
 @admin.command("rotate-secret")
@@ -320,10 +352,11 @@ def _operator() -> Actor:
     return Actor(user_agent=f"voxhub admin ({getpass.getuser()})")
 
 
-@admin.command("grant-credits")
+# A negative amount (`-30`) is an argument, not an unknown option `-3`.
+@admin.command("grant-credits", context_settings={"ignore_unknown_options": True})
 def grant_credits(
     workspace_id: str,
-    credits: Annotated[int, typer.Argument(help="Credits to add; negative takes them back.")],
+    credits: Annotated[int, typer.Argument(help="Credits to add; negative (e.g. -30) takes them back.")],
     reason: Annotated[str, typer.Option(help="Why: kept on the ledger entry and in the audit log.")],
 ) -> None:
     """Add credits to a workspace (or take some back), with a reason; the grant is audited."""

@@ -1,19 +1,22 @@
-"""What services need besides a database session: settings, keyring, mailer and blob store — made once per process."""
+"""What services need besides a database session: settings, keyring, mailer, blob store, rate limiter and the job
+queue — made once per process. A low room: it holds only things from rooms below every domain."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from voxhub.billing.catalog import Catalog, cached_catalog
 from voxhub.config import Settings
 from voxhub.mail import Mailer
 from voxhub.ratelimit import RateLimiter
 from voxhub.security import Keyring, configure_password_hashing
 from voxhub.storage import BlobStore, open_store
 
-if TYPE_CHECKING:
-    from voxhub.jobs.executors import Executor
+
+class JobQueue(Protocol):
+    """Where accepted jobs are sent: worker threads inside this process, or Celery queues on Redis."""
+
+    def enqueue(self, job_id: str, queue: str, *, delay_s: float = 0) -> None: ...
 
 
 @dataclass
@@ -22,9 +25,8 @@ class AppContext:
     keyring: Keyring
     mailer: Mailer
     store: BlobStore
-    catalog: Catalog
     rate_limiter: RateLimiter
-    executor: Executor | None = None
+    queue: JobQueue | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppContext:
@@ -39,7 +41,6 @@ class AppContext:
             keyring=keyring,
             mailer=Mailer(settings),
             store=open_store(settings, keyring),
-            catalog=cached_catalog(settings.billing_catalog),
             rate_limiter=RateLimiter(settings),
         )
 

@@ -18,6 +18,10 @@ from voxhub.errors import internal_error_response
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
+# Metrics this process observes in its own work (jobs run, webhooks delivered), apart from the per-app HTTP metrics:
+# a Celery worker and an API process each export what they observed.
+PROCESS_REGISTRY = CollectorRegistry()
+
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 

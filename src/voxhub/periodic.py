@@ -1,5 +1,5 @@
-"""Periodic work (stale-job reaper, webhook deliveries, upload expiry, retention): a thread inside `voxhub serve`
-when jobs run locally, Celery beat (`voxhub beat`) when they run on Celery — never both."""
+"""How periodic work runs: a thread inside `voxhub serve` when jobs run locally, Celery beat (`voxhub beat`) when they
+run on Celery — never both. Each domain lists its own work in its `tasks.py`; `voxhub.tasks` gathers them."""
 
 from __future__ import annotations
 
@@ -10,37 +10,22 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from voxhub.billing import payments
-from voxhub.billing import service as billing
 from voxhub.context import AppContext
 from voxhub.db import Database
-from voxhub.files import service as files
-from voxhub.jobs import service as jobs
-from voxhub.notify import webhooks
 
 log = logging.getLogger("voxhub.periodic")
 
 
 @dataclass(frozen=True)
 class PeriodicTask:
+    """Work a domain wants done every `every_s` seconds, in a transaction of its own; returns how much it did."""
+
     name: str
     every_s: int
     run: Callable[[Session, AppContext], int]
 
 
-TASKS = (
-    PeriodicTask("reap_stale_jobs", 15, lambda db, ctx: jobs.reap_stale(db, ctx=ctx)),
-    PeriodicTask("deliver_webhooks", 5, lambda db, ctx: webhooks.deliver_due(db, ctx=ctx)),
-    PeriodicTask("expire_uploads", 600, lambda db, ctx: files.expire_uploads(db, ctx=ctx)),
-    PeriodicTask("delete_expired_files", 3600, lambda db, ctx: files.delete_expired_files(db, ctx=ctx)),
-    PeriodicTask("roll_billing_periods", 300, lambda db, ctx: billing.roll_periods(db, ctx=ctx)),
-    PeriodicTask("process_billing_events", 60, lambda db, ctx: payments.process_pending(db, ctx=ctx)),
-    PeriodicTask("release_stale_sync_charges", 600, lambda db, ctx: billing.release_stale_sync_charges(db, ctx=ctx)),
-    PeriodicTask("record_storage_usage", 3600, lambda db, ctx: billing.record_storage(db)),
-)
-
-
-def run_once(database: Database, ctx: AppContext, tasks: tuple[PeriodicTask, ...] = TASKS) -> dict[str, int]:
+def run_once(database: Database, ctx: AppContext, tasks: tuple[PeriodicTask, ...]) -> dict[str, int]:
     """Run every task once, each in its own transaction; one failing does not stop the others."""
     results: dict[str, int] = {}
     for task in tasks:
@@ -56,7 +41,7 @@ def run_once(database: Database, ctx: AppContext, tasks: tuple[PeriodicTask, ...
 class PeriodicRunner:
     """A daemon thread that runs each task at its interval until stopped."""
 
-    def __init__(self, database: Database, ctx: AppContext, tasks: tuple[PeriodicTask, ...] = TASKS) -> None:
+    def __init__(self, database: Database, ctx: AppContext, tasks: tuple[PeriodicTask, ...]) -> None:
         self.database = database
         self.ctx = ctx
         self.tasks = tasks

@@ -22,16 +22,22 @@ def test_the_catalog_is_public(client: TestClient) -> None:
     packages = client.get("/api/v1/billing/packages")
 
     assert plans.status_code == 200 and packages.status_code == 200
-    by_id = {plan["id"]: plan for plan in plans.json()["plans"]}
+    by_id = {plan["id"]: plan for plan in plans.json()["items"]}
     assert list(by_id) == ["free", "starter", "pro", "business"]
-    assert by_id["free"]["allowances"] == {"audio_minutes": 25, "tts_characters": 20000, "podcasts": 5}
+    assert by_id["free"]["allowances"] == {
+        "audio_minutes": 25,
+        "tts_characters": 20000,
+        "podcasts": 5,
+        "translations": 10,  # the free plan lists translation: it includes some
+    }
     assert by_id["business"]["allowances"]["audio_minutes"] is None  # unlimited
     assert by_id["pro"]["yearly_price_cents"] < 12 * by_id["pro"]["monthly_price_cents"]
     prices = {price["job_type"]: price for price in plans.json()["prices"]}
     assert (prices["transcribe"]["credits"], prices["transcribe"]["per"]) == (10, "minute")
     assert (prices["translate"]["credits"], prices["translate"]["per"]) == (5, "job")
-    assert [(p["id"], p["credits"], p["price_cents"]) for p in packages.json()] == [
-        ("starter", 100, 500),
+    assert (plans.json()["next_cursor"], packages.json()["next_cursor"]) == (None, None)  # lists answer as lists do
+    assert [(p["id"], p["credits"], p["price_cents"]) for p in packages.json()["items"]] == [
+        ("credits-100", 100, 500),
         ("basic", 250, 1000),
         ("professional", 500, 1800),
         ("enterprise", 1000, 3000),
@@ -205,8 +211,8 @@ class TestPlanLimits:
 def test_storage_is_read_once_a_day_onto_its_meter(client: TestClient, people: People, app: Any) -> None:
     from datetime import UTC, datetime
 
-    from voxhub.billing.service import record_storage
     from voxhub.files.models import File
+    from voxhub.files.tasks import record_storage_usage
 
     owner = people.create()
     with app.state.db.session() as db:
@@ -219,9 +225,9 @@ def test_storage_is_read_once_a_day_onto_its_meter(client: TestClient, people: P
             )  # fmt: skip
     today = datetime.now(UTC)
     with app.state.db.session() as db:
-        first = record_storage(db, now=today)
+        first = record_storage_usage(db, app.state.ctx, now=today)
     with app.state.db.session() as db:
-        again = record_storage(db, now=today)
+        again = record_storage_usage(db, app.state.ctx, now=today)
 
     usage = client.get(
         f"/api/v1/workspaces/{owner.workspace_id}/billing/usage",

@@ -19,16 +19,16 @@ from sqlalchemy import func, select
 
 from tests.conftest import PASSWORD
 from voxhub.accounts.models import User
-from voxhub.accounts.service import create_user
 from voxhub.audit.service import Actor
 from voxhub.billing import ledger
 from voxhub.billing import service as billing
-from voxhub.billing.catalog import Catalog, Price, load_catalog
-from voxhub.billing.models import BALANCE_KINDS, HELD_KINDS, AllowanceUse, CreditAccount, LedgerEntry
+from voxhub.billing.catalog import Catalog, Price, catalog_of, load_catalog
+from voxhub.billing.models import BALANCE_KINDS, HELD_KINDS, AllowanceUse, CreditAccount, EntryKind, LedgerEntry
 from voxhub.clock import as_utc, utcnow
 from voxhub.errors import PaymentRequired, Unprocessable
 from voxhub.ids import new_id
 from voxhub.workspaces import service as workspaces
+from voxhub.workspaces.flows import create_user
 
 ACTOR = Actor.system()
 CATALOG = load_catalog(None)
@@ -64,7 +64,7 @@ class ReplayEntry:
     """Any ledger entry's idempotency key posted again, with whatever kind and amount."""
 
     which: int
-    kind: str
+    kind: EntryKind
     amount: int
 
 
@@ -231,7 +231,7 @@ class Run:
         self.grants: list[
             tuple[str, int, str]
         ] = []  # (idempotency key, credits, ledger entry id) of grants and take-backs
-        assert self.ctx.catalog.rounding == "started_minute"  # what paid_credits() models
+        assert catalog_of(self.ctx.settings).rounding == "started_minute"  # what paid_credits() models
 
     def step(self, step: Step) -> None:
         match step:
@@ -306,7 +306,7 @@ class Run:
             )
             assert entry.id == entry_id
 
-    def replay_entry(self, which: int, kind: str, amount: int) -> None:
+    def replay_entry(self, which: int, kind: EntryKind, amount: int) -> None:
         with self.app.state.db.session() as db:
             keys = list(
                 db.scalars(
@@ -337,12 +337,12 @@ class Run:
 
     def hold(self, charge: Charge) -> None:
         books, fake = self.books, charge.fake
-        price = self.ctx.catalog.price_for(fake.type)
+        price = catalog_of(self.ctx.settings).price_for(fake.type)
         period = self.current_period()
         taken, credits, left = 0, 0, None
         if price is not None:
             if price.meter is not None:
-                included = self.ctx.catalog.plan(books.plan).allowance_units(price.meter)
+                included = catalog_of(self.ctx.settings).plan(books.plan).allowance_units(price.meter)
                 used, held = books.use(period, price.meter)
                 left = None if included is None else max(0, included - used - held)
             wanted = units(price, charge.ms, charge.characters) if price.meter else 0
@@ -390,7 +390,7 @@ class Run:
         fake, books = charge.fake, self.books
         fake.status = status
         fake.result = None if reported is None else {"duration_s": reported[0] / 1000, "characters": reported[1]}
-        price = self.ctx.catalog.price_for(fake.type)
+        price = catalog_of(self.ctx.settings).price_for(fake.type)
         with self.app.state.db.session() as db:
             billing.settle_job(db, ctx=self.ctx, job=fake, now=self.now)
         if charge.state != "held":

@@ -21,7 +21,6 @@ from fastapi.testclient import TestClient
 from tests.conftest import PASSWORD, People, Person
 from tests.files.conftest import LiveServer, free_port
 from tests.openai_compat.conftest import SENTENCE, SPANISH, create_api_key, ffmpeg, word_error_rate, words_of
-from voxhub.accounts.service import create_user
 from voxhub.audit.service import Actor
 from voxhub.config import Settings
 from voxhub.db import Database, make_engine, migrate
@@ -29,6 +28,7 @@ from voxhub.engines.base import EngineError, TranscribeOptions
 from voxhub.engines.remote import RemoteConfig, RemoteSynthesizer, RemoteTranscriber, RemoteTranslator
 from voxhub.engines.textnorm import estimate_seconds
 from voxhub.pipelines.synthesize import SynthesizeParams, synthesize_file
+from voxhub.workspaces.flows import create_user
 
 # ---- a second voxhub, the remote one ----
 
@@ -94,7 +94,7 @@ def remote_voxhub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteVo
         with httpx.Client(base_url=server.url) as http:
             tokens = http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()
             headers = {"Authorization": f"Bearer {tokens['access_token']}"}
-            workspace_id = http.get("/api/v1/workspaces", headers=headers).json()[0]["id"]
+            workspace_id = http.get("/api/v1/workspaces", headers=headers).json()["items"][0]["id"]
             owner = Person(user_id, email, PASSWORD, tokens["access_token"], tokens["refresh_token"], workspace_id)
             yield RemoteVoxhub(server, owner, create_api_key(http, owner, "write"))
     finally:

@@ -21,6 +21,7 @@ from voxhub.clock import utcnow
 from voxhub.config import Settings
 from voxhub.files import service
 from voxhub.files.models import File, Upload
+from voxhub.tasks import PERIODIC_TASKS
 from voxhub.workspaces.models import Workspace
 
 MiB = 1024 * 1024
@@ -160,7 +161,7 @@ def test_run_once_runs_upload_expiry_and_retention(
     backdate(db, old["id"], 8)
     expire_every_upload(db)
 
-    results = periodic.run_once(app.state.db, app.state.ctx)
+    results = periodic.run_once(app.state.db, app.state.ctx, PERIODIC_TASKS)
 
     assert (results["expire_uploads"], results["delete_expired_files"]) == (1, 1)
     assert stored() == []

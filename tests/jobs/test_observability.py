@@ -18,8 +18,8 @@ from tests.jobs.conftest import (
     wait_for,
     wait_until_converting,
 )
-from voxhub.accounts.service import create_user
 from voxhub.audit.service import Actor
+from voxhub.workspaces.flows import create_user
 
 
 def scrape(client: TestClient) -> dict[str, list[tuple[dict[str, str], float]]]:

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from tests.conftest import People, Person
 from voxhub.config import Settings
 from voxhub.notify.models import WebhookDelivery, WebhookEndpoint
-from voxhub.periodic import TASKS, run_once
+from voxhub.periodic import run_once
+from voxhub.tasks import PERIODIC_TASKS
 
 FINAL = ("succeeded", "failed", "canceled")
 
@@ -133,7 +134,7 @@ def settings(settings: Settings, allow_private: bool) -> Settings:
 @pytest.fixture
 def deliver(app: Any) -> Callable[[], int]:
     """Run the periodic webhook task once, as `voxhub serve` does every 5 s; returns how many deliveries it tried."""
-    task = next(task for task in TASKS if task.name == "deliver_webhooks")
+    task = next(task for task in PERIODIC_TASKS if task.name == "deliver_webhooks")
 
     def run() -> int:
         attempted = run_once(app.state.db, app.state.ctx, (task,))[task.name]

@@ -23,6 +23,7 @@ from voxhub.accounts.schemas import (
 )
 from voxhub.deps import AnonymousActor, Ctx, CurrentUser, DbSession
 from voxhub.errors import responses
+from voxhub.workspaces import flows
 
 auth = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 me = APIRouter(prefix="/api/v1/me", tags=["me"])
@@ -40,7 +41,7 @@ def pair_out(pair: service.TokenPair) -> TokenPairOut:
 def signup(body: SignupIn, db: DbSession, ctx: Ctx, actor: AnonymousActor) -> UserOut:
     """Create an account and its personal workspace, and mail a link to verify the address."""
     return user_out(
-        service.signup(
+        flows.signup(
             db,
             ctx=ctx,
             email=body.email,
@@ -161,5 +162,5 @@ def change_password(body: PasswordChangeIn, db: DbSession, me: CurrentUser) -> R
 @me.delete("", status_code=204, summary="Delete my account", responses=responses(401, 403, 409, 422))
 def delete_me(body: PasswordIn, db: DbSession, me: CurrentUser) -> Response:
     """Delete the account (confirm with the password). Sole owners of shared workspaces must hand them over first."""
-    service.delete_account(db, user=me.user, password=body.password, actor=me.actor)
+    flows.delete_account(db, user=me.user, password=body.password, actor=me.actor)
     return Response(status_code=204)

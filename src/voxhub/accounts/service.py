@@ -17,7 +17,16 @@ from voxhub.audit.service import Actor
 from voxhub.clock import as_utc, utcnow
 from voxhub.context import AppContext
 from voxhub.db import affected
-from voxhub.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, Unprocessable
+from voxhub.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    Unprocessable,
+    field_errors,
+)
 from voxhub.security import (
     hash_password,
     hash_token,
@@ -26,7 +35,6 @@ from voxhub.security import (
     password_weakness,
     verify_password,
 )
-from voxhub.workspaces import service as workspaces
 
 VERIFY_EMAIL = "verify_email"
 PASSWORD_RESET = "password_reset"
@@ -66,14 +74,14 @@ def normalize_email(email: str) -> str:
     try:
         normalized = validate_email(email.strip(), check_deliverability=False).normalized
     except EmailNotValidError as exc:
-        raise Unprocessable(str(exc), code="invalid_email", details={"field": "email"}) from exc
+        raise Unprocessable(str(exc), code="invalid_email", details=field_errors(("email", str(exc)))) from exc
     return normalized.lower()
 
 
 def check_password_strength(password: str) -> None:
     reason = password_weakness(password)
     if reason:
-        raise Unprocessable(reason, code="weak_password", details={"field": "password"})
+        raise Unprocessable(reason, code="weak_password", details=field_errors(("password", reason)))
 
 
 def require_verified_email(ctx: AppContext, user: User | None) -> None:
@@ -92,6 +100,7 @@ def get_by_email(db: Session, email: str) -> User | None:
 def create_user(
     db: Session, *, email: str, password: str, name: str, actor: Actor, verified: bool = False, superuser: bool = False
 ) -> User:
+    """Write a new user (the personal workspace comes from `workspaces.flows.create_user`, above both rooms)."""
     email = normalize_email(email)
     check_password_strength(password)
     if get_by_email(db, email) is not None:
@@ -105,43 +114,9 @@ def create_user(
     )
     db.add(user)
     db.flush()
-    workspaces.create_workspace(
-        db,
-        owner=user,
-        name=f"{user.name}'s workspace",
-        actor=Actor(user.id, None, actor.ip, actor.user_agent),
-        personal=True,
-    )
     audit.record(
         db, actor=actor, action="user.signed_up", target_type="user", target_id=user.id, summary={"email": email}
     )
-    return user
-
-
-def signup(
-    db: Session,
-    *,
-    ctx: AppContext,
-    email: str,
-    password: str,
-    name: str,
-    actor: Actor,
-    invitation_token: str | None = None,
-) -> User:
-    """Create an account and its personal workspace. Signing up through an invitation link proves the mailbox."""
-    email = normalize_email(email)
-    invitation = None
-    if invitation_token:
-        invitation, _workspace = workspaces.find_open_invitation(db, token=invitation_token)
-        if invitation.email != email:
-            raise Forbidden("This invitation was sent to another email address.", code="invitation_email_mismatch")
-    user = create_user(db, email=email, password=password, name=name, actor=actor, verified=invitation is not None)
-    if invitation_token:
-        workspaces.accept_invitation(
-            db, token=invitation_token, user=user, actor=Actor(user.id, None, actor.ip, actor.user_agent)
-        )
-    else:
-        send_verification(db, ctx=ctx, user=user)
     return user
 
 
@@ -375,10 +350,16 @@ _SIGNED_IN = (
 
 
 def authenticate_access_token(db: Session, *, ctx: AppContext, token: str) -> tuple[User, LoginSession]:
+    """The user and login an access token stands for; 401 for a bad, expired or signed-out one."""
     claims = ctx.keyring.read_jwt(token)
     if claims is None or claims.get("typ") != "access":
         raise Unauthorized("The access token is not valid or has expired.", code="invalid_token")
-    row = db.execute(_SIGNED_IN, {"session_id": str(claims.get("sid")), "user_id": str(claims["sub"])}).first()
+    return signed_in(db, user_id=str(claims["sub"]), session_id=str(claims.get("sid")))
+
+
+def signed_in(db: Session, *, user_id: str, session_id: str) -> tuple[User, LoginSession]:
+    """The user and their login, while the login is live; 401 once it is signed out (or never was)."""
+    row = db.execute(_SIGNED_IN, {"session_id": session_id, "user_id": user_id}).first()
     if row is None:
         raise Unauthorized("The access token is not valid or has expired.", code="invalid_token")
     user, session = row
@@ -465,7 +446,7 @@ def update_profile(
 ) -> User:
     changed: dict[str, object] = {}
     if "name" in fields_set and name is not None and not name.strip():
-        raise Unprocessable("A name cannot be blank.", details={"field": "name"})
+        raise Unprocessable("A name cannot be blank.", details=field_errors(("name", "blank")))
     if "name" in fields_set and name is not None and name.strip() != user.name:
         user.name = name.strip()
         changed["name"] = user.name
@@ -477,7 +458,7 @@ def update_profile(
             raise Unprocessable(
                 f"Unknown time zone {timezone!r}; use an IANA name like Europe/Lisbon.",
                 code="invalid_timezone",
-                details={"field": "timezone"},
+                details=field_errors(("timezone", "not an IANA time zone")),
             )
         user.timezone = timezone
         changed["timezone"] = timezone
@@ -488,18 +469,8 @@ def update_profile(
     return user
 
 
-def delete_account(db: Session, *, user: User, password: str, actor: Actor) -> None:
-    """Anonymise the account and free its email. Workspaces others depend on must be handed over first."""
-    if not verify_password(user.password_hash, password):
-        raise Forbidden("The password is not correct.", code="wrong_password")
-    blocking = workspaces.sole_owned_with_others(db, user_id=user.id)
-    if blocking:
-        raise Conflict(
-            "You are the only owner of workspaces that have other members; transfer ownership first.",
-            code="transfer_ownership_first",
-            details={"workspace_ids": [workspace.id for workspace in blocking]},
-        )
-    workspaces.drop_user(db, user_id=user.id, actor=actor)
+def delete_account(db: Session, *, user: User, actor: Actor) -> None:
+    """Anonymise the account and free its email (its workspaces are settled first by `workspaces.flows`)."""
     revoke_all_sessions(db, user_id=user.id, reason="account_deleted")
     audit.record(db, actor=actor, action="user.deleted", target_type="user", target_id=user.id)
     user.deleted_at = utcnow()

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from voxhub.config import Settings
+
 DEFAULT_CATALOG = Path(__file__).parent / "billing.toml"
 
 # Meters, and how many stored units make one of the unit the catalog and the API speak in: audio is stored in
@@ -18,12 +20,24 @@ METER_UNITS: dict[str, int] = {
     "audio_minutes": 60,
     "tts_characters": 1,
     "podcasts": 1,
+    "translations": 1,
     "storage_bytes": 1,
     "api_requests": 1,
 }
-ALLOWANCE_METERS = ("audio_minutes", "tts_characters", "podcasts")
+ALLOWANCE_METERS = ("audio_minutes", "tts_characters", "podcasts", "translations")
 
-Meter = Literal["audio_minutes", "tts_characters", "podcasts"]
+Meter = Literal["audio_minutes", "tts_characters", "podcasts", "translations"]
+
+# The job type behind each feature a plan may list. A plan that lists one must let its workspaces run that job type
+# within its allowances: someone new to voxhub tries every listed feature before buying anything. (Other features,
+# such as "diarization" or "webhooks", are not jobs of their own.)
+FEATURE_JOB_TYPES: dict[str, str] = {
+    "transcription": "transcribe",
+    "synthesis": "synthesize",
+    "translation": "translate",
+    "dubbing": "dub",
+    "podcasts": "podcast",
+}
 
 
 class CatalogError(Exception):
@@ -122,7 +136,38 @@ class Catalog(_Strict):
             object.__setattr__(plan, "id", key)
         for key, package in self.packages.items():
             object.__setattr__(package, "id", key)
+        shared = [name for name in self.packages if name in self.plans]
+        if shared:
+            raise ValueError(
+                f"{', '.join(repr(name) for name in shared)} names both a plan and a credit package; "
+                "give the package another name"
+            )
         return self
+
+    @model_validator(mode="after")
+    def _plans_can_do_what_they_list(self) -> Catalog:
+        problems = [
+            f"plans.{plan_id} lists {feature!r} but gives no allowance for {job_type} jobs ({reason}); "
+            f"give it an allowance, or drop the feature"
+            for plan_id, plan in self.plans.items()
+            for feature in plan.features
+            if (job_type := FEATURE_JOB_TYPES.get(feature)) is not None
+            and (reason := self._unusable(plan, job_type)) is not None
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _unusable(self, plan: Plan, job_type: str) -> str | None:
+        """Why a workspace on `plan` with no credits could not run a `job_type` job; None when it can."""
+        price = self.prices.get(job_type)
+        if price is None or price.credits == 0:
+            return None  # free
+        if price.meter is None:
+            return f"prices.{job_type} has no meter, so every job is paid in credits"
+        if plan.allowances.get(price.meter, 0) == 0:
+            return f"{price.meter} is 0"
+        return None
 
     def plan(self, plan_id: str) -> Plan:
         # A plan removed from the catalog leaves its subscribers on the free plan's terms rather than broken.
@@ -167,3 +212,8 @@ def load_catalog(path: Path | None) -> Catalog:
 @lru_cache(maxsize=8)
 def cached_catalog(path: Path | None) -> Catalog:
     return load_catalog(path)
+
+
+def catalog_of(settings: Settings) -> Catalog:
+    """The catalog these settings name, read once per process."""
+    return cached_catalog(settings.billing_catalog)

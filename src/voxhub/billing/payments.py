@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Mapping
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -15,7 +16,18 @@ from voxhub.audit import service as audit
 from voxhub.audit.service import Actor
 from voxhub.billing import ledger, receipts
 from voxhub.billing import service as billing
-from voxhub.billing.models import Checkout, LedgerEntry, Payment, ProviderEventRecord
+from voxhub.billing.catalog import catalog_of
+from voxhub.billing.models import (
+    BillingEventStatus,
+    Checkout,
+    CheckoutStatus,
+    EntryKind,
+    Payment,
+    PaymentStatus,
+    ProviderEventRecord,
+    Subscription,
+    SubscriptionStatus,
+)
 from voxhub.billing.providers import (
     CheckoutRequest,
     ProviderError,
@@ -27,7 +39,7 @@ from voxhub.billing.providers import (
 from voxhub.clock import utcnow
 from voxhub.context import AppContext
 from voxhub.db import Database, affected
-from voxhub.errors import BadRequest, Conflict, NotFound, TooManyRequests, Unprocessable, VoxhubError
+from voxhub.errors import BadRequest, Conflict, NotFound, TooManyRequests, Unprocessable, VoxhubError, field_errors
 from voxhub.workspaces.models import Workspace
 from voxhub.workspaces.service import WorkspaceAccess
 
@@ -73,12 +85,12 @@ def start_checkout(
     cancel_url: str | None,
 ) -> tuple[Checkout, str | None]:
     """Open a checkout at the provider for a credit package or a plan; its webhook completes the purchase."""
-    catalog = ctx.catalog
+    catalog = catalog_of(ctx.settings)
     if (package is None) == (plan is None):
         raise Unprocessable(
             "Name either a package or a plan.",
             code="validation_error",
-            details={"fields": [{"field": "package", "message": "give package or plan, not both"}]},
+            details=field_errors(("package", "give package or plan, not both")),
         )
     if package is not None:
         if package not in catalog.packages:
@@ -219,7 +231,8 @@ def receive_webhook(
             "workspace_id": _workspace_ref(event.workspace_id),
             "payload": payload,
             "headers": {key: lowered[key] for key in KEPT_HEADERS if key in lowered},
-            "status": "received",
+            "payment_ref": _payment_ref(event),
+            "status": BillingEventStatus.RECEIVED,
             "attempts": 0,
             "received_at": utcnow(),
         },
@@ -234,13 +247,15 @@ def receive_webhook(
     return record_id, bool(inserted)
 
 
-def process_event(db: Session, *, ctx: AppContext, record_id: str) -> str | None:
+def process_event(
+    db: Session, *, ctx: AppContext, record_id: str, waiting_as: BillingEventStatus = BillingEventStatus.RECEIVED
+) -> BillingEventStatus | None:
     """Act on one stored event, once: the conditional update takes it (and locks it) for this transaction.
-    Returns its new status, or None when it was not waiting."""
+    Returns its new status, or None when it was not `waiting_as` (received, or a refund awaiting its payment)."""
     taken = affected(
         db,
         update(ProviderEventRecord)
-        .where(ProviderEventRecord.id == record_id, ProviderEventRecord.status == "received")
+        .where(ProviderEventRecord.id == record_id, ProviderEventRecord.status == waiting_as)
         .values(attempts=ProviderEventRecord.attempts + 1),
     )
     if not taken:
@@ -249,10 +264,11 @@ def process_event(db: Session, *, ctx: AppContext, record_id: str) -> str | None
     assert record is not None
     adapter = _provider(ctx, record.provider)
     event = adapter.parse(headers=record.headers or {}, payload=record.payload)
-    status, note = _apply(db, ctx=ctx, event=event)
-    record.status, record.note, record.processed_at = status, note, utcnow()
+    outcome = _apply(db, ctx=ctx, event=event)
+    record.status, record.note, record.processed_at = outcome.status, outcome.note, utcnow()
     record.workspace_id = _workspace_ref(event.workspace_id)
-    return status
+    record.payment_ref = _payment_ref(event)
+    return outcome.status
 
 
 def _workspace_ref(workspace_id: str | None) -> str | None:
@@ -261,7 +277,13 @@ def _workspace_ref(workspace_id: str | None) -> str | None:
     return workspace_id if workspace_id and len(workspace_id) <= 36 else None
 
 
-def process_safely(database: Database, ctx: AppContext, record_id: str) -> str | None:
+def _payment_ref(event: ProviderEvent) -> str | None:
+    """The provider's id of the payment the event is about, as stored beside it (one too long to be a payment's id
+    of ours is left in the payload)."""
+    return event.payment_id if event.payment_id and len(event.payment_id) <= 200 else None
+
+
+def process_safely(database: Database, ctx: AppContext, record_id: str) -> BillingEventStatus | None:
     """Process one event in its own transaction; a failure is noted on the event and retried later."""
     try:
         with database.session() as db:
@@ -270,7 +292,7 @@ def process_safely(database: Database, ctx: AppContext, record_id: str) -> str |
         log.exception("billing event %s failed", record_id)
         with database.session() as db:
             _note_failure(db, record_id=record_id, error=exc)
-        return "failed"
+        return BillingEventStatus.FAILED
 
 
 def process_pending(db: Session, *, ctx: AppContext, limit: int = 50) -> int:
@@ -278,7 +300,7 @@ def process_pending(db: Session, *, ctx: AppContext, limit: int = 50) -> int:
     ids = list(
         db.scalars(
             select(ProviderEventRecord.id)
-            .where(ProviderEventRecord.status == "received")
+            .where(ProviderEventRecord.status == BillingEventStatus.RECEIVED)
             .order_by(ProviderEventRecord.received_at)
             .limit(limit)
         )
@@ -296,107 +318,160 @@ def process_pending(db: Session, *, ctx: AppContext, limit: int = 50) -> int:
 
 def _note_failure(db: Session, *, record_id: str, error: Exception) -> None:
     record = db.get(ProviderEventRecord, record_id, populate_existing=True)
-    if record is not None and record.status == "received":
+    if record is not None and record.status == BillingEventStatus.RECEIVED:
         record.attempts += 1
         record.note = f"{type(error).__name__}: {error}"[:1000]
         if record.attempts >= MAX_EVENT_ATTEMPTS:
-            record.status = "failed"
+            record.status = BillingEventStatus.FAILED
 
 
-def _apply(db: Session, *, ctx: AppContext, event: ProviderEvent) -> tuple[str, str | None]:
-    """What the event does. Returns (status, note): processed, ignored, or flagged for a person to look at."""
-    if event.type == "ignored":
-        return "ignored", None
-    workspace = db.get(Workspace, event.workspace_id) if _workspace_ref(event.workspace_id) else None
-    if event.type == "order.refunded":
-        return _refund(db, ctx=ctx, event=event)
-    if workspace is None or workspace.deleted_at is not None:
-        return "flagged", f"unknown workspace {event.workspace_id!r}"
-    actor = Actor(user_agent=f"billing provider {event.provider}")
-    if event.type == "order.paid":
-        if event.package:
-            if event.package not in ctx.catalog.packages:
-                return "flagged", f"unknown package {event.package!r}"
-            record_payment(
-                db,
-                ctx=ctx,
-                workspace_id=workspace.id,
-                provider=event.provider,
-                external_id=event.payment_id or event.event_id,
-                kind="package",
-                item=event.package,
-                amount_cents=event.amount_cents
-                if event.amount_cents is not None
-                else ctx.catalog.packages[event.package].price_cents,
-                currency=event.currency or ctx.catalog.currency,
-                customer_email=event.customer_email,
-                actor=actor,
-            )
-            return "processed", None
-        if event.plan:
-            record_payment(
-                db,
-                ctx=ctx,
-                workspace_id=workspace.id,
-                provider=event.provider,
-                external_id=event.payment_id or event.event_id,
-                kind="plan",
-                item=event.plan,
-                amount_cents=event.amount_cents if event.amount_cents is not None else 0,
-                currency=event.currency or ctx.catalog.currency,
-                customer_email=event.customer_email,
-                actor=actor,
-            )
-            return "processed", None
-        return "flagged", "a paid order names neither a package nor a plan"
+# ---- what each kind of event does ----
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What acting on an event came to: its new status, and a note for the person who reads it."""
+
+    status: BillingEventStatus
+    note: str | None = None
+
+
+PROCESSED = Outcome(BillingEventStatus.PROCESSED)
+
+
+class EventHandler(Protocol):
+    def __call__(self, db: Session, *, ctx: AppContext, event: ProviderEvent) -> Outcome: ...
+
+
+class WorkspaceEventHandler(Protocol):
+    def __call__(self, db: Session, *, ctx: AppContext, event: ProviderEvent, workspace: Workspace) -> Outcome: ...
+
+
+def _provider_actor(provider: str) -> Actor:
+    return Actor(user_agent=f"billing provider {provider}")
+
+
+def _for_live_workspace(handler: WorkspaceEventHandler) -> EventHandler:
+    """`handler` acts on the workspace the event names; an event naming none voxhub has (live) is flagged."""
+
+    def handle(db: Session, *, ctx: AppContext, event: ProviderEvent) -> Outcome:
+        workspace = db.get(Workspace, event.workspace_id) if _workspace_ref(event.workspace_id) else None
+        if workspace is None or workspace.deleted_at is not None:
+            return Outcome(BillingEventStatus.FLAGGED, f"unknown workspace {event.workspace_id!r}")
+        return handler(db, ctx=ctx, event=event, workspace=workspace)
+
+    return handle
+
+
+def _order_paid(db: Session, *, ctx: AppContext, event: ProviderEvent, workspace: Workspace) -> Outcome:
+    """A paid order: a package's credits go on the ledger; a plan's payment is recorded (the plan itself comes with
+    its subscription event)."""
+    catalog = catalog_of(ctx.settings)
+    if event.package:
+        if event.package not in catalog.packages:
+            return Outcome(BillingEventStatus.FLAGGED, f"unknown package {event.package!r}")
+        kind: Literal["package", "plan"] = "package"
+        item, list_price_cents = event.package, catalog.packages[event.package].price_cents
+    elif event.plan:
+        kind, item, list_price_cents = "plan", event.plan, 0
+    else:
+        return Outcome(BillingEventStatus.FLAGGED, "a paid order names neither a package nor a plan")
+    record_payment(
+        db,
+        ctx=ctx,
+        workspace_id=workspace.id,
+        provider=event.provider,
+        external_id=event.payment_id or event.event_id,
+        kind=kind,
+        item=item,
+        amount_cents=event.amount_cents if event.amount_cents is not None else list_price_cents,
+        currency=event.currency or catalog.currency,
+        customer_email=event.customer_email,
+        actor=_provider_actor(event.provider),
+    )
+    return PROCESSED
+
+
+def _replaced(current: Subscription, event: ProviderEvent) -> Outcome | None:
+    """Ignored, when the event is about a subscription the workspace has since moved away from."""
+    if event.subscription_id and current.external_id and event.subscription_id != current.external_id:
+        return Outcome(
+            BillingEventStatus.IGNORED, f"subscription {event.subscription_id} was replaced by {current.external_id}"
+        )
+    return None
+
+
+def _subscription_updated(db: Session, *, ctx: AppContext, event: ProviderEvent, workspace: Workspace) -> Outcome:
+    """A subscription started, renewed, changed plan or fell past due: the workspace follows it."""
     current = billing.subscription(db, workspace_id=workspace.id)
-    replaced = bool(event.subscription_id and current.external_id and event.subscription_id != current.external_id)
-    if event.type == "subscription.canceled" and replaced:
-        return "ignored", f"subscription {event.subscription_id} was replaced by {current.external_id}"
-    if event.type == "subscription.updated" and replaced and event.subscription_status != "active":
+    replaced = _replaced(current, event)
+    if replaced and event.subscription_status != SubscriptionStatus.ACTIVE:
         # News of a subscription the workspace moved away from (its cancellation, its last failed payment).
-        return "ignored", f"subscription {event.subscription_id} was replaced by {current.external_id}"
-    if event.type == "subscription.updated":
-        plan = event.plan or current.plan
-        if plan not in ctx.catalog.plans:
-            return "flagged", f"unknown plan {plan!r}"
-        if event.subscription_status == "past_due" and current.status != "past_due":
-            _mail_payment_failed(db, ctx=ctx, workspace=workspace, provider=event.provider)
-        billing.set_plan(
-            db,
-            ctx=ctx,
-            workspace_id=workspace.id,
-            plan=plan,
-            interval=event.interval or current.interval,
-            actor=actor,
-            provider=event.provider,
-            external_id=event.subscription_id,
-            period_start=event.period_start,
-            period_end=event.period_end,
-            status=event.subscription_status or "active",
-            cancel_at_period_end=event.cancel_at_period_end,
-        )
-        return "processed", None
-    if event.type == "subscription.canceled":
-        billing.set_plan(
-            db, ctx=ctx, workspace_id=workspace.id, plan="free", interval="month", actor=actor, status="active"
-        )
-        return "processed", None
-    if event.type == "payment.failed":
-        if current.plan != "free":
-            current.status = "past_due"
+        return replaced
+    plan = event.plan or current.plan
+    if plan not in catalog_of(ctx.settings).plans:
+        return Outcome(BillingEventStatus.FLAGGED, f"unknown plan {plan!r}")
+    past_due = SubscriptionStatus.PAST_DUE
+    if event.subscription_status == past_due and current.status != past_due:
         _mail_payment_failed(db, ctx=ctx, workspace=workspace, provider=event.provider)
-        audit.record(
-            db,
-            actor=actor,
-            action="billing.payment_failed",
-            workspace_id=workspace.id,
-            target_type="subscription",
-            target_id=workspace.id,
-            summary={"provider": event.provider},
-        )
-        return "processed", None
-    return "ignored", f"no effect for {event.type}"
+    billing.set_plan(
+        db,
+        ctx=ctx,
+        workspace_id=workspace.id,
+        plan=plan,
+        interval=event.interval or current.interval,
+        actor=_provider_actor(event.provider),
+        provider=event.provider,
+        external_id=event.subscription_id,
+        period_start=event.period_start,
+        period_end=event.period_end,
+        status=event.subscription_status or SubscriptionStatus.ACTIVE,
+        cancel_at_period_end=event.cancel_at_period_end,
+    )
+    return PROCESSED
+
+
+def _subscription_canceled(db: Session, *, ctx: AppContext, event: ProviderEvent, workspace: Workspace) -> Outcome:
+    """The subscription ended: the workspace is back on the free plan (unless it has moved to another one)."""
+    replaced = _replaced(billing.subscription(db, workspace_id=workspace.id), event)
+    if replaced:
+        return replaced
+    billing.set_plan(
+        db,
+        ctx=ctx,
+        workspace_id=workspace.id,
+        plan="free",
+        interval="month",
+        actor=_provider_actor(event.provider),
+        status=SubscriptionStatus.ACTIVE,
+    )
+    return PROCESSED
+
+
+def _payment_failed(db: Session, *, ctx: AppContext, event: ProviderEvent, workspace: Workspace) -> Outcome:
+    """A renewal's payment failed: a paid plan is past due, and the owners are mailed."""
+    current = billing.subscription(db, workspace_id=workspace.id)
+    if current.plan != "free":
+        current.status = SubscriptionStatus.PAST_DUE
+    _mail_payment_failed(db, ctx=ctx, workspace=workspace, provider=event.provider)
+    audit.record(
+        db,
+        actor=_provider_actor(event.provider),
+        action="billing.payment_failed",
+        workspace_id=workspace.id,
+        target_type="subscription",
+        target_id=workspace.id,
+        summary={"provider": event.provider},
+    )
+    return PROCESSED
+
+
+def _apply(db: Session, *, ctx: AppContext, event: ProviderEvent) -> Outcome:
+    """What the event does: its type's handler, or nothing (an `ignored` event, a type with no handler)."""
+    handler = EVENT_HANDLERS.get(event.type)
+    if handler is None:
+        return Outcome(BillingEventStatus.IGNORED, None if event.type == "ignored" else f"no effect for {event.type}")
+    return handler(db, ctx=ctx, event=event)
 
 
 def _mail_payment_failed(db: Session, *, ctx: AppContext, workspace: Workspace, provider: str) -> None:
@@ -428,7 +503,7 @@ def record_payment(
     existing = db.scalar(select(Payment).where(Payment.provider == provider, Payment.external_id == external_id))
     if existing is not None:
         return existing
-    credits = ctx.catalog.packages[item].credits if kind == "package" else 0
+    credits = catalog_of(ctx.settings).packages[item].credits if kind == "package" else 0
     payment = Payment(
         workspace_id=workspace_id,
         provider=provider,
@@ -448,7 +523,7 @@ def record_payment(
         ledger.post(
             db,
             account=account,
-            kind="purchase",
+            kind=EntryKind.PURCHASE,
             amount=credits,
             idempotency_key=f"purchase:{provider}:{external_id}",
             actor=f"provider:{provider}",
@@ -468,35 +543,33 @@ def record_payment(
     return payment
 
 
-def _refund_waiting_note(payment_id: str | None) -> str:
-    return f"refund for unknown payment {payment_id!r}"
-
-
 def _apply_refunds_that_came_first(db: Session, *, ctx: AppContext, provider: str, external_id: str) -> None:
-    """Providers do not promise order: a refund that arrived before its payment was flagged; it is applied now."""
+    """Providers do not promise order: a refund that arrived before its payment awaits it; it is applied now."""
     waiting = db.scalars(
         select(ProviderEventRecord.id).where(
             ProviderEventRecord.provider == provider,
-            ProviderEventRecord.status == "flagged",
-            ProviderEventRecord.note == _refund_waiting_note(external_id),
+            ProviderEventRecord.payment_ref == external_id,
+            ProviderEventRecord.status == BillingEventStatus.AWAITING_PAYMENT,
         )
     ).all()
     for record_id in waiting:
-        db.execute(update(ProviderEventRecord).where(ProviderEventRecord.id == record_id).values(status="received"))
-        process_event(db, ctx=ctx, record_id=record_id)
+        process_event(db, ctx=ctx, record_id=record_id, waiting_as=BillingEventStatus.AWAITING_PAYMENT)
 
 
-def _refund(db: Session, *, ctx: AppContext, event: ProviderEvent) -> tuple[str, str | None]:
+def _refund(db: Session, *, ctx: AppContext, event: ProviderEvent) -> Outcome:
     """Take back the credits a refund paid for. Credits already spent cannot be taken: the balance goes to zero
-    (never below what running jobs hold) and the shortfall is recorded on the payment."""
+    (never below what running jobs hold) and the shortfall is recorded on the payment. A refund of a payment not
+    seen yet awaits it."""
+    if _payment_ref(event) is None:
+        return Outcome(BillingEventStatus.FLAGGED, "a refund that names no payment")
     payment = db.scalar(
         select(Payment).where(Payment.provider == event.provider, Payment.external_id == event.payment_id)
     )
     if payment is None:
-        return "flagged", _refund_waiting_note(event.payment_id)
+        return Outcome(BillingEventStatus.AWAITING_PAYMENT, f"refund for unknown payment {event.payment_id!r}")
     refunded_cents = min(payment.amount_cents, event.refunded_cents or payment.amount_cents)
     if refunded_cents <= payment.refunded_cents:
-        return "ignored", "refund already applied"
+        return Outcome(BillingEventStatus.IGNORED, "refund already applied")
     owed = (payment.credits * refunded_cents) // payment.amount_cents if payment.amount_cents else payment.credits
     to_take = owed - payment.credits_refunded - payment.shortfall
     account = ledger.lock_account(db, payment.workspace_id)
@@ -505,7 +578,7 @@ def _refund(db: Session, *, ctx: AppContext, event: ProviderEvent) -> tuple[str,
         ledger.post(
             db,
             account=account,
-            kind="refund",
+            kind=EntryKind.REFUND,
             amount=-taken,
             idempotency_key=f"refund:{payment.provider}:{payment.external_id}:{refunded_cents}",
             actor=f"provider:{payment.provider}",
@@ -515,18 +588,31 @@ def _refund(db: Session, *, ctx: AppContext, event: ProviderEvent) -> tuple[str,
     payment.refunded_cents = refunded_cents
     payment.credits_refunded += taken
     payment.shortfall += to_take - taken
-    payment.status = "refunded" if refunded_cents >= payment.amount_cents else "partially_refunded"
+    payment.status = (
+        PaymentStatus.REFUNDED if refunded_cents >= payment.amount_cents else PaymentStatus.PARTIALLY_REFUNDED
+    )
     audit.record(
         db,
-        actor=Actor(user_agent=f"billing provider {payment.provider}"),
+        actor=_provider_actor(payment.provider),
         action="billing.payment_refunded",
         workspace_id=payment.workspace_id,
         target_type="payment",
         target_id=payment.id,
         summary={"refunded_cents": refunded_cents, "credits_taken": taken, "shortfall": to_take - taken},
     )
-    note = f"{to_take - taken} credits were already spent" if to_take > taken else None
-    return "processed", note
+    return Outcome(
+        BillingEventStatus.PROCESSED, f"{to_take - taken} credits were already spent" if to_take > taken else None
+    )
+
+
+# Every kind of provider event (providers.EVENT_KINDS) and what it does; `ignored` has nothing to do.
+EVENT_HANDLERS: dict[str, EventHandler] = {
+    "order.paid": _for_live_workspace(_order_paid),
+    "order.refunded": _refund,
+    "subscription.updated": _for_live_workspace(_subscription_updated),
+    "subscription.canceled": _for_live_workspace(_subscription_canceled),
+    "payment.failed": _for_live_workspace(_payment_failed),
+}
 
 
 # ---- manual payments ----
@@ -556,7 +642,7 @@ def mark_checkout_paid(db: Session, *, ctx: AppContext, checkout_id: str, actor:
         customer_email=None,
         actor=actor,
     )
-    if checkout.kind == "plan" and checkout.status != "completed":
+    if checkout.kind == "plan" and checkout.status != CheckoutStatus.COMPLETED:
         billing.set_plan(
             db,
             ctx=ctx,
@@ -566,7 +652,7 @@ def mark_checkout_paid(db: Session, *, ctx: AppContext, checkout_id: str, actor:
             actor=actor,
             provider=checkout.provider,
         )
-    checkout.status = "completed"
+    checkout.status = CheckoutStatus.COMPLETED
     return payment
 
 
@@ -580,9 +666,9 @@ def list_payments(db: Session, *, workspace_id: str) -> list[Payment]:
 
 
 def payment_of_entry(db: Session, *, workspace_id: str, entry_id: str) -> Payment:
-    entry: LedgerEntry = billing.ledger_entry(db, workspace_id=workspace_id, entry_id=entry_id)
+    entry = billing.ledger_entry(db, workspace_id=workspace_id, entry_id=entry_id)
     payment = db.get(Payment, entry.payment_id) if entry.payment_id else None
-    if payment is None or entry.kind != "purchase":
+    if payment is None or entry.kind != EntryKind.PURCHASE:
         raise NotFound("This ledger entry is not a payment, so it has no receipt.", code="receipt_not_found")
     return payment
 

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from voxhub.billing import payments, receipts
 from voxhub.billing import service as billing
+from voxhub.billing.catalog import catalog_of
 from voxhub.billing.schemas import (
     BillingOut,
     CatalogOut,
@@ -43,9 +44,9 @@ admin = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 @public.get("/plans", summary="Plans")
 async def list_plans(ctx: Ctx) -> CatalogOut:
     """Every plan with its prices, monthly allowances and limits, and what each job type costs in credits."""
-    catalog = ctx.catalog
+    catalog = catalog_of(ctx.settings)
     return CatalogOut(
-        plans=[plan_out(plan, catalog) for plan in catalog.plans.values()],
+        items=[plan_out(plan, catalog) for plan in catalog.plans.values()],
         prices=[
             PriceOut(job_type=name, credits=price.credits, per=price.per, of=price.of, meter=price.meter)
             for name, price in catalog.prices.items()
@@ -55,9 +56,10 @@ async def list_plans(ctx: Ctx) -> CatalogOut:
 
 
 @public.get("/packages", summary="Credit packages")
-async def list_packages(ctx: Ctx) -> list[PackageOut]:
+async def list_packages(ctx: Ctx) -> Page[PackageOut]:
     """Credit packages for sale."""
-    return [package_out(package, ctx.catalog) for package in ctx.catalog.packages.values()]
+    catalog = catalog_of(ctx.settings)
+    return Page(items=[package_out(package, catalog) for package in catalog.packages.values()])
 
 
 @public.post(
@@ -124,9 +126,10 @@ def get_entry_receipt(
 
 
 @router.get("/payments", summary="Payments", responses=responses(401, 403, 404))
-def get_payments(db: DbSession, access: MemberAccess) -> list[PaymentOut]:
+def get_payments(db: DbSession, access: MemberAccess) -> Page[PaymentOut]:
     """Paid orders, newest first, with refunds and any credits a refund could not take back."""
-    return [payment_out(payment) for payment in payments.list_payments(db, workspace_id=access.workspace_id)]
+    paid = payments.list_payments(db, workspace_id=access.workspace_id)
+    return Page(items=[payment_out(payment) for payment in paid])
 
 
 @router.get(

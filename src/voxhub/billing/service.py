@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -18,11 +18,12 @@ from voxhub.accounts.models import User
 from voxhub.audit import service as audit
 from voxhub.audit.service import Actor
 from voxhub.billing import ledger
-from voxhub.billing.catalog import ALLOWANCE_METERS, METER_UNITS, Catalog, Plan, Price, credits_for_seconds
+from voxhub.billing.catalog import ALLOWANCE_METERS, METER_UNITS, Catalog, Plan, Price, catalog_of, credits_for_seconds
 from voxhub.billing.models import (
     AllowanceUse,
     BillingAlert,
     CreditAccount,
+    EntryKind,
     LedgerEntry,
     Subscription,
     SyncCharge,
@@ -31,11 +32,13 @@ from voxhub.billing.models import (
 from voxhub.clock import as_utc, utcnow
 from voxhub.context import AppContext
 from voxhub.db import Database, affected
-from voxhub.errors import Conflict, NotFound, PaymentRequired, Unprocessable
+from voxhub.engines.textnorm import estimate_seconds
+from voxhub.errors import Conflict, NotFound, PaymentRequired, Unprocessable, field_errors
 from voxhub.ids import new_id
 from voxhub.notify import webhooks
 from voxhub.pagination import paginate
-from voxhub.workspaces.models import Membership, Role
+from voxhub.workspaces import service as workspaces
+from voxhub.workspaces.models import Membership, Role, Workspace
 
 log = logging.getLogger("voxhub.billing")
 
@@ -114,6 +117,11 @@ def open_account(db: Session, *, workspace_id: str) -> None:
     db.add(CreditAccount(workspace_id=workspace_id, balance=0, held=0))
 
 
+@workspaces.workspace_created.connect
+def _open_account_of_new_workspace(db: Session, workspace: Workspace) -> None:
+    open_account(db, workspace_id=workspace.id)
+
+
 def subscription(db: Session, *, workspace_id: str, now: datetime | None = None) -> Subscription:
     """The workspace's subscription as of `now`, started on the free plan the first time it is asked for."""
     now = now or utcnow()
@@ -144,7 +152,7 @@ def limits(db: Session, *, ctx: AppContext, workspace_id: str) -> PlanLimits:
     server_file, server_quota = settings.max_file_size_mb * 2**20, settings.storage_quota_mb * 2**20
     if not settings.billing_enabled:
         return PlanLimits(server_file, server_quota, None, None)
-    plan = plan_of(db, catalog=ctx.catalog, workspace_id=workspace_id)
+    plan = plan_of(db, catalog=catalog_of(ctx.settings), workspace_id=workspace_id)
     return PlanLimits(
         max_file_bytes=min(server_file, plan.max_file_size_mb * 2**20),
         storage_quota_bytes=min(server_quota, plan.storage_quota_mb * 2**20),
@@ -195,20 +203,24 @@ class Measure:
         return 1  # podcasts and the like count jobs
 
 
-def estimate(db: Session, *, price: Price, workspace_id: str, job_input: Any, params: Any) -> Measure:
-    """The job's size before it runs: the probed duration of its input file, or its text and the speech that
-    text should make."""
-    from voxhub.engines.textnorm import estimate_seconds
-    from voxhub.files import service as files
+@dataclass(frozen=True)
+class JobSize:
+    """What a job's price is counted from, as its caller knows it before the job runs."""
 
-    text = getattr(job_input, "text", None) or ""
+    input_seconds: float = 0.0  # the probed duration of its input file
+    text: str = ""  # the text it speaks or translates
+    speed: float = 1.0  # the speaking rate of the speech that text should make
+
+
+def estimate(*, price: Price, size: JobSize) -> Measure:
+    """The job's size before it runs: the duration of its input file, or its text and the speech that text
+    should make."""
     seconds = 0.0
-    if price.of == "input" and getattr(job_input, "file_id", None):
-        file = files.get_file(db, workspace_id=workspace_id, file_id=job_input.file_id)
-        seconds = float((file.media or {}).get("duration_s") or 0.0)
-    elif price.of == "output" and text:
-        seconds = estimate_seconds(text, speed=float(getattr(params, "speed", 1.0) or 1.0))
-    return Measure(seconds=seconds, characters=len(text))
+    if price.of == "input":
+        seconds = size.input_seconds
+    elif price.of == "output" and size.text:
+        seconds = estimate_seconds(size.text, speed=size.speed)
+    return Measure(seconds=seconds, characters=len(size.text))
 
 
 def measured(result: dict[str, Any] | None, estimated: Measure) -> Measure:
@@ -257,15 +269,15 @@ def _actor_name(actor: Actor) -> str:
 
 
 def hold_for_job(
-    db: Session, *, ctx: AppContext, job: Any, job_input: Any, params: Any, actor: Actor, now: datetime | None = None
+    db: Session, *, ctx: AppContext, job: Any, size: JobSize, actor: Actor, now: datetime | None = None
 ) -> None:
     """Reserve what `job` will cost before it is queued: its plan's allowance first, then credits. Raises 402
     (and the caller's transaction, job included, rolls back) when neither covers it."""
-    price = ctx.catalog.price_for(job.type) if ctx.settings.billing_enabled else None
+    price = catalog_of(ctx.settings).price_for(job.type) if ctx.settings.billing_enabled else None
     if price is None:
         job.credits = None
         return
-    measure = estimate(db, price=price, workspace_id=job.workspace_id, job_input=job_input, params=params)
+    measure = estimate(price=price, size=size)
     hold(db, ctx=ctx, charge=job, measure=measure, actor=actor, now=now)
 
 
@@ -274,7 +286,7 @@ def hold(
 ) -> None:
     """Reserve the cost of `measure` for `charge` (a job, or a synchronous call: anything with an id, a type,
     a workspace_id and a `credits` dict), recording what was held on it for `settle_job`."""
-    catalog = ctx.catalog
+    catalog = catalog_of(ctx.settings)
     price = catalog.price_for(charge.type) if ctx.settings.billing_enabled else None
     if price is None:
         charge.credits = None
@@ -315,7 +327,7 @@ def hold(
         ledger.post(
             db,
             account=account,
-            kind="hold",
+            kind=EntryKind.HOLD,
             amount=cost.credits,
             idempotency_key=f"hold:{charge.id}:{holds}",
             actor=_actor_name(actor),
@@ -349,8 +361,8 @@ def settle_job(db: Session, *, ctx: AppContext, job: Any, now: datetime | None =
         return
     now = now or utcnow()
     terms = dict(state.get("price") or {})
-    rounding = terms.pop("rounding", ctx.catalog.rounding)
-    price = Price.model_validate(terms) if terms else ctx.catalog.price_for(job.type)
+    rounding = terms.pop("rounding", catalog_of(ctx.settings).rounding)
+    price = Price.model_validate(terms) if terms else catalog_of(ctx.settings).price_for(job.type)
     account = ledger.lock_account(db, job.workspace_id)
     allowance = dict(state.get("allowance") or {})
     held_units = int(allowance.get("held_units") or 0)
@@ -376,13 +388,13 @@ def settle_job(db: Session, *, ctx: AppContext, job: Any, now: datetime | None =
     key = f"{job.id}:{holds}"
     if charged:
         ledger.post(
-            db, account=account, kind="capture", amount=-charged, idempotency_key=f"capture:{key}",
+            db, account=account, kind=EntryKind.CAPTURE, amount=-charged, idempotency_key=f"capture:{key}",
             actor="system", job_id=job.id,
         )  # fmt: skip
     if held_credits - charged:
         ledger.post(
-            db, account=account, kind="release", amount=-(held_credits - charged), idempotency_key=f"release:{key}",
-            actor="system", job_id=job.id,
+            db, account=account, kind=EntryKind.RELEASE, amount=-(held_credits - charged),
+            idempotency_key=f"release:{key}", actor="system", job_id=job.id,
         )  # fmt: skip
     allowance["used"] = _in_api_units(meter, used_units) if meter else 0
     state.update(state="captured" if succeeded else "released", charged=charged, allowance=allowance)
@@ -422,7 +434,7 @@ def begin_sync_charge(
 ) -> str | None:
     """Hold what a synchronous call will cost, committed at once in its own transaction; 402 if it cannot be paid.
     Returns the charge's id (None when the call costs nothing)."""
-    if not ctx.settings.billing_enabled or ctx.catalog.price_for(job_type) is None:
+    if not ctx.settings.billing_enabled or catalog_of(ctx.settings).price_for(job_type) is None:
         return None
     with database.session() as db:
         charge = SyncCharge(workspace_id=workspace_id, type=job_type, status="running")
@@ -495,10 +507,9 @@ def record_api_requests(database: Database, counted: dict[tuple[str, str], int])
             log.warning("could not record %d API requests of workspace %s", quantity, workspace_id, exc_info=True)
 
 
-def record_storage(db: Session, *, now: datetime | None = None) -> int:
-    """Periodic: each workspace's stored bytes as today's reading of the `storage_bytes` meter (once a day)."""
-    from voxhub.files.models import File, FileStatus
-
+def record_storage(db: Session, *, stored_bytes: dict[str, int], now: datetime | None = None) -> int:
+    """Periodic: each workspace's stored bytes (as the files room counts them) as today's reading of the
+    `storage_bytes` meter, once a day."""
     now = now or utcnow()
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     measured = set(
@@ -506,20 +517,15 @@ def record_storage(db: Session, *, now: datetime | None = None) -> int:
             select(UsageRecord.workspace_id).where(UsageRecord.meter == "storage_bytes", UsageRecord.recorded_at == day)
         )
     )
-    stored = db.execute(
-        select(File.workspace_id, func.sum(File.size_bytes))
-        .where(File.status == FileStatus.READY.value)
-        .group_by(File.workspace_id)
-    ).all()
     added = 0
-    for workspace_id, total in stored:
+    for workspace_id, total in stored_bytes.items():
         if workspace_id not in measured:
             added += 1
             db.add(
                 UsageRecord(
                     workspace_id=workspace_id,
                     meter="storage_bytes",
-                    quantity=int(total or 0),
+                    quantity=total,
                     period_start=day,
                     recorded_at=day,
                 )
@@ -531,7 +537,7 @@ def record_storage(db: Session, *, now: datetime | None = None) -> int:
 
 
 def summary(db: Session, *, ctx: AppContext, workspace_id: str, now: datetime | None = None) -> dict[str, Any]:
-    catalog = ctx.catalog
+    catalog = catalog_of(ctx.settings)
     sub = subscription(db, workspace_id=workspace_id, now=now)
     plan = catalog.plan(sub.plan)
     account = ledger.read_account(db, workspace_id)
@@ -602,13 +608,13 @@ def usage(
         raise Unprocessable(
             f"Unknown meter {meter!r}; known: {', '.join(METER_UNITS)}.",
             code="validation_error",
-            details={"fields": [{"field": "meter", "message": "unknown meter"}]},
+            details=field_errors(("meter", "unknown meter")),
         )
     if end <= start or end - start > timedelta(days=400):
         raise Unprocessable(
             "`to` must be after `from`, and at most 400 days later.",
             code="validation_error",
-            details={"fields": [{"field": "to", "message": "out of range"}]},
+            details=field_errors(("to", "out of range")),
         )
     query = select(UsageRecord.meter, UsageRecord.quantity, UsageRecord.recorded_at).where(
         UsageRecord.workspace_id == workspace_id, UsageRecord.recorded_at >= start, UsageRecord.recorded_at < end
@@ -651,7 +657,7 @@ def grant(
         raise Unprocessable(
             "Give a non-zero number of credits and a reason.",
             code="validation_error",
-            details={"fields": [{"field": "credits" if credits == 0 else "reason", "message": "required"}]},
+            details=field_errors(("credits" if credits == 0 else "reason", "required")),
         )
     account = ledger.lock_account(db, workspace_id)
     if idempotency_key:  # the same grant sent again gets its entry, whatever the balance is now
@@ -673,7 +679,7 @@ def grant(
     entry = ledger.post(
         db,
         account=account,
-        kind="grant" if credits > 0 else "adjustment",
+        kind=EntryKind.GRANT if credits > 0 else EntryKind.ADJUSTMENT,
         amount=credits,
         idempotency_key=idempotency_key or f"grant:{new_id()}",
         actor=_actor_name(actor),
@@ -708,12 +714,12 @@ def set_plan(
     cancel_at_period_end: bool = False,
 ) -> Subscription:
     """Move the workspace to `plan`. A new period starts now unless the provider says when it runs."""
-    catalog = ctx.catalog
+    catalog = catalog_of(ctx.settings)
     if plan not in catalog.plans:
         raise Unprocessable(
             f"Unknown plan {plan!r}; known: {', '.join(catalog.plans)}.",
             code="unknown_plan",
-            details={"fields": [{"field": "plan", "message": "unknown"}]},
+            details=field_errors(("plan", "unknown")),
         )
     ledger.lock_account(db, workspace_id)
     now = utcnow()
@@ -796,7 +802,7 @@ def check_alerts(
     db: Session, *, ctx: AppContext, workspace_id: str, account: CreditAccount, now: datetime | None = None
 ) -> list[str]:
     """Send the alerts newly due: each allowance at each threshold, and credits running low; once per period."""
-    catalog = ctx.catalog
+    catalog = catalog_of(ctx.settings)
     sub = subscription(db, workspace_id=workspace_id, now=now)
     plan = catalog.plan(sub.plan)
     period_start = as_utc(sub.allowance_period_start)
@@ -830,7 +836,7 @@ def check_alerts(
     threshold = catalog.low_balance_credits
     ever_bought = db.scalar(
         select(LedgerEntry.id)
-        .where(LedgerEntry.workspace_id == workspace_id, LedgerEntry.kind.in_(["purchase", "grant"]))
+        .where(LedgerEntry.workspace_id == workspace_id, LedgerEntry.kind.in_([EntryKind.PURCHASE, EntryKind.GRANT]))
         .limit(1)
     )
     if (
@@ -884,7 +890,7 @@ def running_jobs_over_limit(db: Session, *, ctx: AppContext, workspace_id: str, 
     """Whether a workspace already runs as many jobs as its plan allows (extra jobs wait in the queue)."""
     if not ctx.settings.billing_enabled:
         return False
-    return running >= plan_of(db, catalog=ctx.catalog, workspace_id=workspace_id).concurrent_jobs
+    return running >= plan_of(db, catalog=catalog_of(ctx.settings), workspace_id=workspace_id).concurrent_jobs
 
 
 def lock_credits(db: Session, *, workspace_id: str) -> None:

@@ -91,6 +91,17 @@ def installed_models(settings: Settings) -> list[str]:
     return names
 
 
+def can_load(name: str, settings: Settings) -> bool:
+    """Whether `name` is installed here, or a hub model this server may fetch."""
+    if name in installed_models(settings):
+        return True
+    if not settings.asr_allow_download:
+        return False
+    from faster_whisper.utils import available_models
+
+    return name in available_models()
+
+
 def resolve(name: str, settings: Settings) -> str:
     """A local directory (or, when allowed and online, a hub id) for a model name; ModelUnavailable otherwise."""
     if name == "base" and (path := _base_dir(settings)) is not None:

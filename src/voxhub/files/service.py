@@ -385,6 +385,16 @@ def delete_file(db: Session, *, ctx: AppContext, access: WorkspaceAccess, file_i
 # ---- periodic work ----
 
 
+def stored_bytes_by_workspace(db: Session) -> dict[str, int]:
+    """Bytes of ready files, per workspace that has any."""
+    rows = db.execute(
+        select(File.workspace_id, func.sum(File.size_bytes))
+        .where(File.status == FileStatus.READY.value)
+        .group_by(File.workspace_id)
+    ).all()
+    return {workspace_id: int(total or 0) for workspace_id, total in rows}
+
+
 def delete_expired_files(db: Session, *, ctx: AppContext, now: datetime | None = None) -> int:
     """Delete files past their workspace's retention period, or past their own expires_at."""
     now = now or utcnow()

@@ -1,4 +1,5 @@
-"""Executors decide where jobs run: threads inside `voxhub serve` (local), or Celery workers on Redis."""
+"""Executors decide where jobs run: threads inside `voxhub serve` (local), or Celery workers on Redis. This room only
+sends job ids to Celery; the task bodies that run them live in `voxhub.worker`."""
 
 from __future__ import annotations
 
@@ -6,17 +7,21 @@ import logging
 import threading
 from typing import Protocol
 
+from celery import Celery
+from kombu import Queue
 from sqlalchemy.exc import SQLAlchemyError
 
 from voxhub.config import Settings
 from voxhub.context import AppContext
 from voxhub.db import Database
 from voxhub.jobs import service
+from voxhub.jobs.registry import QUEUES
 from voxhub.jobs.runner import new_worker_id, run_job
 
 log = logging.getLogger("voxhub.jobs")
 
 POLL_S = 1.0
+RUN_JOB_TASK = "voxhub.run_job"
 
 
 class Executor(Protocol):
@@ -92,16 +97,31 @@ class LocalExecutor:
                     self._pending = max(0, self._pending - 1)
 
 
+def make_celery(settings: Settings) -> Celery:
+    """The Celery app as both sides see it: queues asr, tts, media and default on Redis; tasks carry only a job id."""
+    app = Celery("voxhub", broker=settings.queue_url, set_as_current=False)
+    app.conf.update(
+        task_acks_late=True,  # a job id is acknowledged once its run is over; a killed worker's job is redelivered
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_default_queue="default",
+        task_queues=[Queue(name) for name in QUEUES],
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": 24 * 3600},
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
 class CeleryExecutor:
     """Sends job ids to Celery queues on Redis; `voxhub worker` processes run them."""
 
-    def __init__(self, settings: Settings) -> None:
-        from voxhub.jobs.celery_app import make_celery
-
-        self.celery = make_celery(settings)
+    def __init__(self, settings: Settings, celery: Celery | None = None) -> None:
+        self.celery = celery or make_celery(settings)
 
     def enqueue(self, job_id: str, queue: str, *, delay_s: float = 0) -> None:
-        self.celery.send_task("voxhub.run_job", args=[job_id], queue=queue, countdown=delay_s or None)
+        self.celery.send_task(RUN_JOB_TASK, args=[job_id], queue=queue, countdown=delay_s or None)
 
     def start(self) -> None:
         pass

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterator
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -16,11 +16,11 @@ from voxhub.clock import as_utc, utcnow
 from voxhub.db import Database
 from voxhub.jobs.models import Job, JobStatus
 from voxhub.jobs.registry import QUEUES
+from voxhub.observability import PROCESS_REGISTRY
 
 log = logging.getLogger("voxhub.metrics")
 
-# One per process: a Celery worker and an API process each export what they observed.
-REGISTRY = CollectorRegistry()
+REGISTRY = PROCESS_REGISTRY
 _BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 JOB_DURATION = Histogram(
     "voxhub_job_duration_seconds", "Time jobs spent running, by type.", ["type"], registry=REGISTRY, buckets=_BUCKETS
@@ -34,9 +34,6 @@ JOB_WAIT = Histogram(
 )
 JOBS_FINISHED = Counter(
     "voxhub_jobs_finished_total", "Job attempts that ended, by type and outcome.", ["type", "status"], registry=REGISTRY
-)
-WEBHOOK_DELIVERIES = Counter(
-    "voxhub_webhook_deliveries_total", "Webhook delivery attempts by outcome.", ["outcome"], registry=REGISTRY
 )
 
 

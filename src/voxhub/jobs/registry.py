@@ -63,8 +63,6 @@ def register(job_type: JobType) -> JobType:
     return job_type
 
 
-def load() -> dict[str, JobType]:
-    """Every job type, after importing the pipelines that register them."""
-    import voxhub.pipelines  # noqa: F401
-
+def registered() -> dict[str, JobType]:
+    """Every job type registered in this process (the app and the worker register the pipelines when assembled)."""
     return JOB_TYPES

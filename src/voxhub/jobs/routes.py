@@ -9,19 +9,33 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from voxhub.clock import as_utc, utcnow
-from voxhub.deps import Ctx, CurrentUser, DbSession, MemberAccess, SpenderAccess, ViewerAccess
+from voxhub.deps import (
+    AnonymousActor,
+    Ctx,
+    CurrentPrincipal,
+    CurrentUser,
+    DbSession,
+    MemberAccess,
+    SpenderAccess,
+    ViewerAccess,
+    get_principal,
+    get_workspace_access,
+    limit_requests,
+)
 from voxhub.errors import Forbidden, responses
-from voxhub.jobs import events, service
+from voxhub.jobs import event_tokens, events, service
 from voxhub.jobs.models import FINAL_STATES, Job, JobAttempt, JobStatus
-from voxhub.jobs.registry import load
-from voxhub.jobs.schemas import JobAttemptOut, JobCreate, JobOut, job_out
+from voxhub.jobs.registry import registered
+from voxhub.jobs.schemas import EventsTokenOut, JobAttemptOut, JobCreate, JobOut, job_out
 from voxhub.pagination import Page, Sort
+from voxhub.workspaces.models import Role
+from voxhub.workspaces.service import WorkspaceAccess
 
 router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/jobs", tags=["jobs"])
 admin = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -127,6 +141,45 @@ def _sse(event_id: int, kind: str, data: dict[str, Any]) -> str:
     return f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n"
 
 
+@router.post(
+    "/{job_id}/events/token", summary="A token to follow a job from a browser", responses=responses(401, 403, 404)
+)
+def job_events_token(
+    job_id: str, request: Request, db: DbSession, ctx: Ctx, access: ViewerAccess, principal: CurrentPrincipal
+) -> EventsTokenOut:
+    """A five-minute token for `GET …/events?token=…`, for clients that cannot send an Authorization header (a
+    browser's `EventSource`). It opens this job's events only, and stops working when your login or key does."""
+    session_id = principal.session.id if principal.session else None
+    token, expires_at = event_tokens.issue(db, ctx=ctx, access=access, job_id=job_id, session_id=session_id)
+    url = request.url_for("job_events", workspace_id=access.workspace_id, job_id=job_id).path
+    return EventsTokenOut(token=token, expires_at=expires_at, url=f"{url}?token={token}")
+
+
+def events_access(
+    workspace_id: str,
+    job_id: str,
+    request: Request,
+    db: DbSession,
+    ctx: Ctx,
+    anonymous: AnonymousActor,
+    token: Annotated[
+        str | None,
+        Query(max_length=2000, description="From `POST …/events/token`, instead of an Authorization header."),
+    ] = None,
+) -> WorkspaceAccess:
+    """A viewer, known by the Authorization header as everywhere or, without one, by an events token."""
+    if token is None or request.headers.get("authorization"):
+        principal = get_principal(request, db, ctx, anonymous)
+        access = get_workspace_access(workspace_id, principal, db, ctx, request)
+    else:
+        access = event_tokens.access_by_token(
+            db, ctx=ctx, token=token, workspace_id=workspace_id, job_id=job_id, actor=anonymous
+        )
+        limit_requests(db, ctx, access, request=request)
+    access.require(Role.VIEWER)
+    return access
+
+
 @router.get(
     "/{job_id}/events",
     summary="Follow a job (Server-Sent Events)",
@@ -137,11 +190,15 @@ def _sse(event_id: int, kind: str, data: dict[str, Any]) -> str:
     },
 )
 async def job_events(
-    job_id: str, request: Request, access: ViewerAccess, last_event_id: Annotated[str | None, Header()] = None
+    job_id: str,
+    request: Request,
+    access: Annotated[WorkspaceAccess, Depends(events_access)],
+    last_event_id: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Replays the job's events, then streams new ones (progress, stage, log, state) until a final state.
     Honours `Last-Event-ID` (204 when the job is over and nothing follows it); sends a heartbeat comment every 15 s.
-    Works whichever process runs the job."""
+    Works whichever process runs the job. A browser's `EventSource`, which cannot send headers, passes
+    `?token=` from `POST …/events/token` instead."""
     database = request.app.state.db
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
 
@@ -201,5 +258,5 @@ def queue_overview(db: DbSession, me: CurrentUser) -> dict[str, Any]:
         "queues": counts,
         "oldest_queued_age_s": round((now - as_utc(oldest)).total_seconds(), 1) if oldest else None,
         "workers_last_minute": workers,
-        "job_types": {name: kind.queue for name, kind in load().items()},
+        "job_types": {name: kind.queue for name, kind in registered().items()},
     }

@@ -18,7 +18,7 @@ from voxhub.jobs import service
 from voxhub.jobs.context import JobContext
 from voxhub.jobs.metrics import observe_finished, observe_started
 from voxhub.jobs.models import Job
-from voxhub.jobs.registry import JobCanceled, JobTimedOut, PipelineError, WorkerStopping, load
+from voxhub.jobs.registry import JobCanceled, JobTimedOut, PipelineError, WorkerStopping, registered
 from voxhub.storage import StorageError
 
 log = logging.getLogger("voxhub.jobs")
@@ -67,7 +67,7 @@ def run_job(
         db.expunge(job)
     if job.heartbeat_at is not None:
         observe_started(job.type, (job.heartbeat_at - job.queued_at).total_seconds())
-    kind = load().get(job.type)
+    kind = registered().get(job.type)
     scratch_root = Path(ctx.settings.data_dir) / "scratch"
     context = JobContext(
         database=database, app=ctx, job=job, worker_id=worker_id, scratch_root=scratch_root, stopping=stopping

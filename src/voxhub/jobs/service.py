@@ -9,7 +9,7 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
@@ -20,10 +20,11 @@ from voxhub.context import AppContext
 from voxhub.db import affected, on_commit
 from voxhub.errors import Conflict, NotFound, Unprocessable
 from voxhub.files import service as files
+from voxhub.files.models import FileStatus
 from voxhub.ids import new_id
 from voxhub.jobs import events
 from voxhub.jobs.models import FINAL_STATES, Job, JobAttempt, JobStatus
-from voxhub.jobs.registry import JobType, load
+from voxhub.jobs.registry import JobType, registered
 from voxhub.jobs.schemas import job_out
 from voxhub.notify import webhooks
 from voxhub.pagination import MAX_LIMIT, Sort, created_between, encode_cursor, paginate
@@ -38,7 +39,7 @@ CONCURRENCY_WAIT_S = 2.0
 
 
 def job_type(name: str) -> JobType:
-    types = load()
+    types = registered()
     if name not in types:
         raise Unprocessable(
             f"Unknown job type {name!r}; known types: {', '.join(sorted(types))}.",
@@ -96,15 +97,7 @@ def create(
         webhooks.check_target(ctx, str(body["webhook_url"]))
     if kind.check is not None:
         kind.check(db, ctx, access.workspace_id, job_input, params)
-    file_id = getattr(job_input, "file_id", None)
-    if file_id:
-        file = files.get_file(db, workspace_id=access.workspace_id, file_id=file_id)
-        if file.status != "ready":
-            raise Unprocessable(
-                "The input file is not ready.",
-                code="input_not_ready",
-                details={"file_id": file_id, "status": file.status},
-            )
+    size = _size(db, workspace_id=access.workspace_id, job_input=job_input, params=params)
     job = Job(
         id=new_id(),
         workspace_id=access.workspace_id,
@@ -123,7 +116,7 @@ def create(
         created_by_api_key=access.api_key_id,
     )
     # Held before the job is written, so the job row goes in once, with what it holds.
-    billing.hold_for_job(db, ctx=ctx, job=job, job_input=job_input, params=params, actor=access.actor)
+    billing.hold_for_job(db, ctx=ctx, job=job, size=size, actor=access.actor)
     db.add(job)
     db.flush()
     events.emit(db, job_id=job.id, kind="state", data={"status": job.status})
@@ -140,11 +133,30 @@ def create(
     return job, True
 
 
+def _size(
+    db: Session, *, workspace_id: str, job_input: BaseModel, params: BaseModel, require_ready: bool = True
+) -> billing.JobSize:
+    """What the job's price counts: its input file's duration (the file must be ready), its text and speed."""
+    seconds = 0.0
+    file_id = getattr(job_input, "file_id", None)
+    if file_id:
+        file = files.get_file(db, workspace_id=workspace_id, file_id=file_id)
+        if require_ready and file.status != FileStatus.READY:
+            raise Unprocessable(
+                "The input file is not ready.",
+                code="input_not_ready",
+                details={"file_id": file_id, "status": file.status},
+            )
+        seconds = float((file.media or {}).get("duration_s") or 0.0)
+    text = getattr(job_input, "text", None) or ""
+    return billing.JobSize(input_seconds=seconds, text=text, speed=float(getattr(params, "speed", 1.0) or 1.0))
+
+
 def _enqueue_after_commit(db: Session, ctx: AppContext, job: Job, delay_s: float = 0) -> None:
     job_id, queue = job.id, job.queue
-    if ctx.executor is not None:
-        executor = ctx.executor
-        on_commit(db, lambda: executor.enqueue(job_id, queue, delay_s=delay_s))
+    if ctx.queue is not None:
+        job_queue = ctx.queue
+        on_commit(db, lambda: job_queue.enqueue(job_id, queue, delay_s=delay_s))
 
 
 def get(db: Session, *, workspace_id: str, job_id: str) -> Job:
@@ -247,14 +259,10 @@ def retry(db: Session, *, ctx: AppContext, access: WorkspaceAccess, job_id: str)
             "Only failed or canceled jobs can be retried.", code="job_not_retryable", details={"status": job.status}
         )
     kind = job_type(job.type)
-    billing.hold_for_job(
-        db,
-        ctx=ctx,
-        job=job,
-        job_input=kind.input_model.model_validate(job.input),
-        params=kind.params_model.model_validate(job.params),
-        actor=access.actor,
-    )
+    job_input = kind.input_model.model_validate(job.input)
+    params = kind.params_model.model_validate(job.params)
+    size = _size(db, workspace_id=job.workspace_id, job_input=job_input, params=params, require_ready=False)
+    billing.hold_for_job(db, ctx=ctx, job=job, size=size, actor=access.actor)
     now = utcnow()
     job.status = JobStatus.QUEUED.value
     job.queued_at = job.run_after = now
@@ -492,7 +500,13 @@ def on_final(db: Session, *, ctx: AppContext, job: Job) -> None:
         kind="state",
         data={"status": job.status, "final": True, "job": job_out(job).model_dump(mode="json")},
     )
-    webhooks.job_finished(db, ctx=ctx, job=job)
+    webhooks.emit(
+        db,
+        workspace_id=job.workspace_id,
+        event_type=f"job.{job.status}",
+        data=job_out(job).model_dump(mode="json"),
+        extra_url=job.webhook_url,
+    )
 
 
 def _requeue(

@@ -16,15 +16,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from prometheus_client import Counter
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from voxhub.audit import service as audit
 from voxhub.clock import as_utc, utcnow
 from voxhub.context import AppContext
-from voxhub.errors import NotFound, Unprocessable
-from voxhub.jobs.metrics import WEBHOOK_DELIVERIES
+from voxhub.errors import NotFound, Unprocessable, field_errors
 from voxhub.notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from voxhub.observability import PROCESS_REGISTRY
 from voxhub.pagination import paginate
 from voxhub.workspaces.models import Membership, Role
 from voxhub.workspaces.service import WorkspaceAccess
@@ -37,6 +38,9 @@ RETRY_DELAYS_S = (5, 300, 1800, 7200, 18000, 28800, 28800)
 TIMEOUT_S = 10.0
 DISABLE_AFTER = timedelta(days=3)
 BODY_KEEP = 2048
+WEBHOOK_DELIVERIES = Counter(
+    "voxhub_webhook_deliveries_total", "Webhook delivery attempts by outcome.", ["outcome"], registry=PROCESS_REGISTRY
+)
 
 
 # ---- signing ----
@@ -95,7 +99,7 @@ def _validate_events(events: list[str]) -> list[str]:
         raise Unprocessable(
             f"Unknown event types: {', '.join(unknown)}.",
             code="validation_error",
-            details={"fields": [{"field": "events", "message": f"known: {', '.join(EVENT_TYPES)}"}]},
+            details=field_errors(("events", f"known: {', '.join(EVENT_TYPES)}")),
         )
     return sorted(set(events))
 
@@ -287,18 +291,6 @@ def emit(
         )
     db.add_all(deliveries)
     return deliveries
-
-
-def job_finished(db: Session, *, ctx: AppContext, job: Any) -> None:
-    from voxhub.jobs.schemas import job_out
-
-    emit(
-        db,
-        workspace_id=job.workspace_id,
-        event_type=f"job.{job.status}",
-        data=job_out(job).model_dump(mode="json"),
-        extra_url=job.webhook_url,
-    )
 
 
 # ---- delivering ----

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from voxhub.files.models import File
 from voxhub.jobs.context import JobContext
-from voxhub.jobs.registry import JobType, PipelineError, register
+from voxhub.jobs.registry import JobType, PipelineError
 from voxhub.media import convert as ffmpeg
 
 
@@ -91,14 +91,12 @@ def run(ctx: JobContext, job_input: FileInput, params: ConvertParams) -> dict[st
     }
 
 
-register(
-    JobType(
-        name="media.convert",
-        queue="media",
-        input_model=FileInput,
-        params_model=ConvertParams,
-        run=run,
-        timeout_s=1800,
-        description="Convert, trim and loudness-normalise audio with ffmpeg.",
-    )
+JOB_TYPE = JobType(
+    name="media.convert",
+    queue="media",
+    input_model=FileInput,
+    params_model=ConvertParams,
+    run=run,
+    timeout_s=1800,
+    description="Convert, trim and loudness-normalise audio with ffmpeg.",
 )

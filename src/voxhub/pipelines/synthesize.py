@@ -17,9 +17,9 @@ from voxhub.context import AppContext
 from voxhub.engines.base import EngineError, Synthesizer, Voice
 from voxhub.engines.remote import RemoteConfig
 from voxhub.engines.textnorm import normalize, split_sentences
-from voxhub.errors import Unprocessable
+from voxhub.errors import Unprocessable, field_errors
 from voxhub.jobs.context import JobContext
-from voxhub.jobs.registry import JobType, PipelineError, register
+from voxhub.jobs.registry import JobType, PipelineError
 from voxhub.media import convert as ffmpeg
 from voxhub.media.probe import MediaInfo
 from voxhub.pipelines.speech import pipeline_error, remote_for
@@ -197,9 +197,7 @@ def _check(db: Session, ctx: AppContext, workspace_id: str, job_input: TextInput
     try:
         _sentences(job_input.text, voice)  # text of nothing but emoji or symbols: refused now, not failed later
     except PipelineError as exc:
-        raise Unprocessable(
-            exc.message, code=exc.code, details={"fields": [{"field": "input.text", "message": exc.message}]}
-        ) from exc
+        raise Unprocessable(exc.message, code=exc.code, details=field_errors(("input.text", exc.message))) from exc
 
 
 def run(ctx: JobContext, job_input: TextInput, params: SynthesizeParams) -> dict[str, Any]:
@@ -231,15 +229,13 @@ def run(ctx: JobContext, job_input: TextInput, params: SynthesizeParams) -> dict
     }
 
 
-register(
-    JobType(
-        name="synthesize",
-        queue="tts",
-        input_model=TextInput,
-        params_model=SynthesizeParams,
-        run=run,
-        timeout_s=2 * 3600,
-        description="Text → speech with a piper or espeak-ng voice, as mp3, wav, flac, opus, aac or raw PCM.",
-        check=_check,
-    )
+JOB_TYPE = JobType(
+    name="synthesize",
+    queue="tts",
+    input_model=TextInput,
+    params_model=SynthesizeParams,
+    run=run,
+    timeout_s=2 * 3600,
+    description="Text → speech with a piper or espeak-ng voice, as mp3, wav, flac, opus, aac or raw PCM.",
+    check=_check,
 )

@@ -15,14 +15,14 @@ from voxhub import engines
 from voxhub.config import Settings
 from voxhub.context import AppContext
 from voxhub.engines import diarize as diarizer
-from voxhub.engines.asr import installed_models, read_wav
+from voxhub.engines.asr import can_load, installed_models, read_wav
 from voxhub.engines.base import EngineError, TranscribeOptions
 from voxhub.engines.languages import whisper_language
 from voxhub.engines.remote import RemoteConfig
 from voxhub.errors import Unprocessable
 from voxhub.files.models import File
 from voxhub.jobs.context import JobContext
-from voxhub.jobs.registry import JobType, PipelineError, register
+from voxhub.jobs.registry import JobType, PipelineError
 from voxhub.pipelines.media_convert import FileInput
 from voxhub.pipelines.speech import decode_to_wav, pipeline_error, remote_for
 from voxhub.transcripts import service as transcripts
@@ -92,11 +92,9 @@ def check_model(settings: Settings, params: TranscribeParams) -> None:
     """A model named in a request must be installed (or fetchable): never a path on the server."""
     if params.model is None or (params.engine or settings.asr_engine) == "remote":
         return
-    from faster_whisper.utils import available_models
-
-    installed = installed_models(settings)
-    if params.model in installed or (settings.asr_allow_download and params.model in available_models()):
+    if can_load(params.model, settings):
         return
+    installed = installed_models(settings)
     raise Unprocessable(
         f"Model {params.model!r} is not installed here; installed: {', '.join(installed) or 'none'}.",
         code="model_unavailable",
@@ -198,15 +196,13 @@ def run(ctx: JobContext, job_input: FileInput, params: TranscribeParams) -> dict
     }
 
 
-register(
-    JobType(
-        name="transcribe",
-        queue="asr",
-        input_model=FileInput,
-        params_model=TranscribeParams,
-        run=run,
-        timeout_s=4 * 3600,
-        description="Speech → text with timestamps, words, language and optional speaker labels.",
-        check=_check,
-    )
+JOB_TYPE = JobType(
+    name="transcribe",
+    queue="asr",
+    input_model=FileInput,
+    params_model=TranscribeParams,
+    run=run,
+    timeout_s=4 * 3600,
+    description="Speech → text with timestamps, words, language and optional speaker labels.",
+    check=_check,
 )

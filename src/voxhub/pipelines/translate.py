@@ -14,10 +14,10 @@ from voxhub.config import Settings
 from voxhub.context import AppContext
 from voxhub.engines.base import EngineError, Translator
 from voxhub.engines.mt import check_language
-from voxhub.errors import Unprocessable, VoxhubError
+from voxhub.errors import Unprocessable, VoxhubError, field_errors
 from voxhub.jobs import service as jobs
 from voxhub.jobs.context import JobContext
-from voxhub.jobs.registry import JobType, PipelineError, register
+from voxhub.jobs.registry import JobType, PipelineError
 from voxhub.pipelines.speech import pipeline_error, remote_for
 from voxhub.transcripts import service as transcripts
 
@@ -82,7 +82,7 @@ def _check(db: Session, ctx: AppContext, workspace_id: str, job_input: Translate
             raise Unprocessable(
                 "input.job_id must name a transcribe job.",
                 code="validation_error",
-                details={"fields": [{"field": "input.job_id", "message": f"a {job.type} job, not a transcribe job"}]},
+                details=field_errors(("input.job_id", f"a {job.type} job, not a transcribe job")),
             )
         # Even with another source_language named: a translation into the transcript's own language could not be
         # told apart from the transcript itself (?lang= names both).
@@ -176,15 +176,13 @@ def run(ctx: JobContext, job_input: TranslateInput, params: TranslateParams) -> 
     }
 
 
-register(
-    JobType(
-        name="translate",
-        queue="default",
-        input_model=TranslateInput,
-        params_model=TranslateParams,
-        run=run,
-        timeout_s=3600,
-        description="A transcript (keeping its timing) or plain text → another language.",
-        check=_check,
-    )
+JOB_TYPE = JobType(
+    name="translate",
+    queue="default",
+    input_model=TranslateInput,
+    params_model=TranslateParams,
+    run=run,
+    timeout_s=3600,
+    description="A transcript (keeping its timing) or plain text → another language.",
+    check=_check,
 )

@@ -15,6 +15,7 @@ from voxhub.clock import as_utc, utcnow
 from voxhub.context import AppContext
 from voxhub.db import affected
 from voxhub.errors import BadRequest, Conflict, Forbidden, NotFound
+from voxhub.hooks import Hook
 from voxhub.security import hash_token, new_token
 from voxhub.workspaces.models import Invitation, Membership, Role, Workspace
 
@@ -51,15 +52,16 @@ class WorkspaceAccess:
 
 # ---- workspaces ----
 
+# Sent once a new workspace and its owner's membership are written (billing opens its account here).
+workspace_created: Hook[Workspace] = Hook("workspace.created")
+
 
 def create_workspace(db: Session, *, owner: User, name: str, actor: Actor, personal: bool = False) -> Workspace:
     workspace = Workspace(name=name.strip(), personal=personal, created_by=owner.id)
     db.add(workspace)
     db.flush()
     db.add(Membership(workspace_id=workspace.id, user_id=owner.id, role=Role.OWNER.value))
-    from voxhub.billing.service import open_account  # billing's rules reach back into workspaces
-
-    open_account(db, workspace_id=workspace.id)
+    workspace_created.send(db, workspace)
     audit.record(
         db,
         actor=actor,

@@ -1,0 +1,8 @@
+"""The jobs room's periodic work."""
+
+from __future__ import annotations
+
+from voxhub.jobs import service
+from voxhub.periodic import PeriodicTask
+
+PERIODIC = (PeriodicTask("reap_stale_jobs", 15, lambda db, ctx: service.reap_stale(db, ctx=ctx)),)

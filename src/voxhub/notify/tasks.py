@@ -1,0 +1,8 @@
+"""The notify room's periodic work."""
+
+from __future__ import annotations
+
+from voxhub.notify import webhooks
+from voxhub.periodic import PeriodicTask
+
+PERIODIC = (PeriodicTask("deliver_webhooks", 5, lambda db, ctx: webhooks.deliver_due(db, ctx=ctx)),)
