@@ -94,11 +94,45 @@ def test_a_malformed_json_body_is_a_validation_error(client: TestClient, body: b
     assert error["details"]["fields"][0]["type"] == "json_invalid"
 
 
+def test_a_malformed_json_body_says_where_and_what_is_wrong(client: TestClient) -> None:
+    body = b'{"email": "a@b.co",\n "password": }'
+
+    response = client.post("/api/v1/auth/login", content=body, headers={"Content-Type": "application/json"})
+
+    error = assert_error_shape(response, 422, "validation_error")
+    assert error["message"] == "The body is not valid JSON: Expecting value at line 2, column 14 (char 33)."
+    assert error["details"]["fields"] == [{"field": "body", "message": error["message"], "type": "json_invalid"}]
+
+
 def test_an_undecodable_body_is_a_client_error_in_the_error_shape(client: TestClient) -> None:
     response = client.post("/api/v1/auth/login", content=b"\xff\xfe\x00", headers={"Content-Type": "application/json"})
 
     assert 400 <= response.status_code < 500
     assert_error_shape(response, response.status_code, response.json()["error"]["code"])
+
+
+def test_a_service_names_the_offending_field_as_validation_does(client: TestClient, people: People) -> None:
+    person = people.create()
+    signup = {"email": "ada@example.com", "password": "correct horse battery staple", "name": "Ada"}
+    past = "2000-01-01T00:00:00Z"
+
+    refusals = {
+        "email": client.post("/api/v1/auth/signup", json={**signup, "email": "ada@@example.com"}),
+        "password": client.post("/api/v1/auth/signup", json={**signup, "password": "password123"}),
+        "timezone": client.patch("/api/v1/me", headers=person.headers, json={"timezone": "Mars/Olympus_Mons"}),
+        "name": client.patch("/api/v1/me", headers=person.headers, json={"name": "   "}),
+        "expires_at": client.post(
+            f"/api/v1/workspaces/{person.workspace_id}/api-keys",
+            headers=person.headers,
+            json={"name": "k", "scopes": ["read"], "expires_at": past},
+        ),
+    }
+
+    for field, response in refusals.items():
+        error = assert_error_shape(response, 422, response.json()["error"]["code"])
+        assert list(error["details"]) == ["fields"], error
+        assert [entry["field"] for entry in error["details"]["fields"]] == [field], error
+        assert all(entry["message"] for entry in error["details"]["fields"])
 
 
 @pytest.mark.parametrize("body", [[1, 2], "a string", 42, None])

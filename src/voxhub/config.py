@@ -54,6 +54,9 @@ class Settings(BaseSettings):
         default=False, description="Take the client IP from X-Forwarded-For (only behind a trusted proxy)."
     )
     cors_origins: str = Field(default="", description="Comma-separated origins allowed by CORS; empty disables CORS.")
+    max_request_body_kb: int = Field(
+        default=1024, ge=1, description="Largest request body outside the upload routes (which take files), KiB."
+    )
 
     storage_url: str | None = Field(
         default=None, description="file:///path or s3://bucket?endpoint=…&region=…; defaults to DATA_DIR/blobs."

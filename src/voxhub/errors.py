@@ -10,6 +10,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 
 log = logging.getLogger("voxhub.errors")
 
@@ -93,6 +95,24 @@ class TooManyRequests(VoxhubError):
         super().__init__(message, **kwargs)
 
 
+def field_errors(*fields: tuple[str, str]) -> dict[str, Any]:
+    """`details` naming the offending fields, `(field, message)` each, in the shape validation errors have."""
+    return {"fields": [{"field": field, "message": message} for field, message in fields]}
+
+
+class RequestTooLarge(StarletteHTTPException):
+    """A request body over the size limit. An HTTPException rather than a VoxhubError because it is raised while the
+    body is read, where FastAPI turns any other exception into a 400; its handler answers in the one shape."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"The request body is larger than the {max_bytes // 1024} KiB allowed.")
+        self.max_bytes = max_bytes
+
+
+# Not an HTTP status but nginx's name for it: the client went away before it could be answered.
+CLIENT_CLOSED_REQUEST = 499
+
+
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
@@ -118,7 +138,7 @@ _HTTP_CODES = {
     403: ("forbidden", "You are not allowed to do this."),
     404: ("not_found", "Not found."),
     405: ("method_not_allowed", "This method is not allowed on this resource."),
-    413: ("payload_too_large", "The request body is too large."),
+    413: ("request_too_large", "The request body is too large."),
     415: ("unsupported_media_type", "The request body's content type is not supported."),
 }
 
@@ -126,9 +146,25 @@ _HTTP_CODES = {
 def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
     fields = []
     for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            fields.append({"field": "body", "message": _json_problem(exc, err), "type": "json_invalid"})
+            continue
         loc = [str(part) for part in err.get("loc", ())]
         fields.append({"field": ".".join(loc), "message": err.get("msg", ""), "type": err.get("type", "")})
     return {"fields": fields}
+
+
+def _json_problem(exc: RequestValidationError, err: dict[str, Any]) -> str:
+    """What is wrong with a body that is not JSON, and where: `Expecting value at line 1, column 11 (char 10)`."""
+    problem = str((err.get("ctx") or {}).get("error") or "not valid JSON")
+    loc = err.get("loc", ())
+    position = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+    if position is None:
+        return f"The body is not valid JSON: {problem}."
+    document = exc.body if isinstance(exc.body, str) else ""
+    line = document.count("\n", 0, position) + 1
+    column = position - document.rfind("\n", 0, position)
+    return f"The body is not valid JSON: {problem} at line {line}, column {column} (char {position})."
 
 
 def _field_name(exc: RequestValidationError) -> str | None:
@@ -204,8 +240,21 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = _validation_details(exc)
         first = details["fields"][0] if details["fields"] else None
-        message = f"{first['field']}: {first['message']}" if first else "The request is not valid."
+        if first and first["type"] == "json_invalid":
+            message = first["message"]
+        else:
+            message = f"{first['field']}: {first['message']}" if first else "The request is not valid."
         return _respond(request, 422, "validation_error", message, details, param=_field_name(exc))
+
+    @app.exception_handler(RequestTooLarge)
+    async def _too_large(request: Request, exc: RequestTooLarge) -> JSONResponse:
+        return _respond(request, 413, "request_too_large", str(exc.detail), {"max_bytes": exc.max_bytes})
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        # Nobody is left to answer, and nothing went wrong on our side: no traceback, no 500 in the metrics.
+        log.info("client disconnected during %s %s", request.method, request.url.path)
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

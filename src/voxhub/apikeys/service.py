@@ -14,7 +14,7 @@ from voxhub.apikeys.models import ApiKey, ProviderKey
 from voxhub.audit import service as audit
 from voxhub.audit.service import Actor
 from voxhub.clock import as_utc, utcnow
-from voxhub.errors import NotFound, Unauthorized, Unprocessable
+from voxhub.errors import NotFound, Unauthorized, Unprocessable, field_errors
 from voxhub.security import Keyring, hash_token, same
 from voxhub.workspaces import service as workspaces
 from voxhub.workspaces.models import Role
@@ -37,7 +37,9 @@ def create_key(
     access.require(Role.ADMIN)
     if expires_at is not None and as_utc(expires_at) <= utcnow():
         raise Unprocessable(
-            "expires_at must be in the future.", code="validation_error", details={"field": "expires_at"}
+            "expires_at must be in the future.",
+            code="validation_error",
+            details=field_errors(("expires_at", "in the past")),
         )
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)

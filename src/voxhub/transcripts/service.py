@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from voxhub.audit import service as audit
-from voxhub.errors import Conflict, NotFound, Unprocessable
+from voxhub.errors import Conflict, NotFound, Unprocessable, field_errors
 from voxhub.jobs import service as jobs
 from voxhub.jobs.models import Job, JobStatus
 from voxhub.transcripts.models import ORIGINAL, TranscriptVersion
@@ -161,7 +161,7 @@ def edit(
             raise Unprocessable(
                 f"There is no segment {patch['id']}.",
                 code="validation_error",
-                details={"fields": [{"field": "segments.id", "message": f"unknown segment {patch['id']}"}]},
+                details=field_errors(("segments.id", f"unknown segment {patch['id']}")),
             )
         if patch.get("text") is not None and patch["text"].strip() != segment["text"]:
             segment["text"] = patch["text"].strip()
