@@ -3,7 +3,9 @@ and tenancy (another workspace's job does not exist for you, on every route)."""
 
 from __future__ import annotations
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,28 @@ from voxhub.jobs.models import Job
 
 def flat(pages: list[list[str]]) -> list[str]:
     return [item for page in pages for item in page]
+
+
+@local_only
+def test_concurrent_posts_with_one_idempotency_key_make_one_job_and_each_gets_its_answer(
+    client: TestClient, people: People, media: dict[str, Path]
+) -> None:
+    """Ten clients retrying at once: one job, one 202, and every other client the replayed job (never a 500)."""
+    owner = people.create()
+    body = convert_body(upload(client, owner, media["tone.wav"]), format="wav")
+    keyed = {**owner.headers, "Idempotency-Key": "burst-1"}
+    gate = threading.Barrier(10)
+
+    def post(_: int) -> Any:
+        gate.wait()
+        return client.post(jobs_url(owner), headers=keyed, json=body)
+
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(post, range(10)))
+
+    assert sorted(answer.status_code for answer in answers) == [200] * 9 + [202], [a.text for a in answers]
+    assert len({answer.json()["id"] for answer in answers}) == 1
+    assert len(listed_ids(client, owner)) == 1
 
 
 def listed_ids(client: TestClient, person: Any) -> list[str]:
@@ -115,6 +139,62 @@ def test_bad_params_are_refused_naming_the_offending_field(
         assert error["code"] == "validation_error", params
         assert field in [f["field"] for f in error["details"]["fields"]], (params, error)
     assert listed_ids(client, owner) == []
+
+
+@local_only
+def test_numbers_that_are_not_finite_are_refused_instead_of_stored_as_null(
+    client: TestClient, people: People, media: dict[str, Path]
+) -> None:
+    owner = people.create()
+    source = upload(client, owner, media["tone.wav"])
+    headers = {**owner.headers, "Content-Type": "application/json"}
+    bodies = {  # what Python's JSON parser reads as NaN or infinity, though JSON has no such numbers
+        f'{{"start_s": {number}}}': ("body.params", "start_s must be a finite number")
+        for number in ("NaN", "Infinity", "-Infinity", "1e999")
+    }
+    bodies['{"end_s": 2, "extra": {"list": [1, NaN]}}'] = ("body.params", "extra.list.1 must be a finite number")
+
+    for params, (field, message) in bodies.items():
+        body = f'{{"type": "media.convert", "input": {{"file_id": "{source}"}}, "params": {params}}}'
+        answer = client.post(jobs_url(owner), headers=headers, content=body)
+
+        assert answer.status_code == 422, (params, answer.text)
+        error = answer.json()["error"]
+        assert error["code"] == "validation_error", params
+        assert error["details"]["fields"][0]["field"] == field, (params, error)
+        assert message in error["message"], (params, error)
+    assert listed_ids(client, owner) == []
+
+
+@local_only
+def test_metadata_is_bounded_in_labels_and_their_lengths(
+    client: TestClient, people: People, media: dict[str, Path]
+) -> None:
+    owner = people.create()
+    source = upload(client, owner, media["tone.wav"])
+    too_much = [
+        {f"label{i}": "x" for i in range(33)},
+        {"k" * 41: "x"},
+        {"": "x"},
+        {"note": "x" * 501},
+    ]
+    at_the_limits = {"k" * 40: "x" * 500, **{f"label{i}": "x" for i in range(31)}}
+
+    refused = [
+        client.post(jobs_url(owner), headers=owner.headers, json={**convert_body(source), "metadata": metadata})
+        for metadata in too_much
+    ]
+    accepted = client.post(
+        jobs_url(owner), headers=owner.headers, json={**convert_body(source), "metadata": at_the_limits}
+    )
+
+    for answer in refused:
+        assert answer.status_code == 422, answer.text
+        fields = [f["field"] for f in answer.json()["error"]["details"]["fields"]]
+        assert all(field.startswith("body.metadata") for field in fields), fields
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json()["metadata"] == at_the_limits
+    assert listed_ids(client, owner) == [accepted.json()["id"]]
 
 
 @local_only

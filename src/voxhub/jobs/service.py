@@ -76,6 +76,9 @@ def create(
     access.require(Role.MEMBER)
     request_hash = _request_hash(body)
     if idempotency_key:
+        # Clients retrying at once: the workspace's account lock lets one in at a time, so each later one finds
+        # the job the first made and gets it back (instead of colliding with it on the unique key).
+        billing.lock_credits(db, workspace_id=access.workspace_id)
         existing = db.scalar(
             select(Job).where(Job.workspace_id == access.workspace_id, Job.idempotency_key == idempotency_key)
         )
