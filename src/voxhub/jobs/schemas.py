@@ -2,19 +2,49 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, HttpUrl
+from pydantic import BaseModel, Field, HttpUrl, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
+
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+MetadataValue = Annotated[str, StringConstraints(max_length=500)]
 
 
 class JobCreate(BaseModel):
-    type: str = Field(description="Job type, e.g. media.convert.", examples=["media.convert"])
+    type: str = Field(max_length=64, description="Job type, e.g. media.convert.", examples=["media.convert"])
     input: dict[str, Any] = Field(description='What to work on: {"file_id": …} or {"text": …}, per type.')
     params: dict[str, Any] = Field(default_factory=dict, description="Options of the job type.")
     priority: int = Field(default=0, ge=0, le=9, description="Higher runs first among queued jobs.")
     webhook_url: HttpUrl | None = Field(default=None, description="Receives this job's final event.")
-    metadata: dict[str, str] = Field(default_factory=dict, max_length=32, description="Your own labels; filterable.")
+    metadata: dict[MetadataKey, MetadataValue] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="Your own labels, filterable: up to 32, keys up to 40 characters, values up to 500.",
+    )
+
+    @field_validator("input", "params")
+    @classmethod
+    def _finite_numbers(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # Python's JSON parser reads NaN, Infinity and 1e999; stored as JSON they would silently become null.
+        where = _non_finite(value)
+        if where is not None:
+            raise PydanticCustomError("finite_number", "{where} must be a finite number", {"where": where})
+        return value
+
+
+def _non_finite(value: Any, path: str = "") -> str | None:
+    """The path of the first NaN or infinite number in `value`, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "value"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        where = _non_finite(item, f"{path}.{key}" if path else str(key))
+        if where is not None:
+            return where
+    return None
 
 
 class JobError(BaseModel):
