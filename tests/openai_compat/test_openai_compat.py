@@ -232,6 +232,18 @@ def test_speech_in_each_format(
     assert 0.5 * expected <= decoded_seconds(target) <= 2 * expected
 
 
+def test_mp3_speech_streams_at_a_bitrate_fit_for_speech(oai: OpenAI, tmp_path: Path) -> None:
+    target = tmp_path / "speech.mp3"
+    with oai.audio.speech.with_streaming_response.create(
+        model="tts-1", voice="alloy", input=SHORT_TEXT, response_format="mp3"
+    ) as response:
+        response.stream_to_file(target)
+
+    stream = ffprobe(target)["stream"]
+    assert int(stream["sample_rate"]) == 22050  # the voice's own rate, where lame alone would pick 32 kb/s
+    assert int(stream["bit_rate"]) >= 64000
+
+
 def test_pcm_speech_is_24khz_raw_and_transcribes_back(oai: OpenAI, tmp_path: Path) -> None:
     pcm = oai.audio.speech.create(model="tts-1-hd", voice="onyx", input=SENTENCE, response_format="pcm", speed=1.0)
     audio = pcm.content

@@ -77,6 +77,20 @@ def test_speech_comes_out_in_each_format_at_the_asked_sample_rate(
     assert plausible_for(SENTENCE, seconds), seconds
 
 
+def test_mp3_speech_is_encoded_at_a_bitrate_fit_for_speech(
+    client: TestClient, people: People, settings: Settings, tmp_path: Path
+) -> None:
+    owner = people.create()
+
+    job = run_job(client, owner, "synthesize", {"text": SENTENCE}, format="mp3")
+
+    assert job["status"] == "succeeded", job
+    audio = download(client, owner, settings, job["outputs"][0], tmp_path / "speech.mp3")
+    stream = probe(audio)["stream"]
+    assert int(stream["sample_rate"]) == 22050  # the voice's own rate, where lame alone would pick 32 kb/s
+    assert int(stream["bit_rate"]) >= 64000
+
+
 def test_speaking_twice_as_fast_makes_clearly_shorter_audio(
     client: TestClient, people: People, settings: Settings, tmp_path: Path
 ) -> None:

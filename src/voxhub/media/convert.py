@@ -54,6 +54,11 @@ def _output_rate(fmt: str, rate: int | None) -> int | None:
     return rate
 
 
+def _bitrate_options(fmt: str, bitrate_kbps: int | None) -> list[str]:
+    """`-b:a` for lossy formats; lossless ones have no bitrate to choose."""
+    return ["-b:a", f"{bitrate_kbps}k"] if bitrate_kbps and fmt not in ("wav", "flac", "pcm") else []
+
+
 # format → ffmpeg muxer, for output written to a pipe (no file name to guess it from)
 MUXERS = {"mp3": "mp3", "wav": "wav", "flac": "flac", "opus": "ogg", "aac": "adts", "m4a": "ipod", "pcm": "s16le"}
 
@@ -75,9 +80,7 @@ def build_command(source: Path, target: Path, spec: ConvertSpec, *, ffmpeg: str 
         command += ["-ar", str(rate)]
     if spec.channels:
         command += ["-ac", str(spec.channels)]
-    command += ["-c:a", encoder]
-    if spec.bitrate_kbps and spec.format not in ("wav", "flac"):
-        command += ["-b:a", f"{spec.bitrate_kbps}k"]
+    command += ["-c:a", encoder, *_bitrate_options(spec.format, spec.bitrate_kbps)]
     command += [*extra, "-progress", "pipe:1", "-nostats", str(target)]
     return command
 
@@ -119,7 +122,13 @@ def convert(
 
 
 def encode_stream(
-    pcm: Iterator[bytes], *, input_rate: int, fmt: str, sample_rate: int | None = None, ffmpeg: str = "ffmpeg"
+    pcm: Iterator[bytes],
+    *,
+    input_rate: int,
+    fmt: str,
+    sample_rate: int | None = None,
+    bitrate_kbps: int | None = None,
+    ffmpeg: str = "ffmpeg",
 ) -> Iterator[bytes]:
     """Mono 16-bit PCM chunks → encoded audio chunks, as they come: a thread feeds ffmpeg's stdin while its stdout
     is read, so the first bytes leave before the last PCM arrives. Stopping early (the reader went away) kills
@@ -128,7 +137,7 @@ def encode_stream(
         raise ValueError("m4a cannot be written to a pipe (its index comes last); use aac")
     encoder, _ext, _mime, extra = FORMATS[fmt]
     command = [ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-f", "s16le", "-ar", str(input_rate), "-ac", "1"]
-    command += ["-i", "pipe:0", "-c:a", encoder, *extra]
+    command += ["-i", "pipe:0", "-c:a", encoder, *_bitrate_options(fmt, bitrate_kbps), *extra]
     rate = _output_rate(fmt, sample_rate)
     if rate:
         command += ["-ar", str(rate)]

@@ -28,6 +28,8 @@ MAX_CHARS = 100_000
 ESPEAK_CHUNK_CHARS = 5000  # per espeak-ng run: progress still moves, and starting the program stops mattering
 PAUSE_S = 0.15  # between sentences, which the engines speak separately
 PCM_DEFAULT_RATE = 24000  # what OpenAI's `pcm` format is, so clients written for it play ours unchanged
+# lame picks 32 kb/s for 22 kHz mono, which lisps; aac and opus choose 70 to 100 kb/s themselves
+BITRATES_KBPS = {"mp3": 64}
 Format = Literal["mp3", "wav", "flac", "opus", "aac", "pcm"]
 Progress = Callable[[float, str | None], None]
 
@@ -129,7 +131,9 @@ def synthesize_file(
     if params.format == "wav" and sample_rate in (None, rate):
         wav.replace(target)  # already what was asked for: 16-bit mono WAV at the voice's rate
     else:
-        spec = ffmpeg.ConvertSpec(format=params.format, sample_rate=sample_rate, channels=1)
+        spec = ffmpeg.ConvertSpec(
+            format=params.format, sample_rate=sample_rate, channels=1, bitrate_kbps=BITRATES_KBPS.get(params.format)
+        )
         try:
             ffmpeg.convert(wav, target, spec, expected_s=0, on_progress=lambda _: None, ffmpeg=settings.ffmpeg_path)
         except ffmpeg.ConvertFailed as exc:
@@ -184,7 +188,12 @@ def stream_speech(
     sample_rate = params.sample_rate or (PCM_DEFAULT_RATE if params.format == "pcm" else None)
     chunks = itertools.chain([first], (chunk for chunk, _rate in pcm))
     encoded = ffmpeg.encode_stream(
-        chunks, input_rate=rate, fmt=params.format, sample_rate=sample_rate, ffmpeg=settings.ffmpeg_path
+        chunks,
+        input_rate=rate,
+        fmt=params.format,
+        sample_rate=sample_rate,
+        bitrate_kbps=BITRATES_KBPS.get(params.format),
+        ffmpeg=settings.ffmpeg_path,
     )
     return encoded, voice
 
