@@ -22,6 +22,10 @@ from voxhub.ids import new_id
 
 ALEMBIC_DIR = Path(__file__).parent / "alembic"
 
+# The largest value of an INTEGER column on PostgreSQL. Integers a request carries into a query (versions, event ids)
+# are bounded by it, so a larger one is a 422 and not an OverflowError (SQLite refuses anything past 2**63 - 1).
+MAX_INTEGER = 2**31 - 1
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",

@@ -94,6 +94,25 @@ def test_a_superuser_grants_credits_once_per_idempotency_key_and_it_is_audited(
     assert audit[0].summary["reason"] == "launch partner"
 
 
+def test_a_grant_past_what_the_ledger_takes_is_refused_not_a_server_error(
+    client: TestClient, people: People, superuser: Person
+) -> None:
+    owner = people.create()
+    url = f"/api/v1/admin/workspaces/{owner.workspace_id}/credits"
+
+    refused = [
+        client.post(url, headers=superuser.headers, json={"credits": credits, "reason": "overflow"})
+        for credits in (2**63, -(2**63), 1_000_000_001)
+    ]
+    largest = client.post(url, headers=superuser.headers, json={"credits": 1_000_000_000, "reason": "largest"})
+
+    for answer in refused:
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"]["details"]["fields"][0]["field"] == "body.credits"
+    assert largest.status_code == 201, largest.text
+    assert billing_of(client, owner)["balance"] == 1_000_000_000
+
+
 def test_the_ledger_pages_newest_first(client: TestClient, people: People) -> None:
     owner = people.create()
     for credits in (10, 20, 30):

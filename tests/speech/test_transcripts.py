@@ -205,3 +205,25 @@ def test_a_job_still_queued_has_no_transcript_yet(client: TestClient, people: Pe
     for answer in (read, listed, corrected):
         error = error_of(answer, 409)
         assert error["code"] == "transcript_not_ready" and error["details"]["status"] == "queued"
+
+
+def test_integers_past_what_a_database_stores_are_refused_not_a_server_error(
+    client: TestClient, transcribed: tuple[Person, dict[str, Any]]
+) -> None:
+    owner, job = transcribed
+    url = f"{job_url(owner, job['id'])}/transcript"
+    huge = 2**63  # past SQLite's integers, where the query used to raise OverflowError
+
+    reads = [client.get(url, headers=owner.headers, params={"version": number}) for number in (huge, 2**31)]
+    edits = [
+        edit(client, owner, job["id"], {"segments": [{"id": 0, "text": CORRECTED}], "base_version": huge}),
+        edit(client, owner, job["id"], {"segments": [{"id": huge, "text": CORRECTED}]}),
+    ]
+    events = client.get(f"{job_url(owner, job['id'])}/events", headers={**owner.headers, "Last-Event-ID": str(huge)})
+
+    for answer in [*reads, *edits]:
+        assert error_of(answer, 422)["code"] == "validation_error"
+    assert events.status_code == 200, events.text  # not an id any event has: the stream replays from the start
+    assert "event: state" in events.text
+    assert versions(client, owner, job["id"]) == [(1, "job")]
+    assert client.get(url, headers=owner.headers, params={"version": 1}).status_code == 200

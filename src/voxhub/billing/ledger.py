@@ -13,6 +13,10 @@ from voxhub.billing.models import BALANCE_KINDS, HELD_KINDS, CreditAccount, Ledg
 from voxhub.clock import utcnow
 from voxhub.ids import new_id
 
+# The most credits one grant may move: beyond any package or plan, and it keeps every balance far inside BIGINT.
+MAX_GRANT = 1_000_000_000
+MAX_REASON = 500  # characters of an entry's reason (its column's width)
+
 
 class LedgerInvariantError(RuntimeError):
     """An entry would make the balance negative or hold more than the balance: a bug, never a user's mistake."""

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from voxhub.billing.catalog import METER_UNITS, Catalog, Package, Plan
+from voxhub.billing.ledger import MAX_GRANT, MAX_REASON
 from voxhub.billing.models import LedgerEntry, Payment
 
 
@@ -163,8 +164,10 @@ class CheckoutOut(BaseModel):
 class GrantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    credits: int = Field(description="Positive grants credits; negative takes them back (an adjustment).")
-    reason: str = Field(min_length=1, max_length=500)
+    credits: int = Field(
+        ge=-MAX_GRANT, le=MAX_GRANT, description="Positive grants credits; negative takes them back (an adjustment)."
+    )
+    reason: str = Field(min_length=1, max_length=MAX_REASON)
 
 
 class PlanChangeIn(BaseModel):

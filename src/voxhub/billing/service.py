@@ -659,6 +659,13 @@ def grant(
             code="validation_error",
             details=field_errors(("credits" if credits == 0 else "reason", "required")),
         )
+    if abs(credits) > ledger.MAX_GRANT or len(reason) > ledger.MAX_REASON:
+        raise Unprocessable(
+            f"Grant at most {ledger.MAX_GRANT:,} credits at a time, with a reason of at most {ledger.MAX_REASON} "
+            "characters.",
+            code="validation_error",
+            details=field_errors(("credits" if abs(credits) > ledger.MAX_GRANT else "reason", "too large")),
+        )
     account = ledger.lock_account(db, workspace_id)
     if idempotency_key:  # the same grant sent again gets its entry, whatever the balance is now
         existing = db.scalar(select(LedgerEntry).where(LedgerEntry.idempotency_key == idempotency_key))

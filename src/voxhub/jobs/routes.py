@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from voxhub.clock import as_utc, utcnow
+from voxhub.db import MAX_INTEGER
 from voxhub.deps import (
     AnonymousActor,
     Ctx,
@@ -180,6 +181,15 @@ def events_access(
     return access
 
 
+def _event_id(last_event_id: str | None) -> int:
+    """The id a Last-Event-ID names; 0 (replay from the start) for what no event can have."""
+    if not last_event_id or not (last_event_id.isascii() and last_event_id.isdigit()):
+        return 0
+    if len(last_event_id) > len(str(MAX_INTEGER)) or int(last_event_id) > MAX_INTEGER:
+        return 0
+    return int(last_event_id)
+
+
 @router.get(
     "/{job_id}/events",
     summary="Follow a job (Server-Sent Events)",
@@ -200,7 +210,7 @@ async def job_events(
     Works whichever process runs the job. A browser's `EventSource`, which cannot send headers, passes
     `?token=` from `POST …/events/token` instead."""
     database = request.app.state.db
-    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    after = _event_id(last_event_id)
 
     def anything_to_follow() -> bool:
         with database.session() as db:

@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from voxhub import engines
+from voxhub.db import MAX_INTEGER
 from voxhub.deps import Ctx, CurrentPrincipal, DbSession, MemberAccess, ViewerAccess
 from voxhub.errors import Unprocessable, responses
 from voxhub.transcripts import formats, service
@@ -21,10 +22,14 @@ voices_router = APIRouter(prefix="/api/v1/voices", tags=["speech"])
 Lang = Annotated[str | None, Query(max_length=16, description="A translation's language (from a translate job).")]
 
 
+SpeakerLabel = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+SpeakerName = Annotated[str, StringConstraints(max_length=200)]
+
+
 class SegmentEdit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: int
+    id: int = Field(ge=0, le=MAX_INTEGER)
     text: str | None = Field(default=None, max_length=10_000)
     speaker: str | None = Field(default=None, max_length=40, description="A speaker label; empty removes it.")
 
@@ -33,8 +38,12 @@ class TranscriptEdit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     segments: list[SegmentEdit] = Field(default_factory=list, max_length=10_000)
-    speakers: dict[str, str] = Field(default_factory=dict, description='Label → display name, e.g. {"S1": "Ana"}.')
-    base_version: int | None = Field(default=None, description="Refuse the edit (409) unless this is the latest.")
+    speakers: dict[SpeakerLabel, SpeakerName] = Field(
+        default_factory=dict, max_length=100, description='Label → display name, e.g. {"S1": "Ana"}.'
+    )
+    base_version: int | None = Field(
+        default=None, ge=1, le=MAX_INTEGER, description="Refuse the edit (409) unless this is the latest."
+    )
 
 
 class TranscriptVersionOut(BaseModel):
@@ -75,7 +84,7 @@ def get_transcript(
     access: ViewerAccess,
     format: Literal["json", "txt", "srt", "vtt", "tsv"] = "json",
     lang: Lang = None,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_INTEGER)] = None,
     max_line_chars: Annotated[int, Query(ge=10, le=200)] = 42,
     max_cue_s: Annotated[float, Query(ge=1, le=60)] = 7.0,
     download: bool = False,
