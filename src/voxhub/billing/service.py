@@ -19,6 +19,7 @@ from voxhub.audit import service as audit
 from voxhub.audit.service import Actor
 from voxhub.billing import ledger
 from voxhub.billing.catalog import ALLOWANCE_METERS, METER_UNITS, Catalog, Plan, Price, catalog_of, credits_for_seconds
+from voxhub.billing.charges import Charge, ChargeAllowance, ChargedPrice, ChargeEstimate, ChargeState
 from voxhub.billing.models import (
     AllowanceUse,
     BillingAlert,
@@ -320,7 +321,7 @@ def hold(
                 "resets_at": as_utc(sub.allowance_period_end).isoformat(),
             },
         )
-    holds = int((charge.credits or {}).get("holds", 0)) + 1
+    holds = (charge.credits or {}).get("holds", 0) + 1
     if row is not None and cost.allowance_units:
         row.held += cost.allowance_units
     if cost.credits:
@@ -334,58 +335,53 @@ def hold(
             job_id=charge.id,
             new_key=True,  # a new hold number of this job: no entry can have it yet
         )
-    charge.credits = {
-        "state": "held",
-        "holds": holds,
-        # The price at the time of the hold is the price charged, whatever the catalog says when the job ends.
-        "price": {**price.model_dump(), "rounding": catalog.rounding},
-        "estimated": {"seconds": round(measure.seconds, 3), "characters": measure.characters},
-        "held": cost.credits,
-        "charged": None,
-        "allowance": {
-            "meter": cost.meter,
-            "held": _in_api_units(cost.meter, cost.allowance_units) if cost.meter else 0,
-            "used": None,
-            "held_units": cost.allowance_units,
-            "period_start": as_utc(sub.allowance_period_start).isoformat(),
-        },
-    }
+    charge.credits = Charge(
+        state=ChargeState.HELD,
+        holds=holds,
+        price=ChargedPrice(**price.model_dump(), rounding=catalog.rounding),
+        estimated=ChargeEstimate(seconds=round(measure.seconds, 3), characters=measure.characters),
+        held=cost.credits,
+        charged=None,
+        allowance=ChargeAllowance(
+            meter=cost.meter,
+            held=_in_api_units(cost.meter, cost.allowance_units) if cost.meter else 0,
+            used=None,
+            held_units=cost.allowance_units,
+            period_start=as_utc(sub.allowance_period_start),
+        ),
+    ).model_dump(mode="json")
 
 
 def settle_job(db: Session, *, ctx: AppContext, job: Any, now: datetime | None = None) -> None:
     """A job (or synchronous call) reached a final state: a success captures its measured cost (never more than it
     held) and releases the rest; a failure or cancel releases everything. Runs once per hold, in the transaction
     that ended the job."""
-    state = dict(job.credits or {})
-    if state.get("state") != "held":
+    if not job.credits:
+        return
+    charge = Charge.model_validate(job.credits)
+    if charge.state != ChargeState.HELD:
         return
     now = now or utcnow()
-    terms = dict(state.get("price") or {})
-    rounding = terms.pop("rounding", catalog_of(ctx.settings).rounding)
-    price = Price.model_validate(terms) if terms else catalog_of(ctx.settings).price_for(job.type)
+    price = Price.model_validate(charge.price.model_dump(exclude={"rounding"}))
     account = ledger.lock_account(db, job.workspace_id)
-    allowance = dict(state.get("allowance") or {})
-    held_units = int(allowance.get("held_units") or 0)
-    held_credits = int(state.get("held") or 0)
-    succeeded = job.status == "succeeded" and price is not None
+    allowance = charge.allowance
+    held_units, held_credits = allowance.held_units, charge.held
+    succeeded = job.status == "succeeded"
     used_units, charged = 0, 0
     if succeeded:
-        assert price is not None
-        estimated = Measure(**state.get("estimated", {}))
+        estimated = Measure(seconds=charge.estimated.seconds, characters=charge.estimated.characters)
         actual = measured(job.result, estimated)
         wanted = actual.meter_units(price.meter) if price.meter else 0
         used_units = min(held_units, wanted)
         paid_share = 1.0 if not price.meter else (0.0 if wanted == 0 else (wanted - used_units) / wanted)
-        charged = min(held_credits, _credits(rounding, price, actual, paid_share))
+        charged = min(held_credits, _credits(charge.price.rounding, price, actual, paid_share))
         _record_usage(db, job=job, price=price, measure=actual, now=now)
-    meter = allowance.get("meter")
-    period_start = datetime.fromisoformat(allowance["period_start"]) if allowance.get("period_start") else None
-    if meter and period_start is not None and held_units:
-        row = _allowance_row(db, workspace_id=job.workspace_id, period_start=period_start, meter=meter)
+    meter = allowance.meter
+    if meter and allowance.period_start is not None and held_units:
+        row = _allowance_row(db, workspace_id=job.workspace_id, period_start=allowance.period_start, meter=meter)
         row.held = max(0, row.held - held_units)
         row.used += used_units
-    holds = state.get("holds", 1)
-    key = f"{job.id}:{holds}"
+    key = f"{job.id}:{charge.holds}"
     if charged:
         ledger.post(
             db, account=account, kind=EntryKind.CAPTURE, amount=-charged, idempotency_key=f"capture:{key}",
@@ -396,9 +392,10 @@ def settle_job(db: Session, *, ctx: AppContext, job: Any, now: datetime | None =
             db, account=account, kind=EntryKind.RELEASE, amount=-(held_credits - charged),
             idempotency_key=f"release:{key}", actor="system", job_id=job.id,
         )  # fmt: skip
-    allowance["used"] = _in_api_units(meter, used_units) if meter else 0
-    state.update(state="captured" if succeeded else "released", charged=charged, allowance=allowance)
-    job.credits = state
+    allowance.used = _in_api_units(meter, used_units) if meter else 0
+    charge.state = ChargeState.CAPTURED if succeeded else ChargeState.RELEASED
+    charge.charged = charged
+    job.credits = charge.model_dump(mode="json")
     if succeeded and (charged or used_units):
         check_alerts(db, ctx=ctx, workspace_id=job.workspace_id, account=account, now=now)
 

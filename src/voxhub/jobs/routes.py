@@ -59,9 +59,7 @@ def create_job(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
     """Queue a job. With `Idempotency-Key`, the same key and body return the same job (200) for 24 hours."""
-    job, created = service.create(
-        db, ctx=ctx, access=access, body=body.model_dump(mode="json"), idempotency_key=idempotency_key
-    )
+    job, created = service.create(db, ctx=ctx, access=access, request=body, idempotency_key=idempotency_key)
     return JSONResponse(job_out(job).model_dump(mode="json"), status_code=202 if created else 200)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import socket
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from voxhub.audit.service import Actor
@@ -22,6 +24,27 @@ from voxhub.jobs.registry import JobCanceled, JobTimedOut, PipelineError, Worker
 from voxhub.storage import StorageError
 
 log = logging.getLogger("voxhub.jobs")
+
+
+class Ending(enum.StrEnum):
+    SUCCEEDED = "succeeded"
+    CANCELED = "canceled"
+    REQUEUED = "requeued"  # the worker is stopping: the job runs again elsewhere
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one run of a job ended, before it is settled."""
+
+    ending: Ending
+    error_code: str | None = None
+    error_message: str | None = None
+    transient: bool = False  # a failure worth another attempt
+
+    @classmethod
+    def failed(cls, code: str, message: str, *, transient: bool) -> Outcome:
+        return cls(Ending.FAILED, code, message, transient)
 
 
 def new_worker_id(kind: str) -> str:
@@ -73,7 +96,7 @@ def run_job(
         database=database, app=ctx, job=job, worker_id=worker_id, scratch_root=scratch_root, stopping=stopping
     )
     started = time.monotonic()
-    outcome: tuple[str, ...]
+    outcome: Outcome
     try:
         with _Heartbeat(database, job_id, worker_id, max(1.0, ctx.settings.job_stale_after_s / 4)):
             if kind is None:
@@ -83,20 +106,20 @@ def run_job(
             result = kind.run(context, job_input, params)
             context.stopping = None  # the work is done: a shutdown now must not throw it away
             context.check_canceled(force=True)
-        outcome = ("succeeded",)
+        outcome = Outcome(Ending.SUCCEEDED)
     except JobCanceled:
-        outcome = ("canceled",)
+        outcome = Outcome(Ending.CANCELED)
     except WorkerStopping:
-        outcome = ("requeued",)
+        outcome = Outcome(Ending.REQUEUED)
     except JobTimedOut:
-        outcome = ("failed", "timeout", f"The job ran past its {job.timeout_s} s limit.", "0")
+        outcome = Outcome.failed("timeout", f"The job ran past its {job.timeout_s} s limit.", transient=False)
     except PipelineError as error:
-        outcome = ("failed", error.code, error.message, "1" if error.transient else "0")
+        outcome = Outcome.failed(error.code, error.message, transient=error.transient)
     except StorageError as error:
-        outcome = ("failed", "storage_unavailable", str(error), "1")
+        outcome = Outcome.failed("storage_unavailable", str(error), transient=True)
     except Exception as error:  # a bug or an unexpected condition: logged, retried like a transient failure
         log.exception("job %s (%s) crashed", job_id, job.type)
-        outcome = ("failed", "internal_error", f"Unexpected error: {type(error).__name__}", "1")
+        outcome = Outcome.failed("internal_error", f"Unexpected error: {type(error).__name__}", transient=True)
     finally:
         context.close()
     return _settle(
@@ -109,24 +132,30 @@ def _settle(
     ctx: AppContext,
     job: Job,
     worker_id: str,
-    outcome: tuple[str, ...],
+    outcome: Outcome,
     result: object,
     written: list[str],
     elapsed: float,
 ) -> str | None:
     with database.session() as db:
-        if outcome[0] == "succeeded":
+        if outcome.ending is Ending.SUCCEEDED:
             settled = service.succeed(
                 db, ctx=ctx, job_id=job.id, worker_id=worker_id, result=result if isinstance(result, dict) else {}
             )
-        elif outcome[0] == "canceled":
+        elif outcome.ending is Ending.CANCELED:
             settled = service.mark_canceled(db, ctx=ctx, job_id=job.id, worker_id=worker_id)
-        elif outcome[0] == "requeued":
+        elif outcome.ending is Ending.REQUEUED:
             settled = service.release(db, ctx=ctx, job_id=job.id, worker_id=worker_id)
         else:
-            _, code, message, transient = outcome
+            assert outcome.error_code is not None
             settled = service.fail(
-                db, ctx=ctx, job_id=job.id, worker_id=worker_id, code=code, message=message, transient=transient == "1"
+                db,
+                ctx=ctx,
+                job_id=job.id,
+                worker_id=worker_id,
+                code=outcome.error_code,
+                message=outcome.error_message or "",
+                transient=outcome.transient,
             )
         if written and (settled is None or settled.status != "succeeded"):
             # Canceled, failed, retrying, or taken over by another worker: this attempt leaves no outputs behind.

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, HttpUrl, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
+from voxhub.billing.charges import Charge
+
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 MetadataValue = Annotated[str, StringConstraints(max_length=500)]
 
@@ -79,8 +81,14 @@ class JobOut(BaseModel):
     outputs: list[str] = Field(description="Ids of the files this job produced.")
     result: dict[str, Any] | None
     error: JobError | None
-    credits: dict[str, Any] | None
+    credits: Charge | None = Field(description="What the job holds and was charged; null when it is free.")
     webhook_url: str | None
+
+
+class EventsTokenOut(BaseModel):
+    token: str = Field(description="Pass as `?token=` to the job's events; opens only this job's event stream.")
+    expires_at: datetime = Field(description="Open (or reopen) the stream before this; an open stream is not cut.")
+    url: str = Field(description="The events URL with the token, ready for `new EventSource(url)`.")
 
 
 class JobAttemptOut(BaseModel):
@@ -116,6 +124,6 @@ def job_out(job: Any) -> JobOut:
         outputs=list(job.outputs or []),
         result=job.result,
         error=JobError(code=job.error_code, message=job.error_message or "") if job.error_code else None,
-        credits=job.credits,
+        credits=Charge.model_validate(job.credits) if job.credits else None,
         webhook_url=job.webhook_url,
     )

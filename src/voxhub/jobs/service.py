@@ -25,7 +25,7 @@ from voxhub.ids import new_id
 from voxhub.jobs import events
 from voxhub.jobs.models import FINAL_STATES, Job, JobAttempt, JobStatus
 from voxhub.jobs.registry import JobType, registered
-from voxhub.jobs.schemas import job_out
+from voxhub.jobs.schemas import JobCreate, job_out
 from voxhub.notify import webhooks
 from voxhub.pagination import MAX_LIMIT, Sort, created_between, encode_cursor, paginate
 from voxhub.workspaces.models import Role
@@ -70,10 +70,11 @@ def _timeout(ctx: AppContext, kind: JobType) -> int:
 
 
 def create(
-    db: Session, *, ctx: AppContext, access: WorkspaceAccess, body: dict[str, Any], idempotency_key: str | None
+    db: Session, *, ctx: AppContext, access: WorkspaceAccess, request: JobCreate, idempotency_key: str | None
 ) -> tuple[Job, bool]:
     """Accept a job; returns it and whether it is new. The queue hears of it only once this transaction commits."""
     access.require(Role.MEMBER)
+    body = request.model_dump(mode="json")
     request_hash = _request_hash(body)
     if idempotency_key:
         # Clients retrying at once: the workspace's account lock lets one in at a time, so each later one finds
@@ -93,11 +94,12 @@ def create(
         if existing is not None:
             existing.idempotency_key = None  # expired: the key is free again
             db.flush()
-    kind = job_type(body["type"])
-    job_input = _validate(kind.input_model, body.get("input") or {}, "input")
-    params = _validate(kind.params_model, body.get("params") or {}, "params")
-    if body.get("webhook_url"):
-        webhooks.check_target(ctx, str(body["webhook_url"]))
+    kind = job_type(request.type)
+    job_input = _validate(kind.input_model, request.input, "input")
+    params = _validate(kind.params_model, request.params, "params")
+    webhook_url = str(request.webhook_url) if request.webhook_url else None
+    if webhook_url:
+        webhooks.check_target(ctx, webhook_url)
     if kind.check is not None:
         kind.check(db, ctx, access.workspace_id, job_input, params)
     size = _size(db, workspace_id=access.workspace_id, job_input=job_input, params=params)
@@ -106,11 +108,11 @@ def create(
         workspace_id=access.workspace_id,
         type=kind.name,
         queue=kind.queue,
-        priority=body.get("priority", 0),
+        priority=request.priority,
         input=job_input.model_dump(mode="json"),
         params=params.model_dump(mode="json"),
-        meta=body.get("metadata") or {},
-        webhook_url=str(body["webhook_url"]) if body.get("webhook_url") else None,
+        meta=dict(request.metadata),
+        webhook_url=webhook_url,
         idempotency_key=idempotency_key,
         request_hash=request_hash,
         max_attempts=ctx.settings.job_max_attempts,
