@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -15,9 +16,13 @@ from sqlalchemy.orm import Session
 from tests.conftest import People, Person
 from tests.files.conftest import files_url, local_store_only, upload
 from tests.storage.stores import call_link
+from voxhub.audit.service import Actor
 from voxhub.clock import utcnow
 from voxhub.config import Settings
+from voxhub.files import service as files_service
 from voxhub.files.models import File
+from voxhub.workspaces.models import Role, Workspace
+from voxhub.workspaces.service import WorkspaceAccess
 
 
 def uploaded(client: TestClient, person: Person, path: Path, **kwargs: Any) -> dict[str, Any]:
@@ -146,6 +151,34 @@ def test_download_redirects_to_a_signed_link_serving_the_exact_bytes(
     assert [action for action, target in audit_actions(client, owner) if target == file["id"]].count(
         "file.download_link_issued"
     ) == 2
+
+
+def test_a_deletion_that_rolls_back_keeps_the_file_and_its_bytes(
+    client: TestClient,
+    people: People,
+    media: dict[str, Path],
+    app: Any,
+    settings: Settings,
+    stored: Callable[[], list[str]],
+) -> None:
+    """The bytes go only once the deletion commits: a transaction that fails after deleting leaves a ready file
+    that still downloads."""
+    owner = people.create()
+    file = uploaded(client, owner, media["tone.wav"])
+    with pytest.raises(RuntimeError), app.state.db.session() as db:
+        workspace = db.get(Workspace, owner.workspace_id)
+        access = WorkspaceAccess(workspace=workspace, role=Role.OWNER, actor=Actor(user_agent="test"))
+        files_service.delete_file(db, ctx=app.state.ctx, access=access, file_id=file["id"])
+        raise RuntimeError("something after the deletion failed")
+
+    again = client.get(f"{files_url(owner)}/{file['id']}", headers=owner.headers)
+    assert again.status_code == 200 and again.json()["status"] == "ready"
+    assert len(stored()) == 1
+    link = client.get(
+        f"{files_url(owner)}/{file['id']}/download", headers=owner.headers, follow_redirects=False
+    ).headers["location"]
+    download = call_link(client, settings, "GET", link)
+    assert download.status_code == 200 and download.content == media["tone.wav"].read_bytes()
 
 
 def test_deleting_a_file_removes_its_bytes_and_its_links_stop_working(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 from datetime import datetime, timedelta
@@ -16,6 +15,7 @@ from voxhub.audit import service as audit
 from voxhub.audit.service import Actor
 from voxhub.clock import as_utc, utcnow
 from voxhub.context import AppContext
+from voxhub.db import on_commit
 from voxhub.errors import NotFound, Unprocessable, VoxhubError
 from voxhub.files.models import File, FileKind, FileStatus, Upload, UploadStatus
 from voxhub.files.schemas import FileOut
@@ -271,7 +271,7 @@ def _reject(db: Session, *, ctx: AppContext, file: File, actor: Actor, rejected:
     file.status = FileStatus.REJECTED.value
     file.reject_reason = rejected.reason
     file.reject_message = rejected.message[:500]
-    ctx.store.delete(file.storage_key)
+    _delete_bytes_after_commit(db, ctx=ctx, key=file.storage_key)
     file.size_bytes = 0
     db.flush()
     webhooks.emit(
@@ -359,9 +359,23 @@ def download_url(db: Session, *, ctx: AppContext, access: WorkspaceAccess, file_
     return url
 
 
+def _delete_bytes_after_commit(db: Session, *, ctx: AppContext, key: str) -> None:
+    """Delete stored bytes once the change that let go of them is durable: a rolled-back request keeps its file
+    and the bytes behind it."""
+
+    def delete() -> None:
+        try:
+            ctx.store.delete(key)
+        except BlobNotFound:
+            pass
+        except Exception:  # the row already says the bytes are gone; leftovers only cost storage
+            log.warning("could not delete the bytes at %s", key, exc_info=True)
+
+    on_commit(db, delete)
+
+
 def _remove(db: Session, *, ctx: AppContext, file: File, actor: Actor, action: str) -> None:
-    with contextlib.suppress(BlobNotFound):
-        ctx.store.delete(file.storage_key)
+    _delete_bytes_after_commit(db, ctx=ctx, key=file.storage_key)
     file.status = FileStatus.DELETED.value
     file.deleted_at = utcnow()
     file.size_bytes = 0
