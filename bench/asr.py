@@ -351,7 +351,7 @@ class Voxhub:
         self.client.headers["Authorization"] = f"Bearer {tokens.json()['access_token']}"
         workspaces = self.client.get("/api/v1/workspaces")
         workspaces.raise_for_status()
-        self.workspace_id = workspaces.json()[0]["id"]
+        self.workspace_id = workspaces.json()["items"][0]["id"]
 
     def stop(self) -> None:
         self.client.close()

@@ -13,11 +13,12 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from voxhub.accounts.schemas import UserOut
+from voxhub.pagination import Page
 from voxhub.workspaces.schemas import WorkspaceOut
 
 _bodies = json.loads(Path(os.environ["BENCH_BODIES"]).read_text())
 ME = UserOut.model_validate(_bodies["/api/v1/me"])
-WORKSPACES = [WorkspaceOut.model_validate(item) for item in _bodies["/api/v1/workspaces"]]
+WORKSPACES = Page[WorkspaceOut].model_validate(_bodies["/api/v1/workspaces"])
 
 app = FastAPI(title="bare baseline")
 
@@ -29,6 +30,6 @@ async def get_me() -> UserOut:
 
 
 @app.get("/api/v1/workspaces")
-async def list_workspaces() -> list[WorkspaceOut]:
+async def list_workspaces() -> Page[WorkspaceOut]:
     """The benchmark user's workspaces, as voxhub returns them."""
     return WORKSPACES

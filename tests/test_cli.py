@@ -138,7 +138,7 @@ def test_a_user_created_on_the_command_line_can_sign_in(database_file: Path) -> 
 
     assert login.status_code == 200
     assert me.json()["is_superuser"] is True and me.json()["email_verified"] is True
-    assert [w["role"] for w in workspaces.json()] == ["owner"]
+    assert [w["role"] for w in workspaces.json()["items"]] == ["owner"]
 
 
 def test_no_command_prints_the_help(database_file: Path) -> None:

@@ -20,7 +20,7 @@ def test_signup_verify_login_and_list_workspaces(client, mailbox: Mailbox) -> No
     tokens = client.post("/api/v1/auth/login", json={"email": "ADA@example.com", "password": PASSWORD}).json()
     workspaces = client.get("/api/v1/workspaces", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert workspaces.status_code == 200
-    assert [w["role"] for w in workspaces.json()] == ["owner"]
+    assert [w["role"] for w in workspaces.json()["items"]] == ["owner"]
 
 
 def test_people_fixture_invites_through_mail(people: People) -> None:

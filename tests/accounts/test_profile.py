@@ -150,7 +150,8 @@ def test_deleting_my_account_deletes_my_personal_workspace(client: TestClient, p
     workspace = db.scalar(select(Workspace).where(Workspace.id == person.workspace_id))
     assert workspace.deleted_at is not None
     newcomer = people.create(person.email)
-    assert [w["id"] for w in client.get("/api/v1/workspaces", headers=newcomer.headers).json()] != [person.workspace_id]
+    listed = client.get("/api/v1/workspaces", headers=newcomer.headers).json()["items"]
+    assert [w["id"] for w in listed] != [person.workspace_id]
     assert client.get(f"/api/v1/workspaces/{person.workspace_id}", headers=newcomer.headers).status_code == 404
 
 

@@ -97,7 +97,7 @@ def test_signup_creates_a_personal_workspace_owned_by_the_new_user(client: TestC
     workspaces = client.get("/api/v1/workspaces", headers=sign_in(client, "ada@example.com"))
 
     assert workspaces.status_code == 200
-    [workspace] = workspaces.json()
+    [workspace] = workspaces.json()["items"]
     assert workspace["personal"] is True
     assert workspace["role"] == "owner"
     assert "Ada" in workspace["name"]

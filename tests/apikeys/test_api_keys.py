@@ -197,12 +197,12 @@ def test_a_key_cannot_reach_another_workspace(client, people: People) -> None:
 def test_a_key_lists_only_its_own_workspace(client, people: People) -> None:
     owner = people.create()
     client.post(WORKSPACES, headers=owner.headers, json={"name": "Another"})
-    assert len(client.get(WORKSPACES, headers=owner.headers).json()) == 2
+    assert len(client.get(WORKSPACES, headers=owner.headers).json()["items"]) == 2
     key = create_key(client, owner, ["read"])
 
     listed = client.get(WORKSPACES, headers=bearer(key))
     assert listed.status_code == 200
-    assert [(w["id"], w["role"]) for w in listed.json()] == [(owner.workspace_id, "viewer")]
+    assert [(w["id"], w["role"]) for w in listed.json()["items"]] == [(owner.workspace_id, "viewer")]
 
 
 def test_a_key_cannot_act_as_a_person(client, people: People) -> None:

@@ -284,7 +284,7 @@ def test_rotate_secret_generate_makes_a_new_key_and_keeps_the_vault_readable(cli
             assert signup.status_code == 201, signup.text
             tokens = http.post("/api/v1/auth/login", json={"email": "ops@example.com", "password": PASSWORD}).json()
             headers = {"Authorization": f"Bearer {tokens['access_token']}"}
-            workspace_id = http.get(WORKSPACES, headers=headers).json()[0]["id"]
+            workspace_id = http.get(WORKSPACES, headers=headers).json()["items"][0]["id"]
             assert (
                 http.put(
                     provider_url(workspace_id, "openai"), headers=headers, json={"api_key": OPENAI_KEY}
@@ -370,7 +370,7 @@ def test_a_server_running_during_rotate_secret_generate_can_still_read_the_vault
             )
             tokens = http.post("/api/v1/auth/login", json={"email": "ops@example.com", "password": PASSWORD}).json()
             headers = {"Authorization": f"Bearer {tokens['access_token']}"}
-            workspace_id = http.get(WORKSPACES, headers=headers).json()[0]["id"]
+            workspace_id = http.get(WORKSPACES, headers=headers).json()["items"][0]["id"]
             assert (
                 http.put(
                     provider_url(workspace_id, "openai"), headers=headers, json={"api_key": OPENAI_KEY}

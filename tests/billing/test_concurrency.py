@@ -12,13 +12,16 @@ import httpx
 import pytest
 
 from tests.billing.conftest import assert_books_balance
-from tests.conftest import People
+from tests.conftest import People, Person
 from tests.files.conftest import LiveServer, free_port
 from tests.jobs.conftest import parked_queue_url, redis_url  # noqa: F401 - a fixture, found by name
+from voxhub.billing.catalog import load_catalog
 from voxhub.config import Settings
 
 CLIENTS = 50
 AFFORDABLE = 20
+# The free plan includes some translations a month (it lists translation as a feature); they go first.
+INCLUDED = load_catalog(None).plans["free"].allowances["translations"] or 0
 TRANSLATE = {
     "type": "translate",
     "input": {"text": "The tide came in while we slept."},
@@ -41,9 +44,10 @@ def live_server(settings: Settings) -> Iterator[LiveServer]:
     server.stop()
 
 
-def test_fifty_concurrent_jobs_against_credits_for_twenty_accept_exactly_twenty(
+def test_fifty_concurrent_jobs_against_credits_for_twenty_accept_exactly_twenty_past_the_allowance(
     people: People, live_server: LiveServer, app: Any
 ) -> None:
+    assert 0 < INCLUDED < CLIENTS - AFFORDABLE
     owner = people.create()
     people.grant(owner.workspace_id, AFFORDABLE * 5)  # a translation costs 5 credits
     url = f"{live_server.url}/api/v1/workspaces/{owner.workspace_id}/jobs"
@@ -58,11 +62,15 @@ def test_fifty_concurrent_jobs_against_credits_for_twenty_accept_exactly_twenty(
         answers = list(pool.map(create_job, range(CLIENTS)))
 
     statuses = Counter(answer.status_code for answer in answers)
-    assert statuses == {202: AFFORDABLE, 402: CLIENTS - AFFORDABLE}, [a.text for a in answers if a.status_code >= 500]
+    accepted_count = INCLUDED + AFFORDABLE
+    assert statuses == {202: accepted_count, 402: CLIENTS - accepted_count}, [
+        a.text for a in answers if a.status_code >= 500
+    ]
     refusals = {answer.json()["error"]["code"] for answer in answers if answer.status_code == 402}
-    assert refusals == {"insufficient_credits"}
+    assert refusals == {"quota_exceeded"}  # the allowance is used up and so are the credits
     account = assert_books_balance(app, owner.workspace_id)
     assert (account.balance, account.held) == (AFFORDABLE * 5, AFFORDABLE * 5)
+    assert translations_allowance(live_server, owner) == {"included": INCLUDED, "used": 0, "held": INCLUDED, "left": 0}
 
     accepted = [answer.json()["id"] for answer in answers if answer.status_code == 202]
     with httpx.Client(timeout=60) as http:
@@ -78,6 +86,14 @@ def test_fifty_concurrent_jobs_against_credits_for_twenty_accept_exactly_twenty(
     account = assert_books_balance(app, owner.workspace_id)
     assert (account.balance, account.held) == (AFFORDABLE * 5, 0)
     assert Counter(entry["kind"] for entry in ledger) == {"grant": 1, "hold": AFFORDABLE, "release": AFFORDABLE}
+    assert translations_allowance(live_server, owner)["left"] == INCLUDED
+
+
+def translations_allowance(live_server: LiveServer, owner: Person) -> dict[str, Any]:
+    with httpx.Client(timeout=60) as http:
+        answer = http.get(f"{live_server.url}/api/v1/workspaces/{owner.workspace_id}/billing", headers=owner.headers)
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json()["allowances"]["translations"])
 
 
 def test_concurrent_jobs_of_one_workspace_never_use_more_allowance_than_the_plan_includes(

@@ -28,6 +28,7 @@ from tests.jobs.conftest import (  # noqa: F401 - fixtures, found by name
     upload,
     wait_for,
 )
+from voxhub.billing.catalog import load_catalog
 from voxhub.clock import utcnow
 from voxhub.config import Settings
 from voxhub.jobs import service as jobs
@@ -56,13 +57,12 @@ def settings(settings: Settings, executor_kind: str, tmp_path: Path, request: py
     assert settings.billing_catalog is not None
     catalog.write_text(
         settings.billing_catalog.read_text()
-        .replace(
-            "allowances = { audio_minutes = 25, tts_characters = 20000, podcasts = 5 }",
-            "allowances = { audio_minutes = 1, tts_characters = 20000, podcasts = 5 }",
-        )
+        .replace("allowances = { audio_minutes = 25,", "allowances = { audio_minutes = 1,", 1)
         .replace("concurrent_jobs = 2", "concurrent_jobs = 1", 1)
         + PRICED_CONVERT
     )
+    free = load_catalog(catalog).plans["free"]
+    assert (free.allowance_units("audio_minutes"), free.concurrent_jobs) == (60, 1)  # the edits took
     update: dict[str, Any] = {"billing_catalog": catalog, "secret_key": SECRET_KEY, "workers": 2}
     if executor_kind == "parked":
         update["queue_url"] = parked_queue_url(request.getfixturevalue("redis_url"))

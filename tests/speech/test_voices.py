@@ -15,7 +15,7 @@ VOICES = "/api/v1/voices"
 def voices(client: TestClient, person: Person, **query: str) -> list[dict[str, Any]]:
     answer = client.get(VOICES, headers=person.headers, params=query)
     assert answer.status_code == 200, answer.text
-    return list(answer.json())
+    return list(answer.json()["items"])
 
 
 def test_the_bundled_piper_voice_comes_first_then_espeak_voices(client: TestClient, people: People) -> None:

@@ -42,7 +42,7 @@ def invitations_of(client, by: Person) -> dict[str, dict]:
 
 
 def role_in(client, person: Person, workspace_id: str) -> str | None:
-    roles = {w["id"]: w["role"] for w in client.get(WORKSPACES, headers=person.headers).json()}
+    roles = {w["id"]: w["role"] for w in client.get(WORKSPACES, headers=person.headers).json()["items"]}
     return roles.get(workspace_id)
 
 
@@ -191,7 +191,7 @@ def test_signing_up_through_the_link_verifies_the_account_and_joins(
     assert signup.json()["email_verified"] is True
 
     newcomer = people.login("newcomer@example.com")
-    workspaces = client.get(WORKSPACES, headers={"Authorization": f"Bearer {newcomer['access_token']}"}).json()
+    workspaces = client.get(WORKSPACES, headers={"Authorization": f"Bearer {newcomer['access_token']}"}).json()["items"]
     roles = {w["id"]: w["role"] for w in workspaces}
     assert roles[owner.workspace_id] == "viewer"
     assert sorted(roles.values()) == ["owner", "viewer"]  # and their own personal workspace

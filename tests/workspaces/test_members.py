@@ -184,7 +184,7 @@ def test_an_admin_removes_a_member_who_then_loses_access(client, people: People)
     gone = client.get(f"{WORKSPACES}/{owner.workspace_id}", headers=member.headers)
     assert gone.status_code == 404
     assert error_code(gone) == "workspace_not_found"
-    assert owner.workspace_id not in [w["id"] for w in client.get(WORKSPACES, headers=member.headers).json()]
+    assert owner.workspace_id not in [w["id"] for w in client.get(WORKSPACES, headers=member.headers).json()["items"]]
 
     again = client.delete(f"{WORKSPACES}/{owner.workspace_id}/members/{member.id}", headers=admin.headers)
     assert again.status_code == 404
@@ -216,7 +216,7 @@ def test_a_member_can_leave(client, people: People) -> None:
 
     assert members_of(client, owner, owner.workspace_id) == {owner.id: "owner"}
     assert client.get(f"{WORKSPACES}/{owner.workspace_id}", headers=member.headers).status_code == 404
-    assert [w["id"] for w in client.get(WORKSPACES, headers=member.headers).json()] == [member.workspace_id]
+    assert [w["id"] for w in client.get(WORKSPACES, headers=member.headers).json()["items"]] == [member.workspace_id]
 
 
 def test_the_last_owner_cannot_leave_until_someone_else_owns_it(client, people: People) -> None:

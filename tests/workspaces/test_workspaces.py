@@ -36,7 +36,7 @@ def error_code(response) -> str:
 
 def test_signup_gives_a_personal_workspace_owned_by_the_new_user(client, people: People) -> None:
     ada = people.create()
-    workspaces = client.get(WORKSPACES, headers=ada.headers).json()
+    workspaces = client.get(WORKSPACES, headers=ada.headers).json()["items"]
     assert len(workspaces) == 1
     assert workspaces[0]["personal"] is True
     assert workspaces[0]["role"] == "owner"
@@ -50,7 +50,7 @@ def test_create_workspace_makes_the_creator_its_owner(client, people: People) ->
     assert created["personal"] is False
     assert uuid.UUID(created["id"])
 
-    listed = {w["id"]: w for w in client.get(WORKSPACES, headers=ada.headers).json()}
+    listed = {w["id"]: w for w in client.get(WORKSPACES, headers=ada.headers).json()["items"]}
     assert set(listed) == {ada.workspace_id, created["id"]}
     assert listed[created["id"]]["name"] == "Podcast team"
     assert listed[created["id"]]["role"] == "owner"
@@ -62,7 +62,7 @@ def test_create_workspace_needs_a_name(client, people: People) -> None:
         response = client.post(WORKSPACES, headers=ada.headers, json={"name": name})
         assert response.status_code == 422, (name, response.text)
         assert error_code(response) == "validation_error"
-    assert len(client.get(WORKSPACES, headers=ada.headers).json()) == 1
+    assert len(client.get(WORKSPACES, headers=ada.headers).json()["items"]) == 1
 
 
 def test_list_shows_my_role_in_each_workspace(client, people: People) -> None:
@@ -71,11 +71,11 @@ def test_list_shows_my_role_in_each_workspace(client, people: People) -> None:
     viewer = people.add_to(owner, team["id"], "viewer")
     admin = people.add_to(owner, owner.workspace_id, "admin")
 
-    assert {w["id"]: w["role"] for w in client.get(WORKSPACES, headers=viewer.headers).json()} == {
+    assert {w["id"]: w["role"] for w in client.get(WORKSPACES, headers=viewer.headers).json()["items"]} == {
         viewer.workspace_id: "owner",
         team["id"]: "viewer",
     }
-    assert {w["id"]: w["role"] for w in client.get(WORKSPACES, headers=admin.headers).json()} == {
+    assert {w["id"]: w["role"] for w in client.get(WORKSPACES, headers=admin.headers).json()["items"]} == {
         admin.workspace_id: "owner",
         owner.workspace_id: "admin",
     }
@@ -84,7 +84,7 @@ def test_list_shows_my_role_in_each_workspace(client, people: People) -> None:
 def test_nobody_sees_workspaces_they_do_not_belong_to(client, people: People) -> None:
     ada, bob = people.create(), people.create()
     team = create_workspace(client, ada, "Ada's team")
-    bobs = [w["id"] for w in client.get(WORKSPACES, headers=bob.headers).json()]
+    bobs = [w["id"] for w in client.get(WORKSPACES, headers=bob.headers).json()["items"]]
     assert bobs == [bob.workspace_id]
     assert team["id"] not in bobs
 
@@ -148,7 +148,7 @@ def test_owner_and_admin_can_rename_and_everyone_sees_the_new_name(client, peopl
 
     again = client.patch(f"{WORKSPACES}/{owner.workspace_id}", headers=owner.headers, json={"name": "Studio 2"})
     assert again.status_code == 200
-    listed = {w["id"]: w["name"] for w in client.get(WORKSPACES, headers=viewer.headers).json()}
+    listed = {w["id"]: w["name"] for w in client.get(WORKSPACES, headers=viewer.headers).json()["items"]}
     assert listed[owner.workspace_id] == "Studio 2"
 
 
@@ -201,7 +201,7 @@ def test_deleting_a_workspace_takes_it_away_from_every_member_at_once(client, pe
             response = client.get(f"{WORKSPACES}/{team['id']}{path}", headers=person.headers)
             assert response.status_code == 404
             assert error_code(response) == "workspace_not_found"
-        listed = [w["id"] for w in client.get(WORKSPACES, headers=person.headers).json()]
+        listed = [w["id"] for w in client.get(WORKSPACES, headers=person.headers).json()["items"]]
         assert team["id"] not in listed
         assert person.workspace_id in listed  # their own workspaces are untouched
 
@@ -239,4 +239,4 @@ def test_a_deleted_workspace_cannot_be_renamed_or_joined(client, people: People,
     accept = client.post("/api/v1/invitations/accept", headers=invitee.headers, json={"token": token})
     assert accept.status_code == 400
     assert error_code(accept) == "invalid_token"
-    assert team["id"] not in [w["id"] for w in client.get(WORKSPACES, headers=invitee.headers).json()]
+    assert team["id"] not in [w["id"] for w in client.get(WORKSPACES, headers=invitee.headers).json()["items"]]

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from voxhub.billing.models import BALANCE_KINDS, HELD_KINDS, CreditAccount, LedgerEntry
+from voxhub.billing.models import BALANCE_KINDS, HELD_KINDS, CreditAccount, EntryKind, LedgerEntry
 from voxhub.clock import utcnow
 from voxhub.ids import new_id
 
@@ -74,7 +74,7 @@ def post(
     db: Session,
     *,
     account: CreditAccount,
-    kind: str,
+    kind: EntryKind,
     amount: int,
     idempotency_key: str,
     actor: str,

@@ -15,6 +15,8 @@ from voxhub.db import Base, id_column
 
 
 class EntryKind(enum.StrEnum):
+    """What a ledger entry is (`LedgerEntry.kind`)."""
+
     PURCHASE = "purchase"
     GRANT = "grant"
     HOLD = "hold"
@@ -27,8 +29,46 @@ class EntryKind(enum.StrEnum):
 
 # How each kind of entry moves the account: its signed `amount` is added to the balance, to `held`, or both
 # (a capture spends held credits: it leaves the balance and the hold together).
-BALANCE_KINDS = frozenset({"purchase", "grant", "capture", "refund", "adjustment", "expiry"})
-HELD_KINDS = frozenset({"hold", "capture", "release"})
+BALANCE_KINDS = frozenset(
+    {EntryKind.PURCHASE, EntryKind.GRANT, EntryKind.CAPTURE, EntryKind.REFUND, EntryKind.ADJUSTMENT, EntryKind.EXPIRY}
+)
+HELD_KINDS = frozenset({EntryKind.HOLD, EntryKind.CAPTURE, EntryKind.RELEASE})
+
+
+class PaymentStatus(enum.StrEnum):
+    """Where a payment stands (`Payment.status`): refunds move it on."""
+
+    PAID = "paid"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+
+
+class CheckoutStatus(enum.StrEnum):
+    """`Checkout.status`: open until its webhook (or an administrator, for the manual provider) completes it."""
+
+    OPEN = "open"
+    COMPLETED = "completed"
+
+
+class SubscriptionStatus(enum.StrEnum):
+    """`Subscription.status`, as the provider reports it."""
+
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+    CANCELED = "canceled"
+
+
+class BillingEventStatus(enum.StrEnum):
+    """Where a stored provider event stands (`ProviderEventRecord.status`)."""
+
+    RECEIVED = "received"  # stored, not yet acted on (or an attempt failed and it will be tried again)
+    PROCESSED = "processed"
+    IGNORED = "ignored"  # nothing to do: an event type voxhub does not act on, a replaced subscription's news
+    FLAGGED = "flagged"  # for a person to look at: an unknown workspace, package or plan
+    # A refund of a payment voxhub has not seen (yet): providers do not promise order; it is applied when the
+    # payment (`payment_ref`) lands.
+    AWAITING_PAYMENT = "awaiting_payment"
+    FAILED = "failed"  # gave up after MAX_EVENT_ATTEMPTS
 
 
 class Subscription(Base):
@@ -40,7 +80,7 @@ class Subscription(Base):
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
     plan: Mapped[str] = mapped_column(String(40), default="free")
     interval: Mapped[str] = mapped_column(String(8), default="month")
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[str] = mapped_column(String(16), default=SubscriptionStatus.ACTIVE)  # a SubscriptionStatus
     provider: Mapped[str | None] = mapped_column(String(20))
     external_id: Mapped[str | None] = mapped_column(String(200), index=True)
     # Periods are counted in whole months from here, so one that starts on the 31st comes back to the 31st
@@ -132,7 +172,7 @@ class Payment(Base):
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     credits: Mapped[int] = mapped_column(BigInteger, default=0)
-    status: Mapped[str] = mapped_column(String(20), default="paid")  # paid | partially_refunded | refunded
+    status: Mapped[str] = mapped_column(String(20), default=PaymentStatus.PAID)  # a PaymentStatus
     refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     credits_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
     # Credits a refund should have removed but that were already spent: recorded, not hidden.
@@ -157,7 +197,7 @@ class Checkout(Base):
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     url: Mapped[str | None] = mapped_column(String(2000))
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open | completed
+    status: Mapped[str] = mapped_column(String(16), default=CheckoutStatus.OPEN)  # a CheckoutStatus
     created_by: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -167,7 +207,11 @@ class ProviderEventRecord(Base):
     so a replayed event is recognised and does nothing."""
 
     __tablename__ = "billing_events"
-    __table_args__ = (UniqueConstraint("provider", "event_id"), Index("ix_billing_events_status", "status"))
+    __table_args__ = (
+        UniqueConstraint("provider", "event_id"),
+        Index("ix_billing_events_status", "status"),
+        Index("ix_billing_events_payment", "provider", "payment_ref"),
+    )
 
     id: Mapped[str] = id_column()
     provider: Mapped[str] = mapped_column(String(20))
@@ -176,8 +220,9 @@ class ProviderEventRecord(Base):
     workspace_id: Mapped[str | None] = mapped_column(String(36))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     headers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
-    # received → processed | ignored | flagged (unknown workspace, unknown item) | failed
-    status: Mapped[str] = mapped_column(String(16), default="received")
+    # The provider's id of the payment the event is about (a refund waiting for its payment is found by it).
+    payment_ref: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default=BillingEventStatus.RECEIVED)  # a BillingEventStatus
     note: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(default=0)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from voxhub.billing.catalog import METER_UNITS, Catalog, Package, Plan
 from voxhub.billing.ledger import MAX_GRANT, MAX_REASON
 from voxhub.billing.models import LedgerEntry, Payment
+from voxhub.pagination import Page
 
 
 class PlanOut(BaseModel):
@@ -65,8 +66,9 @@ class PriceOut(BaseModel):
     meter: str | None
 
 
-class CatalogOut(BaseModel):
-    plans: list[PlanOut]
+class CatalogOut(Page[PlanOut]):
+    """The plans (`items`, as every list), and what each job type costs beyond a plan's allowances."""
+
     prices: list[PriceOut]
     rounding: str
 

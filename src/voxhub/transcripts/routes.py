@@ -13,6 +13,7 @@ from voxhub import engines
 from voxhub.db import MAX_INTEGER
 from voxhub.deps import Ctx, CurrentPrincipal, DbSession, MemberAccess, ViewerAccess
 from voxhub.errors import Unprocessable, responses
+from voxhub.pagination import Page
 from voxhub.transcripts import formats, service
 from voxhub.transcripts.models import TranscriptVersion
 
@@ -151,12 +152,14 @@ async def list_voices(
     principal: CurrentPrincipal,
     language: Annotated[str | None, Query(max_length=16, description="e.g. `en` or `pt-BR`")] = None,
     engine: Literal["piper", "espeak-ng"] | None = None,
-) -> list[VoiceOut]:
+) -> Page[VoiceOut]:
     """Installed voices: piper voices first (natural), then espeak-ng (robotic, every language)."""
     synthesizer = engines.synthesizer(ctx.settings, engine="local")
     voices = await run_in_threadpool(synthesizer.voices)
-    return [
-        VoiceOut(**voice.to_dict())
-        for voice in voices
-        if (not language or engines.speaks(voice, language)) and (engine is None or voice.engine == engine)
-    ]
+    return Page(
+        items=[
+            VoiceOut(**voice.to_dict())
+            for voice in voices
+            if (not language or engines.speaks(voice, language)) and (engine is None or voice.engine == engine)
+        ]
+    )

@@ -11,6 +11,7 @@ from voxhub.apikeys.service import access_for_key
 from voxhub.clock import as_utc, utcnow
 from voxhub.deps import AdminAccess, Ctx, CurrentPrincipal, CurrentUser, DbSession, OwnerAccess, ViewerAccess
 from voxhub.errors import responses
+from voxhub.pagination import Page
 from voxhub.workspaces import service
 from voxhub.workspaces.models import Invitation, Role, Workspace
 from voxhub.workspaces.schemas import (
@@ -70,7 +71,7 @@ def create_workspace(body: WorkspaceIn, db: DbSession, me: CurrentUser) -> Works
 
 
 @router.get("", summary="List my workspaces", responses=responses(401))
-async def list_workspaces(db: DbSession, principal: CurrentPrincipal) -> list[WorkspaceOut]:
+async def list_workspaces(db: DbSession, principal: CurrentPrincipal) -> Page[WorkspaceOut]:
     """Workspaces the caller belongs to, with the caller's role. An API key sees its own workspace."""
 
     def read() -> list[WorkspaceOut]:
@@ -83,7 +84,7 @@ async def list_workspaces(db: DbSession, principal: CurrentPrincipal) -> list[Wo
         return [workspace_out(ws, role) for ws, role in service.list_for_user(db, user_id=principal.user.id)]
 
     # One hop to a worker thread for the query; the answer is then serialised on the event loop.
-    return await run_in_threadpool(read)
+    return Page(items=await run_in_threadpool(read))
 
 
 @router.get("/{workspace_id}", summary="Get a workspace", responses=WS)
