@@ -125,6 +125,7 @@ TABLE: list[Rule] = [
     Rule("GET", "/jobs/{job_id}", "viewer", "read", ok("404 job_not_found")),
     Rule("GET", "/jobs/{job_id}/attempts", "viewer", "read", ok("404 job_not_found")),
     Rule("GET", "/jobs/{job_id}/events", "viewer", "read", ok("404 job_not_found")),
+    Rule("POST", "/jobs/{job_id}/events/token", "viewer", "read", ok("404 job_not_found")),
     Rule("POST", "/jobs", "member", "write", ok("422 unknown_job_type"), json=UNKNOWN_JOB),
     Rule("POST", "/jobs/{job_id}/cancel", "member", "write", ok("404 job_not_found")),
     Rule("POST", "/jobs/{job_id}/retry", "member", "write", ok("404 job_not_found")),

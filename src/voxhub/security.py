@@ -147,6 +147,34 @@ class Keyring:
                     return None
         return None
 
+    # ---- single-purpose tokens (JWT, HS256, under a key of their own) ----
+
+    def sign_purpose_token(self, claims: dict[str, Any], *, purpose: str, ttl: timedelta) -> tuple[str, datetime]:
+        """A short-lived signed token good for `purpose` only: its key is derived for that purpose, so it is never
+        an access token, nor a token of another purpose."""
+        kid, key = self._keys(f"token:{purpose}")[0]
+        now = utcnow()
+        expires = now + ttl
+        payload = {**claims, "pur": purpose, "iat": int(now.timestamp()), "exp": int(expires.timestamp())}
+        return jwt.encode(payload, key, algorithm="HS256", headers={"kid": kid}), expires
+
+    def read_purpose_token(self, token: str, *, purpose: str) -> dict[str, Any] | None:
+        """The claims of an unexpired token signed for `purpose` by any key on the ring; None otherwise."""
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError:
+            return None
+        for key_id, key in self._keys(f"token:{purpose}"):
+            if same(str(kid), key_id):
+                try:
+                    claims: dict[str, Any] = jwt.decode(
+                        token, key, algorithms=["HS256"], options={"require": ["exp", "pur"]}
+                    )
+                except jwt.PyJWTError:
+                    return None
+                return claims if claims["pur"] == purpose else None
+        return None
+
     # ---- authenticated encryption for stored secrets (AES-256-GCM) ----
 
     def encrypt(self, plaintext: str, *, context: str) -> str:

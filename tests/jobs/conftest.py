@@ -528,15 +528,22 @@ class Event:
 
 
 def read_events(
-    client: httpx.Client, person: Person, job_id: str, *, last_event_id: int | None = None, timeout: float = 90.0
+    client: httpx.Client,
+    person: Person,
+    job_id: str,
+    *,
+    last_event_id: int | None = None,
+    url: str | None = None,
+    timeout: float = 90.0,
 ) -> list[Event]:
-    """Read the job's SSE stream until the server closes it."""
-    headers = dict(person.headers)
+    """Read the job's SSE stream until the server closes it: as `person`, or from `url` (an events URL with a token)
+    with no Authorization header, as a browser's EventSource does."""
+    headers = dict(person.headers) if url is None else {}
     if last_event_id is not None:
         headers["Last-Event-ID"] = str(last_event_id)
     deadline = time.monotonic() + timeout
     events: list[Event] = []
-    with client.stream("GET", f"{job_url(person, job_id)}/events", headers=headers) as response:
+    with client.stream("GET", url or f"{job_url(person, job_id)}/events", headers=headers) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
         fields: dict[str, str] = {}

@@ -118,10 +118,7 @@ def authenticate(db: Session, *, token: str, actor: Actor) -> ApiKey:
     if key is None or not valid:
         raise Unauthorized("The API key is not valid.", code="invalid_api_key")
     now = utcnow()
-    if key.revoked_at is not None:
-        raise Unauthorized("This API key has been revoked.", code="api_key_revoked")
-    if key.expires_at is not None and as_utc(key.expires_at) <= now:
-        raise Unauthorized("This API key has expired.", code="api_key_expired")
+    _require_live(key, now=now)
     if (
         key.last_used_at is None
         or now - as_utc(key.last_used_at) > _LAST_USED_GRANULARITY
@@ -129,6 +126,22 @@ def authenticate(db: Session, *, token: str, actor: Actor) -> ApiKey:
     ):
         _record_use(db, key=key, at=now, ip=actor.ip[:64])
     return key
+
+
+def live_key(db: Session, *, api_key_id: str) -> ApiKey:
+    """A key by its row id while it is neither revoked nor expired (for credentials derived from it); else 401."""
+    key = db.get(ApiKey, api_key_id)
+    if key is None:
+        raise Unauthorized("The API key is not valid.", code="invalid_api_key")
+    _require_live(key, now=utcnow())
+    return key
+
+
+def _require_live(key: ApiKey, *, now: datetime) -> None:
+    if key.revoked_at is not None:
+        raise Unauthorized("This API key has been revoked.", code="api_key_revoked")
+    if key.expires_at is not None and as_utc(key.expires_at) <= now:
+        raise Unauthorized("This API key has expired.", code="api_key_expired")
 
 
 def _record_use(db: Session, *, key: ApiKey, at: datetime, ip: str) -> None:
