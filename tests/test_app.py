@@ -397,3 +397,22 @@ def test_docs_page_is_served(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "/openapi.json" in response.text and "swagger" in response.text.lower()
+
+
+@pytest.mark.parametrize(("page", "script"), [("/docs", "SwaggerUIBundle"), ("/redoc", "Redoc")])
+def test_the_docs_pages_load_every_file_from_voxhub_itself_so_they_work_offline(
+    client: TestClient, page: str, script: str
+) -> None:
+    html = client.get(page)
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html.text)
+    served = {url: client.get(url) for url in assets}
+
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    assert "://" not in html.text, "nothing from a CDN or a font service"
+    assert "/openapi.json" in html.text
+    assert any(url.endswith(".js") for url in assets)
+    assert {url: answer.status_code for url, answer in served.items()} == dict.fromkeys(assets, 200)
+    types = {url: answer.headers["content-type"].split(";")[0] for url, answer in served.items()}
+    assert set(types.values()) <= {"text/javascript", "text/css", "image/png"}, types
+    scripts = [answer.text for url, answer in served.items() if url.endswith(".js")]
+    assert any(script in text and len(text) > 100_000 for text in scripts)
