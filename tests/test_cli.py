@@ -145,3 +145,42 @@ def test_no_command_prints_the_help(database_file: Path) -> None:
     result = voxhub(database_file)
 
     assert "migrate" in result.output and "admin" in result.output and "serve" in result.output
+
+
+# ---- the dev mailbox ----
+
+
+def write_mail(database_file: Path, to: str, link: str) -> None:
+    """A verification mail as voxhub writes it with no SMTP server: quoted-printable, so `=` reads `=3D` on disk."""
+    from voxhub.mail import Mailer, write_eml
+
+    settings = Settings(_env_file=None, data_dir=database_file.parent, public_url="http://127.0.0.1:8000")
+    mailer = Mailer(settings)
+    write_eml(settings.mail_dir, mailer.render("verify_email", to, {"name": "Ada", "link": link, "hours": 24}))
+    mailer.close()
+
+
+def test_latest_mail_prints_the_newest_mails_link_decoded(database_file: Path) -> None:
+    ada = "http://127.0.0.1:8000/verify-email?token=" + "A" * 20 + "-_" + "z" * 21
+    bob = "http://127.0.0.1:8000/verify-email?token=" + "b" * 43
+    write_mail(database_file, "ada@example.com", ada)
+    write_mail(database_file, "bob@example.com", bob)
+
+    newest = voxhub(database_file, "admin", "latest-mail", "--link")
+    adas = voxhub(database_file, "admin", "latest-mail", "--to", "Ada@Example.com", "--link")
+    whole = voxhub(database_file, "admin", "latest-mail", "--to", "ada@example.com")
+
+    assert "=3D" in next((database_file.parent / "mail").glob("*.eml")).read_text()  # what grep used to see
+    assert (newest.exit_code, newest.stdout) == (0, bob + "\n")
+    assert (adas.exit_code, adas.stdout) == (0, ada + "\n")
+    assert whole.exit_code == 0
+    assert "Subject: Confirm your email address" in whole.stdout and f"\n{ada}\n" in whole.stdout
+
+
+def test_latest_mail_says_when_there_is_none(database_file: Path) -> None:
+    write_mail(database_file, "ada@example.com", "http://127.0.0.1:8000/verify-email?token=x")
+
+    result = voxhub(database_file, "admin", "latest-mail", "--to", "nobody@example.com", "--wait", "0")
+
+    assert result.exit_code == 1
+    assert "no mail to nobody@example.com" in result.stderr

@@ -83,3 +83,27 @@ def test_an_operator_sets_a_plan_and_its_allowances_follow(database_file: Path, 
     assert "plan pro (yearly, active)" in shown.output
     assert "audio_minutes   used 0 of 1000" in shown.output
     assert unknown.exit_code == 1 and "Unknown plan" in unknown.output
+
+
+def test_a_negative_amount_takes_credits_back_as_an_operator_writes_it(database_file: Path, workspace_id: str) -> None:
+    granted = voxhub(database_file, "admin", "grant-credits", workspace_id, "100", "--reason", "deal")
+    taken = voxhub(database_file, "admin", "grant-credits", workspace_id, "-30", "--reason", "typo")
+    taken_after_the_reason = voxhub(database_file, "admin", "grant-credits", workspace_id, "--reason", "typo", "-20")
+
+    assert granted.exit_code == 0, granted.output
+    assert taken.exit_code == 0, taken.output
+    assert "adjustment of -30 credits; the balance is now 70" in taken.output
+    assert taken_after_the_reason.exit_code == 0, taken_after_the_reason.output
+    assert "balance is now 50" in taken_after_the_reason.output
+
+
+def test_grant_credits_refuses_an_amount_past_what_the_ledger_takes_with_a_clear_error(
+    database_file: Path, workspace_id: str
+) -> None:
+    huge = voxhub(database_file, "admin", "grant-credits", workspace_id, str(2**63), "--reason", "overflow")
+    shown = voxhub(database_file, "admin", "billing", workspace_id)
+
+    assert huge.exit_code == 1, huge.output
+    assert "error: Grant at most 1,000,000,000 credits at a time" in huge.output
+    assert "Traceback" not in huge.output
+    assert shown.exit_code == 0 and "balance 0" in shown.output.lower(), shown.output

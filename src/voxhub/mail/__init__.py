@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
+import re
 import smtplib
 import ssl
 from concurrent.futures import Future, ThreadPoolExecutor
+from email import message_from_bytes, policy
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import getaddresses, make_msgid
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -58,7 +61,10 @@ class Mailer:
         return message
 
     def send_after_commit(self, db: Session, *, template: str, to: str, context: dict[str, Any]) -> None:
-        message = self.render(template, to, context)
+        self.deliver_after_commit(db, self.render(template, to, context))
+
+    def deliver_after_commit(self, db: Session, message: EmailMessage) -> None:
+        """Send a rendered message once `db` commits; nothing is sent if it rolls back."""
         on_commit(db, lambda: self._submit(message))
 
     def _submit(self, message: EmailMessage) -> None:
@@ -87,11 +93,37 @@ class Mailer:
 
 
 def write_eml(directory: Path, message: EmailMessage) -> Path:
+    """Write `message` as DATA_DIR/mail/<time>-<id>.eml; names sort by time, and a file appears only once whole."""
     directory.mkdir(parents=True, exist_ok=True)
     stamp = utcnow().strftime("%Y%m%dT%H%M%S%f")
     path = directory / f"{stamp}-{message['Message-ID'].strip('<>').split('@')[0]}.eml"
-    path.write_bytes(bytes(message))
+    partial = path.with_suffix(".part")
+    partial.write_bytes(bytes(message))
+    os.replace(partial, path)
     return path
+
+
+def latest_written(directory: Path, *, to: str | None = None) -> EmailMessage | None:
+    """The newest mail written to `directory` (addressed to `to`, when given), parsed; None when there is none."""
+    wanted = to.strip().lower() if to else None
+    for path in sorted(directory.glob("*.eml"), reverse=True):
+        message = message_from_bytes(path.read_bytes(), policy=policy.default)
+        recipients = {address.lower() for _name, address in getaddresses([str(message["To"] or "")])}
+        if wanted is None or wanted in recipients:
+            return message
+    return None
+
+
+def plain_text(message: EmailMessage) -> str:
+    """The text part of a message, decoded (no quoted-printable soft breaks or `=3D`)."""
+    part = message.get_body(preferencelist=("plain",))
+    return str(part.get_content()) if part is not None else ""
+
+
+def first_link(message: EmailMessage) -> str | None:
+    """The first http(s) link in a message's text: the verification, reset or invitation link of voxhub's mail."""
+    found = re.search(r"https?://\S+", plain_text(message))
+    return found.group(0) if found else None
 
 
 def send_smtp(url: str, message: EmailMessage) -> None:
