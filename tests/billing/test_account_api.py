@@ -200,6 +200,14 @@ class TestPlanLimits:
         assert 1 <= int(refused.headers["Retry-After"]) <= 60
         assert int(refused.headers["RateLimit-Reset"]) >= 1
 
+    def test_tus_announces_the_plans_file_limit_not_the_servers(self, client: TestClient, people: People) -> None:
+        owner = people.create()
+
+        answer = client.options(f"/api/v1/workspaces/{owner.workspace_id}/uploads/tus/", headers=owner.headers)
+
+        assert answer.status_code == 204
+        assert int(answer.headers["Tus-Max-Size"]) == 1024 * 1024
+
     def test_each_api_key_has_its_own_count(self, client: TestClient, people: People) -> None:
         owner = people.create()
         url = f"/api/v1/workspaces/{owner.workspace_id}/api-keys"

@@ -22,9 +22,18 @@ from sqlalchemy.orm import Session
 from tusclient import client as tus_client
 
 from tests.conftest import People, Person
-from tests.files.conftest import LiveServer, files_url, local_store_only, sha256_of, wav_of_size
+from tests.files.conftest import (
+    LiveServer,
+    files_url,
+    hang_up_mid_request,
+    local_store_only,
+    requests_counted,
+    sha256_of,
+    wav_of_size,
+)
 from voxhub.clock import utcnow
 from voxhub.config import Settings
+from voxhub.billing.catalog import catalog_of
 from voxhub.files.models import Upload
 
 MiB = 1024 * 1024
@@ -106,7 +115,10 @@ def test_options_announces_version_extensions_checksums_and_max_size(
     for extension in ("creation", "creation-with-upload", "termination", "checksum", "expiration"):
         assert extension in extensions
     assert set(answer.headers["tus-checksum-algorithm"].split(",")) >= {"sha1", "sha256"}
-    assert int(answer.headers["tus-max-size"]) == settings.max_file_size_mb * MiB
+    # the workspace's plan allows less than the server: the plan's limit is the one that holds
+    free_plan = catalog_of(settings).plan("free").max_file_size_mb
+    assert free_plan < settings.max_file_size_mb
+    assert int(answer.headers["tus-max-size"]) == free_plan * MiB
 
 
 def test_chunks_sent_with_patch_become_a_ready_file(
@@ -443,3 +455,31 @@ def test_tuspy_uploads_50_mb_through_a_dropped_connection_and_a_server_restart(
     assert file["filename"] == "long-interview.wav"
     assert file["media"]["duration_s"] == pytest.approx(size / 192_000, abs=1)
     assert download_sha256(live_server, owner, file_id) == sha256_of(fifty_mb_wav)
+
+
+@local_store_only
+def test_a_patch_whose_client_hangs_up_keeps_what_arrived_and_is_not_a_server_error(
+    client: TestClient,
+    live_server: LiveServer,
+    people: People,
+    media: dict[str, Path],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    owner = people.create()
+    data = media["tone.wav"].read_bytes()
+    location = urlsplit(started(client, owner, len(data))).path
+    headers = {**owner.headers, **TUS, "Upload-Offset": "0", "Content-Type": OFFSET_STREAM}
+
+    with caplog.at_level("INFO"):
+        hang_up_mid_request(f"{live_server.url}{location}", "PATCH", headers, len(data), data[: len(data) // 2])
+        counted = requests_counted(live_server, "PATCH", "/api/v1/workspaces/{workspace_id}/uploads/tus/{upload_id}")
+    kept = offset_of(client, owner, location)
+    finished = patch(client, owner, location, kept, data[kept:])
+
+    assert counted == {"499": 1}  # neither a 500 nor a 204 to a client that is gone
+    assert not [record for record in caplog.records if record.levelname == "ERROR"], caplog.text
+    assert "client disconnected" in caplog.text
+    assert 0 < kept <= len(data) // 2
+    assert finished.status_code == 204, finished.text
+    file = client.get(f"{files_url(owner)}/{finished.headers['voxhub-file-id']}", headers=owner.headers).json()
+    assert file["status"] == "ready" and file["sha256"] == sha256_of(data)

@@ -54,18 +54,17 @@ def file_out(file: File) -> FileOut:
 async def upload_file(request: Request, db: DbSession, ctx: Ctx, access: SpenderAccess) -> FileOut:
     """Upload up to VOXHUB_MAX_SIMPLE_UPLOAD_MB as multipart/form-data field `file`; it is probed before it is ready.
     Larger files: use tus or the multipart flow."""
-    limit = min(ctx.settings.max_simple_upload_mb, ctx.settings.max_file_size_mb) * 1024 * 1024
     declared = request.headers.get("content-length")
     if declared is None or not declared.isdigit():
         raise LengthRequired()
     # Refused before reading the body: the declared size bounds the file.
-    await run_in_threadpool(
+    limit = await run_in_threadpool(
         service.check_capacity,
         db,
         ctx=ctx,
         workspace_id=access.workspace_id,
         size=max(0, int(declared) - FORM_OVERHEAD),
-        max_bytes=limit,
+        one_request=True,
     )
     form = await request.form(max_files=1, max_fields=5)
     try:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from voxhub.audit import service as audit
 from voxhub.audit.service import Actor
+from voxhub.billing import service as billing
 from voxhub.clock import as_utc, utcnow
 from voxhub.context import AppContext
 from voxhub.db import on_commit
@@ -97,13 +98,22 @@ def used_bytes(db: Session, *, workspace_id: str) -> int:
     )
 
 
-def check_capacity(db: Session, *, ctx: AppContext, workspace_id: str, size: int, max_bytes: int | None = None) -> None:
-    """Refuse a file before any byte is stored: too large for one file, or past the workspace's quota (the plan's
-    limits within the server's)."""
-    from voxhub.billing import service as billing
+def _file_limit(ctx: AppContext, limits: billing.PlanLimits, one_request: bool) -> int:
+    if one_request:  # one request cannot resume: VOXHUB_MAX_SIMPLE_UPLOAD_MB bounds it below the file limit
+        return min(limits.max_file_bytes, ctx.settings.max_simple_upload_mb * 2**20)
+    return limits.max_file_bytes
 
+
+def max_upload_bytes(db: Session, *, ctx: AppContext, workspace_id: str, one_request: bool = False) -> int:
+    """The largest file the workspace may upload: its plan's limit within the server's (lower for one request)."""
+    return _file_limit(ctx, billing.limits(db, ctx=ctx, workspace_id=workspace_id), one_request)
+
+
+def check_capacity(db: Session, *, ctx: AppContext, workspace_id: str, size: int, one_request: bool = False) -> int:
+    """Refuse a file before any byte is stored: too large for one file, or past the workspace's quota (the plan's
+    limits within the server's). Returns the largest size the upload may still grow to."""
     limits = billing.limits(db, ctx=ctx, workspace_id=workspace_id)
-    limit = min(max_bytes, limits.max_file_bytes) if max_bytes is not None else limits.max_file_bytes
+    limit = _file_limit(ctx, limits, one_request)
     if size > limit:
         raise FileTooLarge(
             f"The file is {size} bytes; the limit is {limit} bytes.", details={"size": size, "max_bytes": limit}
@@ -115,6 +125,7 @@ def check_capacity(db: Session, *, ctx: AppContext, workspace_id: str, size: int
             "This file does not fit in the workspace's storage; delete files or raise the quota.",
             details={"size": size, "used_bytes": used, "quota_bytes": quota},
         )
+    return limit
 
 
 # ---- creating and finishing files ----

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import tempfile
 from collections.abc import Callable, Iterator
 from email.utils import format_datetime
@@ -17,13 +16,16 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from voxhub.clock import as_utc
 from voxhub.context import AppContext
 from voxhub.deps import Ctx, DbSession, SpenderAccess
 from voxhub.errors import VoxhubError, error_body, responses
+from voxhub.files import service as files
 from voxhub.files import uploads
 from voxhub.files.models import File, Upload, UploadProtocol, UploadStatus
+from voxhub.security import same
 from voxhub.storage.streaming import BodyTooLarge, pump_body
 from voxhub.workspaces.service import WorkspaceAccess
 
@@ -106,8 +108,12 @@ async def _receive(request: Request, ctx: AppContext, upload: Upload, file: File
     checksum = request.headers.get("upload-checksum")
     if checksum is None:
         try:
+            # What arrived before a client went away is kept: it resumes from there.
             return await pump_body(
-                request, lambda chunks: uploads.append(ctx, upload=upload, file=file, at=at, chunks=chunks), limit=room
+                request,
+                lambda chunks: uploads.append(ctx, upload=upload, file=file, at=at, chunks=chunks),
+                limit=room,
+                keep_partial=True,
             )
         except BodyTooLarge as exc:
             raise TusError(413, "upload_too_large", "This chunk goes past the upload's declared length.") from exc
@@ -128,7 +134,7 @@ async def _receive(request: Request, ctx: AppContext, upload: Upload, file: File
         except BodyTooLarge as exc:
             raise TusError(413, "upload_too_large", "This chunk goes past the upload's declared length.") from exc
         actual = base64.b64encode(digest.digest()).decode()
-        if not hmac.compare_digest(actual, expected.strip()):
+        if not same(actual, expected.strip()):
             raise TusError(460, "checksum_mismatch", "The chunk's checksum does not match Upload-Checksum.")
 
         def append_spooled() -> uploads.AppendResult:
@@ -172,13 +178,16 @@ async def _write(
         return uploads.finish_tus(db, ctx=ctx, access=access, upload=fresh_upload, file=fresh_file)
 
     await _in_session(request, settle)
+    if not result.complete and await request.is_disconnected():
+        raise ClientDisconnect()  # answered as such (499), once the bytes that did arrive are recorded
     return result.offset, await _in_session(request, finish) if result.complete else None, expires
 
 
 @router.options("/", summary="tus: discover capabilities", responses=responses(401, 404))
 @router.options("/{upload_id}", include_in_schema=False)
-def tus_options(access: SpenderAccess, ctx: Ctx) -> Response:
-    """The tus versions, extensions, checksum algorithms and maximum size this server supports."""
+def tus_options(access: SpenderAccess, db: DbSession, ctx: Ctx) -> Response:
+    """The tus versions, extensions, checksum algorithms and the largest upload this workspace's plan allows."""
+    max_size = files.max_upload_bytes(db, ctx=ctx, workspace_id=access.workspace_id)
     return Response(
         status_code=204,
         headers=_headers(
@@ -186,7 +195,7 @@ def tus_options(access: SpenderAccess, ctx: Ctx) -> Response:
                 "Tus-Version": TUS_VERSION,
                 "Tus-Extension": EXTENSIONS,
                 "Tus-Checksum-Algorithm": ",".join(CHECKSUMS),
-                "Tus-Max-Size": str(ctx.settings.max_file_size_mb * 1024 * 1024),
+                "Tus-Max-Size": str(max_size),
             }
         ),
     )

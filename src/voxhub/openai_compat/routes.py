@@ -22,6 +22,7 @@ from voxhub.context import AppContext
 from voxhub.deps import Ctx, CurrentPrincipal, DbSession, limit_requests
 from voxhub.engines.textnorm import estimate_seconds
 from voxhub.errors import NotFound, Unauthorized, openai_responses
+from voxhub.files import service as files
 from voxhub.openai_compat import service
 from voxhub.openai_compat.schemas import ModelList, ModelOut, SpeechIn, TranscriptionForm, TranslationForm, form_schema
 from voxhub.openai_compat.service import Task
@@ -97,7 +98,9 @@ async def _transcribe(request: Request, db: DbSession, ctx: Ctx, access: Workspa
     settings = ctx.settings
     scratch = _scratch_dir(settings.data_dir)
     try:
-        max_bytes = min(settings.max_simple_upload_mb, settings.max_file_size_mb) * 1024 * 1024
+        max_bytes = await run_in_threadpool(
+            files.max_upload_bytes, db, ctx=ctx, workspace_id=access.workspace_id, one_request=True
+        )
         upload = await receive_upload(request, scratch / "upload", max_bytes=max_bytes)
         form = _read_form(TranscriptionForm if task == "transcribe" else TranslationForm, upload)
         remote = await run_in_threadpool(service.remote_engine, db, ctx, access.workspace_id, "asr")
