@@ -31,9 +31,9 @@ from tests.files.conftest import (
     sha256_of,
     wav_of_size,
 )
+from voxhub.billing.catalog import catalog_of
 from voxhub.clock import utcnow
 from voxhub.config import Settings
-from voxhub.billing.catalog import catalog_of
 from voxhub.files.models import Upload
 
 MiB = 1024 * 1024
