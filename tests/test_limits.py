@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import People, Person
-from tests.files.conftest import LiveServer, free_port
+from tests.files.conftest import LiveServer, served
 from tests.openai_compat.conftest import create_api_key
 from tests.test_app import assert_error_shape
 from voxhub.config import Settings
@@ -31,11 +31,8 @@ def settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 def live_server(settings: Settings, app: Any) -> Iterator[LiveServer]:
-    port = free_port()
-    server = LiveServer(settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"}), port)
-    server.start()
-    yield server
-    server.stop()
+    with served(settings) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -138,7 +138,7 @@ class Keyring:
         except jwt.PyJWTError:
             return None
         for key_id, key in self._keys("jwt"):
-            if hmac.compare_digest(str(kid), key_id):
+            if same(str(kid), key_id):
                 try:
                     return jwt.decode(
                         token, key, algorithms=["HS256"], options={"require": ["exp", "sub"], "verify_exp": False}
@@ -207,7 +207,7 @@ class Keyring:
         valid = False
         for _kid, key in self._keys(purpose):
             expected = hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
-            valid |= hmac.compare_digest(expected, signature)
+            valid |= same(expected, signature)  # as bytes: compare_digest refuses str with non-ASCII characters
         return valid
 
 

@@ -335,3 +335,14 @@ def test_deleting_an_unknown_or_already_revoked_session_is_not_found(client: Tes
 
     assert again.status_code == 404
     assert unknown.status_code == 404
+
+
+@pytest.mark.parametrize("kid", ["é", "\U000168b8Ç", "ok\x00"])
+def test_a_token_naming_a_key_in_any_characters_is_refused_not_a_server_error(client: TestClient, kid: str) -> None:
+    key = "not voxhub's key, but long enough for HS256"
+    forged = jwt.encode({"sub": "someone", "exp": 4102444800}, key, algorithm="HS256", headers={"kid": kid})
+
+    response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {forged}"})
+
+    assert response.status_code == 401, response.text
+    assert response.json()["error"]["code"] == "invalid_token"

@@ -9,13 +9,17 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Person
 from tests.storage.stores import stored_objects, use_store
@@ -196,11 +200,45 @@ class LiveServer:
         self.start()
 
 
+def hang_up_mid_request(url: str, method: str, headers: dict[str, str], length: int, body: bytes) -> None:
+    """A request that announces `length` bytes of body, sends `body` (fewer), then closes its connection."""
+    parts = urlsplit(url)
+    head = [f"{method} {parts.path} HTTP/1.1", f"Host: {parts.netloc}", f"Content-Length: {length}"]
+    head += [f"{name}: {value}" for name, value in headers.items()]
+    with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80)) as sock:
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+
+
+def requests_counted(server: LiveServer, method: str, route: str, *, at_least: int = 1) -> dict[str, int]:
+    """The server's count of `method` requests to the route template `route`, by status, once there are
+    `at_least` of them (a request is counted when the server has finished with it)."""
+    deadline = time.monotonic() + 30
+    while True:
+        counted: dict[str, int] = {}
+        for family in text_string_to_metric_families(httpx.get(f"{server.url}/metrics").text):
+            for sample in family.samples:
+                wanted = {"method": method, "route": route}
+                if sample.name == "voxhub_http_requests_total" and wanted.items() <= sample.labels.items():
+                    counted[sample.labels["status"]] = counted.get(sample.labels["status"], 0) + int(sample.value)
+        if sum(counted.values()) >= at_least or time.monotonic() > deadline:
+            return counted
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def live_server(settings: Settings, app: Any) -> Iterator[LiveServer]:
     """voxhub on a real port, sharing the database and store with `app`; its signed links point at itself."""
+    with served(settings) as server:
+        yield server
+
+
+@contextmanager
+def served(settings: Settings) -> Iterator[LiveServer]:
+    """voxhub with `settings` under uvicorn on a free port, its signed links pointing at itself, until the end."""
     port = free_port()
     server = LiveServer(settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"}), port)
     server.start()
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -6,11 +6,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import People
-from tests.files.conftest import SECONDS, files_url, local_store_only, sha256_of, upload, wav_of_size
+from tests.files.conftest import (
+    SECONDS,
+    LiveServer,
+    files_url,
+    hang_up_mid_request,
+    local_store_only,
+    requests_counted,
+    sha256_of,
+    upload,
+    wav_of_size,
+)
 from tests.storage.stores import call_link
 from voxhub.config import Settings
 
@@ -252,4 +263,30 @@ def test_a_request_without_the_file_field_is_refused(
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "file_missing"
+    assert stored() == []
+
+
+@local_store_only
+def test_an_upload_whose_client_hangs_up_keeps_nothing_and_is_not_a_server_error(
+    client: TestClient,
+    live_server: LiveServer,
+    people: People,
+    media: dict[str, Path],
+    stored: Callable[[], list[str]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    owner = people.create()
+    url = f"{live_server.url}{files_url(owner)}"
+    form = httpx.Request("POST", url, files={"file": ("tone.wav", media["tone.wav"].read_bytes(), "audio/wav")})
+    body = form.read()
+    headers = {**owner.headers, "Content-Type": form.headers["content-type"]}
+
+    with caplog.at_level("INFO"):
+        hang_up_mid_request(url, "POST", headers, len(body), body[: len(body) // 2])
+        counted = requests_counted(live_server, "POST", "/api/v1/workspaces/{workspace_id}/files")
+
+    assert counted == {"499": 1}
+    assert not [record for record in caplog.records if record.levelname == "ERROR"], caplog.text
+    assert "client disconnected" in caplog.text
+    assert client.get(files_url(owner), headers=owner.headers).json()["items"] == []
     assert stored() == []

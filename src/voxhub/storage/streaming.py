@@ -19,15 +19,20 @@ class BodyTooLarge(Exception):
     pass
 
 
-async def pump_body(request: Request, consume: Callable[[Iterator[bytes]], T], *, limit: int | None = None) -> T:
+async def pump_body(
+    request: Request, consume: Callable[[Iterator[bytes]], T], *, limit: int | None = None, keep_partial: bool = False
+) -> T:
     """Run `consume(chunks)` in a thread while the request body streams in, in batches of about 1 MiB.
 
     Memory stays bounded (a few batches queued). If the client disconnects, `consume` sees the chunks end early and
-    keeps what arrived. Past `limit` bytes the stream is cut there and BodyTooLarge raised after `consume` returns.
+    keeps what arrived when `keep_partial` (a resumable upload); otherwise the chunks raise ClientDisconnect, so that
+    a store writing them keeps nothing, and it comes out of pump_body. Past `limit` bytes the stream is cut there and
+    BodyTooLarge raised after `consume` returns.
     """
     pipe: queue.Queue[object] = queue.Queue(maxsize=8)
     stopped = False
     overflow = False
+    disconnected = False
 
     async def put(item: object) -> None:
         while True:
@@ -40,7 +45,7 @@ async def pump_body(request: Request, consume: Callable[[Iterator[bytes]], T], *
                 await anyio.sleep(0.001)
 
     async def produce() -> None:
-        nonlocal overflow
+        nonlocal overflow, disconnected
         received = 0
         batch = bytearray()
         try:
@@ -55,7 +60,7 @@ async def pump_body(request: Request, consume: Callable[[Iterator[bytes]], T], *
                     await put(bytes(batch))
                     batch.clear()
         except ClientDisconnect:
-            pass
+            disconnected = True
         finally:
             if batch:
                 await put(bytes(batch))
@@ -64,6 +69,8 @@ async def pump_body(request: Request, consume: Callable[[Iterator[bytes]], T], *
     def chunks() -> Iterator[bytes]:
         while (item := pipe.get()) is not _END:
             yield item  # type: ignore[misc]
+        if disconnected and not keep_partial:
+            raise ClientDisconnect()
 
     def run() -> T:
         nonlocal stopped
