@@ -139,6 +139,15 @@ async def get_signed_in(principal: CurrentPrincipal) -> SignedIn:
 CurrentUser = Annotated[SignedIn, Depends(get_signed_in)]
 
 
+async def get_superuser(me: CurrentUser) -> SignedIn:
+    if not me.user.is_superuser:
+        raise Forbidden("This needs a superuser.", code="superuser_required")
+    return me
+
+
+SuperUser = Annotated[SignedIn, Depends(get_superuser)]
+
+
 def get_workspace_access(
     workspace_id: str, principal: CurrentPrincipal, db: DbSession, ctx: Ctx, request: Request
 ) -> WorkspaceAccess:

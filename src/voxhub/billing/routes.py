@@ -32,8 +32,8 @@ from voxhub.billing.schemas import (
     plan_out,
 )
 from voxhub.clock import utcnow
-from voxhub.deps import AdminAccess, AnonymousActor, Ctx, CurrentUser, DbSession, MemberAccess
-from voxhub.errors import Forbidden, responses
+from voxhub.deps import AdminAccess, AnonymousActor, Ctx, DbSession, MemberAccess, SuperUser
+from voxhub.errors import responses
 from voxhub.pagination import Page
 
 public = APIRouter(prefix="/api/v1/billing", tags=["billing"])
@@ -213,11 +213,6 @@ def cancel_subscription(db: DbSession, ctx: Ctx, access: AdminAccess) -> Billing
 # ---- superusers ----
 
 
-def _superuser(me: CurrentUser) -> None:
-    if not me.user.is_superuser:
-        raise Forbidden("Only superusers can change credits and plans.", code="superuser_required")
-
-
 @admin.post(
     "/workspaces/{workspace_id}/credits",
     status_code=201,
@@ -229,11 +224,10 @@ def grant_credits(
     body: GrantIn,
     db: DbSession,
     ctx: Ctx,
-    me: CurrentUser,
+    me: SuperUser,
     idempotency_key: Annotated[str | None, Header(max_length=150)] = None,
 ) -> LedgerEntryOut:
     """Add credits to a workspace (or take them back with a negative number), with a reason; audited."""
-    _superuser(me)
     entry = billing.grant(
         db,
         ctx=ctx,
@@ -249,9 +243,8 @@ def grant_credits(
 @admin.put(
     "/workspaces/{workspace_id}/plan", summary="Set a plan (superusers)", responses=responses(401, 403, 404, 422)
 )
-def set_plan(workspace_id: str, body: PlanChangeIn, db: DbSession, ctx: Ctx, me: CurrentUser) -> BillingOut:
+def set_plan(workspace_id: str, body: PlanChangeIn, db: DbSession, ctx: Ctx, me: SuperUser) -> BillingOut:
     """Put a workspace on a plan without a payment provider (a self-hosted deployment, a deal made by hand)."""
-    _superuser(me)
     from voxhub.workspaces import service as workspaces
 
     workspaces.get_live(db, workspace_id=workspace_id)
@@ -264,7 +257,6 @@ def set_plan(workspace_id: str, body: PlanChangeIn, db: DbSession, ctx: Ctx, me:
     summary="Confirm a manual payment (superusers)",
     responses=responses(401, 403, 404),
 )
-def mark_paid(checkout_id: str, db: DbSession, ctx: Ctx, me: CurrentUser) -> PaymentOut:
+def mark_paid(checkout_id: str, db: DbSession, ctx: Ctx, me: SuperUser) -> PaymentOut:
     """A checkout paid outside voxhub (the manual provider): its credits or plan are applied, once."""
-    _superuser(me)
     return payment_out(payments.mark_checkout_paid(db, ctx=ctx, checkout_id=checkout_id, actor=me.actor))

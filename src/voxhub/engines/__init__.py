@@ -90,6 +90,16 @@ def speaks(voice: Voice, language: str) -> bool:
     return tag == wanted or tag.startswith(wanted + "-")
 
 
+def installed_voices(settings: Settings, *, language: str | None = None, engine: str | None = None) -> list[Voice]:
+    """Voices this server can speak with: piper voices first (natural), then espeak-ng (robotic, every language),
+    only those of `language` and `engine` when given."""
+    return [
+        voice
+        for voice in synthesizer(settings, engine="local").voices()
+        if (not language or speaks(voice, language)) and (engine is None or voice.engine == engine)
+    ]
+
+
 def find_voice(engine: Synthesizer, voice_id: str | None, *, default: str, language: str | None = None) -> Voice:
     """The voice asked for; an OpenAI voice name, or no voice, means the default voice, else the first voice of
     `language` when the default is not installed (piper missing) or does not speak it; no language → English."""

@@ -5,35 +5,32 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from voxhub.clock import as_utc, utcnow
 from voxhub.db import MAX_INTEGER
 from voxhub.deps import (
     AnonymousActor,
     Ctx,
     CurrentPrincipal,
-    CurrentUser,
     DbSession,
     MemberAccess,
     SpenderAccess,
+    SuperUser,
     ViewerAccess,
     get_principal,
     get_workspace_access,
     limit_requests,
 )
-from voxhub.errors import Forbidden, responses
+from voxhub.errors import responses
 from voxhub.jobs import event_tokens, events, service
-from voxhub.jobs.models import FINAL_STATES, Job, JobAttempt, JobStatus
-from voxhub.jobs.registry import registered
-from voxhub.jobs.schemas import EventsTokenOut, JobAttemptOut, JobCreate, JobOut, job_out
+from voxhub.jobs.models import FINAL_STATES
+from voxhub.jobs.schemas import EventsTokenOut, JobAttemptOut, JobCreate, JobOut, QueueOverview, job_out
 from voxhub.pagination import Page, Sort
 from voxhub.workspaces.models import Role
 from voxhub.workspaces.service import WorkspaceAccess
@@ -247,24 +244,6 @@ async def job_events(
 
 
 @admin.get("/queue", summary="Queue overview (superusers)", responses=responses(401, 403))
-def queue_overview(db: DbSession, me: CurrentUser) -> dict[str, Any]:
+def queue_overview(db: DbSession, me: SuperUser) -> QueueOverview:
     """Jobs by state and queue, the oldest queued job's age, and workers seen in the last minute."""
-    if not me.user.is_superuser:
-        raise Forbidden("Only superusers can see the queue.", code="superuser_required")
-    now = utcnow()
-    counts: dict[str, dict[str, int]] = {}
-    for queue, state, count in db.execute(
-        select(Job.queue, Job.status, func.count()).where(Job.deleted_at.is_(None)).group_by(Job.queue, Job.status)
-    ):
-        counts.setdefault(queue, {})[state] = count
-    oldest = db.scalar(select(func.min(Job.queued_at)).where(Job.status == JobStatus.QUEUED.value))
-    recent = now - timedelta(minutes=1)
-    seen = set(db.scalars(select(Job.worker_id).where(Job.heartbeat_at >= recent, Job.worker_id.is_not(None))))
-    seen |= set(db.scalars(select(JobAttempt.worker_id).where(JobAttempt.started_at >= recent)))
-    workers = sorted(worker for worker in seen if worker)
-    return {
-        "queues": counts,
-        "oldest_queued_age_s": round((now - as_utc(oldest)).total_seconds(), 1) if oldest else None,
-        "workers_last_minute": workers,
-        "job_types": {name: kind.queue for name, kind in registered().items()},
-    }
+    return service.queue_overview(db)

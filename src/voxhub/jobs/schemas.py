@@ -127,3 +127,10 @@ def job_out(job: Any) -> JobOut:
         credits=Charge.model_validate(job.credits) if job.credits else None,
         webhook_url=job.webhook_url,
     )
+
+
+class QueueOverview(BaseModel):
+    queues: dict[str, dict[str, int]] = Field(description="Jobs by queue, then by state.")
+    oldest_queued_age_s: float | None = Field(description="Seconds the oldest queued job has waited.")
+    workers_last_minute: list[str] = Field(description="Workers that ran or reported on a job in the last minute.")
+    job_types: dict[str, str] = Field(description="Each job type known here, with the queue it runs on.")

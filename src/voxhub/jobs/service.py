@@ -25,7 +25,7 @@ from voxhub.ids import new_id
 from voxhub.jobs import events
 from voxhub.jobs.models import FINAL_STATES, Job, JobAttempt, JobStatus
 from voxhub.jobs.registry import JobType, registered
-from voxhub.jobs.schemas import JobCreate, job_out
+from voxhub.jobs.schemas import JobCreate, QueueOverview, job_out
 from voxhub.notify import webhooks
 from voxhub.pagination import MAX_LIMIT, Sort, created_between, encode_cursor, paginate
 from voxhub.workspaces.models import Role
@@ -607,3 +607,23 @@ def requeue_running_on_start(db: Session, *, ctx: AppContext) -> int:
         job.stage, job.message = "requeued", "Server restarted; requeued"
         events.emit(db, job_id=job.id, kind="state", data={"status": job.status, "requeued": True})
     return len(jobs)
+
+
+def queue_overview(db: Session, *, now: datetime | None = None) -> QueueOverview:
+    """Jobs by state and queue, the oldest queued job's age, and workers seen in the last minute (all workspaces)."""
+    now = now or utcnow()
+    counts: dict[str, dict[str, int]] = {}
+    for queue, state, count in db.execute(
+        select(Job.queue, Job.status, func.count()).where(Job.deleted_at.is_(None)).group_by(Job.queue, Job.status)
+    ):
+        counts.setdefault(queue, {})[state] = count
+    oldest = db.scalar(select(func.min(Job.queued_at)).where(Job.status == JobStatus.QUEUED.value))
+    recent = now - timedelta(minutes=1)
+    seen = set(db.scalars(select(Job.worker_id).where(Job.heartbeat_at >= recent, Job.worker_id.is_not(None))))
+    seen |= set(db.scalars(select(JobAttempt.worker_id).where(JobAttempt.started_at >= recent)))
+    return QueueOverview(
+        queues=counts,
+        oldest_queued_age_s=round((now - as_utc(oldest)).total_seconds(), 1) if oldest else None,
+        workers_last_minute=sorted(worker for worker in seen if worker),
+        job_types={name: kind.queue for name, kind in registered().items()},
+    )

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from voxhub import engines
@@ -15,60 +13,12 @@ from voxhub.deps import Ctx, CurrentPrincipal, DbSession, MemberAccess, ViewerAc
 from voxhub.errors import Unprocessable, responses
 from voxhub.pagination import Page
 from voxhub.transcripts import formats, service
-from voxhub.transcripts.models import TranscriptVersion
+from voxhub.transcripts.schemas import TranscriptEdit, TranscriptVersionOut, VoiceOut, transcript_document, version_out
 
 router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/jobs/{job_id}/transcript", tags=["transcripts"])
 voices_router = APIRouter(prefix="/api/v1/voices", tags=["speech"])
 
 Lang = Annotated[str | None, Query(max_length=16, description="A translation's language (from a translate job).")]
-
-
-SpeakerLabel = Annotated[str, StringConstraints(min_length=1, max_length=40)]
-SpeakerName = Annotated[str, StringConstraints(max_length=200)]
-
-
-class SegmentEdit(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    id: int = Field(ge=0, le=MAX_INTEGER)
-    text: str | None = Field(default=None, max_length=10_000)
-    speaker: str | None = Field(default=None, max_length=40, description="A speaker label; empty removes it.")
-
-
-class TranscriptEdit(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    segments: list[SegmentEdit] = Field(default_factory=list, max_length=10_000)
-    speakers: dict[SpeakerLabel, SpeakerName] = Field(
-        default_factory=dict, max_length=100, description='Label → display name, e.g. {"S1": "Ana"}.'
-    )
-    base_version: int | None = Field(
-        default=None, ge=1, le=MAX_INTEGER, description="Refuse the edit (409) unless this is the latest."
-    )
-
-
-class TranscriptVersionOut(BaseModel):
-    version: int
-    language: str
-    variant: str
-    source: str
-    created_by: str | None
-    created_at: datetime
-
-
-def _version_out(row: TranscriptVersion) -> TranscriptVersionOut:
-    return TranscriptVersionOut(
-        version=row.version,
-        language=row.language,
-        variant=row.variant,
-        source=row.source,
-        created_by=row.created_by,
-        created_at=row.created_at,
-    )
-
-
-def _document(row: TranscriptVersion) -> dict[str, Any]:
-    return {"job_id": row.job_id, "version": row.version, "variant": row.variant, **row.data}
 
 
 @router.get(
@@ -92,7 +42,7 @@ def get_transcript(
 ) -> Response:
     """The latest version (or `version`) in `json`, `txt`, `srt`, `vtt` or `tsv`; `lang` picks a translation."""
     row = service.get(db, workspace_id=access.workspace_id, job_id=job_id, lang=lang, version=version)
-    body = formats.render(_document(row), format, max_line_chars=max_line_chars, max_cue_s=max_cue_s)
+    body = formats.render(transcript_document(row), format, max_line_chars=max_line_chars, max_cue_s=max_cue_s)
     headers = {"X-Transcript-Version": str(row.version)}
     if download:
         headers["Content-Disposition"] = f'attachment; filename="{job_id}.{row.variant}.{format}"'
@@ -109,8 +59,6 @@ def edit_transcript(
     if_match: Annotated[str | None, Header(description="A version number, as `base_version`.")] = None,
 ) -> dict[str, Any]:
     """Correct segments' text and speakers, or name speakers. Each edit is a new version; exports use the latest."""
-    if not body.segments and not body.speakers:
-        raise Unprocessable("Nothing to change: give segments or speakers.", code="validation_error")
     base_version = body.base_version
     if base_version is None and if_match:
         try:
@@ -126,7 +74,7 @@ def edit_transcript(
         base_version=base_version,
         lang=lang,
     )
-    return _document(row)
+    return transcript_document(row)
 
 
 @router.get("/versions", summary="A transcript's versions", responses=responses(401, 403, 404, 409))
@@ -134,16 +82,7 @@ def transcript_versions(
     job_id: str, db: DbSession, access: ViewerAccess, lang: Lang = None
 ) -> list[TranscriptVersionOut]:
     rows = service.versions(db, workspace_id=access.workspace_id, job_id=job_id, lang=lang)
-    return [_version_out(row) for row in rows]
-
-
-class VoiceOut(BaseModel):
-    id: str
-    name: str
-    language: str
-    engine: str
-    sample_rate: int
-    description: str
+    return [version_out(row) for row in rows]
 
 
 @voices_router.get("", summary="Voices for synthesis", responses=responses(401))
@@ -154,12 +93,5 @@ async def list_voices(
     engine: Literal["piper", "espeak-ng"] | None = None,
 ) -> Page[VoiceOut]:
     """Installed voices: piper voices first (natural), then espeak-ng (robotic, every language)."""
-    synthesizer = engines.synthesizer(ctx.settings, engine="local")
-    voices = await run_in_threadpool(synthesizer.voices)
-    return Page(
-        items=[
-            VoiceOut(**voice.to_dict())
-            for voice in voices
-            if (not language or engines.speaks(voice, language)) and (engine is None or voice.engine == engine)
-        ]
-    )
+    voices = await run_in_threadpool(engines.installed_voices, ctx.settings, language=language, engine=engine)
+    return Page(items=[VoiceOut(**voice.to_dict()) for voice in voices])
