@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
+from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import event, update
 
+import voxhub
 from tests.conftest import PASSWORD, Mailbox, People, body_text, token_from
 from voxhub.accounts.models import UserToken
+from voxhub.accounts.service import request_password_reset
+from voxhub.audit.service import Actor
 from voxhub.clock import utcnow
 
 RESET = "/api/v1/auth/password-reset"
@@ -46,6 +52,51 @@ def test_password_reset_always_answers_202_the_same_way(client: TestClient, peop
         "status": "accepted",
         "message": "If this address has an account, a reset link is on its way.",
     }
+
+
+def work_of_a_reset_request(app: Any, email: str) -> tuple[set[str], list[str]]:
+    """What asking for a reset of `email` runs: the voxhub functions called and the SQL sent, traced as it runs."""
+    source = str(Path(voxhub.__file__).parent)
+    called: set[str] = set()
+    sent: list[str] = []
+
+    def trace(frame: FrameType, event_name: str, arg: Any) -> None:
+        if event_name == "call" and frame.f_code.co_filename.startswith(source):
+            called.add(frame.f_code.co_qualname)
+
+    def statement(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
+        sent.append(sql.split()[0].upper())
+
+    def commit(conn: Any) -> None:
+        sent.append("COMMIT")
+
+    engine = app.state.db.engine
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
+    sys.setprofile(trace)
+    try:
+        with app.state.db.session() as db:
+            request_password_reset(db, ctx=app.state.ctx, email=email, actor=Actor(ip="198.51.100.7"))
+    finally:
+        sys.setprofile(None)
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "commit", commit)
+    return called, sent
+
+
+def test_password_reset_does_the_same_work_whether_or_not_the_account_exists(app: Any, people: People) -> None:
+    """The promise behind the one answer: an unknown address is not answered faster (no timing here: the steps)."""
+    person = people.create()
+
+    known, known_sql = work_of_a_reset_request(app, person.email)
+    unknown, unknown_sql = work_of_a_reset_request(app, "nobody@example.com")
+
+    the_costly_steps = {"get_by_email", "new_token", "hash_token", "Mailer.render"}
+    assert the_costly_steps <= known and the_costly_steps <= unknown
+    assert known_sql.count("SELECT") == unknown_sql.count("SELECT") == 1
+    assert "INSERT" in known_sql and "INSERT" in unknown_sql, (known_sql, unknown_sql)
+    assert known_sql[-1] == unknown_sql[-1] == "COMMIT"
+    assert "Mailer.deliver_after_commit" in known and "Mailer.deliver_after_commit" not in unknown
 
 
 def test_password_reset_of_a_malformed_address_still_answers_202(client: TestClient) -> None:

@@ -120,13 +120,17 @@ def create_user(
     return user
 
 
-def _issue_user_token(db: Session, *, user: User, purpose: str, ttl: timedelta) -> str:
+def _issue_user_token(db: Session, *, user: User | None, purpose: str, ttl: timedelta) -> str:
+    """A one-time link's token, its hash stored for `user`. With no user it is made and hashed all the same, and
+    stored nowhere: asking for a link costs the same whether or not the account exists."""
     token = new_token()
-    db.add(
-        UserToken(
-            user_id=user.id, purpose=purpose, token_hash=hash_token(token), email=user.email, expires_at=utcnow() + ttl
+    token_hash = hash_token(token)
+    if user is not None:
+        db.add(
+            UserToken(
+                user_id=user.id, purpose=purpose, token_hash=token_hash, email=user.email, expires_at=utcnow() + ttl
+            )
         )
-    )
     return token
 
 
@@ -186,18 +190,33 @@ def _failures_since(db: Session, column: object, value: str, since: datetime) ->
     return count, oldest
 
 
-def _guard_lockout(db: Session, *, ctx: AppContext, email: str, ip: str) -> None:
-    settings = ctx.settings
-    window = timedelta(seconds=settings.login_window_s)
-    since = utcnow() - window
-    for column, value, limit in (
-        (LoginAttempt.email, email, settings.login_max_failures_per_email),
-        (LoginAttempt.ip, ip, settings.login_max_failures_per_ip),
-    ):
-        count, oldest = _failures_since(db, column, value, since)
-        if count >= limit and oldest is not None:
-            retry_after = int((as_utc(oldest) + window - utcnow()).total_seconds()) + 1
-            raise LockedOut(retry_after_s=retry_after)
+def _locked_for(db: Session, *, column: object, value: str, limit: int, window: timedelta) -> int | None:
+    """Seconds until the oldest of `limit` or more recent failures counted against `value` leaves the window (the
+    Retry-After of its lock); None while there are fewer."""
+    count, oldest = _failures_since(db, column, value, utcnow() - window)
+    if count < limit or oldest is None:
+        return None
+    return int((as_utc(oldest) + window - utcnow()).total_seconds()) + 1
+
+
+def _signed_in_before_from(db: Session, *, user_id: str, ip: str) -> bool:
+    return (
+        db.scalar(select(LoginSession.id).where(LoginSession.user_id == user_id, LoginSession.ip == ip).limit(1))
+        is not None
+    )
+
+
+def _record_failure(db: Session, *, ctx: AppContext, email: str, user: User | None, actor: Actor) -> None:
+    db.add(LoginAttempt(email=email, ip=actor.ip[:64]))
+    if user is None:
+        return
+    audit.security_event(db, user_id=user.id, kind="login.failed", actor=actor)
+    db.flush()
+    failures, _ = _failures_since(
+        db, LoginAttempt.email, email, utcnow() - timedelta(seconds=ctx.settings.login_window_s)
+    )
+    if failures >= ctx.settings.login_max_failures_per_email:
+        audit.security_event(db, user_id=user.id, kind="login.locked_out", actor=actor, details={"failures": failures})
 
 
 def _start_session(db: Session, *, ctx: AppContext, user: User, actor: Actor) -> TokenPair:
@@ -232,25 +251,30 @@ def _issue_pair(db: Session, *, ctx: AppContext, user_id: str, session: LoginSes
 
 
 def login(db: Session, *, ctx: AppContext, email: str, password: str, actor: Actor) -> TokenPair:
+    """A token pair for the right password. Failures are counted per email and per IP address. Past the email's
+    limit even the right password waits. Past the address's limit its failures are refused, but the right password
+    of an account already signed in from that address still gets in: one guesser behind an office's shared address
+    does not lock the office out, and a list of stolen passwords tried from it learns nothing."""
     try:
         email = normalize_email(email)
     except Unprocessable:
         email = email.strip().lower()
-    _guard_lockout(db, ctx=ctx, email=email, ip=actor.ip)
+    settings, ip = ctx.settings, actor.ip[:64]
+    window = timedelta(seconds=settings.login_window_s)
+    email_lock = _locked_for(
+        db, column=LoginAttempt.email, value=email, limit=settings.login_max_failures_per_email, window=window
+    )
+    if email_lock is not None:
+        raise LockedOut(retry_after_s=email_lock)
+    ip_lock = _locked_for(db, column=LoginAttempt.ip, value=ip, limit=settings.login_max_failures_per_ip, window=window)
     user = get_by_email(db, email)
     if not verify_password(user.password_hash if user else None, password) or user is None:
-        db.add(LoginAttempt(email=email, ip=actor.ip[:64]))
-        if user is not None:
-            audit.security_event(db, user_id=user.id, kind="login.failed", actor=actor)
-            db.flush()
-            failures, _ = _failures_since(
-                db, LoginAttempt.email, email, utcnow() - timedelta(seconds=ctx.settings.login_window_s)
-            )
-            if failures >= ctx.settings.login_max_failures_per_email:
-                audit.security_event(
-                    db, user_id=user.id, kind="login.locked_out", actor=actor, details={"failures": failures}
-                )
+        _record_failure(db, ctx=ctx, email=email, user=user, actor=actor)
+        if ip_lock is not None:
+            raise LockedOut(retry_after_s=ip_lock)
         raise InvalidCredentials()
+    if ip_lock is not None and not _signed_in_before_from(db, user_id=user.id, ip=ip):
+        raise LockedOut(retry_after_s=ip_lock)
     db.execute(delete(LoginAttempt).where(LoginAttempt.email == email))
     if password_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)  # the configured cost changed since this hash was made
@@ -372,22 +396,31 @@ def signed_in(db: Session, *, user_id: str, session_id: str) -> tuple[User, Logi
 
 
 def request_password_reset(db: Session, *, ctx: AppContext, email: str, actor: Actor) -> None:
-    """Same answer, and the same work on the request path, whether or not the account exists."""
+    """Same answer, and the same work on the request path, whether or not the account exists: the link's token is
+    made and hashed, a row written and the mail rendered either way; only an account's owner is sent it."""
     try:
-        user = get_by_email(db, normalize_email(email))
+        address = normalize_email(email)
     except Unprocessable:
-        user = None
-    if user is None:
-        return
+        address = email.strip().lower()[:320]
+    user = get_by_email(db, address)
     hours = ctx.settings.email_token_ttl_h
     token = _issue_user_token(db, user=user, purpose=PASSWORD_RESET, ttl=timedelta(hours=hours))
-    audit.security_event(db, user_id=user.id, kind="password.reset_requested", actor=actor)
-    ctx.mailer.send_after_commit(
-        db,
-        template=PASSWORD_RESET,
-        to=user.email,
-        context={"name": user.name, "link": f"{ctx.settings.public_url}/reset-password?token={token}", "hours": hours},
+    if user is not None:
+        audit.security_event(db, user_id=user.id, kind="password.reset_requested", actor=actor)
+    else:
+        # Written in place of the token row: operators see addresses being probed, and the request costs the same.
+        audit.record(db, actor=actor, action="user.password_reset_unknown_email", summary={"email": address})
+    message = ctx.mailer.render(
+        PASSWORD_RESET,
+        user.email if user else address,
+        {
+            "name": user.name if user else "",
+            "link": f"{ctx.settings.public_url}/reset-password?token={token}",
+            "hours": hours,
+        },
     )
+    if user is not None:
+        ctx.mailer.deliver_after_commit(db, message)
 
 
 def confirm_password_reset(db: Session, *, token: str, new_password: str, actor: Actor) -> User:
