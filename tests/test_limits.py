@@ -153,3 +153,50 @@ def test_uploads_take_files_larger_than_the_cap(
     assert put.status_code == 200, put.text
     assert completed.status_code == 200, completed.text
     assert completed.json()["status"] == "ready"
+
+
+def unbounded_fields(schema: dict[str, Any], components: dict[str, Any], where: str, seen: frozenset[str]) -> list[str]:
+    """Where a request body schema takes text, a list or a map of any size (free-form objects, like a job's params,
+    are checked by their job type and bounded by the body cap)."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[1]
+        return [] if name in seen else unbounded_fields(components[name], components, where, seen | {name})
+    found = [
+        problem
+        for key in ("anyOf", "oneOf", "allOf")
+        for option in schema.get(key, [])
+        for problem in unbounded_fields(option, components, where, seen)
+    ]
+    kind = schema.get("type")
+    sized = {"maxLength", "enum", "const"} & set(schema) or schema.get("format") in ("binary", "date-time", "date")
+    if kind == "string" and not sized:
+        found.append(where)
+    if kind == "array":
+        found += [] if "maxItems" in schema else [f"{where}[]"]
+        found += unbounded_fields(schema.get("items", {}), components, f"{where}[]", seen)
+    for name, field in schema.get("properties", {}).items():
+        found += unbounded_fields(field, components, f"{where}.{name}", seen)
+    values = schema.get("additionalProperties")
+    if isinstance(values, dict):
+        found += [] if "maxProperties" in schema else [f"{where}{{}}"]
+        found += unbounded_fields(values, components, f"{where}{{}}", seen)
+    return found
+
+
+def test_every_text_list_and_map_a_request_body_takes_has_a_bound(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    components = spec["components"]["schemas"]
+
+    unbounded = [
+        problem
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        for content_type, media in operation.get("requestBody", {}).get("content", {}).items()
+        for problem in unbounded_fields(
+            media.get("schema", {}), components, f"{method.upper()} {path} ({content_type})", frozenset()
+        )
+    ]
+
+    assert unbounded == []
+    metadata = components["JobCreate"]["properties"]["metadata"]
+    assert (metadata["maxProperties"], metadata["additionalProperties"]["maxLength"]) == (32, 500)

@@ -11,7 +11,9 @@ class SignupIn(BaseModel):
     email: str = Field(max_length=320, examples=["ada@example.com"])
     password: str = Field(max_length=1024)
     name: str = Field(min_length=1, max_length=200)
-    invitation_token: str | None = Field(default=None, description="Token from an invitation link, to join on signup.")
+    invitation_token: str | None = Field(
+        default=None, max_length=512, description="Token from an invitation link, to join on signup."
+    )
 
 
 class UserOut(BaseModel):

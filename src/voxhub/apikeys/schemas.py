@@ -12,7 +12,9 @@ Scope = Literal["read", "write", "admin"]
 
 class ApiKeyIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    scopes: list[Scope] = Field(min_length=1, description="read: GET; write: uploads and jobs; admin: management.")
+    scopes: list[Scope] = Field(
+        min_length=1, max_length=10, description="read: GET; write: uploads and jobs; admin: management."
+    )
     expires_at: datetime | None = None
 
 

@@ -67,7 +67,7 @@ def list_jobs(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     status: Annotated[str | None, Query(pattern="^(queued|running|succeeded|failed|canceled)$")] = None,
-    type: str | None = None,
+    type: Annotated[str | None, Query(max_length=64)] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     metadata: Annotated[list[str] | None, Query(description="key=value; repeat to require several")] = None,

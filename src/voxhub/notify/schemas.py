@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, HttpUrl
+from pydantic import BaseModel, Field, HttpUrl, StringConstraints
+
+EventType = Annotated[str, StringConstraints(max_length=64)]
 
 
 class WebhookIn(BaseModel):
     url: HttpUrl
-    events: list[str] = Field(min_length=1, examples=[["job.succeeded", "job.failed"]])
+    events: list[EventType] = Field(min_length=1, max_length=50, examples=[["job.succeeded", "job.failed"]])
     description: str = Field(default="", max_length=500)
     enabled: bool = True
 
 
 class WebhookPatch(BaseModel):
     url: HttpUrl | None = None
-    events: list[str] | None = Field(default=None, min_length=1)
+    events: list[EventType] | None = Field(default=None, min_length=1, max_length=50)
     description: str | None = Field(default=None, max_length=500)
     enabled: bool | None = None
 

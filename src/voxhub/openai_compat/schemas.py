@@ -41,9 +41,11 @@ class TranslationForm(_Form):
 class TranscriptionForm(_Form):
     """multipart/form-data fields of POST /v1/audio/transcriptions, beside `file`."""
 
-    language: str | None = Field(default=None, description="ISO 639-1 code of the spoken language; else detected.")
+    language: str | None = Field(
+        default=None, max_length=16, description="ISO 639-1 code of the spoken language; else detected."
+    )
     timestamp_granularities: list[Literal["word", "segment"]] = Field(
-        default_factory=list, description="With verbose_json: `word`, `segment` or both (sent as `…[]`)."
+        default_factory=list, max_length=2, description="With verbose_json: `word`, `segment` or both (sent as `…[]`)."
     )
 
     @field_validator("language")
@@ -79,7 +81,9 @@ class SpeechIn(BaseModel):
     )
     response_format: SpeechFormat = "mp3"
     speed: float = Field(default=1.0, ge=0.25, le=4.0)
-    instructions: str | None = Field(default=None, description="Accepted and ignored: the local voices take none.")
+    instructions: str | None = Field(
+        default=None, max_length=4096, description="Accepted and ignored: the local voices take none."
+    )
     stream_format: Literal["audio"] = Field(default="audio", description="Only `audio`; `sse` is not served.")
 
     @field_validator("input")

@@ -39,7 +39,7 @@ class TranscribeParams(BaseModel):
         default=None, max_length=200, description="An installed Whisper model (GET /v1/models); default from settings."
     )
     engine: Literal["local", "remote"] | None = Field(default=None, description="Default from VOXHUB_ASR_ENGINE.")
-    language: str | None = Field(default=None, description="ISO 639-1 code; detected when left out.")
+    language: str | None = Field(default=None, max_length=16, description="ISO 639-1 code; detected when left out.")
     task: Literal["transcribe", "translate"] = Field(
         default="transcribe", description="`translate` has Whisper write English whatever the spoken language."
     )

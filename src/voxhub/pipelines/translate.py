@@ -42,8 +42,8 @@ class TranslateInput(BaseModel):
 class TranslateParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    target_language: str = Field(description="ISO 639-1 code, e.g. 'pt'.")
-    source_language: str | None = Field(default=None, description="Default: the transcript's language.")
+    target_language: str = Field(max_length=16, description="ISO 639-1 code, e.g. 'pt'.")
+    source_language: str | None = Field(default=None, max_length=16, description="Default: the transcript's language.")
     engine: Literal["local", "remote"] | None = Field(default=None, description="Default from VOXHUB_MT_ENGINE.")
 
     @field_validator("target_language", "source_language")
