@@ -6,13 +6,14 @@ import logging
 import shutil
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from sqlalchemy import select, update
 
 from voxhub.context import AppContext
-from voxhub.db import Database
+from voxhub.db import Database, affected
 from voxhub.files import service as files
 from voxhub.files.models import File, FileStatus
 from voxhub.jobs import events
@@ -42,6 +43,20 @@ class _EventHandler(logging.Handler):
                 )
         except Exception:  # a log line must never break the job
             self.handleError(record)
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """What a pipeline knows of its input file before opening it."""
+
+    id: str
+    filename: str
+    duration_s: float
+    storage_key: str
+
+    @property
+    def stem(self) -> str:
+        return self.filename.rsplit(".", 1)[0] or "output"
 
 
 class JobContext:
@@ -86,30 +101,40 @@ class JobContext:
         self._last_progress = now
         self._last_stage = stage or self._last_stage
         pct = max(0.0, min(100.0, round(pct, 1)))
+        self._check_clock()
+        values: dict[str, Any] = {"progress": pct}
+        if stage is not None:
+            values["stage"] = stage
+        if message is not None:
+            values["message"] = message[:500]
+        # One statement writes the progress and finds out whether the job is still ours to run: it changes no row
+        # once the job was canceled or taken over by another worker.
+        still_ours = (
+            update(Job)
+            .where(
+                Job.id == self.job_id,
+                Job.worker_id == self.worker_id,
+                Job.status == JobStatus.RUNNING.value,
+                Job.cancel_requested_at.is_(None),
+            )
+            .values(**values)
+        )
         with self.database.session() as db:
-            values: dict[str, Any] = {"progress": pct}
-            if stage is not None:
-                values["stage"] = stage
-            if message is not None:
-                values["message"] = message[:500]
-            db.execute(update(Job).where(Job.id == self.job_id, Job.worker_id == self.worker_id).values(**values))
+            if not affected(db, still_ours):
+                raise JobCanceled()
             events.emit(
                 db,
                 job_id=self.job_id,
                 kind="stage" if stage_changed else "progress",
                 data={"progress": pct, "stage": self._last_stage, "message": message},
             )
-        self.check_canceled(force=True)
+        self._last_check = now
 
     def check_canceled(self, *, force: bool = False) -> None:
         """Raise JobCanceled if the job was canceled (or taken over), JobTimedOut past its timeout, WorkerStopping
         when this process shuts down. Pipelines call this at least every 2 s of work; it reads the database at most
         twice a second."""
-        now = time.monotonic()
-        if now > self.deadline:
-            raise JobTimedOut()
-        if self.stopping is not None and self.stopping.is_set():
-            raise WorkerStopping()
+        now = self._check_clock()
         if not force and now - self._last_check < CANCEL_CHECK_EVERY_S:
             return
         self._last_check = now
@@ -121,19 +146,38 @@ class JobContext:
         if cancel_requested_at is not None or status != JobStatus.RUNNING.value or worker_id != self.worker_id:
             raise JobCanceled()
 
+    def _check_clock(self) -> float:
+        """Raise past the deadline or when this process stops; returns the monotonic time."""
+        now = time.monotonic()
+        if now > self.deadline:
+            raise JobTimedOut()
+        if self.stopping is not None and self.stopping.is_set():
+            raise WorkerStopping()
+        return now
+
     @property
     def seconds_left(self) -> float:
         return self.deadline - time.monotonic()
 
     # ---- inputs and outputs ----
 
+    def input_file(self, file_id: str) -> InputFile:
+        """The facts of an input file: a ready file of this job's workspace, else the job fails."""
+        with self.database.session() as db:
+            file = db.scalar(
+                select(File).where(
+                    File.id == file_id, File.workspace_id == self.workspace_id, File.status == FileStatus.READY
+                )
+            )
+            if file is None:
+                raise PipelineError("input_not_found", f"Input file {file_id} is not a ready file of this workspace.")
+            duration = float((file.media or {}).get("duration_s") or 0.0)
+            return InputFile(id=file.id, filename=file.filename, duration_s=duration, storage_key=file.storage_key)
+
     def open_input(self, file_id: str) -> Path:
         """A path on this machine holding the input file's bytes (downloaded to scratch from a remote store)."""
-        with self.database.session() as db:
-            file = db.get(File, file_id)
-            if file is None or file.workspace_id != self.workspace_id or file.status != FileStatus.READY.value:
-                raise PipelineError("input_not_found", f"Input file {file_id} is not a ready file of this workspace.")
-            key, name = file.storage_key, file.filename
+        facts = self.input_file(file_id)
+        key, name = facts.storage_key, facts.filename
         local = self.app.store.local_path(key)
         if local is not None:
             return local

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-from sqlalchemy import select
 
-from voxhub.files.models import File
 from voxhub.jobs.context import JobContext
 from voxhub.jobs.registry import JobType, PipelineError
 from voxhub.media import convert as ffmpeg
@@ -43,10 +41,8 @@ class ConvertParams(BaseModel):
 
 def run(ctx: JobContext, job_input: FileInput, params: ConvertParams) -> dict[str, Any]:
     ctx.progress(0, "preparing")
-    with ctx.database.session() as db:
-        source_file = db.scalar(select(File).where(File.id == job_input.file_id))
-        duration = float((source_file.media or {}).get("duration_s", 0)) if source_file else 0.0
-        stem = (source_file.filename.rsplit(".", 1)[0] if source_file else "output") or "output"
+    source_file = ctx.input_file(job_input.file_id)
+    duration, stem = source_file.duration_s, source_file.stem
     start = params.start_s or 0.0
     end = min(params.end_s, duration) if params.end_s is not None else duration
     if duration and start >= duration:

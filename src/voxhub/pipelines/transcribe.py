@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voxhub import engines
@@ -20,7 +19,6 @@ from voxhub.engines.base import EngineError, TranscribeOptions
 from voxhub.engines.languages import whisper_language
 from voxhub.engines.remote import RemoteConfig
 from voxhub.errors import Unprocessable
-from voxhub.files.models import File
 from voxhub.jobs.context import JobContext
 from voxhub.jobs.registry import JobType, PipelineError
 from voxhub.pipelines.media_convert import FileInput
@@ -162,11 +160,10 @@ def _check(db: Session, ctx: AppContext, workspace_id: str, job_input: FileInput
 
 def run(ctx: JobContext, job_input: FileInput, params: TranscribeParams) -> dict[str, Any]:
     ctx.progress(0, "preparing")
-    with ctx.database.session() as db:
-        source_file = db.scalar(select(File).where(File.id == job_input.file_id))
-        duration = float((source_file.media or {}).get("duration_s", 0)) if source_file else 0.0
-        remote = None
-        if (params.engine or ctx.app.settings.asr_engine) == "remote":
+    duration = ctx.input_file(job_input.file_id).duration_s
+    remote = None
+    if (params.engine or ctx.app.settings.asr_engine) == "remote":
+        with ctx.database.session() as db:
             remote = remote_for(db, ctx.app, ctx.workspace_id, "asr")
     source = ctx.open_input(job_input.file_id)
 
