@@ -17,7 +17,7 @@ from voxhub.db import Database, affected
 from voxhub.files import service as files
 from voxhub.files.models import File, FileStatus
 from voxhub.jobs import events
-from voxhub.jobs.models import Job, JobStatus
+from voxhub.jobs.models import EventKind, Job, JobStatus
 from voxhub.jobs.registry import JobCanceled, JobTimedOut, PipelineError, WorkerStopping
 from voxhub.media.probe import MediaInfo
 
@@ -38,7 +38,7 @@ class _EventHandler(logging.Handler):
                 events.emit(
                     db,
                     job_id=self.context.job_id,
-                    kind="log",
+                    kind=EventKind.LOG,
                     data={"level": record.levelname.lower(), "message": record.getMessage()},
                 )
         except Exception:  # a log line must never break the job
@@ -125,7 +125,7 @@ class JobContext:
             events.emit(
                 db,
                 job_id=self.job_id,
-                kind="stage" if stage_changed else "progress",
+                kind=EventKind.STAGE if stage_changed else EventKind.PROGRESS,
                 data={"progress": pct, "stage": self._last_stage, "message": message},
             )
         self._last_check = now

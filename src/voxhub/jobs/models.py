@@ -25,6 +25,26 @@ class JobStatus(enum.StrEnum):
         return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED)
 
 
+class AttemptOutcome(enum.StrEnum):
+    """How one attempt of a job ended (`JobAttempt.outcome`)."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    RETRYING = "retrying"  # failed for a transient reason; another attempt follows
+    INTERRUPTED = "interrupted"  # its worker stopped; the job went back to the queue
+    LOST = "lost"  # its worker went silent (killed, machine gone)
+
+
+class EventKind(enum.StrEnum):
+    """What a job event reports (`JobEvent.kind`, the SSE event name)."""
+
+    STATE = "state"
+    STAGE = "stage"
+    PROGRESS = "progress"
+    LOG = "log"
+
+
 FINAL_STATES = [JobStatus.SUCCEEDED.value, JobStatus.FAILED.value, JobStatus.CANCELED.value]
 
 

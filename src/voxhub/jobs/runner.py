@@ -19,7 +19,7 @@ from voxhub.files import service as files
 from voxhub.jobs import service
 from voxhub.jobs.context import JobContext
 from voxhub.jobs.metrics import observe_finished, observe_started
-from voxhub.jobs.models import Job
+from voxhub.jobs.models import Job, JobStatus
 from voxhub.jobs.registry import JobCanceled, JobTimedOut, PipelineError, WorkerStopping, registered
 from voxhub.storage import StorageError
 
@@ -157,7 +157,7 @@ def _settle(
                 message=outcome.error_message or "",
                 transient=outcome.transient,
             )
-        if written and (settled is None or settled.status != "succeeded"):
+        if written and (settled is None or settled.status != JobStatus.SUCCEEDED):
             # Canceled, failed, retrying, or taken over by another worker: this attempt leaves no outputs behind.
             files.remove_outputs(db, ctx=ctx, file_ids=written, actor=Actor(user_agent=f"worker {worker_id}"))
             current = db.get(Job, job.id)

@@ -23,7 +23,7 @@ from voxhub.files import service as files
 from voxhub.files.models import FileStatus
 from voxhub.ids import new_id
 from voxhub.jobs import events
-from voxhub.jobs.models import FINAL_STATES, Job, JobAttempt, JobStatus
+from voxhub.jobs.models import FINAL_STATES, AttemptOutcome, EventKind, Job, JobAttempt, JobStatus
 from voxhub.jobs.registry import JobType, registered
 from voxhub.jobs.schemas import JobCreate, QueueOverview, job_out
 from voxhub.notify import webhooks
@@ -124,7 +124,7 @@ def create(
     billing.hold_for_job(db, ctx=ctx, job=job, size=size, actor=access.actor)
     db.add(job)
     db.flush()
-    events.emit(db, job_id=job.id, kind="state", data={"status": job.status})
+    events.emit(db, job_id=job.id, kind=EventKind.STATE, data={"status": job.status})
     audit.record(
         db,
         actor=access.actor,
@@ -240,7 +240,7 @@ def cancel(db: Session, *, ctx: AppContext, access: WorkspaceAccess, job_id: str
         events.emit(
             db,
             job_id=job.id,
-            kind="stage",
+            kind=EventKind.STAGE,
             data={"progress": job.progress, "stage": "canceling", "message": "Cancel requested"},
         )
     audit.record(
@@ -276,7 +276,7 @@ def retry(db: Session, *, ctx: AppContext, access: WorkspaceAccess, job_id: str)
     job.progress, job.stage, job.message = 0.0, None, None
     job.max_attempts = job.attempts + ctx.settings.job_max_attempts
     job.worker_id = None
-    events.emit(db, job_id=job.id, kind="state", data={"status": job.status, "retry": True})
+    events.emit(db, job_id=job.id, kind=EventKind.STATE, data={"status": job.status, "retry": True})
     audit.record(
         db,
         actor=access.actor,
@@ -336,7 +336,10 @@ def claim(db: Session, *, ctx: AppContext, job_id: str, worker_id: str) -> bool:
     db.refresh(job)
     db.add(JobAttempt(job_id=job_id, number=job.attempts, worker_id=worker_id, started_at=now))
     events.emit(
-        db, job_id=job_id, kind="state", data={"status": job.status, "attempt": job.attempts, "worker_id": worker_id}
+        db,
+        job_id=job_id,
+        kind=EventKind.STATE,
+        data={"status": job.status, "attempt": job.attempts, "worker_id": worker_id},
     )
     return True
 
@@ -392,7 +395,13 @@ def heartbeat(db: Session, *, job_id: str, worker_id: str) -> bool:
 
 
 def _finish_attempt(
-    db: Session, *, job: Job, worker_id: str, outcome: str, code: str | None = None, message: str | None = None
+    db: Session,
+    *,
+    job: Job,
+    worker_id: str,
+    outcome: AttemptOutcome,
+    code: str | None = None,
+    message: str | None = None,
 ) -> None:
     attempt = db.scalar(
         select(JobAttempt).where(
@@ -436,7 +445,7 @@ def succeed(db: Session, *, ctx: AppContext, job_id: str, worker_id: str, result
         message=None,
     )
     if job is not None:
-        _finish_attempt(db, job=job, worker_id=worker_id, outcome="succeeded")
+        _finish_attempt(db, job=job, worker_id=worker_id, outcome=AttemptOutcome.SUCCEEDED)
         on_final(db, ctx=ctx, job=job)
     return job
 
@@ -457,7 +466,7 @@ def fail(
             job_id=job_id,
             worker_id=worker_id,
             now=utcnow(),
-            outcome="retrying",
+            outcome=AttemptOutcome.RETRYING,
             code=code,
             message=f"{code}: {message}"[:500],
             delay_s=delay,
@@ -475,7 +484,7 @@ def fail(
         error_message=message,
     )
     if job is not None:
-        _finish_attempt(db, job=job, worker_id=worker_id, outcome="failed", code=code, message=message)
+        _finish_attempt(db, job=job, worker_id=worker_id, outcome=AttemptOutcome.FAILED, code=code, message=message)
         on_final(db, ctx=ctx, job=job)
     return job
 
@@ -491,7 +500,7 @@ def mark_canceled(db: Session, *, ctx: AppContext, job_id: str, worker_id: str) 
         error_message="Canceled while running.",
     )
     if job is not None:
-        _finish_attempt(db, job=job, worker_id=worker_id, outcome="canceled")
+        _finish_attempt(db, job=job, worker_id=worker_id, outcome=AttemptOutcome.CANCELED)
         on_final(db, ctx=ctx, job=job)
     return job
 
@@ -502,7 +511,7 @@ def on_final(db: Session, *, ctx: AppContext, job: Job) -> None:
     events.emit(
         db,
         job_id=job.id,
-        kind="state",
+        kind=EventKind.STATE,
         data={"status": job.status, "final": True, "job": job_out(job).model_dump(mode="json")},
     )
     webhooks.emit(
@@ -521,7 +530,7 @@ def _requeue(
     job_id: str,
     worker_id: str,
     now: datetime,
-    outcome: str,
+    outcome: AttemptOutcome,
     code: str,
     message: str,
     delay_s: float = 0,
@@ -544,7 +553,9 @@ def _requeue(
     )
     if job is not None:
         _finish_attempt(db, job=job, worker_id=worker_id, outcome=outcome, code=code, message=attempt_message)
-        events.emit(db, job_id=job_id, kind="state", data={"status": job.status, **(event or {"requeued": True})})
+        events.emit(
+            db, job_id=job_id, kind=EventKind.STATE, data={"status": job.status, **(event or {"requeued": True})}
+        )
         _enqueue_after_commit(db, ctx, job, delay_s=delay_s)
     return job
 
@@ -557,7 +568,7 @@ def release(db: Session, *, ctx: AppContext, job_id: str, worker_id: str) -> Job
         job_id=job_id,
         worker_id=worker_id,
         now=utcnow(),
-        outcome="interrupted",
+        outcome=AttemptOutcome.INTERRUPTED,
         code="shutdown",
         message="Worker stopped; requeued",
     )
@@ -588,7 +599,7 @@ def reap_stale(db: Session, *, ctx: AppContext, now: datetime | None = None) -> 
                 job_id=job.id,
                 worker_id=worker_id,
                 now=now,
-                outcome="lost",
+                outcome=AttemptOutcome.LOST,
                 code="worker_lost",
                 message="Worker lost; requeued",
             )
@@ -602,10 +613,10 @@ def requeue_running_on_start(db: Session, *, ctx: AppContext) -> int:
     jobs = list(db.scalars(select(Job).where(Job.status == JobStatus.RUNNING.value)))
     for job in jobs:
         worker_id = job.worker_id or ""
-        _finish_attempt(db, job=job, worker_id=worker_id, outcome="lost", code="restart")
+        _finish_attempt(db, job=job, worker_id=worker_id, outcome=AttemptOutcome.LOST, code="restart")
         job.status, job.worker_id, job.run_after, job.queued_at = JobStatus.QUEUED.value, None, now, now
         job.stage, job.message = "requeued", "Server restarted; requeued"
-        events.emit(db, job_id=job.id, kind="state", data={"status": job.status, "requeued": True})
+        events.emit(db, job_id=job.id, kind=EventKind.STATE, data={"status": job.status, "requeued": True})
     return len(jobs)
 
 
