@@ -18,7 +18,7 @@ from voxhub.billing import service as billing
 from voxhub.clock import as_utc, utcnow
 from voxhub.context import AppContext
 from voxhub.db import affected, on_commit
-from voxhub.errors import Conflict, NotFound, Unprocessable
+from voxhub.errors import Conflict, NotFound, Unprocessable, field_errors
 from voxhub.files import service as files
 from voxhub.files.models import FileStatus
 from voxhub.ids import new_id
@@ -44,20 +44,18 @@ def job_type(name: str) -> JobType:
         raise Unprocessable(
             f"Unknown job type {name!r}; known types: {', '.join(sorted(types))}.",
             code="unknown_job_type",
-            details={"fields": [{"field": "type", "message": "unknown"}]},
+            details=field_errors(("type", "unknown")),
         )
     return types[name]
 
 
-def _validate(model: Any, data: dict[str, Any], where: str) -> Any:
+def _validate(model: type[BaseModel], data: dict[str, Any], where: str) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        fields = [
-            {"field": ".".join([where, *[str(p) for p in err["loc"]]]), "message": err["msg"]} for err in exc.errors()
-        ]
+        fields = [(".".join([where, *[str(p) for p in err["loc"]]]), err["msg"]) for err in exc.errors()]
         raise Unprocessable(
-            f"{fields[0]['field']}: {fields[0]['message']}", code="validation_error", details={"fields": fields}
+            f"{fields[0][0]}: {fields[0][1]}", code="validation_error", details=field_errors(*fields)
         ) from exc
 
 
