@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     webhooks_allow_private: bool = Field(
         default=False, description="Allow webhook targets in private or loopback address ranges."
     )
+    webhook_timeout_s: float = Field(
+        default=10.0, gt=0, description="How long one webhook delivery waits for the receiver's answer, seconds."
+    )
     run_periodic_tasks: bool = Field(
         default=True, description="Run housekeeping (upload expiry, retention) inside `voxhub serve`."
     )

@@ -126,9 +126,13 @@ def allow_private() -> bool:
     return True
 
 
+# A receiver that never answers costs a test this long, not the default 10 s.
+WEBHOOK_TIMEOUT_S = 1.5
+
+
 @pytest.fixture
 def settings(settings: Settings, allow_private: bool) -> Settings:
-    return settings.model_copy(update={"webhooks_allow_private": allow_private})
+    return settings.model_copy(update={"webhooks_allow_private": allow_private, "webhook_timeout_s": WEBHOOK_TIMEOUT_S})
 
 
 @pytest.fixture

@@ -79,6 +79,7 @@ def normalize_email(email: str) -> str:
 
 
 def check_password_strength(password: str) -> None:
+    """Refuse a weak password with 422 `weak_password`, naming the reason under the `password` field."""
     reason = password_weakness(password)
     if reason:
         raise Unprocessable(reason, code="weak_password", details=field_errors(("password", reason)))
@@ -91,6 +92,7 @@ def require_verified_email(ctx: AppContext, user: User | None) -> None:
 
 
 def get_by_email(db: Session, email: str) -> User | None:
+    """The active (not deleted) user with this email, or None."""
     return db.scalar(select(User).where(User.email == email, User.deleted_at.is_(None)))
 
 
@@ -152,6 +154,7 @@ def _consume_user_token(db: Session, *, token: str, purpose: str) -> User:
 
 
 def send_verification(db: Session, *, ctx: AppContext, user: User) -> None:
+    """Mail the user a fresh email-verification link (sent once the transaction commits)."""
     hours = ctx.settings.email_token_ttl_h
     token = _issue_user_token(db, user=user, purpose=VERIFY_EMAIL, ttl=timedelta(hours=hours))
     ctx.mailer.send_after_commit(
@@ -173,6 +176,7 @@ def resend_verification(db: Session, *, ctx: AppContext, email: str) -> None:
 
 
 def verify_email(db: Session, *, token: str, actor: Actor) -> User:
+    """Mark the user's email verified, using up the link's one-time token (400 if used, expired or unknown)."""
     user = _consume_user_token(db, token=token, purpose=VERIFY_EMAIL)
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
@@ -328,6 +332,7 @@ def _revoke(session: LoginSession, reason: str) -> None:
 
 
 def revoke_all_sessions(db: Session, *, user_id: str, reason: str, except_session_id: str | None = None) -> int:
+    """Sign the user out everywhere (optionally but for one session); returns how many were revoked."""
     query = select(LoginSession).where(LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None))
     if except_session_id:
         query = query.where(LoginSession.id != except_session_id)
@@ -338,6 +343,7 @@ def revoke_all_sessions(db: Session, *, user_id: str, reason: str, except_sessio
 
 
 def logout(db: Session, *, user: User, session_id: str, actor: Actor) -> None:
+    """End one of the user's own login sessions; a session that is not theirs is left alone."""
     session = db.get(LoginSession, session_id)
     if session is not None and session.user_id == user.id:
         _revoke(session, "logout")
@@ -345,6 +351,7 @@ def logout(db: Session, *, user: User, session_id: str, actor: Actor) -> None:
 
 
 def list_sessions(db: Session, *, user_id: str) -> list[LoginSession]:
+    """The user's live login sessions, most recently used first."""
     return list(
         db.scalars(
             select(LoginSession)
@@ -357,6 +364,7 @@ def list_sessions(db: Session, *, user_id: str) -> list[LoginSession]:
 
 
 def revoke_session(db: Session, *, user: User, session_id: str, actor: Actor) -> None:
+    """End one of the user's own sessions (404 otherwise) and record it as a security event."""
     session = db.get(LoginSession, session_id)
     if session is None or session.user_id != user.id or session.revoked_at is not None:
         raise NotFound("Session not found.", code="session_not_found")
@@ -424,6 +432,7 @@ def request_password_reset(db: Session, *, ctx: AppContext, email: str, actor: A
 
 
 def confirm_password_reset(db: Session, *, token: str, new_password: str, actor: Actor) -> User:
+    """Set a new password from a reset link, which also proves the mailbox; every session ends."""
     check_password_strength(new_password)
     user = _consume_user_token(db, token=token, purpose=PASSWORD_RESET)
     user.password_hash = hash_password(new_password)
@@ -444,6 +453,7 @@ def confirm_password_reset(db: Session, *, token: str, new_password: str, actor:
 def change_password(
     db: Session, *, user: User, current_session_id: str, current_password: str, new_password: str, actor: Actor
 ) -> None:
+    """Change the password after checking the current one; every other session of the user ends."""
     if not verify_password(user.password_hash, current_password):
         raise Forbidden("The current password is not correct.", code="wrong_password")
     check_password_strength(new_password)
@@ -477,6 +487,7 @@ def update_profile(
     timezone: str | None,
     fields_set: set[str],
 ) -> User:
+    """Change the name, avatar or time zone the request set; only real changes are applied and audited."""
     changed: dict[str, object] = {}
     if "name" in fields_set and name is not None and not name.strip():
         raise Unprocessable("A name cannot be blank.", details=field_errors(("name", "blank")))

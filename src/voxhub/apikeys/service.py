@@ -27,6 +27,7 @@ _LAST_USED_GRANULARITY = timedelta(seconds=60)
 
 
 def role_for_scopes(scopes: list[str]) -> Role:
+    """The workspace role a key with these scopes acts with: the highest any of its scopes needs."""
     return max((ROLE_FOR_SCOPE[scope] for scope in scopes), key=lambda role: role.rank)
 
 
@@ -75,10 +76,12 @@ def create_key(
 
 
 def list_keys(db: Session, *, workspace_id: str) -> list[ApiKey]:
+    """Every API key of the workspace, revoked ones too, newest first."""
     return list(db.scalars(select(ApiKey).where(ApiKey.workspace_id == workspace_id).order_by(ApiKey.id.desc())))
 
 
 def revoke_key(db: Session, *, access: WorkspaceAccess, api_key_id: str) -> ApiKey:
+    """Revoke a key of the workspace (admins only) so it is refused from now on; revoking twice is harmless."""
     access.require(Role.ADMIN)
     key = db.get(ApiKey, api_key_id)
     if key is None or key.workspace_id != access.workspace_id:
@@ -106,6 +109,7 @@ def revoke_key(db: Session, *, access: WorkspaceAccess, api_key_id: str) -> ApiK
 
 
 def looks_like_api_key(token: str) -> bool:
+    """Whether a bearer token has an API key's prefix (rather than being a login JWT)."""
     return token.startswith(KEY_PREFIX)
 
 
@@ -173,6 +177,7 @@ def _vault_context(workspace_id: str, provider: str) -> str:
 def set_provider_key(
     db: Session, *, keyring: Keyring, access: WorkspaceAccess, provider: str, api_key: str, base_url: str | None
 ) -> ProviderKey:
+    """Store or replace the workspace's key for a provider, sealed at rest (admins only)."""
     access.require(Role.ADMIN)
     row = db.scalar(
         select(ProviderKey).where(ProviderKey.workspace_id == access.workspace_id, ProviderKey.provider == provider)
@@ -204,6 +209,7 @@ def set_provider_key(
 
 
 def get_provider_key(db: Session, *, workspace_id: str, provider: str) -> ProviderKey:
+    """The workspace's stored key row for a provider, or 404 `provider_key_not_found`."""
     row = db.scalar(
         select(ProviderKey).where(ProviderKey.workspace_id == workspace_id, ProviderKey.provider == provider)
     )
@@ -213,6 +219,7 @@ def get_provider_key(db: Session, *, workspace_id: str, provider: str) -> Provid
 
 
 def list_provider_keys(db: Session, *, workspace_id: str) -> list[ProviderKey]:
+    """The workspace's stored provider keys, ordered by provider name."""
     return list(
         db.scalars(select(ProviderKey).where(ProviderKey.workspace_id == workspace_id).order_by(ProviderKey.provider))
     )
@@ -237,6 +244,7 @@ def provider_credentials(
 
 
 def delete_provider_key(db: Session, *, access: WorkspaceAccess, provider: str) -> None:
+    """Forget the workspace's key for a provider (admins only); audited."""
     access.require(Role.ADMIN)
     row = get_provider_key(db, workspace_id=access.workspace_id, provider=provider)
     db.delete(row)

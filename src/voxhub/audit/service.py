@@ -56,6 +56,7 @@ def record(
 def security_event(
     db: Session, *, user_id: str, kind: str, actor: Actor, details: dict[str, Any] | None = None
 ) -> None:
+    """Add an entry to the user's own security log (sign-ins, password and key changes)."""
     db.add(
         SecurityEvent(
             user_id=user_id, kind=kind, ip=actor.ip[:64], user_agent=actor.user_agent[:500], details=details or {}
@@ -75,6 +76,7 @@ def list_audit(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> tuple[list[AuditEvent], str | None]:
+    """One page of the workspace's audit log, filtered by action, actor and time, and the next cursor."""
     query = select(AuditEvent).where(AuditEvent.workspace_id == workspace_id)
     if action:
         # "workspace.member." matches every member action; a full name matches exactly.
@@ -92,5 +94,6 @@ def list_audit(
 def list_security_events(
     db: Session, *, user_id: str, cursor: str | None, limit: int
 ) -> tuple[list[SecurityEvent], str | None]:
+    """One page of the user's security log and the next cursor."""
     query = select(SecurityEvent).where(SecurityEvent.user_id == user_id)
     return paginate(db, query, SecurityEvent.id, cursor=cursor, limit=limit)

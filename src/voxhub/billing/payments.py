@@ -660,12 +660,14 @@ def mark_checkout_paid(db: Session, *, ctx: AppContext, checkout_id: str, actor:
 
 
 def list_payments(db: Session, *, workspace_id: str) -> list[Payment]:
+    """Every payment of the workspace, newest first."""
     return list(
         db.scalars(select(Payment).where(Payment.workspace_id == workspace_id).order_by(Payment.created_at.desc()))
     )
 
 
 def payment_of_entry(db: Session, *, workspace_id: str, entry_id: str) -> Payment:
+    """The payment behind a purchase in the workspace's ledger, or 404 `receipt_not_found`."""
     entry = billing.ledger_entry(db, workspace_id=workspace_id, entry_id=entry_id)
     payment = db.get(Payment, entry.payment_id) if entry.payment_id else None
     if payment is None or entry.kind != EntryKind.PURCHASE:
@@ -674,6 +676,7 @@ def payment_of_entry(db: Session, *, workspace_id: str, entry_id: str) -> Paymen
 
 
 def get_payment(db: Session, *, workspace_id: str, payment_id: str) -> Payment:
+    """The workspace's payment, or 404 `payment_not_found`."""
     payment = db.get(Payment, payment_id)
     if payment is None or payment.workspace_id != workspace_id:
         raise NotFound("Payment not found.", code="payment_not_found")
@@ -681,6 +684,7 @@ def get_payment(db: Session, *, workspace_id: str, payment_id: str) -> Payment:
 
 
 def receipt(db: Session, *, ctx: AppContext, payment: Payment) -> receipts.Receipt:
+    """The receipt of a payment, issued in the operator's name to the workspace."""
     workspace_id = payment.workspace_id
     workspace = db.get(Workspace, workspace_id)
     issuer = ctx.settings.mail_from.split("<")[0].strip() or "voxhub"

@@ -36,7 +36,7 @@ from voxhub.db import Database, affected
 from voxhub.engines.textnorm import estimate_seconds
 from voxhub.errors import Conflict, NotFound, PaymentRequired, Unprocessable, field_errors
 from voxhub.ids import new_id
-from voxhub.notify import webhooks
+from voxhub.notify import delivery
 from voxhub.pagination import paginate
 from voxhub.workspaces import service as workspaces
 from voxhub.workspaces.models import Membership, Role, Workspace
@@ -136,6 +136,7 @@ def subscription(db: Session, *, workspace_id: str, now: datetime | None = None)
 
 
 def plan_of(db: Session, *, catalog: Catalog, workspace_id: str) -> Plan:
+    """The catalog plan the workspace is subscribed to now."""
     return catalog.plan(subscription(db, workspace_id=workspace_id).plan)
 
 
@@ -534,6 +535,7 @@ def record_storage(db: Session, *, stored_bytes: dict[str, int], now: datetime |
 
 
 def summary(db: Session, *, ctx: AppContext, workspace_id: str, now: datetime | None = None) -> dict[str, Any]:
+    """What the billing page shows: plan, period, allowances used and left, and the credit balance."""
     catalog = catalog_of(ctx.settings)
     sub = subscription(db, workspace_id=workspace_id, now=now)
     plan = catalog.plan(sub.plan)
@@ -580,11 +582,13 @@ def summary(db: Session, *, ctx: AppContext, workspace_id: str, now: datetime | 
 def ledger_page(
     db: Session, *, workspace_id: str, cursor: str | None, limit: int
 ) -> tuple[list[LedgerEntry], str | None]:
+    """One page of the workspace's credit ledger, newest first, and the next cursor."""
     query = select(LedgerEntry).where(LedgerEntry.workspace_id == workspace_id)
     return paginate(db, query, LedgerEntry.id, cursor=cursor, limit=limit, sort="newest")
 
 
 def ledger_entry(db: Session, *, workspace_id: str, entry_id: str) -> LedgerEntry:
+    """One entry of the workspace's ledger, or 404 `ledger_entry_not_found`."""
     entry = db.get(LedgerEntry, entry_id)
     if entry is None or entry.workspace_id != workspace_id:
         raise NotFound("Ledger entry not found.", code="ledger_entry_not_found")
@@ -756,6 +760,7 @@ def set_plan(
 
 
 def cancel_at_period_end(db: Session, *, ctx: AppContext, workspace_id: str, actor: Actor) -> Subscription:
+    """Let a paid subscription run to its period's end, then fall back to free; audited."""
     sub = subscription(db, workspace_id=workspace_id)
     if sub.plan == "free":
         raise Unprocessable("The free plan has nothing to cancel.", code="nothing_to_cancel")
@@ -776,6 +781,7 @@ def cancel_at_period_end(db: Session, *, ctx: AppContext, workspace_id: str, act
 
 
 def owner_emails(db: Session, *, workspace_id: str) -> list[str]:
+    """The email addresses of the workspace's owners (who get billing mail)."""
     return list(
         db.scalars(
             select(User.email)
@@ -864,7 +870,7 @@ def _send_alert(db: Session, *, ctx: AppContext, workspace_id: str, data: dict[s
 
     workspace = db.get(Workspace, workspace_id)
     payload = {"workspace_id": workspace_id, **data}
-    webhooks.emit(db, workspace_id=workspace_id, event_type="billing.usage_alert", data=payload)
+    delivery.emit(db, workspace_id=workspace_id, event_type="billing.usage_alert", data=payload)
     for email in owner_emails(db, workspace_id=workspace_id):
         ctx.mailer.send_after_commit(
             db,

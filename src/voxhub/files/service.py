@@ -21,7 +21,7 @@ from voxhub.errors import NotFound, Unprocessable, VoxhubError
 from voxhub.files.models import File, FileKind, FileStatus, Upload, UploadStatus
 from voxhub.files.schemas import FileOut
 from voxhub.media.probe import MediaInfo, MediaRejected, probe
-from voxhub.notify import webhooks
+from voxhub.notify import delivery
 from voxhub.pagination import Sort, created_between, paginate
 from voxhub.storage import BlobNotFound, DownloadOptions
 from voxhub.workspaces.models import Role, Workspace
@@ -73,6 +73,7 @@ class MediaUnusable(Unprocessable):
 
 
 def storage_key(workspace_id: str, file_id: str) -> str:
+    """Where a file's bytes live in the blob store: by workspace and id, never the user's file name."""
     return f"ws/{workspace_id}/files/{file_id}"
 
 
@@ -140,6 +141,7 @@ def new_file(
     kind: FileKind = FileKind.UPLOAD,
     content_type: str = "application/octet-stream",
 ) -> File:
+    """Add a file row for bytes about to arrive (members and up), with its storage key."""
     access.require(Role.MEMBER)
     file = File(
         workspace_id=access.workspace_id,
@@ -260,7 +262,7 @@ def _ready(
         file.content_type = _content_type(file.media)
     file.status = FileStatus.READY.value
     db.flush()
-    webhooks.emit(
+    delivery.emit(
         db,
         workspace_id=file.workspace_id,
         event_type="file.ready",
@@ -285,7 +287,7 @@ def _reject(db: Session, *, ctx: AppContext, file: File, actor: Actor, rejected:
     _delete_bytes_after_commit(db, ctx=ctx, key=file.storage_key)
     file.size_bytes = 0
     db.flush()
-    webhooks.emit(
+    delivery.emit(
         db,
         workspace_id=file.workspace_id,
         event_type="file.rejected",
@@ -306,6 +308,7 @@ def _reject(db: Session, *, ctx: AppContext, file: File, actor: Actor, rejected:
 
 
 def get_file(db: Session, *, workspace_id: str, file_id: str) -> File:
+    """The workspace's file unless deleted, or 404 `file_not_found`."""
     file = db.get(File, file_id)
     if file is None or file.workspace_id != workspace_id or file.status == FileStatus.DELETED.value:
         raise NotFound("File not found.", code="file_not_found")
@@ -324,6 +327,7 @@ def list_files(
     created_before: datetime | None = None,
     sort: Sort = "newest",
 ) -> tuple[list[File], str | None]:
+    """One page of the workspace's files, filtered by kind, status and creation time, and the next cursor."""
     query: Select[Any] = select(File).where(File.workspace_id == workspace_id, File.status != FileStatus.DELETED.value)
     if kind:
         query = query.where(File.kind == kind)
@@ -334,6 +338,7 @@ def list_files(
 
 
 def rename(db: Session, *, access: WorkspaceAccess, file_id: str, filename: str) -> File:
+    """Change a file's display name (members and up); audited."""
     access.require(Role.MEMBER)
     file = get_file(db, workspace_id=access.workspace_id, file_id=file_id)
     old, file.filename = file.filename, display_name(filename)
@@ -350,6 +355,7 @@ def rename(db: Session, *, access: WorkspaceAccess, file_id: str, filename: str)
 
 
 def download_url(db: Session, *, ctx: AppContext, access: WorkspaceAccess, file_id: str, inline: bool) -> str:
+    """A signed, expiring link to a ready file's bytes, as attachment or inline; audited."""
     file = get_file(db, workspace_id=access.workspace_id, file_id=file_id)
     if file.status != FileStatus.READY.value:
         raise NotFound("This file has no bytes to download.", code="file_not_ready", details={"status": file.status})
@@ -402,6 +408,7 @@ def _remove(db: Session, *, ctx: AppContext, file: File, actor: Actor, action: s
 
 
 def delete_file(db: Session, *, ctx: AppContext, access: WorkspaceAccess, file_id: str) -> None:
+    """Delete a file (members and up): its row is marked deleted and its bytes removed after commit."""
     access.require(Role.MEMBER)
     file = get_file(db, workspace_id=access.workspace_id, file_id=file_id)
     _remove(db, ctx=ctx, file=file, actor=access.actor, action="file.deleted")
@@ -468,6 +475,7 @@ def expire_uploads(db: Session, *, ctx: AppContext, now: datetime | None = None)
 
 
 def abort_store_upload(ctx: AppContext, upload: Upload, key: str) -> None:
+    """Drop the bytes of an unfinished tus or multipart upload from the store, if any are left."""
     try:
         if upload.protocol == "tus":
             ctx.store.abort_append(key, upload.store_upload_id)

@@ -137,6 +137,7 @@ def take_lease(db: Session, *, upload: Upload) -> None:
 
 
 def release_lease(db: Session, *, upload_id: str) -> None:
+    """Let the next writer append to the upload (the end of a tus PATCH, whatever its outcome)."""
     db.execute(update(Upload).where(Upload.id == upload_id).values(lease_until=None))
 
 
@@ -160,10 +161,12 @@ def append(ctx: AppContext, *, upload: Upload, file: File, at: int, chunks: Iter
 
 
 def record_offset(db: Session, *, upload_id: str, new_offset: int) -> None:
+    """Store how many bytes of the tus upload have arrived."""
     db.execute(update(Upload).where(Upload.id == upload_id).values(offset=new_offset))
 
 
 def finish_tus(db: Session, *, ctx: AppContext, access: WorkspaceAccess, upload: Upload, file: File) -> File:
+    """Seal a tus upload whose bytes have all arrived, then probe it into a ready or rejected file."""
     ctx.store.finish_append(file.storage_key, upload.store_upload_id)
     return _complete(db, ctx=ctx, access=access, upload=upload, file=file)
 
@@ -176,6 +179,7 @@ def _complete(db: Session, *, ctx: AppContext, access: WorkspaceAccess, upload: 
 
 
 def terminate(db: Session, *, ctx: AppContext, access: WorkspaceAccess, upload: Upload, file: File) -> None:
+    """Abort an unfinished upload (members and up): its bytes are dropped and its file marked deleted."""
     access.require(Role.MEMBER)
     files.abort_store_upload(ctx, upload, file.storage_key)
     upload.status = UploadStatus.ABORTED.value
@@ -204,6 +208,7 @@ class PartTarget:
 
 
 def part_targets(ctx: AppContext, *, upload: Upload, file: File) -> list[PartTarget]:
+    """A signed PUT URL and size for each part of a multipart upload, valid until the upload expires."""
     assert upload.part_size and upload.part_count
     ttl = int((as_utc(upload.expires_at) - utcnow()).total_seconds())
     targets = []
@@ -215,6 +220,7 @@ def part_targets(ctx: AppContext, *, upload: Upload, file: File) -> list[PartTar
 
 
 def complete_multipart(db: Session, *, ctx: AppContext, access: WorkspaceAccess, upload: Upload, file: File) -> File:
+    """Join a multipart upload whose parts all arrived (409 otherwise) and probe it into a file."""
     access.require(Role.MEMBER)
     try:
         parts = ctx.store.list_parts(file.storage_key, upload.store_upload_id)

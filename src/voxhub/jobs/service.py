@@ -26,7 +26,7 @@ from voxhub.jobs import events
 from voxhub.jobs.models import FINAL_STATES, AttemptOutcome, EventKind, Job, JobAttempt, JobStatus
 from voxhub.jobs.registry import JobType, registered
 from voxhub.jobs.schemas import JobCreate, QueueOverview, job_out
-from voxhub.notify import webhooks
+from voxhub.notify import delivery, endpoints
 from voxhub.pagination import MAX_LIMIT, Sort, created_between, encode_cursor, paginate
 from voxhub.workspaces.models import Role
 from voxhub.workspaces.service import WorkspaceAccess
@@ -39,6 +39,7 @@ CONCURRENCY_WAIT_S = 2.0
 
 
 def job_type(name: str) -> JobType:
+    """The registered job type of this name, or 422 `unknown_job_type` listing the known ones."""
     types = registered()
     if name not in types:
         raise Unprocessable(
@@ -97,7 +98,7 @@ def create(
     params = _validate(kind.params_model, request.params, "params")
     webhook_url = str(request.webhook_url) if request.webhook_url else None
     if webhook_url:
-        webhooks.check_target(ctx, webhook_url)
+        endpoints.check_target(ctx, webhook_url)
     if kind.check is not None:
         kind.check(db, ctx, access.workspace_id, job_input, params)
     size = _size(db, workspace_id=access.workspace_id, job_input=job_input, params=params)
@@ -163,6 +164,7 @@ def _enqueue_after_commit(db: Session, ctx: AppContext, job: Job, delay_s: float
 
 
 def get(db: Session, *, workspace_id: str, job_id: str) -> Job:
+    """The workspace's job unless deleted, or 404 `job_not_found`."""
     job = db.get(Job, job_id)
     if job is None or job.workspace_id != workspace_id or job.deleted_at is not None:
         raise NotFound("Job not found.", code="job_not_found")
@@ -182,6 +184,7 @@ def list_jobs(
     metadata: dict[str, str] | None = None,
     sort: Sort = "newest",
 ) -> tuple[list[Job], str | None]:
+    """One page of the workspace's jobs, filtered by status, type, time and metadata, and the next cursor."""
     query: Select[Any] = select(Job).where(Job.workspace_id == workspace_id, Job.deleted_at.is_(None))
     if status:
         query = query.where(Job.status == status)
@@ -203,6 +206,7 @@ def list_jobs(
 
 
 def attempts(db: Session, *, job_id: str) -> list[JobAttempt]:
+    """Every attempt at running the job, in order."""
     return list(db.scalars(select(JobAttempt).where(JobAttempt.job_id == job_id).order_by(JobAttempt.number)))
 
 
@@ -288,6 +292,7 @@ def retry(db: Session, *, ctx: AppContext, access: WorkspaceAccess, job_id: str)
 
 
 def delete(db: Session, *, ctx: AppContext, access: WorkspaceAccess, job_id: str) -> None:
+    """Delete a job (members and up): cancel it if it still runs, remove its outputs, hide it from lists."""
     access.require(Role.MEMBER)
     job = get(db, workspace_id=access.workspace_id, job_id=job_id)
     if job.status not in FINAL_STATES:
@@ -373,6 +378,7 @@ def _slot_free(db: Session, *, ctx: AppContext, job_id: str, now: datetime) -> b
 
 
 def next_claimable(db: Session, *, queues: tuple[str, ...] | None = None, limit: int = 8) -> list[str]:
+    """Ids of queued jobs due to run, highest priority then oldest first, for a worker to claim."""
     query = select(Job.id).where(
         Job.status == JobStatus.QUEUED.value, Job.run_after <= utcnow(), Job.deleted_at.is_(None)
     )
@@ -382,6 +388,7 @@ def next_claimable(db: Session, *, queues: tuple[str, ...] | None = None, limit:
 
 
 def heartbeat(db: Session, *, job_id: str, worker_id: str) -> bool:
+    """Mark the worker's running job alive; False once the job is no longer running on that worker."""
     return bool(
         affected(
             db,
@@ -431,6 +438,7 @@ def _settle(db: Session, *, job_id: str, owner: str, **values: Any) -> Job | Non
 
 
 def succeed(db: Session, *, ctx: AppContext, job_id: str, worker_id: str, result: dict[str, Any]) -> Job | None:
+    """Finish the worker's running job with its result, then settle credits and notify; None if not its job."""
     job = _settle(
         db,
         job_id=job_id,
@@ -488,6 +496,7 @@ def fail(
 
 
 def mark_canceled(db: Session, *, ctx: AppContext, job_id: str, worker_id: str) -> Job | None:
+    """Record that a running job stopped because it was canceled, then settle and notify."""
     job = _settle(
         db,
         job_id=job_id,
@@ -512,7 +521,7 @@ def on_final(db: Session, *, ctx: AppContext, job: Job) -> None:
         kind=EventKind.STATE,
         data={"status": job.status, "final": True, "job": job_out(job).model_dump(mode="json")},
     )
-    webhooks.emit(
+    delivery.emit(
         db,
         workspace_id=job.workspace_id,
         event_type=f"job.{job.status}",

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from voxhub.deps import AdminAccess, Ctx, DbSession
 from voxhub.errors import responses
-from voxhub.notify import webhooks
+from voxhub.notify import delivery, endpoints, signing
 from voxhub.notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from voxhub.notify.schemas import (
     AttemptOut,
@@ -67,7 +67,7 @@ def delivery_out(delivery: WebhookDelivery, attempts: list[WebhookAttempt]) -> D
 @router.post("", status_code=201, summary="Add a webhook endpoint", responses=ERRORS)
 def create_webhook(body: WebhookIn, db: DbSession, ctx: Ctx, access: AdminAccess) -> WebhookCreatedOut:
     """Subscribe a URL to events. The signing secret is in this response only."""
-    endpoint, secret = webhooks.create_endpoint(
+    endpoint, secret = endpoints.create_endpoint(
         db,
         ctx=ctx,
         access=access,
@@ -82,39 +82,39 @@ def create_webhook(body: WebhookIn, db: DbSession, ctx: Ctx, access: AdminAccess
 @router.get("", summary="List webhook endpoints", responses=ERRORS)
 def list_webhooks(db: DbSession, access: AdminAccess) -> list[WebhookOut]:
     """Every endpoint of the workspace."""
-    return [endpoint_out(e) for e in webhooks.list_endpoints(db, workspace_id=access.workspace_id)]
+    return [endpoint_out(e) for e in endpoints.list_endpoints(db, workspace_id=access.workspace_id)]
 
 
 @router.get("/job-secret", summary="The secret signing job webhook_url deliveries", responses=ERRORS)
 def job_secret(ctx: Ctx, access: AdminAccess) -> SecretOut:
     """Deliveries to a job's own `webhook_url` are signed with this workspace secret."""
-    return SecretOut(secret=webhooks.job_webhook_secret(ctx, access.workspace_id))
+    return SecretOut(secret=signing.job_webhook_secret(ctx, access.workspace_id))
 
 
 @router.get("/{webhook_id}", summary="Get a webhook endpoint", responses=ERRORS)
 def get_webhook(webhook_id: str, db: DbSession, access: AdminAccess) -> WebhookOut:
     """One endpoint."""
-    return endpoint_out(webhooks.get_endpoint(db, workspace_id=access.workspace_id, endpoint_id=webhook_id))
+    return endpoint_out(endpoints.get_endpoint(db, workspace_id=access.workspace_id, endpoint_id=webhook_id))
 
 
 @router.patch("/{webhook_id}", summary="Change a webhook endpoint", responses=ERRORS)
 def patch_webhook(webhook_id: str, body: WebhookPatch, db: DbSession, ctx: Ctx, access: AdminAccess) -> WebhookOut:
     """Change URL, events, description, or enable/disable it."""
     changes = body.model_dump(exclude_unset=True, mode="json")
-    return endpoint_out(webhooks.update_endpoint(db, ctx=ctx, access=access, endpoint_id=webhook_id, changes=changes))
+    return endpoint_out(endpoints.update_endpoint(db, ctx=ctx, access=access, endpoint_id=webhook_id, changes=changes))
 
 
 @router.delete("/{webhook_id}", status_code=204, summary="Delete a webhook endpoint", responses=ERRORS)
 def delete_webhook(webhook_id: str, db: DbSession, access: AdminAccess) -> Response:
     """Stop sending events to this endpoint."""
-    webhooks.delete_endpoint(db, access=access, endpoint_id=webhook_id)
+    endpoints.delete_endpoint(db, access=access, endpoint_id=webhook_id)
     return Response(status_code=204)
 
 
 @router.post("/{webhook_id}/rotate-secret", summary="Rotate the signing secret", responses=ERRORS)
 def rotate_webhook_secret(webhook_id: str, db: DbSession, ctx: Ctx, access: AdminAccess) -> SecretOut:
     """A new secret signs every delivery from now on."""
-    return SecretOut(secret=webhooks.rotate_secret(db, ctx=ctx, access=access, endpoint_id=webhook_id))
+    return SecretOut(secret=endpoints.rotate_secret(db, ctx=ctx, access=access, endpoint_id=webhook_id))
 
 
 @router.get("/{webhook_id}/deliveries", summary="Delivery log", responses=ERRORS)
@@ -126,9 +126,9 @@ def list_deliveries(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[DeliveryOut]:
     """Deliveries to this endpoint, newest first, each with its attempts (status, response time, body)."""
-    endpoint = webhooks.get_endpoint(db, workspace_id=access.workspace_id, endpoint_id=webhook_id)
-    rows, next_cursor = webhooks.list_deliveries(db, endpoint=endpoint, cursor=cursor, limit=limit)
-    attempts = webhooks.delivery_attempts(db, delivery_ids=[row.id for row in rows])
+    endpoint = endpoints.get_endpoint(db, workspace_id=access.workspace_id, endpoint_id=webhook_id)
+    rows, next_cursor = delivery.list_deliveries(db, endpoint=endpoint, cursor=cursor, limit=limit)
+    attempts = delivery.delivery_attempts(db, delivery_ids=[row.id for row in rows])
     return Page(items=[delivery_out(row, attempts[row.id]) for row in rows], next_cursor=next_cursor)
 
 
@@ -140,5 +140,5 @@ def list_deliveries(
 )
 def redeliver(webhook_id: str, delivery_id: str, db: DbSession, access: AdminAccess) -> DeliveryOut:
     """Queue the same event again as a new delivery."""
-    copy = webhooks.redeliver(db, access=access, endpoint_id=webhook_id, delivery_id=delivery_id)
+    copy = delivery.redeliver(db, access=access, endpoint_id=webhook_id, delivery_id=delivery_id)
     return delivery_out(copy, [])

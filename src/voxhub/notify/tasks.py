@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from voxhub.notify import webhooks
+from voxhub.notify import delivery
 from voxhub.periodic import PeriodicTask
 
-PERIODIC = (PeriodicTask("deliver_webhooks", 5, lambda db, ctx: webhooks.deliver_due(db, ctx=ctx)),)
+PERIODIC = (PeriodicTask("deliver_webhooks", 5, lambda db, ctx: delivery.deliver_due(db, ctx=ctx)),)

@@ -78,6 +78,7 @@ def list_models(settings: Settings) -> list[ModelOut]:
 
 
 def get_model(settings: Settings, model_id: str) -> ModelOut:
+    """One model of the /v1/models list, or 404 `model_not_found`."""
     for model in list_models(settings):
         if model.id == model_id:
             return model
@@ -302,6 +303,7 @@ def charged_stream(
 
 
 def speech_media_type(response_format: str) -> str:
+    """The Content-Type of speech in an OpenAI `response_format` (mp3, wav, opus, ...)."""
     return ffmpeg.content_type(response_format)
 
 

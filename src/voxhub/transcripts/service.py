@@ -82,6 +82,7 @@ def _variant_for(db: Session, job: Job, lang: str) -> str:
 
 
 def latest_row(db: Session, *, job_id: str, variant: str) -> TranscriptVersion | None:
+    """The newest version of a job's transcript in one variant (original or a translation), or None."""
     return db.scalar(
         select(TranscriptVersion)
         .where(TranscriptVersion.job_id == job_id, TranscriptVersion.variant == variant)
@@ -93,6 +94,7 @@ def latest_row(db: Session, *, job_id: str, variant: str) -> TranscriptVersion |
 def get(
     db: Session, *, workspace_id: str, job_id: str, lang: str | None = None, version: int | None = None
 ) -> TranscriptVersion:
+    """A job's transcript in a language (the original by default) at a version (the latest by default), or 404."""
     job, variant = _resolve(db, workspace_id=workspace_id, job_id=job_id, lang=lang)
     variant = _variant_for(db, job, variant)
     if version is None:
@@ -121,6 +123,7 @@ def get(
 
 
 def versions(db: Session, *, workspace_id: str, job_id: str, lang: str | None = None) -> list[TranscriptVersion]:
+    """Every version of a job's transcript in a language, oldest first."""
     job, variant = _resolve(db, workspace_id=workspace_id, job_id=job_id, lang=lang)
     variant = _variant_for(db, job, variant)
     return list(

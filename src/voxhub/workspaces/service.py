@@ -57,6 +57,7 @@ workspace_created: Hook[Workspace] = Hook("workspace.created")
 
 
 def create_workspace(db: Session, *, owner: User, name: str, actor: Actor, personal: bool = False) -> Workspace:
+    """Make a workspace owned by `owner`, announce it to listeners (billing) and audit it."""
     workspace = Workspace(name=name.strip(), personal=personal, created_by=owner.id)
     db.add(workspace)
     db.flush()
@@ -93,6 +94,7 @@ _MY_WORKSPACE = (
 
 
 def list_for_user(db: Session, *, user_id: str) -> list[tuple[Workspace, Role]]:
+    """The workspaces the user belongs to, each with the user's role there."""
     rows = db.execute(_MY_WORKSPACES, {"user_id": user_id})
     return [(workspace, Role(role)) for workspace, role in rows]
 
@@ -114,6 +116,7 @@ def access_for_user(db: Session, *, workspace_id: str, user: User, actor: Actor)
 
 
 def rename(db: Session, *, access: WorkspaceAccess, name: str) -> Workspace:
+    """Give the workspace a new name (trimmed); audited."""
     workspace = access.workspace
     old_name, workspace.name = workspace.name, name.strip()
     audit.record(
@@ -164,6 +167,7 @@ def delete(db: Session, *, access: WorkspaceAccess) -> None:
 
 
 def list_members(db: Session, *, workspace_id: str) -> list[tuple[Membership, User]]:
+    """The workspace's members with their accounts, in the order they joined."""
     rows = db.execute(
         select(Membership, User)
         .join(User, User.id == Membership.user_id)
@@ -209,6 +213,7 @@ def _guard_manageable(access: WorkspaceAccess, target_role: Role) -> None:
 
 
 def change_role(db: Session, *, access: WorkspaceAccess, user_id: str, role: Role) -> Membership:
+    """Change a member's role, never above the caller's own nor leaving the workspace without an owner."""
     membership = _membership(db, workspace_id=access.workspace_id, user_id=user_id)
     old_role = Role(membership.role)
     _guard_manageable(access, old_role)
@@ -231,6 +236,7 @@ def change_role(db: Session, *, access: WorkspaceAccess, user_id: str, role: Rol
 
 
 def remove_member(db: Session, *, access: WorkspaceAccess, user_id: str) -> None:
+    """Remove a member the caller may manage, never the last owner; audited."""
     membership = _membership(db, workspace_id=access.workspace_id, user_id=user_id)
     _guard_manageable(access, Role(membership.role))
     _guard_last_owner(db, membership=membership, leaving_owner_role=True)
@@ -247,6 +253,7 @@ def remove_member(db: Session, *, access: WorkspaceAccess, user_id: str) -> None
 
 
 def leave(db: Session, *, access: WorkspaceAccess) -> None:
+    """Take the caller out of the workspace, unless they are its last owner; API keys cannot leave."""
     if access.user is None:
         raise Forbidden("An API key cannot leave a workspace; revoke it instead.", code="user_token_required")
     membership = _membership(db, workspace_id=access.workspace_id, user_id=access.user.id)
@@ -324,6 +331,7 @@ def _mail_invitation(
 
 
 def create_invitation(db: Session, *, ctx: AppContext, access: WorkspaceAccess, email: str, role: Role) -> Invitation:
+    """Invite `email` with `role` (admins only); the invitee gets an email with a one-time link."""
     access.require(Role.ADMIN)
     if not access.role.at_least(role):
         raise Forbidden("An invitation cannot grant a role above your own.", code="role_too_high")
@@ -374,6 +382,7 @@ def create_invitation(db: Session, *, ctx: AppContext, access: WorkspaceAccess, 
 
 
 def list_invitations(db: Session, *, workspace_id: str) -> list[Invitation]:
+    """Every invitation of the workspace, pending or not, newest first."""
     return list(
         db.scalars(select(Invitation).where(Invitation.workspace_id == workspace_id).order_by(Invitation.id.desc()))
     )
@@ -389,6 +398,7 @@ def _pending_invitation(db: Session, *, workspace_id: str, invitation_id: str) -
 
 
 def revoke_invitation(db: Session, *, access: WorkspaceAccess, invitation_id: str) -> Invitation:
+    """Withdraw a pending invitation (admins only) so its link stops working."""
     access.require(Role.ADMIN)
     invitation = _pending_invitation(db, workspace_id=access.workspace_id, invitation_id=invitation_id)
     invitation.revoked_at = utcnow()
@@ -438,6 +448,7 @@ def find_open_invitation(db: Session, *, token: str) -> tuple[Invitation, Worksp
 
 
 def accept_invitation(db: Session, *, token: str, user: User, actor: Actor) -> Workspace:
+    """Join the workspace through an invitation sent to the user's verified email; each link works once."""
     invitation, workspace = find_open_invitation(db, token=token)
     if user.email != invitation.email:
         raise Forbidden("This invitation was sent to another email address.", code="invitation_email_mismatch")
