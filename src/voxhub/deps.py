@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from voxhub.accounts import service as accounts
 from voxhub.accounts.models import LoginSession, User
@@ -25,6 +27,8 @@ from voxhub.errors import Forbidden, TooManyRequests, Unauthorized
 from voxhub.workspaces import service as workspaces
 from voxhub.workspaces.models import Role
 from voxhub.workspaces.service import WorkspaceAccess
+
+T = TypeVar("T")
 
 # Dependencies that do no I/O are `async def`: FastAPI then runs them on the event loop instead of handing each
 # one to a worker thread and back, which costs more than the work itself.
@@ -107,15 +111,27 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def get_principal(request: Request, db: DbSession, ctx: Ctx, anonymous: AnonymousActor) -> Principal:
+async def read_db(request: Request, read: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Run a short read of the request's database: inline on SQLite, where a read in WAL mode never waits for a
+    lock and the hop to a worker thread and back costs more than the read; in a worker thread for a networked
+    database, whose round trip must not hold the event loop. Never for writes (SQLite's write lock can wait)."""
+    if request.app.state.db.is_sqlite:
+        return read(*args, **kwargs)
+    return await anyio.to_thread.run_sync(functools.partial(read, *args, **kwargs))
+
+
+async def get_principal(request: Request, db: DbSession) -> Principal:
+    """Who is calling: an API key (its use is recorded, so it runs in a worker thread) or a signed-in user (one
+    read, run by `read_db`). One dependency reading the app's state itself, to keep per-request work small."""
+    ctx: AppContext = request.app.state.ctx
     token = _bearer(request)
+    ip, user_agent = client_ip(request, ctx), request.headers.get("user-agent", "")
     if apikeys.looks_like_api_key(token):
-        key = apikeys.authenticate(db, token=token, actor=anonymous)
-        actor = Actor(api_key_id=key.id, ip=anonymous.ip, user_agent=anonymous.user_agent)
-        return Principal(actor=actor, api_key=key)
-    user, session = accounts.authenticate_access_token(db, ctx=ctx, token=token)
-    actor = Actor(user_id=user.id, ip=anonymous.ip, user_agent=anonymous.user_agent)
-    return Principal(actor=actor, user=user, session=session)
+        anonymous = Actor(ip=ip, user_agent=user_agent)
+        key = await run_in_threadpool(apikeys.authenticate, db, token=token, actor=anonymous)
+        return Principal(actor=Actor(api_key_id=key.id, ip=ip, user_agent=user_agent), api_key=key)
+    user, session = await read_db(request, accounts.authenticate_access_token, db, ctx=ctx, token=token)
+    return Principal(actor=Actor(user_id=user.id, ip=ip, user_agent=user_agent), user=user, session=session)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

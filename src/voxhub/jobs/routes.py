@@ -151,7 +151,7 @@ def job_events_token(
     return EventsTokenOut(token=token, expires_at=expires_at, url=f"{url}?token={token}")
 
 
-def events_access(
+async def events_access(
     workspace_id: str,
     job_id: str,
     request: Request,
@@ -165,13 +165,18 @@ def events_access(
 ) -> WorkspaceAccess:
     """A viewer, known by the Authorization header as everywhere or, without one, by an events token."""
     if token is None or request.headers.get("authorization"):
-        principal = get_principal(request, db, ctx, anonymous)
-        access = get_workspace_access(workspace_id, principal, db, ctx, request)
+        principal = await get_principal(request, db)
+        access = await run_in_threadpool(get_workspace_access, workspace_id, principal, db, ctx, request)
     else:
-        access = event_tokens.access_by_token(
-            db, ctx=ctx, token=token, workspace_id=workspace_id, job_id=job_id, actor=anonymous
-        )
-        limit_requests(db, ctx, access, request=request)
+
+        def by_token(events_token: str) -> WorkspaceAccess:
+            access = event_tokens.access_by_token(
+                db, ctx=ctx, token=events_token, workspace_id=workspace_id, job_id=job_id, actor=anonymous
+            )
+            limit_requests(db, ctx, access, request=request)
+            return access
+
+        access = await run_in_threadpool(by_token, token)
     access.require(Role.VIEWER)
     return access
 

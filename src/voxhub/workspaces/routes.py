@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Request, Response
 
 from voxhub.accounts.schemas import TokenIn
 from voxhub.accounts.service import normalize_email
 from voxhub.apikeys.service import access_for_key
 from voxhub.clock import as_utc, utcnow
-from voxhub.deps import AdminAccess, Ctx, CurrentPrincipal, CurrentUser, DbSession, OwnerAccess, ViewerAccess
+from voxhub.deps import (
+    AdminAccess,
+    Ctx,
+    CurrentPrincipal,
+    CurrentUser,
+    DbSession,
+    OwnerAccess,
+    ViewerAccess,
+    read_db,
+)
 from voxhub.errors import responses
 from voxhub.pagination import Page
 from voxhub.workspaces import service
@@ -71,7 +79,7 @@ def create_workspace(body: WorkspaceIn, db: DbSession, me: CurrentUser) -> Works
 
 
 @router.get("", summary="List my workspaces", responses=responses(401))
-async def list_workspaces(db: DbSession, principal: CurrentPrincipal) -> Page[WorkspaceOut]:
+async def list_workspaces(request: Request, db: DbSession, principal: CurrentPrincipal) -> Page[WorkspaceOut]:
     """Workspaces the caller belongs to, with the caller's role. An API key sees its own workspace."""
 
     def read() -> list[WorkspaceOut]:
@@ -83,8 +91,8 @@ async def list_workspaces(db: DbSession, principal: CurrentPrincipal) -> Page[Wo
         assert principal.user is not None
         return [workspace_out(ws, role) for ws, role in service.list_for_user(db, user_id=principal.user.id)]
 
-    # One hop to a worker thread for the query; the answer is then serialised on the event loop.
-    return Page(items=await run_in_threadpool(read))
+    # The query runs by read_db (no thread hop on SQLite); the answer is serialised on the event loop.
+    return Page(items=await read_db(request, read))
 
 
 @router.get("/{workspace_id}", summary="Get a workspace", responses=WS)
