@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,11 +21,16 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 import voxhub.models  # noqa: F401
+from tests.catalogs import edited_catalog
+from tests.live_server import free_port
 from tests.storage.stores import S3Server, running_s3_server
 from voxhub.app import create_app
 from voxhub.audit.service import Actor
 from voxhub.config import Settings
 from voxhub.db import Base, Database, make_engine, migrate
+
+# Shared fixtures live in these modules; a test package overrides one by defining it again in its conftest.
+pytest_plugins = ["tests.fixtures.media", "tests.fixtures.servers", "tests.fixtures.workers"]
 
 PASSWORD = "correct horse battery staple"
 
@@ -87,16 +91,10 @@ def token_from(message: EmailMessage) -> str:
     return match.group(1)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def smtp_server() -> Iterator[tuple[_Collector, int]]:
     collector = _Collector()
-    port = _free_port()
+    port = free_port()
     controller = Controller(collector, hostname="127.0.0.1", port=port)
     controller.start()
     yield collector, port
@@ -163,9 +161,8 @@ def billing_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Tests of rate limits set their own."""
     from voxhub.billing.catalog import DEFAULT_CATALOG
 
-    path = tmp_path_factory.mktemp("billing") / "billing.toml"
-    path.write_text(DEFAULT_CATALOG.read_text().replace("requests_per_minute = 60\n", "requests_per_minute = 100000\n"))
-    return path
+    target = tmp_path_factory.mktemp("billing") / "billing.toml"
+    return edited_catalog(DEFAULT_CATALOG, target, {"plans.free.requests_per_minute": 100_000})
 
 
 @pytest.fixture

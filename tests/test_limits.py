@@ -15,8 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import People, Person
-from tests.files.conftest import LiveServer, served
-from tests.openai_compat.conftest import create_api_key
+from tests.live_server import LiveServer, served
+from tests.openai_compat.helpers import create_api_key
 from tests.test_app import assert_error_shape
 from voxhub.config import Settings
 

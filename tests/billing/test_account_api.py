@@ -11,8 +11,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.billing.conftest import assert_books_balance, billing_of
+from tests.catalogs import edited_catalog
 from tests.conftest import People, Person
-from tests.jobs.conftest import redis_url  # noqa: F401 - a fixture, found by name
+from tests.fixtures.workers import parked_queue_url
+from tests.live_server import LiveServer, free_port
 from voxhub.audit.models import AuditEvent
 from voxhub.config import Settings
 
@@ -176,12 +178,8 @@ class TestPlanLimits:
     @pytest.fixture
     def settings(self, settings: Settings, tmp_path: Path) -> Settings:
         assert settings.billing_catalog is not None
-        catalog = tmp_path / "tight.toml"
-        catalog.write_text(
-            settings.billing_catalog.read_text()
-            .replace("requests_per_minute = 100000\n", "requests_per_minute = 3\n", 1)
-            .replace("max_file_size_mb = 200\n", "max_file_size_mb = 1\n", 1)
-        )
+        changes = {"plans.free.requests_per_minute": 3, "plans.free.max_file_size_mb": 1}
+        catalog = edited_catalog(settings.billing_catalog, tmp_path / "tight.toml", changes)
         return settings.model_copy(update={"billing_catalog": catalog})
 
     def test_requests_past_the_plans_rate_are_refused_with_when_to_come_back(
@@ -269,22 +267,15 @@ class TestSharedRateLimits:
     """With jobs on Redis, every API process counts requests in Redis: the limit holds across processes."""
 
     @pytest.fixture
-    def settings(self, settings: Settings, tmp_path: Path, redis_url: str) -> Settings:  # noqa: F811
-        from tests.jobs.conftest import parked_queue_url
-
+    def settings(self, settings: Settings, tmp_path: Path, redis_url: str) -> Settings:
         assert settings.billing_catalog is not None
-        catalog = tmp_path / "tight.toml"
-        catalog.write_text(
-            settings.billing_catalog.read_text().replace(
-                "requests_per_minute = 100000\n", "requests_per_minute = 4\n", 1
-            )
+        catalog = edited_catalog(
+            settings.billing_catalog, tmp_path / "tight.toml", {"plans.free.requests_per_minute": 4}
         )
         return settings.model_copy(update={"billing_catalog": catalog, "queue_url": parked_queue_url(redis_url)})
 
     def test_two_processes_share_one_count(self, client: TestClient, people: People, settings: Settings) -> None:
         import httpx
-
-        from tests.files.conftest import LiveServer, free_port
 
         owner = people.create()
         url = f"/api/v1/workspaces/{owner.workspace_id}/files"

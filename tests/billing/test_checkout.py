@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from tests.billing.conftest import assert_books_balance, billing_of, ledger_entries
 from tests.billing.fakes import FakePolar, FakeStripe, stripe_checkout_completed
 from tests.billing.test_webhooks import STRIPE, Event, deliver
+from tests.catalogs import edited_catalog
 from tests.conftest import People, Person
 from voxhub.billing.catalog import DEFAULT_CATALOG
 from voxhub.config import Settings
@@ -124,13 +125,11 @@ class TestWithPolarProducts:
 
     @pytest.fixture
     def settings(self, settings: Settings, tmp_path: Path) -> Settings:
-        catalog = (
-            DEFAULT_CATALOG.read_text()
-            .replace("[packages.basic]\n", '[packages.basic]\nproduct_ids = { polar = "prod_polar_basic" }\n')
-            .replace("[plans.pro]\n", '[plans.pro]\nproduct_ids = { "polar:year" = "prod_polar_pro" }\n')
-        )
-        path = tmp_path / "billing.toml"
-        path.write_text(catalog)
+        changes = {
+            "packages.basic.product_ids": {"polar": "prod_polar_basic"},
+            "plans.pro.product_ids": {"polar:year": "prod_polar_pro"},
+        }
+        path = edited_catalog(DEFAULT_CATALOG, tmp_path / "billing.toml", changes)
         return settings.model_copy(update={"billing_catalog": path})
 
     def test_a_package_is_sold_as_its_polar_product(

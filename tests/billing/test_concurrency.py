@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -13,8 +12,8 @@ import pytest
 
 from tests.billing.conftest import assert_books_balance
 from tests.conftest import People, Person
-from tests.files.conftest import LiveServer, free_port
-from tests.jobs.conftest import parked_queue_url, redis_url  # noqa: F401 - a fixture, found by name
+from tests.fixtures.workers import parked_queue_url
+from tests.live_server import LiveServer
 from voxhub.billing.catalog import load_catalog
 from voxhub.config import Settings
 
@@ -30,18 +29,9 @@ TRANSLATE = {
 
 
 @pytest.fixture
-def settings(settings: Settings, redis_url: str) -> Settings:  # noqa: F811
+def settings(settings: Settings, redis_url: str) -> Settings:
     # Jobs go to a Redis queue no worker reads: they stay queued, holding their credits, until canceled.
     return settings.model_copy(update={"queue_url": parked_queue_url(redis_url)})
-
-
-@pytest.fixture
-def live_server(settings: Settings) -> Iterator[LiveServer]:
-    port = free_port()
-    server = LiveServer(settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"}), port)
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_fifty_concurrent_jobs_against_credits_for_twenty_accept_exactly_twenty_past_the_allowance(

@@ -5,24 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.billing.conftest import assert_books_balance, billing_of
 from tests.conftest import People, Person
-from tests.jobs.conftest import (  # noqa: F401 - fixtures, found by name
-    _nothing_left_running,
-    jobs_url,
-    wait_for,
-)
+from tests.jobs_helpers import run_job
 
 JOB_TIMEOUT_S = 180.0  # real models on a shared machine: slow is not broken
+
+pytestmark = pytest.mark.usefixtures("nothing_left_running")
 
 
 def run(client: TestClient, person: Person, body: dict[str, Any]) -> dict[str, Any]:
     """Create a job (it must be accepted, not refused for payment) and wait for it to end."""
-    answer = client.post(jobs_url(person), headers=person.headers, json=body)
-    assert answer.status_code == 202, answer.text
-    return wait_for(client, person, answer.json()["id"], timeout=JOB_TIMEOUT_S)
+    return run_job(client, person, body, timeout=JOB_TIMEOUT_S)
 
 
 def test_a_new_workspace_runs_one_job_of_every_type_without_credits(

@@ -12,22 +12,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from tests.billing.conftest import assert_books_balance, billing_of, ledger_entries
+from tests.catalogs import edited_catalog
 from tests.conftest import People, Person
-from tests.jobs.conftest import (  # noqa: F401 - fixtures, found by name
-    SECRET_KEY,
-    CeleryCluster,
-    _nothing_left_running,
-    attempts_of,
-    celery_cluster,
-    convert_body,
-    job_url,
-    jobs_url,
-    media,
-    parked_queue_url,
-    redis_url,
-    upload,
-    wait_for,
-)
+from tests.fixtures.workers import on_executor
+from tests.jobs_helpers import attempts_of, convert_body, job_url, jobs_url, upload, wait_for_job
 from voxhub.billing.catalog import load_catalog
 from voxhub.clock import utcnow
 from voxhub.config import Settings
@@ -36,13 +24,9 @@ from voxhub.jobs.models import Job
 
 # media.convert is free in the shipped catalog; here it costs 10 credits a started minute of its input, on the
 # audio_minutes meter, and the free plan includes one minute of audio.
-PRICED_CONVERT = """
-[prices."media.convert"]
-credits = 10
-per = "minute"
-of = "input"
-meter = "audio_minutes"
-"""
+PRICED_CONVERT = {"credits": 10, "per": "minute", "of": "input", "meter": "audio_minutes"}
+
+pytestmark = pytest.mark.usefixtures("nothing_left_running")
 
 
 @pytest.fixture
@@ -53,24 +37,16 @@ def executor_kind() -> str:
 @pytest.fixture
 def settings(settings: Settings, executor_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
     # The free plan here: one minute of audio a month, and one job running at a time (of two worker threads).
-    catalog = tmp_path / "billing.toml"
     assert settings.billing_catalog is not None
-    catalog.write_text(
-        settings.billing_catalog.read_text()
-        .replace("allowances = { audio_minutes = 25,", "allowances = { audio_minutes = 1,", 1)
-        .replace("concurrent_jobs = 2", "concurrent_jobs = 1", 1)
-        + PRICED_CONVERT
-    )
+    changes = {
+        "plans.free.allowances.audio_minutes": 1,
+        "plans.free.concurrent_jobs": 1,
+        'prices."media.convert"': PRICED_CONVERT,
+    }
+    catalog = edited_catalog(settings.billing_catalog, tmp_path / "billing.toml", changes)
     free = load_catalog(catalog).plans["free"]
     assert (free.allowance_units("audio_minutes"), free.concurrent_jobs) == (60, 1)  # the edits took
-    update: dict[str, Any] = {"billing_catalog": catalog, "secret_key": SECRET_KEY, "workers": 2}
-    if executor_kind == "parked":
-        update["queue_url"] = parked_queue_url(request.getfixturevalue("redis_url"))
-    elif executor_kind == "celery":
-        cluster: CeleryCluster = request.getfixturevalue("celery_cluster")
-        cluster.ensure_worker()
-        update.update(queue_url=cluster.redis_url, data_dir=cluster.data_dir)
-    return settings.model_copy(update=update)
+    return on_executor(settings, executor_kind, request, billing_catalog=catalog, workers=2)
 
 
 def create(client: TestClient, person: Person, file_id: str, **params: Any) -> Any:
@@ -84,15 +60,15 @@ def kinds(entries: list[dict[str, Any]], job_id: str) -> list[tuple[str, int]]:
 def test_a_succeeded_job_captures_its_measured_cost_and_releases_the_rest(
     client: TestClient,
     people: People,
-    media: dict[str, Path],  # noqa: F811
+    job_media: dict[str, Path],
     app: Any,
 ) -> None:
     owner = paying_owner(people, app, credits=100)
-    medium = upload(client, owner, media["medium.flac"])  # 90 s: two started minutes held
+    medium = upload(client, owner, job_media["medium.flac"])  # 90 s: two started minutes held
 
     accepted = create(client, owner, medium, end_s=30)
     held = billing_of(client, owner)
-    done = wait_for(client, owner, accepted.json()["id"])
+    done = wait_for_job(client, owner, accepted.json()["id"])
 
     assert accepted.status_code == 202
     assert accepted.json()["credits"]["held"] == 20
@@ -109,12 +85,12 @@ def test_a_succeeded_job_captures_its_measured_cost_and_releases_the_rest(
 def test_the_plans_allowance_is_used_before_credits(
     client: TestClient,
     people: People,
-    media: dict[str, Path],  # noqa: F811
+    job_media: dict[str, Path],
 ) -> None:
     owner = people.create()
-    tone = upload(client, owner, media["tone.wav"])  # 5 s
+    tone = upload(client, owner, job_media["tone.wav"])  # 5 s
 
-    done = wait_for(client, owner, create(client, owner, tone).json()["id"])
+    done = wait_for_job(client, owner, create(client, owner, tone).json()["id"])
     summary = billing_of(client, owner)
 
     assert done["status"] == "succeeded"
@@ -135,11 +111,11 @@ def test_the_plans_allowance_is_used_before_credits(
 def test_a_job_past_the_allowance_pays_the_rest_in_credits_or_is_refused_with_what_is_missing(
     client: TestClient,
     people: People,
-    media: dict[str, Path],  # noqa: F811
+    job_media: dict[str, Path],
     app: Any,
 ) -> None:
     owner = people.create()
-    medium = upload(client, owner, media["medium.flac"])  # 90 s: 60 s from the allowance, 30 s paid
+    medium = upload(client, owner, job_media["medium.flac"])  # 90 s: 60 s from the allowance, 30 s paid
 
     refused = create(client, owner, medium)
     people.grant(owner.workspace_id, 15)
@@ -161,12 +137,12 @@ def test_a_job_past_the_allowance_pays_the_rest_in_credits_or_is_refused_with_wh
 def test_with_the_allowance_spent_and_no_credits_a_job_is_refused_as_quota_exceeded(
     client: TestClient,
     people: People,
-    media: dict[str, Path],  # noqa: F811
+    job_media: dict[str, Path],
     app: Any,
 ) -> None:
     owner = people.create()
     use_up_allowance_directly(app, owner)
-    tone = upload(client, owner, media["tone.wav"])
+    tone = upload(client, owner, job_media["tone.wav"])
     before = ledger_entries(client, owner)
 
     refused = create(client, owner, tone)
@@ -183,13 +159,13 @@ def test_with_the_allowance_spent_and_no_credits_a_job_is_refused_as_quota_excee
 def test_a_failed_job_releases_everything_it_held(
     client: TestClient,
     people: People,
-    media: dict[str, Path],  # noqa: F811
+    job_media: dict[str, Path],
     app: Any,
 ) -> None:
     owner = paying_owner(people, app, credits=50)
-    tone = upload(client, owner, media["tone.wav"])
+    tone = upload(client, owner, job_media["tone.wav"])
 
-    failed = wait_for(client, owner, create(client, owner, tone, start_s=30).json()["id"])
+    failed = wait_for_job(client, owner, create(client, owner, tone, start_s=30).json()["id"])
 
     assert failed["status"] == "failed"
     assert failed["credits"]["state"] == "released" and failed["credits"]["charged"] == 0
@@ -201,16 +177,16 @@ def test_a_failed_job_releases_everything_it_held(
 def test_a_retried_job_holds_again_and_is_refused_when_the_credits_are_gone(
     client: TestClient,
     people: People,
-    media: dict[str, Path],  # noqa: F811
+    job_media: dict[str, Path],
     superuser: Person,
     app: Any,
 ) -> None:
     owner = paying_owner(people, app, credits=15)
-    tone = upload(client, owner, media["tone.wav"])
-    job = wait_for(client, owner, create(client, owner, tone, start_s=30).json()["id"])
+    tone = upload(client, owner, job_media["tone.wav"])
+    job = wait_for_job(client, owner, create(client, owner, tone, start_s=30).json()["id"])
 
     retried = client.post(f"{job_url(owner, job['id'])}/retry", headers=owner.headers)
-    again = wait_for(client, owner, job["id"])
+    again = wait_for_job(client, owner, job["id"])
     taken = client.post(
         f"/api/v1/admin/workspaces/{owner.workspace_id}/credits",
         headers=superuser.headers,
@@ -237,11 +213,11 @@ def test_a_retried_job_holds_again_and_is_refused_when_the_credits_are_gone(
 def test_a_canceled_queued_job_releases_what_it_held(
     client: TestClient,
     people: People,
-    media: dict[str, Path],  # noqa: F811
+    job_media: dict[str, Path],
     app: Any,
 ) -> None:
     owner = paying_owner(people, app, credits=30)
-    job = create(client, owner, upload(client, owner, media["tone.wav"])).json()
+    job = create(client, owner, upload(client, owner, job_media["tone.wav"])).json()
 
     canceled = client.post(f"{job_url(owner, job['id'])}/cancel", headers=owner.headers)
     final = client.get(job_url(owner, job["id"]), headers=owner.headers).json()
@@ -281,11 +257,11 @@ def use_up_allowance_directly(app: Any, person: Person) -> None:
 def test_a_job_whose_worker_died_is_charged_once_when_another_worker_finishes_it(
     client: TestClient,
     people: People,
-    media: dict[str, Path],  # noqa: F811
+    job_media: dict[str, Path],
     app: Any,
 ) -> None:
     owner = paying_owner(people, app, credits=30)
-    job = create(client, owner, upload(client, owner, media["tone.wav"])).json()
+    job = create(client, owner, upload(client, owner, job_media["tone.wav"])).json()
     database, ctx = app.state.db, app.state.ctx
 
     with database.session() as db:
@@ -314,13 +290,13 @@ def test_a_job_whose_worker_died_is_charged_once_when_another_worker_finishes_it
 def test_on_celery_workers_a_job_is_charged_by_the_price_it_was_accepted_at(
     client: TestClient,
     people: People,
-    media: dict[str, Path],  # noqa: F811
+    job_media: dict[str, Path],
     app: Any,
 ) -> None:
     # The Celery worker reads the shipped catalog, in which media.convert is free: the price is the one held.
     owner = paying_owner(people, app, credits=30)
 
-    done = wait_for(client, owner, create(client, owner, upload(client, owner, media["tone.wav"])).json()["id"])
+    done = wait_for_job(client, owner, create(client, owner, upload(client, owner, job_media["tone.wav"])).json()["id"])
 
     assert done["status"] == "succeeded"
     assert done["credits"]["charged"] == 10
@@ -331,15 +307,15 @@ def test_on_celery_workers_a_job_is_charged_by_the_price_it_was_accepted_at(
 def test_a_plans_concurrency_limit_makes_extra_jobs_wait_their_turn(
     client: TestClient,
     people: People,
-    media: dict[str, Path],  # noqa: F811
+    job_media: dict[str, Path],
 ) -> None:
     owner = people.create()
     people.grant(owner.workspace_id, 1000)
-    medium = upload(client, owner, media["medium.flac"])
+    medium = upload(client, owner, job_media["medium.flac"])
 
     first = create(client, owner, medium, normalize=True).json()
     second = create(client, owner, medium, normalize=True).json()
-    done = [wait_for(client, owner, job["id"], timeout=120) for job in (first, second)]
+    done = [wait_for_job(client, owner, job["id"], timeout=120) for job in (first, second)]
 
     assert [job["status"] for job in done] == ["succeeded", "succeeded"]
     [first_run] = attempts_of(client, owner, first["id"])

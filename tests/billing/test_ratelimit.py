@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.files.conftest import free_port
+from tests.live_server import free_port
 from voxhub.config import Settings
 from voxhub.ratelimit import RateLimiter
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,9 +17,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.audio import ffmpeg
 from tests.conftest import PASSWORD, People, Person
-from tests.files.conftest import LiveServer, free_port
-from tests.openai_compat.conftest import SENTENCE, SPANISH, create_api_key, ffmpeg, word_error_rate, words_of
+from tests.jobs_helpers import wait_for_job
+from tests.live_server import LiveServer, free_port
+from tests.openai_compat.helpers import SENTENCE, SPANISH, create_api_key, word_error_rate, words_of
 from voxhub.audit.service import Actor
 from voxhub.config import Settings
 from voxhub.db import Database, make_engine, migrate
@@ -262,7 +263,7 @@ def test_transcribe_job_runs_on_the_remote_voxhub(
         },
     )
     assert created.status_code == 202, created.text
-    job = wait_for_job(client, owner, f"{jobs}/{created.json()['id']}")
+    job = wait_for_job(client, owner, created.json()["id"], timeout=120)
     assert job["status"] == "succeeded", job
     assert job["result"]["model"] == "whisper-1" and job["result"]["language"] == "en"
     assert job["result"]["words"] > 0
@@ -289,16 +290,6 @@ def test_v1_route_uses_the_workspace_remote_engine(
     assert answer.status_code == 200, answer.text
     assert word_error_rate(SENTENCE, answer.json()["text"]) <= 0.15
     assert remote_voxhub.transcriptions_served() == served_before + 1
-
-
-def wait_for_job(client: TestClient, person: Person, url: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = client.get(url, headers=person.headers).json()
-        if job["status"] in ("succeeded", "failed", "canceled"):
-            return dict(job)
-        assert time.monotonic() < deadline, f"job still {job['status']} after {timeout}s: {job}"
-        time.sleep(0.1)
 
 
 # ---- translation through a chat-completions server ----

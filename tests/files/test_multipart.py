@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from tests.conftest import People, Person
-from tests.files.conftest import LiveServer, files_url, local_store_only, sha256_of, wav_of_size
+from tests.files.conftest import files_url, local_store_only, sha256_of, wav_of_size
+from tests.live_server import LiveServer
 from voxhub.files.uploads import MIN_PART_SIZE
 
 MiB = 1024 * 1024

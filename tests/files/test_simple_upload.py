@@ -11,17 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import People
-from tests.files.conftest import (
-    SECONDS,
-    LiveServer,
-    files_url,
-    hang_up_mid_request,
-    local_store_only,
-    requests_counted,
-    sha256_of,
-    upload,
-    wav_of_size,
-)
+from tests.files.conftest import SECONDS, files_url, local_store_only, sha256_of, upload, wav_of_size
+from tests.live_server import LiveServer, hang_up_mid_request, requests_counted
 from tests.storage.stores import call_link
 from voxhub.config import Settings
 

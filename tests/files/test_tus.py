@@ -22,15 +22,8 @@ from sqlalchemy.orm import Session
 from tusclient import client as tus_client
 
 from tests.conftest import People, Person
-from tests.files.conftest import (
-    LiveServer,
-    files_url,
-    hang_up_mid_request,
-    local_store_only,
-    requests_counted,
-    sha256_of,
-    wav_of_size,
-)
+from tests.files.conftest import files_url, local_store_only, sha256_of, wav_of_size
+from tests.live_server import LiveServer, hang_up_mid_request, requests_counted
 from voxhub.billing.catalog import catalog_of
 from voxhub.clock import utcnow
 from voxhub.config import Settings

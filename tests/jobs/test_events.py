@@ -13,7 +13,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.conftest import People, Person
-from tests.jobs.conftest import get_job, job_url, read_events, start, upload
+from tests.jobs_helpers import get_job, job_url, read_events, start, upload
 
 
 def test_the_event_stream_tells_a_job_from_queued_to_its_final_state_and_resumes_after_last_event_id(

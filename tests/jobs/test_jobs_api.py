@@ -13,17 +13,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.conftest import People
-from tests.jobs.conftest import (
-    convert_body,
-    get_job,
-    job_url,
-    jobs_url,
-    local_only,
-    parked_only,
-    start,
-    upload,
-    wait_for,
-)
+from tests.fixtures.workers import local_only, parked_only
+from tests.jobs_helpers import convert_body, get_job, job_url, jobs_url, start, upload, wait_for_job
 from voxhub.jobs.models import Job
 
 
@@ -88,7 +79,7 @@ def test_the_same_idempotency_key_and_body_give_back_the_same_job(
     assert len({first.json()["id"], *(answer.json()["id"] for answer in unkeyed)}) == 3
     assert elsewhere.status_code == 202  # keys belong to a workspace
     assert sorted(listed_ids(client, owner)) == sorted([first.json()["id"], *(a.json()["id"] for a in unkeyed)])
-    assert wait_for(client, owner, first.json()["id"])["status"] == "succeeded"
+    assert wait_for_job(client, owner, first.json()["id"])["status"] == "succeeded"
     # Once the job ran, replaying the request still answers with it, as it is now.
     again = client.post(jobs_url(owner), headers=keyed, json=body)
     assert again.status_code == 200

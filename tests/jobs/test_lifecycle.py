@@ -10,21 +10,20 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from tests.conftest import People
-from tests.jobs.conftest import (
+from tests.fixtures.workers import local_only, parked_only
+from tests.jobs_helpers import (
     attempts_of,
     convert_body,
     get_job,
     job_url,
     jobs_url,
-    local_only,
     output_files,
-    parked_only,
     start,
     upload,
-    wait_for,
-    wait_until,
+    wait_for_job,
     wait_until_converting,
 )
+from tests.waiting import wait_until
 from voxhub.app import create_app
 from voxhub.config import Settings
 from voxhub.jobs.models import Job
@@ -42,7 +41,7 @@ def test_a_queued_job_is_canceled_at_once_and_a_running_one_at_its_next_checkpoi
 
     canceled_queued = client.post(f"{job_url(owner, waiting['id'])}/cancel", headers=owner.headers)
     asked = client.post(f"{job_url(owner, running['id'])}/cancel", headers=owner.headers)
-    stopped = wait_for(client, owner, running["id"], timeout=10, what="the running job to stop")
+    stopped = wait_for_job(client, owner, running["id"], timeout=10, what="the running job to stop")
 
     assert canceled_queued.status_code == 200
     assert canceled_queued.json()["status"] == "canceled"
@@ -57,7 +56,7 @@ def test_a_queued_job_is_canceled_at_once_and_a_running_one_at_its_next_checkpoi
     assert [a["outcome"] for a in attempts_of(client, owner, running["id"])] == ["canceled"]
     assert output_files(client, owner) == []
     # The worker is free again, and the job canceled while queued never runs, even where its id was still queued.
-    after = wait_for(client, owner, start(client, owner, short_input)["id"])
+    after = wait_for_job(client, owner, start(client, owner, short_input)["id"])
     assert after["status"] == "succeeded"
     never_ran = get_job(client, owner, waiting["id"])
     assert never_ran["status"] == "canceled" and never_ran["attempts"] == 0
@@ -67,7 +66,7 @@ def test_a_queued_job_is_canceled_at_once_and_a_running_one_at_its_next_checkpoi
 
 def test_a_finished_job_cannot_be_canceled(client: TestClient, people: People, media: dict[str, Path]) -> None:
     owner = people.create()
-    job = wait_for(client, owner, start(client, owner, upload(client, owner, media["tone.wav"]))["id"])
+    job = wait_for_job(client, owner, start(client, owner, upload(client, owner, media["tone.wav"]))["id"])
 
     answer = client.post(f"{job_url(owner, job['id'])}/cancel", headers=owner.headers)
 
@@ -85,10 +84,10 @@ def test_a_job_canceled_while_running_can_be_retried_to_success(
     job = start(client, owner, upload(client, owner, media["medium.flac"]), format="opus", normalize=True)
     wait_until_converting(client, owner, job["id"])
     assert client.post(f"{job_url(owner, job['id'])}/cancel", headers=owner.headers).status_code == 200
-    assert wait_for(client, owner, job["id"])["status"] == "canceled"
+    assert wait_for_job(client, owner, job["id"])["status"] == "canceled"
 
     retried = client.post(f"{job_url(owner, job['id'])}/retry", headers=owner.headers)
-    done = wait_for(client, owner, job["id"], timeout=120)
+    done = wait_for_job(client, owner, job["id"], timeout=120)
 
     assert retried.status_code == 202
     assert retried.json()["status"] == "queued"
@@ -106,11 +105,11 @@ def test_a_failed_job_retried_runs_again_as_a_new_attempt(
     client: TestClient, people: People, media: dict[str, Path]
 ) -> None:
     owner = people.create()
-    job = wait_for(client, owner, start(client, owner, upload(client, owner, media["tone.wav"]), start_s=30)["id"])
+    job = wait_for_job(client, owner, start(client, owner, upload(client, owner, media["tone.wav"]), start_s=30)["id"])
     assert job["status"] == "failed"
 
     retried = client.post(f"{job_url(owner, job['id'])}/retry", headers=owner.headers)
-    again = wait_for(client, owner, job["id"])
+    again = wait_for_job(client, owner, job["id"])
 
     assert retried.status_code == 202
     assert retried.json()["status"] == "queued" and retried.json()["error"] is None
@@ -128,7 +127,7 @@ def test_deleting_a_job_deletes_its_outputs_and_hides_it(
     client: TestClient, people: People, media: dict[str, Path]
 ) -> None:
     owner = people.create()
-    job = wait_for(client, owner, start(client, owner, upload(client, owner, media["tone.wav"]))["id"])
+    job = wait_for_job(client, owner, start(client, owner, upload(client, owner, media["tone.wav"]))["id"])
     [output_id] = job["outputs"]
 
     deleted = client.delete(job_url(owner, job["id"]), headers=owner.headers)
@@ -168,7 +167,7 @@ def test_deleting_a_running_job_stops_it(
     wait_until(stopped, timeout=10, what="the deleted job's worker to stop it")
     assert output_files(client, owner) == []
     # Its worker is free for the next job.
-    nxt = wait_for(client, owner, start(client, owner, upload(client, owner, media["tone.wav"]))["id"])
+    nxt = wait_for_job(client, owner, start(client, owner, upload(client, owner, media["tone.wav"]))["id"])
     assert nxt["status"] == "succeeded"
 
 
@@ -190,7 +189,7 @@ def test_among_queued_jobs_the_higher_priority_runs_first(
 
     low, high = queued(0), queued(9)
     client.post(f"{job_url(owner, blocker['id'])}/cancel", headers=owner.headers)
-    low_done, high_done = wait_for(client, owner, low), wait_for(client, owner, high)
+    low_done, high_done = wait_for_job(client, owner, low), wait_for_job(client, owner, high)
 
     assert high_done["timings"]["started_at"] < low_done["timings"]["started_at"]
     assert low_done["status"] == high_done["status"] == "succeeded"
@@ -205,7 +204,7 @@ def test_a_job_past_its_types_timeout_fails_with_timeout_and_leaves_nothing(
     impatient = settings.model_copy(update={"queue_url": None, "job_timeouts": {"media.convert": 2}})
 
     with TestClient(create_app(impatient)) as api:
-        done = wait_for(api, owner, start(api, owner, source, normalize=True)["id"], timeout=30)
+        done = wait_for_job(api, owner, start(api, owner, source, normalize=True)["id"], timeout=30)
 
     assert done["status"] == "failed"
     assert done["error"]["code"] == "timeout"

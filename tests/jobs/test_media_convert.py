@@ -9,20 +9,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.audio import decoded_seconds, loudness_lufs, probe
 from tests.conftest import People
-from tests.jobs.conftest import (
-    attempts_of,
-    decoded_seconds,
-    download,
-    get_job,
-    local_only,
-    loudness_lufs,
-    output_files,
-    probe,
-    start,
-    upload,
-    wait_for,
-)
+from tests.fixtures.workers import local_only
+from tests.jobs_helpers import attempts_of, download, get_job, output_files, start, upload, wait_for_job
 from voxhub.config import Settings
 
 # format → (params, codec, sample rate, channels, MIME type) of what comes out
@@ -46,7 +36,7 @@ def test_convert_makes_a_downloadable_file_in_the_asked_format_rate_channels_and
     params, codec, rate, channels, mime = FORMATS[fmt]
 
     accepted = start(client, owner, source, format=fmt, start_s=1.5, end_s=3.5, **params)
-    job = wait_for(client, owner, accepted["id"])
+    job = wait_for_job(client, owner, accepted["id"])
 
     assert accepted["status"] == "queued"
     assert accepted["type"] == "media.convert" and accepted["queue"] == "media"
@@ -78,7 +68,7 @@ def test_normalize_brings_quiet_audio_to_the_podcast_loudness_target(
     owner = people.create()
     source = upload(client, owner, media["quiet.wav"])
 
-    job = wait_for(client, owner, start(client, owner, source, format="flac", normalize=True)["id"])
+    job = wait_for_job(client, owner, start(client, owner, source, format="flac", normalize=True)["id"])
 
     assert job["status"] == "succeeded", job
     output = download(client, owner, settings, job["outputs"][0], tmp_path / "loud.flac")
@@ -93,7 +83,7 @@ def test_normalize_honours_another_target(
     owner = people.create()
     source = upload(client, owner, media["quiet.wav"])
 
-    job = wait_for(client, owner, start(client, owner, source, format="wav", normalize=True, target_lufs=-23)["id"])
+    job = wait_for_job(client, owner, start(client, owner, source, format="wav", normalize=True, target_lufs=-23)["id"])
 
     output = download(client, owner, settings, job["outputs"][0], tmp_path / "broadcast.wav")
     assert abs(loudness_lufs(output) - (-23.0)) <= 2.0
@@ -105,7 +95,7 @@ def test_a_trim_past_the_end_of_the_input_fails_at_once_with_its_code_and_no_out
     owner = people.create()
     source = upload(client, owner, media["tone.wav"])
 
-    job = wait_for(client, owner, start(client, owner, source, format="mp3", start_s=10)["id"])
+    job = wait_for_job(client, owner, start(client, owner, source, format="mp3", start_s=10)["id"])
 
     assert job["status"] == "failed"
     assert job["error"]["code"] == "trim_out_of_range"
@@ -124,7 +114,7 @@ def test_the_end_of_a_trim_past_the_input_stops_at_its_end(
     owner = people.create()
     source = upload(client, owner, media["tone.wav"])
 
-    job = wait_for(client, owner, start(client, owner, source, format="wav", start_s=3, end_s=60)["id"])
+    job = wait_for_job(client, owner, start(client, owner, source, format="wav", start_s=3, end_s=60)["id"])
 
     assert job["status"] == "succeeded", job
     output = download(client, owner, settings, job["outputs"][0], tmp_path / "tail.wav")

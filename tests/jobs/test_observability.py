@@ -10,14 +10,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import PASSWORD, People
-from tests.jobs.conftest import (
-    attempts_of,
-    get_job,
-    start,
-    upload,
-    wait_for,
-    wait_until_converting,
-)
+from tests.jobs_helpers import attempts_of, get_job, start, upload, wait_for_job, wait_until_converting
 from voxhub.audit.service import Actor
 from voxhub.workspaces.flows import create_user
 
@@ -42,7 +35,7 @@ def test_metrics_and_the_queue_view_count_jobs_by_state_and_queue(
 ) -> None:
     owner = people.create()
     short, long = upload(client, owner, media["tone.wav"]), upload(client, owner, media["long.flac"])
-    assert wait_for(client, owner, start(client, owner, short)["id"])["status"] == "succeeded"
+    assert wait_for_job(client, owner, start(client, owner, short)["id"])["status"] == "succeeded"
     running = start(client, owner, long, normalize=True)
     wait_until_converting(client, owner, running["id"])
     waiting = start(client, owner, short)

@@ -13,21 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import People
-from tests.jobs.conftest import (
-    CeleryCluster,
-    Process,
-    attempts_of,
-    free_port,
-    get_job,
-    output_files,
-    parked_only,
-    start,
-    upload,
-    voxhub_env,
-    wait_for,
-    wait_until,
-    wait_until_converting,
-)
+from tests.fixtures.workers import CeleryCluster, Process, parked_only, voxhub_env
+from tests.jobs_helpers import attempts_of, get_job, output_files, start, upload, wait_for_job, wait_until_converting
+from tests.live_server import free_port
+from tests.waiting import wait_until
 from voxhub.app import create_app
 from voxhub.config import Settings
 from voxhub.jobs.runner import new_worker_id, run_job
@@ -58,7 +47,7 @@ def test_a_job_running_when_the_server_stops_runs_again_after_the_restart_exactl
     stop_took = time.monotonic() - stopping
     between = get_job(client, owner, job["id"])
     with TestClient(create_app(local)) as after:
-        done = wait_for(after, owner, job["id"], timeout=120)
+        done = wait_for_job(after, owner, job["id"], timeout=120)
 
     assert stop_took < 10  # the running job let the server stop instead of holding it up
     assert between["status"] == "queued"  # handed back, not left running
@@ -107,7 +96,7 @@ def test_a_job_running_when_the_server_is_killed_is_requeued_by_the_next_start(
     left = get_job(client, owner, job["id"])
     # Started again (here, in this process, on the same database and data dir):
     with TestClient(create_app(settings.model_copy(update={"queue_url": None}))) as restarted:
-        done = wait_for(restarted, owner, job["id"], timeout=120)
+        done = wait_for_job(restarted, owner, job["id"], timeout=120)
 
     assert left["status"] == "running"  # nobody could say otherwise: the process died
     ran_exactly_once(client, owner, done)
@@ -133,7 +122,7 @@ def test_a_job_whose_worker_is_killed_finishes_exactly_once_on_another_worker(
         victim.kill()
         celery_cluster.wait_ready(spare)
 
-        done = wait_for(client, owner, job["id"], timeout=120, what="the job to finish on the other worker")
+        done = wait_for_job(client, owner, job["id"], timeout=120, what="the job to finish on the other worker")
     finally:
         beat.stop()
 

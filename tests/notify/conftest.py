@@ -7,7 +7,6 @@ import json
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -25,9 +24,6 @@ from voxhub.config import Settings
 from voxhub.notify.models import WebhookDelivery, WebhookEndpoint
 from voxhub.periodic import run_once
 from voxhub.tasks import PERIODIC_TASKS
-
-FINAL = ("succeeded", "failed", "canceled")
-
 
 # ---- a customer's receiver ----
 
@@ -218,20 +214,6 @@ def get_json(client: TestClient, person: Person, path: str) -> Any:
     response = client.get(path, headers=person.headers)
     assert response.status_code == 200, response.text
     return response.json()
-
-
-def run_job(client: TestClient, person: Person, body: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
-    """Start a job and poll it until it is final, as a client would."""
-    jobs = f"/api/v1/workspaces/{person.workspace_id}/jobs"
-    created = client.post(jobs, headers=person.headers, json=body)
-    assert created.status_code == 202, created.text
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = get_json(client, person, f"{jobs}/{created.json()['id']}")
-        if job["status"] in FINAL:
-            return job  # type: ignore[no-any-return]
-        time.sleep(0.05)
-    raise AssertionError(f"job {created.json()['id']} not final within {timeout}s: {job}")
 
 
 def deliveries(client: TestClient, person: Person, webhook_id: str, **params: Any) -> Any:

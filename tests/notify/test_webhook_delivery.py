@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.conftest import People, Person
+from tests.jobs_helpers import run_job
 from tests.notify.conftest import (
     Received,
     Receiver,
@@ -22,7 +23,6 @@ from tests.notify.conftest import (
     get_json,
     hooks_url,
     parse_time,
-    run_job,
     upload,
     upload_ready,
 )

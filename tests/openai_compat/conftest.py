@@ -4,66 +4,19 @@ what the real Whisper model heard."""
 
 from __future__ import annotations
 
-import json
-import re
-import subprocess
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.audio import ffmpeg
 from tests.conftest import Mailbox, People, Person
-from tests.files.conftest import LiveServer, free_port
+from tests.openai_compat.helpers import SENTENCE, SPANISH, create_api_key
 from voxhub.config import Settings
 from voxhub.pipelines.synthesize import SynthesizeParams, synthesize_file
-
-SENTENCE = "The weather is lovely today, so we will walk along the river. Please bring a warm coat and some water."
-SPANISH = "Buenos días. Hoy hace mucho calor en la ciudad. Quiero un vaso de agua fría, por favor."
-
-
-def words_of(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower())
-
-
-def word_error_rate(reference: str, heard: str) -> float:
-    """Word-level edit distance (substitutions, insertions, deletions) over the reference's length."""
-    ref, hyp = words_of(reference), words_of(heard)
-    previous = list(range(len(hyp) + 1))
-    for i, ref_word in enumerate(ref, start=1):
-        current = [i]
-        for j, hyp_word in enumerate(hyp, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref_word != hyp_word)))
-        previous = current
-    return previous[-1] / max(len(ref), 1)
-
-
-def ffmpeg(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-y", *args], check=True)
-
-
-def ffprobe(path: Path) -> dict[str, Any]:
-    """The audio stream and container as ffprobe reads them."""
-    answer = subprocess.run(
-        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    found = json.loads(answer.stdout)
-    return {"stream": next(s for s in found["streams"] if s["codec_type"] == "audio"), "format": found["format"]}
-
-
-def decoded_seconds(path: Path) -> float:
-    """How long the audio really lasts: decoded to 8 kHz mono 16-bit PCM and counted (no header estimates)."""
-    decode = ["-ac", "1", "-ar", "8000", "-f", "s16le", "-"]
-    command = ["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-i", str(path), *decode]
-    answer = subprocess.run(command, capture_output=True, check=True)
-    return len(answer.stdout) / 16000
 
 
 @dataclass(frozen=True)
@@ -124,27 +77,6 @@ def settings(settings: Settings, shared_data_dir: Path) -> Settings:
     # One data dir per test process: Whisper base is joined from its two packages into DATA_DIR/models once, and
     # the loaded model is shared by every test instead of loaded again for each.
     return settings.model_copy(update={"data_dir": shared_data_dir})
-
-
-@pytest.fixture
-def live_server(settings: Settings, app: Any) -> Iterator[LiveServer]:
-    """voxhub on a real port, on the same database as `app`."""
-    port = free_port()
-    server = LiveServer(settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"}), port)
-    server.start()
-    yield server
-    server.stop()
-
-
-def create_api_key(client: TestClient | httpx.Client, person: Person, *scopes: str) -> str:
-    """A key made through the HTTP API, as a workspace admin makes one."""
-    answer = client.post(
-        f"/api/v1/workspaces/{person.workspace_id}/api-keys",
-        headers=person.headers,
-        json={"name": f"{'+'.join(scopes)} key", "scopes": list(scopes)},
-    )
-    assert answer.status_code == 201, answer.text
-    return str(answer.json()["secret"])
 
 
 @dataclass

@@ -18,19 +18,11 @@ from fastapi.testclient import TestClient
 from openai import OpenAI
 from sqlalchemy import select
 
+from tests.audio import decoded_seconds, ffmpeg
 from tests.conftest import Person
-from tests.files.conftest import LiveServer
-from tests.openai_compat.conftest import (
-    SENTENCE,
-    Caller,
-    Clips,
-    create_api_key,
-    decoded_seconds,
-    ffmpeg,
-    ffprobe,
-    word_error_rate,
-    words_of,
-)
+from tests.live_server import LiveServer
+from tests.openai_compat.conftest import Caller, Clips
+from tests.openai_compat.helpers import SENTENCE, create_api_key, ffprobe, word_error_rate, words_of
 from voxhub.billing.models import AllowanceUse, CreditAccount, SyncCharge
 from voxhub.billing.service import subscription
 from voxhub.config import Settings

@@ -14,15 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import Mailbox, People, Person
-from tests.jobs.conftest import (  # noqa: F401 - with helpers, the jobs tests' fixtures: pytest finds them here by name
-    _nothing_left_running,
-    celery_cluster,
-    job_url,
-    jobs_url,
-    redis_url,
-    settings,
-    wait_for,
-)
+from tests.fixtures.workers import STALE_AFTER_S, on_executor
+from tests.jobs_helpers import job_url, jobs_url, wait_for_job
 from voxhub.config import Settings
 from voxhub.pipelines.synthesize import SynthesizeParams, synthesize_file
 
@@ -45,6 +38,24 @@ def people(client: TestClient, app: Any, mailbox: Mailbox) -> People:
 def executor_kind() -> str:
     """Worker threads inside the app; a test that needs Celery (or a parked queue) parametrizes this."""
     return "local"
+
+
+@pytest.fixture
+def settings(settings: Settings, executor_kind: str, request: pytest.FixtureRequest) -> Settings:
+    # As the jobs tests run: one job at a time on either executor.
+    return on_executor(
+        settings,
+        executor_kind,
+        request,
+        job_stale_after_s=STALE_AFTER_S,
+        workers=1,
+        webhooks_allow_private=True,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_running(nothing_left_running: None) -> None:
+    """No speech test leaves a job queued or running for the next one."""
 
 
 # ---- speech, made once ----
@@ -114,7 +125,7 @@ def run_job(client: TestClient, person: Person, kind: str, job_input: dict[str, 
     """Start a job (it must be accepted) and wait until it is over; the job as it ended."""
     accepted = create_job(client, person, kind, job_input, **params)
     assert accepted.status_code == 202, accepted.text
-    return wait_for(client, person, accepted.json()["id"], timeout=JOB_TIMEOUT_S)
+    return wait_for_job(client, person, accepted.json()["id"], timeout=JOB_TIMEOUT_S)
 
 
 def transcribe(client: TestClient, person: Person, file_id: str, **params: Any) -> dict[str, Any]:

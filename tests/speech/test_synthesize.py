@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.audio import decoded_seconds, probe
 from tests.conftest import People, Person
-from tests.jobs.conftest import decoded_seconds, download, probe, read_events
+from tests.jobs_helpers import download, read_events
 from tests.speech.conftest import create_job, error_of, job_count, run_job, transcribe, transcript_json
 from voxhub.config import Settings
 from voxhub.engines.textnorm import estimate_seconds

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import People
-from tests.jobs.conftest import attempts_of, read_events, upload
+from tests.jobs_helpers import attempts_of, read_events, upload
 from tests.speech.conftest import (
     PASSAGE,
     create_job,

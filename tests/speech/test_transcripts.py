@@ -14,7 +14,7 @@ import webvtt
 from fastapi.testclient import TestClient
 
 from tests.conftest import People, Person
-from tests.jobs.conftest import job_url, upload
+from tests.jobs_helpers import job_url, upload
 from tests.speech.conftest import (
     PASSAGE,
     create_job,

@@ -13,7 +13,7 @@ import srt
 from fastapi.testclient import TestClient
 
 from tests.conftest import People
-from tests.jobs.conftest import upload
+from tests.jobs_helpers import upload
 from tests.speech.conftest import (
     create_job,
     error_of,

@@ -10,7 +10,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.files.conftest import LiveServer, hang_up_mid_request, requests_counted, served
+from tests.live_server import LiveServer, hang_up_mid_request, requests_counted, served
 from tests.test_app import assert_error_shape
 from voxhub.config import Settings
 from voxhub.storage import LocalBlobStore
