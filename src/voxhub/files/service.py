@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -20,6 +21,7 @@ from voxhub.db import on_commit
 from voxhub.errors import NotFound, Unprocessable, VoxhubError
 from voxhub.files.models import File, FileKind, FileStatus, Upload, UploadStatus
 from voxhub.files.schemas import FileOut
+from voxhub.ids import new_id
 from voxhub.media.probe import MediaInfo, MediaRejected, probe
 from voxhub.notify import delivery
 from voxhub.pagination import Sort, created_between, paginate
@@ -262,6 +264,12 @@ def _ready(
         file.content_type = _content_type(file.media)
     file.status = FileStatus.READY.value
     db.flush()
+    _announce_ready(db, file=file, actor=actor, info=info)
+    return file
+
+
+def _announce_ready(db: Session, *, file: File, actor: Actor, info: MediaInfo) -> None:
+    """The `file.ready` webhook and the audit record of a file that became ready."""
     delivery.emit(
         db,
         workspace_id=file.workspace_id,
@@ -277,7 +285,6 @@ def _ready(
         target_id=file.id,
         summary={"filename": file.filename, "size_bytes": file.size_bytes, "duration_s": info.duration_s},
     )
-    return file
 
 
 def _reject(db: Session, *, ctx: AppContext, file: File, actor: Actor, rejected: MediaRejected) -> None:
@@ -380,15 +387,7 @@ def _delete_bytes_after_commit(db: Session, *, ctx: AppContext, key: str) -> Non
     """Delete stored bytes once the change that let go of them is durable: a rolled-back request keeps its file
     and the bytes behind it."""
 
-    def delete() -> None:
-        try:
-            ctx.store.delete(key)
-        except BlobNotFound:
-            pass
-        except Exception:  # the row already says the bytes are gone; leftovers only cost storage
-            log.warning("could not delete the bytes at %s", key, exc_info=True)
-
-    on_commit(db, delete)
+    on_commit(db, lambda: _delete_quietly(ctx, key))
 
 
 def _remove(db: Session, *, ctx: AppContext, file: File, actor: Actor, action: str) -> None:
@@ -485,44 +484,106 @@ def abort_store_upload(ctx: AppContext, upload: Upload, key: str) -> None:
         pass
 
 
-def store_output(
-    db: Session,
-    *,
+@dataclass(frozen=True)
+class StoredOutput:
+    """A job's output whose bytes are stored and whose facts are known, before its row is written."""
+
+    file_id: str
+    workspace_id: str
+    storage_key: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    info: MediaInfo
+
+
+def put_output(
     ctx: AppContext,
+    *,
     workspace_id: str,
     filename: str,
     source: BinaryIO | Path,
     content_type: str,
-    job_id: str,
     known: MediaInfo | None = None,
-) -> File:
-    """A job's output: stored like an upload, probed (unless its facts are `known`), and marked kind `output`."""
-    file = File(
-        workspace_id=workspace_id,
-        kind=FileKind.OUTPUT.value,
-        filename=display_name(filename),
-        content_type=content_type[:120],
-        size_bytes=0,
-        storage_key="",
-    )
-    db.add(file)
-    db.flush()
-    file.storage_key = storage_key(workspace_id, file.id)
+) -> StoredOutput:
+    """Store a job's output and learn its facts (from `known`, else its container read by ffprobe), holding no
+    transaction while bytes travel and ffprobe runs; `record_output` then writes its row. Output that is not media
+    is removed again and raises MediaUnusable."""
+    file_id = new_id()
+    key = storage_key(workspace_id, file_id)
     reader = _HashingReader(source.open("rb") if isinstance(source, Path) else source)
     try:
-        ctx.store.put(file.storage_key, reader, content_type=content_type)  # type: ignore[arg-type]
+        ctx.store.put(key, reader, content_type=content_type)  # type: ignore[arg-type]
     finally:
         if isinstance(source, Path):
             reader.stream.close()
-    return finalize(
-        db,
-        ctx=ctx,
-        file=file,
-        actor=Actor(user_agent=f"job {job_id}"),
+    info = known
+    if info is None:
+        local = ctx.store.local_path(key)
+        where = (
+            str(local)
+            if local
+            else ctx.store.signed_get_url(
+                key, ttl_s=3600, download=DownloadOptions(filename=display_name(filename), content_type=content_type)
+            )
+        )
+        try:
+            info = probe(
+                where,
+                ffprobe=ctx.settings.ffprobe_path,
+                ffmpeg=ctx.settings.ffmpeg_path,
+                size_bytes=reader.count,
+                decode=False,
+            )
+        except MediaRejected as rejected:
+            _delete_quietly(ctx, key)
+            raise MediaUnusable(rejected.message, code=rejected.code, details={"reason": rejected.reason}) from rejected
+        content_type = _content_type(info.as_dict())
+    return StoredOutput(
+        file_id=file_id,
+        workspace_id=workspace_id,
+        storage_key=key,
+        filename=display_name(filename),
+        content_type=content_type[:120],
+        size_bytes=reader.count,
         sha256=reader.digest.hexdigest(),
-        decode=False,
-        known=known,
+        info=info,
     )
+
+
+def discard_output(ctx: AppContext, *, stored: StoredOutput) -> None:
+    """Remove the bytes of an output whose row could not be written."""
+    _delete_quietly(ctx, stored.storage_key)
+
+
+def _delete_quietly(ctx: AppContext, key: str) -> None:
+    try:
+        ctx.store.delete(key)
+    except BlobNotFound:
+        pass
+    except Exception:  # nothing points at these bytes any more; leftovers only cost storage
+        log.warning("could not delete the bytes at %s", key, exc_info=True)
+
+
+def record_output(db: Session, *, stored: StoredOutput, job_id: str) -> File:
+    """Write the row of an output `put_output` stored: a ready file of kind `output`, announced like an upload."""
+    file = File(
+        id=stored.file_id,
+        workspace_id=stored.workspace_id,
+        kind=FileKind.OUTPUT.value,
+        filename=stored.filename,
+        content_type=stored.content_type,
+        size_bytes=stored.size_bytes,
+        storage_key=stored.storage_key,
+        sha256=stored.sha256,
+        media=stored.info.as_dict(),
+        status=FileStatus.READY.value,
+    )
+    db.add(file)
+    db.flush()
+    _announce_ready(db, file=file, actor=Actor(user_agent=f"job {job_id}"), info=stored.info)
+    return file
 
 
 def remove_outputs(db: Session, *, ctx: AppContext, file_ids: list[str], actor: Actor) -> None:

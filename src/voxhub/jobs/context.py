@@ -192,23 +192,22 @@ class JobContext:
     def write_output(
         self, name: str, stream: BinaryIO | Path, content_type: str, *, known: MediaInfo | None = None
     ) -> File:
-        """Store an output file, probe it (unless its facts are `known`), and attach it to the job (removed again
-        if the job is canceled)."""
-        with self.database.session() as db:
-            file = files.store_output(
-                db,
-                ctx=self.app,
-                workspace_id=self.workspace_id,
-                filename=name,
-                source=stream,
-                content_type=content_type,
-                job_id=self.job_id,
-                known=known,
-            )
-            job = db.get(Job, self.job_id)
-            assert job is not None
-            job.outputs = [*job.outputs, file.id]
-            db.expunge(file)
+        """Store an output file and learn its facts (probed unless `known`) outside any transaction, then attach it
+        to the job in one short one (it is removed again if the job is canceled)."""
+        stored = files.put_output(
+            self.app, workspace_id=self.workspace_id, filename=name, source=stream, content_type=content_type,
+            known=known,
+        )  # fmt: skip
+        try:
+            with self.database.session() as db:
+                file = files.record_output(db, stored=stored, job_id=self.job_id)
+                job = db.get(Job, self.job_id)
+                assert job is not None
+                job.outputs = [*job.outputs, file.id]
+                db.expunge(file)
+        except BaseException:
+            files.discard_output(self.app, stored=stored)
+            raise
         self.outputs.append(file.id)
         return file
 
