@@ -3,8 +3,9 @@
 Two `voxhub serve` processes share one database (PostgreSQL from scripts/test-postgres.sh, or SQLite with
 `--database sqlite`) and one Redis that no worker listens on, so jobs are queued and never run and only creating
 them is measured: one server runs with VOXHUB_BILLING_ENABLED=true, the other with false. Every workspace is on the
-business plan with credits that never run out, and every client has an API key of its own, so billing's checks
-all run but never refuse (the plan's rate limit counts per key). `--clients` keep-alive clients POST `translate`
+`bench-credits` plan (bench/api.py's catalog: no allowances, so every job is held in credits, and limits no
+benchmark reaches) with credits that never run out, and every client has an API key of its own, so billing's
+checks all run but never refuse (the plan's rate limit counts per key). `--clients` keep-alive clients POST `translate`
 jobs (5 credits each when billed) as fast as they are answered, for `--duration` seconds per server and round; the
 rounds alternate which server goes first. Two layouts:
 - spread: the clients spread over `--workspaces` workspaces (the usual case);
@@ -38,7 +39,18 @@ from pathlib import Path
 import httpx
 
 # `api` and `jobs` are bench/api.py and bench/jobs.py (the script's folder is on sys.path).
-from api import EMAIL, HOST, PASSWORD, Server, _one_client, free_port, percentile, voxhub_command, voxhub_env
+from api import (
+    CREDITS_PLAN,
+    EMAIL,
+    HOST,
+    PASSWORD,
+    Server,
+    _one_client,
+    free_port,
+    percentile,
+    voxhub_command,
+    voxhub_env,
+)
 
 from jobs import PostgreSQL, load_average, log, redis_server, run_cli
 
@@ -183,15 +195,16 @@ def start_servers(
 
 
 def make_workspace(client: httpx.Client, number: int) -> str:
-    """A workspace of the superuser on the business plan, with credits that never run out (a refused job would be
-    an error)."""
+    """A workspace of the superuser on the `bench-credits` plan (no allowances: every job is held in credits; no
+    limit reached), with credits that never run out in a run (10**9, the most one grant may give; a refused job
+    would be an error)."""
     made = client.post("/api/v1/workspaces", json={"name": f"Bench {number}"})
     made.raise_for_status()
     workspace_id = str(made.json()["id"])
-    plan = client.put(f"/api/v1/admin/workspaces/{workspace_id}/plan", json={"plan": "business"})
+    plan = client.put(f"/api/v1/admin/workspaces/{workspace_id}/plan", json={"plan": CREDITS_PLAN})
     plan.raise_for_status()
     granted = client.post(
-        f"/api/v1/admin/workspaces/{workspace_id}/credits", json={"credits": 10**12, "reason": "benchmark"}
+        f"/api/v1/admin/workspaces/{workspace_id}/credits", json={"credits": 10**9, "reason": "benchmark"}
     )
     granted.raise_for_status()
     return workspace_id
@@ -310,7 +323,12 @@ def main() -> int:
     parser.add_argument("--workspaces", type=int, default=16, help="Workspaces the clients spread over.")
     parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--timeout-s", type=int, default=1800, help="Give up (and clean up) after this long.")
+    parser.add_argument("--smoke", action="store_true", help="A few seconds, tiny sizes: fails on errors, not targets.")
     args = parser.parse_args()
+    if args.smoke:  # SQLite, two clients over two workspaces, one short round per layout
+        args.database, args.duration, args.rounds, args.warmup = "sqlite", 0.5, 1, 0.0
+        args.clients, args.workspaces = 2, 2
+        args.timeout_s = min(args.timeout_s, 300)
     if not 1 <= args.workspaces <= args.clients:
         parser.error("--workspaces is between 1 and --clients")
 

@@ -20,7 +20,7 @@ records the server and workers with py-spy (pip install py-spy) during the N job
 are removed on exit, Ctrl-C and the --timeout-s limit included.
 
     .venv/bin/python bench/jobs.py [--jobs 500] [--executor local|celery|both] [--workers CPUs]
-                                   [--latency-runs 30] [--database sqlite|postgresql] [--profile DIR]
+                                   [--latency-runs 30] [--database sqlite|postgresql] [--profile DIR] [--smoke]
 """
 
 from __future__ import annotations
@@ -349,7 +349,8 @@ def start_stack(
         mine.append(broker)
         broker.start()
         env["VOXHUB_QUEUE_URL"] = f"redis://{HOST}:{broker.port}/0"
-    # A superuser, so the benchmark can watch the whole queue with one cheap request (GET /api/v1/admin/queue).
+    # A superuser, so the benchmark can put its workspace on the bench plan and watch the whole queue with one cheap
+    # request (GET /api/v1/admin/queue).
     run_cli(env, home, "admin", "create-user", EMAIL, "--password", PASSWORD, "--superuser")
     port = free_port()
     server = Server(
@@ -379,7 +380,7 @@ def start_stack(
     workspaces = client.get("/api/v1/workspaces")
     workspaces.raise_for_status()
     stack.workspace_id = workspaces.json()["items"][0]["id"]
-    use_bench_plan(env, home, stack.workspace_id)
+    use_bench_plan(server.url, dict(client.headers), stack.workspace_id)
     with clip.open("rb") as handle:
         uploaded = client.post(
             f"/api/v1/workspaces/{stack.workspace_id}/files", files={"file": (clip.name, handle, "audio/wav")}
@@ -671,7 +672,11 @@ def main() -> int:
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--profile", type=Path, help="Record voxhub's processes with py-spy into this folder.")
     parser.add_argument("--timeout-s", type=int, default=3600, help="Give up (and clean up) after this long.")
+    parser.add_argument("--smoke", action="store_true", help="A few seconds, tiny sizes: fails on errors, not targets.")
     args = parser.parse_args()
+    if args.smoke:  # both executors, one worker, two jobs each
+        args.jobs, args.probe_jobs, args.latency_runs, args.workers = 2, 1, 1, 1
+        args.timeout_s = min(args.timeout_s, 300)
     executors = ("local", "celery") if args.executor == "both" else (args.executor,)
     if args.profile:
         for executor in executors:

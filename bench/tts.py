@@ -230,12 +230,20 @@ def main() -> int:
         help=f"voxhub's output formats, comma-separated, of {', '.join(FORMATS)}.",
     )
     parser.add_argument("--repeats", type=int, default=3, help="Runs per side; the fastest is reported.")
+    parser.add_argument("--smoke", action="store_true", help="A few seconds, tiny sizes: fails on errors, not targets.")
     args = parser.parse_args()
+    if args.smoke:  # a few words, to mp3 (through ffmpeg), once
+        args.repeats, args.formats = 1, ["mp3"]
     workdir = Path(tempfile.mkdtemp(prefix="voxhub-bench-tts-"))
     try:
         text = text_of(args.chars)
+        if args.smoke:
+            text = " ".join(text.split()[:6]) + "."
         rows = bench(text, args.formats, args.repeats, workdir)
-        return report(rows, text)
+        status = report(rows, text)
+        if args.smoke:  # a failed synthesis fails the smoke run, a ratio under the target does not
+            return 1 if any(row.run.error for row in rows) else 0
+        return status
     except KeyboardInterrupt:
         log("interrupted")
         return 130
