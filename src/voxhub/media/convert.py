@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from voxhub.media.probe import ToolMissing
+from voxhub.media.probe import MediaInfo, ToolMissing
 
 # format → (encoder, file extension, MIME type, extra output options)
 FORMATS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
@@ -65,7 +66,8 @@ MUXERS = {"mp3": "mp3", "wav": "wav", "flac": "flac", "opus": "ogg", "aac": "adt
 
 def build_command(source: Path, target: Path, spec: ConvertSpec, *, ffmpeg: str = "ffmpeg") -> list[str]:
     encoder, _ext, _mime, extra = FORMATS[spec.format]
-    command = [ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-y"]
+    # `-v info` for the "Output #0" block: the written stream's facts, read instead of running ffprobe after.
+    command = [ffmpeg, "-nostdin", "-hide_banner", "-v", "info", "-y"]
     if spec.start_s:
         command += ["-ss", f"{spec.start_s:.3f}"]
     if spec.end_s is not None:
@@ -85,6 +87,65 @@ def build_command(source: Path, target: Path, spec: ConvertSpec, *, ffmpeg: str 
     return command
 
 
+# ffmpeg muxer → the container name ffprobe reports for the file it writes
+_PROBED_CONTAINER = {
+    "mp3": "mp3",
+    "wav": "wav",
+    "flac": "flac",
+    "ogg": "ogg",
+    "adts": "aac",
+    "ipod": "mov,mp4,m4a,3gp,3g2,mj2",
+    "mp4": "mov,mp4,m4a,3gp,3g2,mj2",
+}
+_LAYOUT_CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "4.0": 4, "5.0": 5, "5.1": 6, "6.1": 7, "7.1": 8}
+_OUTPUT = re.compile(r"^Output #0, ([\w,]+), to ")
+_AUDIO_STREAM = re.compile(r"^\s*Stream #0:0.*?: Audio: (\w+)[^,]*, (\d+) Hz, ([^,]+)")
+
+
+def written_facts(stderr: str, *, duration_s: float, size_bytes: int) -> MediaInfo | None:
+    """What ffmpeg says it wrote (its "Output #0" block), as MediaInfo in ffprobe's terms; None when it does not
+    say enough (the caller then probes the file)."""
+    muxer = codec = None
+    rate = channels = 0
+    for line in stderr.splitlines():
+        if muxer is None:
+            output = _OUTPUT.match(line)
+            if output:
+                muxer = output.group(1)
+            continue
+        stream = _AUDIO_STREAM.match(line)
+        if stream:
+            codec, rate = stream.group(1), int(stream.group(2))
+            layout = stream.group(3).strip()
+            channels = _LAYOUT_CHANNELS.get(layout.split("(")[0], 0)
+            if not channels and layout.endswith(" channels") and layout.split()[0].isdigit():
+                channels = int(layout.split()[0])
+            break
+    container = _PROBED_CONTAINER.get(muxer or "")
+    if container is None or codec is None or not channels or duration_s <= 0:
+        return None
+    if codec == "opus":
+        rate = 48000  # what every Opus decoder (and ffprobe) reports, whatever rate was encoded
+    return MediaInfo(
+        duration_s=round(duration_s, 3),
+        container=container,
+        audio_codec=codec,
+        sample_rate=rate,
+        channels=channels,
+        bit_rate=round(size_bytes * 8 / duration_s),
+    )
+
+
+_PROBLEM = re.compile(r"error|invalid|could not|cannot|no such|not found|unknown|unsupported|failed", re.IGNORECASE)
+
+
+def _what_failed(stderr: str) -> str:
+    """The line of ffmpeg's log that says what went wrong (the last one that names a problem)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip() and line.strip() != "Conversion failed!"]
+    problems = [line for line in lines if _PROBLEM.search(line)]
+    return (problems or lines or ["ffmpeg failed"])[-1]
+
+
 def convert(
     source: Path,
     target: Path,
@@ -93,8 +154,9 @@ def convert(
     expected_s: float,
     on_progress: Callable[[float], None],
     ffmpeg: str = "ffmpeg",
-) -> None:
-    """Run ffmpeg, reporting the fraction done (0 to 1) from its own progress output.
+) -> MediaInfo | None:
+    """Run ffmpeg, reporting the fraction done (0 to 1) from its own progress output; returns the written file's
+    facts as ffmpeg reports them (None when it does not say enough: probe the file then).
 
     `on_progress` may raise (a cancel, a timeout): ffmpeg is then stopped and the partial output removed.
     """
@@ -103,22 +165,34 @@ def convert(
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # noqa: S603
     except FileNotFoundError as exc:
         raise ToolMissing(f"{ffmpeg} is not installed; install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg)") from exc
+    # stderr is drained by a thread of its own: a chatty input must never fill its pipe while stdout is read.
+    errors: list[str] = []
+    drain = threading.Thread(target=lambda: errors.extend(process.stderr or ()), daemon=True)
+    drain.start()
+    written_us = 0
     try:
         assert process.stdout is not None
         for line in process.stdout:
             key, _, value = line.strip().partition("=")
-            if key == "out_time_us" and value.lstrip("-").isdigit() and expected_s > 0:
-                on_progress(min(1.0, max(0.0, int(value) / 1_000_000 / expected_s)))
+            if key == "out_time_us" and value.lstrip("-").isdigit():
+                written_us = max(written_us, int(value))
+                if expected_s > 0:
+                    on_progress(min(1.0, max(0.0, written_us / 1_000_000 / expected_s)))
             elif key == "progress":
                 on_progress(1.0 if value == "end" else -1.0)
-        stderr = process.stderr.read() if process.stderr else ""
-        if process.wait() != 0:
-            raise ConvertFailed(stderr.strip().splitlines()[-1] if stderr.strip() else "ffmpeg failed")
+        returncode = process.wait()
+        drain.join(timeout=5)
+        stderr = "".join(errors)
+        if returncode != 0:
+            raise ConvertFailed(_what_failed(stderr))
     except BaseException:
         process.kill()
         process.wait()
         target.unlink(missing_ok=True)
         raise
+    if spec.format == "pcm":
+        return None
+    return written_facts(stderr, duration_s=written_us / 1_000_000, size_bytes=target.stat().st_size)
 
 
 def encode_stream(

@@ -66,7 +66,7 @@ def run(ctx: JobContext, job_input: FileInput, params: ConvertParams) -> dict[st
         ctx.check_canceled()
 
     try:
-        ffmpeg.convert(
+        written = ffmpeg.convert(
             source,
             target,
             spec,
@@ -77,7 +77,7 @@ def run(ctx: JobContext, job_input: FileInput, params: ConvertParams) -> dict[st
     except ffmpeg.ConvertFailed as exc:
         raise PipelineError("conversion_failed", f"ffmpeg could not convert this input: {exc.message}") from exc
     ctx.progress(95, "storing")
-    output = ctx.write_output(target.name, target, ffmpeg.content_type(params.format))
+    output = ctx.write_output(target.name, target, ffmpeg.content_type(params.format), known=written)
     ctx.logger.info("converted to %s: %s bytes", params.format, output.size_bytes)
     return {
         "file_id": output.id,

@@ -128,17 +128,24 @@ def synthesize_file(
     progress(90, "encoding")
     target = scratch / ffmpeg.output_name("speech", params.format)
     sample_rate = params.sample_rate or (PCM_DEFAULT_RATE if params.format == "pcm" else None)
+    known: MediaInfo | None = None
     if params.format == "wav" and sample_rate in (None, rate):
         wav.replace(target)  # already what was asked for: 16-bit mono WAV at the voice's rate
+        seconds = round((target.stat().st_size - 44) / 2 / rate, 3)
+        known = MediaInfo(
+            duration_s=seconds, container="wav", audio_codec="pcm_s16le", sample_rate=rate, channels=1,
+            bit_rate=rate * 16,
+        )  # fmt: skip
     else:
         spec = ffmpeg.ConvertSpec(
             format=params.format, sample_rate=sample_rate, channels=1, bitrate_kbps=BITRATES_KBPS.get(params.format)
         )
         try:
-            ffmpeg.convert(wav, target, spec, expected_s=0, on_progress=lambda _: None, ffmpeg=settings.ffmpeg_path)
+            known = ffmpeg.convert(
+                wav, target, spec, expected_s=0, on_progress=lambda _: None, ffmpeg=settings.ffmpeg_path
+            )
         except ffmpeg.ConvertFailed as exc:
             raise PipelineError("conversion_failed", f"ffmpeg could not encode the speech: {exc.message}") from exc
-    known = None
     if params.format == "pcm":
         out_rate = sample_rate or rate
         known = MediaInfo(
