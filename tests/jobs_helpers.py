@@ -106,7 +106,7 @@ def start(client: httpx.Client, person: Person, file_id: str, **params: Any) -> 
 def attempts_of(client: httpx.Client, person: Person, job_id: str) -> list[dict[str, Any]]:
     answer = client.get(f"{job_url(person, job_id)}/attempts", headers=person.headers)
     assert answer.status_code == 200, answer.text
-    return list(answer.json())
+    return list(answer.json()["items"])
 
 
 def output_files(client: httpx.Client, person: Person) -> list[dict[str, Any]]:

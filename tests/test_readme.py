@@ -111,5 +111,5 @@ def test_the_walk_through_works_as_written(tmp_path: Path) -> None:
     signed_up, verified, members = json_documents(ran.stdout)  # curl prints each answer without a newline
     assert signed_up["email"] == "ada@example.com" and signed_up["email_verified"] is False
     assert verified["email"] == "ada@example.com" and verified["email_verified"] is True, verified
-    listed = members["items"] if isinstance(members, dict) else members
+    listed = members["items"]
     assert [member["email"] for member in listed] == ["ada@example.com"]

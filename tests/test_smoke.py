@@ -27,4 +27,4 @@ def test_people_fixture_invites_through_mail(people: People) -> None:
     owner = people.create()
     member = people.add_to(owner, owner.workspace_id, "member")
     members = people.client.get(f"/api/v1/workspaces/{owner.workspace_id}/members", headers=member.headers)
-    assert sorted(m["role"] for m in members.json()) == ["member", "owner"]
+    assert sorted(m["role"] for m in members.json()["items"]) == ["member", "owner"]

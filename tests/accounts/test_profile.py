@@ -205,7 +205,7 @@ def test_after_handing_over_ownership_the_account_can_be_deleted(client: TestCli
     assert response.status_code == 204
     workspace = client.get(f"/api/v1/workspaces/{owner.workspace_id}", headers=member.headers)
     assert workspace.status_code == 200 and workspace.json()["role"] == "owner"
-    members = client.get(f"/api/v1/workspaces/{owner.workspace_id}/members", headers=member.headers).json()
+    members = client.get(f"/api/v1/workspaces/{owner.workspace_id}/members", headers=member.headers).json()["items"]
     assert [m["user_id"] for m in members] == [member.id]
 
 
@@ -215,7 +215,7 @@ def test_a_member_of_someone_elses_workspace_can_delete_their_account(client: Te
 
     assert delete_me(client, member.headers).status_code == 204
 
-    members = client.get(f"/api/v1/workspaces/{owner.workspace_id}/members", headers=owner.headers).json()
+    members = client.get(f"/api/v1/workspaces/{owner.workspace_id}/members", headers=owner.headers).json()["items"]
     assert [m["user_id"] for m in members] == [owner.id]
 
 

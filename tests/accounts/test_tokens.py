@@ -67,7 +67,7 @@ def test_refresh_keeps_the_same_session(client: TestClient, people: People) -> N
     pair = refresh(client, person.refresh_token).json()
 
     assert claims_of(pair["access_token"])["sid"] == claims_of(person.access_token)["sid"]
-    assert len(client.get(SESSIONS, headers=bearer(pair["access_token"])).json()) == 1
+    assert len(client.get(SESSIONS, headers=bearer(pair["access_token"])).json()["items"]) == 1
 
 
 def test_a_used_refresh_token_revokes_the_whole_login(client: TestClient, people: People) -> None:
@@ -130,7 +130,7 @@ def test_access_token_names_the_user_and_the_session(client: TestClient, people:
     claims = claims_of(person.access_token)
 
     assert claims["sub"] == person.id
-    current = [s for s in client.get(SESSIONS, headers=person.headers).json() if s["current"]]
+    current = [s for s in client.get(SESSIONS, headers=person.headers).json()["items"] if s["current"]]
     assert [s["id"] for s in current] == [claims["sid"]]
     assert claims["exp"] - claims["iat"] == 900
 
@@ -268,7 +268,7 @@ def test_sessions_list_each_login_with_its_device_ip_and_which_is_current(
     response = client.get(SESSIONS, headers=bearer(laptop["access_token"]))
 
     assert response.status_code == 200
-    sessions = {s["id"]: s for s in response.json()}
+    sessions = {s["id"]: s for s in response.json()["items"]}
     assert len(sessions) == 3  # the fixture's login, the laptop, the phone
     laptop_session = sessions[claims_of(laptop["access_token"])["sid"]]
     phone_session = sessions[claims_of(phone["access_token"])["sid"]]
@@ -284,7 +284,7 @@ def test_sessions_list_leaves_out_signed_out_logins(client: TestClient, people: 
     other_login = people.login(person.email)
     client.post("/api/v1/auth/logout", headers=bearer(other_login["access_token"]))
 
-    sessions = client.get(SESSIONS, headers=person.headers).json()
+    sessions = client.get(SESSIONS, headers=person.headers).json()["items"]
 
     assert [s["id"] for s in sessions] == [claims_of(person.access_token)["sid"]]
 
@@ -300,7 +300,7 @@ def test_deleting_a_session_signs_that_login_out(client: TestClient, people: Peo
     assert me_status(client, other_login["access_token"]) == 401
     assert refresh(client, other_login["refresh_token"]).status_code == 401
     assert me_status(client, person.access_token) == 200
-    assert other_sid not in [s["id"] for s in client.get(SESSIONS, headers=person.headers).json()]
+    assert other_sid not in [s["id"] for s in client.get(SESSIONS, headers=person.headers).json()["items"]]
     kinds = [e["kind"] for e in client.get("/api/v1/me/security-events", headers=person.headers).json()["items"]]
     assert "session.revoked" in kinds
 

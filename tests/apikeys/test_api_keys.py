@@ -55,9 +55,9 @@ def test_creating_a_key_shows_the_secret_once(client, people: People) -> None:
 
     listed = client.get(f"{WORKSPACES}/{owner.workspace_id}/api-keys", headers=owner.headers)
     assert listed.status_code == 200
-    assert [k["id"] for k in listed.json()] == [key["id"]]
-    assert "secret" not in listed.json()[0]
-    assert listed.json()[0]["prefix"] == key["prefix"]
+    assert [k["id"] for k in listed.json()["items"]] == [key["id"]]
+    assert "secret" not in listed.json()["items"][0]
+    assert listed.json()["items"][0]["prefix"] == key["prefix"]
     secret_part = key["secret"].split("_", 2)[2]
     assert secret_part not in listed.text
 
@@ -91,7 +91,7 @@ def test_a_key_needs_known_scopes_and_a_future_expiry(client, people: People) ->
         response = client.post(url, headers=owner.headers, json=body)
         assert response.status_code == 422, (body, response.text)
         assert error_code(response) == "validation_error"
-    assert client.get(url, headers=owner.headers).json() == []
+    assert client.get(url, headers=owner.headers).json()["items"] == []
 
 
 def test_the_secret_is_stored_only_as_a_hash(client, people: People, db) -> None:
@@ -119,7 +119,7 @@ def test_a_key_works_on_its_workspace_routes(client, people: People) -> None:
     assert workspace.json()["role"] == "viewer"  # what a read key can do
     members = client.get(f"{WORKSPACES}/{owner.workspace_id}/members", headers=bearer(key))
     assert members.status_code == 200
-    assert [m["user_id"] for m in members.json()] == [owner.id]
+    assert [m["user_id"] for m in members.json()["items"]] == [owner.id]
 
 
 def test_a_read_key_cannot_manage(client, people: People) -> None:
@@ -143,7 +143,7 @@ def test_a_read_key_cannot_manage(client, people: People) -> None:
             assert response.status_code == 403, (key["scopes"], response.request.url)
             assert error_code(response) == "insufficient_scope"
             assert "admin" in response.json()["error"]["message"]
-    assert client.get(f"{WORKSPACES}/{owner.workspace_id}/invitations", headers=owner.headers).json() == []
+    assert client.get(f"{WORKSPACES}/{owner.workspace_id}/invitations", headers=owner.headers).json()["items"] == []
 
 
 def test_an_admin_key_can_invite_people(client, people: People, mailbox: Mailbox) -> None:
@@ -224,7 +224,7 @@ def test_last_use_time_and_address_are_kept(client, people: People) -> None:
     before = utcnow()
     assert client.get(f"{WORKSPACES}/{owner.workspace_id}", headers=bearer(key)).status_code == 200
 
-    listed = client.get(f"{WORKSPACES}/{owner.workspace_id}/api-keys", headers=owner.headers).json()[0]
+    listed = client.get(f"{WORKSPACES}/{owner.workspace_id}/api-keys", headers=owner.headers).json()["items"][0]
     assert listed["last_used_ip"] == "testclient"
     last_used = listed["last_used_at"]
     assert last_used is not None
@@ -246,7 +246,7 @@ def test_a_revoked_key_stops_working_at_once(client, people: People) -> None:
     assert refused.status_code == 401
     assert error_code(refused) == "api_key_revoked"
     assert refused.headers["www-authenticate"] == "Bearer"
-    listed = client.get(f"{WORKSPACES}/{owner.workspace_id}/api-keys", headers=owner.headers).json()
+    listed = client.get(f"{WORKSPACES}/{owner.workspace_id}/api-keys", headers=owner.headers).json()["items"]
     assert listed[0]["revoked_at"] is not None
 
     # Revoking again is harmless; an unknown key is not found.

@@ -73,14 +73,14 @@ def test_store_read_replace_and_delete_a_provider_key(client, people: People) ->
     replaced = put_key(client, owner, "openai", OPENAI_KEY[:-4] + "WXYZ")
     assert replaced.status_code == 200
     listed = client.get(provider_url(owner.workspace_id), headers=owner.headers)
-    assert [(p["provider"], p["last4"]) for p in listed.json()] == [("openai", "WXYZ")]
+    assert [(p["provider"], p["last4"]) for p in listed.json()["items"]] == [("openai", "WXYZ")]
 
     deleted = client.delete(provider_url(owner.workspace_id, "openai"), headers=owner.headers)
     assert deleted.status_code == 204
     gone = client.get(provider_url(owner.workspace_id, "openai"), headers=owner.headers)
     assert gone.status_code == 404
     assert error_code(gone) == "provider_key_not_found"
-    assert client.get(provider_url(owner.workspace_id), headers=owner.headers).json() == []
+    assert client.get(provider_url(owner.workspace_id), headers=owner.headers).json()["items"] == []
     again = client.delete(provider_url(owner.workspace_id, "openai"), headers=owner.headers)
     assert again.status_code == 404
 
@@ -90,7 +90,7 @@ def test_an_openai_compatible_provider_keeps_its_base_url(client, people: People
     stored = put_key(client, owner, "groq", GROQ_KEY, base_url="https://api.groq.com/openai/v1")
     assert stored.status_code == 200, stored.text
     assert stored.json()["base_url"] == "https://api.groq.com/openai/v1"
-    listed = client.get(provider_url(owner.workspace_id), headers=owner.headers).json()
+    listed = client.get(provider_url(owner.workspace_id), headers=owner.headers).json()["items"]
     assert listed == [stored.json()]
 
 
@@ -106,7 +106,7 @@ def test_bad_provider_names_and_keys_are_refused(client, people: People) -> None
         response = client.put(provider_url(owner.workspace_id, provider), headers=owner.headers, json=body)
         assert response.status_code == 422, (provider, body, response.text)
         assert error_code(response) == "validation_error"
-    assert client.get(provider_url(owner.workspace_id), headers=owner.headers).json() == []
+    assert client.get(provider_url(owner.workspace_id), headers=owner.headers).json()["items"] == []
 
 
 def test_only_admins_touch_the_vault(client, people: People) -> None:
@@ -127,7 +127,7 @@ def test_only_admins_touch_the_vault(client, people: People) -> None:
 def test_the_vault_is_per_workspace(client, people: People) -> None:
     owner, stranger = people.create(), people.create()
     assert put_key(client, owner, "openai", OPENAI_KEY).status_code == 200
-    assert client.get(provider_url(stranger.workspace_id), headers=stranger.headers).json() == []
+    assert client.get(provider_url(stranger.workspace_id), headers=stranger.headers).json()["items"] == []
     stolen = client.get(provider_url(owner.workspace_id, "openai"), headers=stranger.headers)
     assert stolen.status_code == 404
     assert error_code(stolen) == "workspace_not_found"

@@ -40,7 +40,7 @@ def test_an_admin_adds_an_endpoint_and_sees_its_secret_only_at_creation(
     assert len(base64.b64decode(created["secret"].removeprefix("whsec_"))) >= 24
 
     one = get_json(client, owner, f"{hooks_url(owner.workspace_id)}/{created['id']}")
-    listed = get_json(client, owner, hooks_url(owner.workspace_id))
+    listed = get_json(client, owner, hooks_url(owner.workspace_id))["items"]
     assert [item["id"] for item in listed] == [created["id"]]
     for shown in (one, listed[0]):
         assert "secret" not in shown
@@ -78,7 +78,7 @@ def test_an_endpoint_can_be_changed_disabled_and_deleted(
 
     assert client.delete(url, headers=owner.headers).status_code == 204
     assert client.get(url, headers=owner.headers).status_code == 404
-    assert get_json(client, owner, hooks_url(owner.workspace_id)) == []
+    assert get_json(client, owner, hooks_url(owner.workspace_id))["items"] == []
     assert client.delete(url, headers=owner.headers).status_code == 404
 
 
@@ -94,7 +94,7 @@ def test_unknown_or_missing_event_types_are_refused(
 
     assert refused.status_code == 422, refused.text
     assert error_code(refused) == "validation_error"
-    assert get_json(client, owner, hooks_url(owner.workspace_id)) == []
+    assert get_json(client, owner, hooks_url(owner.workspace_id))["items"] == []
 
     existing = create_webhook(client, owner, receiver.url(), ["file.ready"])
     patched = client.patch(
@@ -111,7 +111,7 @@ def test_urls_that_are_not_http_are_refused(client: TestClient, people: People) 
             hooks_url(owner.workspace_id), headers=owner.headers, json={"url": url, "events": ["file.ready"]}
         )
         assert refused.status_code == 422, (url, refused.text)
-    assert get_json(client, owner, hooks_url(owner.workspace_id)) == []
+    assert get_json(client, owner, hooks_url(owner.workspace_id))["items"] == []
 
 
 @pytest.mark.parametrize("allow_private", [False])
@@ -138,7 +138,7 @@ def test_private_and_loopback_targets_are_refused_unless_the_operator_allows_the
 
     assert refused.status_code == 422, refused.text
     assert error_code(refused) == "webhook_url_not_allowed"
-    assert get_json(client, owner, hooks_url(owner.workspace_id)) == []
+    assert get_json(client, owner, hooks_url(owner.workspace_id))["items"] == []
     # A public address is fine, and cannot be changed into a private one.
     public = create_webhook(client, owner, PUBLIC_URL, ["file.ready"])
     patched = client.patch(f"{hooks_url(owner.workspace_id)}/{public['id']}", headers=owner.headers, json={"url": url})
@@ -174,7 +174,7 @@ def test_members_and_viewers_cannot_see_or_manage_webhooks(
 
     endpoint = get_json(client, owner, url)
     assert endpoint["enabled"] is True
-    assert len(get_json(client, owner, hooks_url(owner.workspace_id))) == 1
+    assert len(get_json(client, owner, hooks_url(owner.workspace_id))["items"]) == 1
 
 
 def test_another_workspaces_webhooks_are_not_found(client: TestClient, people: People, receiver: Receiver) -> None:
@@ -201,7 +201,7 @@ def test_another_workspaces_webhooks_are_not_found(client: TestClient, people: P
         ).status_code
         == 404
     )
-    assert get_json(client, stranger, hooks_url(stranger.workspace_id)) == []
+    assert get_json(client, stranger, hooks_url(stranger.workspace_id))["items"] == []
     assert get_json(client, owner, f"{hooks_url(owner.workspace_id)}/{created['id']}")["enabled"] is True
 
 

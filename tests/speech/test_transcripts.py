@@ -52,7 +52,7 @@ def edit(client: TestClient, person: Person, job_id: str, body: dict[str, Any], 
 def versions(client: TestClient, person: Person, job_id: str) -> list[tuple[int, str]]:
     answer = client.get(f"{job_url(person, job_id)}/transcript/versions", headers=person.headers)
     assert answer.status_code == 200, answer.text
-    return [(row["version"], row["source"]) for row in answer.json()]
+    return [(row["version"], row["source"]) for row in answer.json()["items"]]
 
 
 def seconds(timestamp: str) -> float:

@@ -38,7 +38,7 @@ def accept(client, person: Person, token: str):
 def invitations_of(client, by: Person) -> dict[str, dict]:
     response = client.get(f"{WORKSPACES}/{by.workspace_id}/invitations", headers=by.headers)
     assert response.status_code == 200, response.text
-    return {i["email"]: i for i in response.json()}
+    return {i["email"]: i for i in response.json()["items"]}
 
 
 def role_in(client, person: Person, workspace_id: str) -> str | None:
@@ -109,7 +109,7 @@ def test_accept_while_signed_in_with_the_invited_verified_email(client, people: 
     assert accepted.json()["role"] == "admin"
 
     assert role_in(client, invitee, owner.workspace_id) == "admin"
-    members = client.get(f"{WORKSPACES}/{owner.workspace_id}/members", headers=owner.headers).json()
+    members = client.get(f"{WORKSPACES}/{owner.workspace_id}/members", headers=owner.headers).json()["items"]
     assert {m["user_id"]: m["role"] for m in members}[invitee.id] == "admin"
     assert invitations_of(client, owner)[invitee.email]["status"] == "accepted"
 
@@ -420,7 +420,7 @@ def test_the_list_shows_each_invitation_with_its_status(client, people: People, 
     )
     db.commit()
 
-    listed = client.get(f"{WORKSPACES}/{owner.workspace_id}/invitations", headers=owner.headers).json()
+    listed = client.get(f"{WORKSPACES}/{owner.workspace_id}/invitations", headers=owner.headers).json()["items"]
     assert {i["email"]: i["status"] for i in listed} == {
         joiner.email: "accepted",
         "revoked@example.com": "revoked",

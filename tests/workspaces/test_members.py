@@ -13,7 +13,7 @@ def members_of(client, person: Person, workspace_id: str) -> dict[str, str]:
     """user id → role, as `person` sees the member list."""
     response = client.get(f"{WORKSPACES}/{workspace_id}/members", headers=person.headers)
     assert response.status_code == 200, response.text
-    return {m["user_id"]: m["role"] for m in response.json()}
+    return {m["user_id"]: m["role"] for m in response.json()["items"]}
 
 
 def set_role(client, by: Person, workspace_id: str, target: Person, role: str):
@@ -33,7 +33,7 @@ def test_members_list_shows_everyone_with_email_name_and_role(client, people: Pe
 
     response = client.get(f"{WORKSPACES}/{owner.workspace_id}/members", headers=viewer.headers)
     assert response.status_code == 200
-    by_id = {m["user_id"]: m for m in response.json()}
+    by_id = {m["user_id"]: m for m in response.json()["items"]}
     assert set(by_id) == {owner.id, viewer.id}
     assert by_id[owner.id]["email"] == owner.email
     assert by_id[owner.id]["name"] == "Olga Owner"

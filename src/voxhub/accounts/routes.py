@@ -23,6 +23,7 @@ from voxhub.accounts.schemas import (
 )
 from voxhub.deps import AnonymousActor, Ctx, CurrentUser, DbSession
 from voxhub.errors import responses
+from voxhub.pagination import Page
 from voxhub.workspaces import flows
 
 auth = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -88,20 +89,22 @@ def logout(db: DbSession, me: CurrentUser) -> Response:
 
 
 @auth.get("/sessions", summary="List my sessions", responses=responses(401, 403))
-def list_sessions(db: DbSession, me: CurrentUser) -> list[SessionOut]:
+def list_sessions(db: DbSession, me: CurrentUser) -> Page[SessionOut]:
     """Every active login of the signed-in user, most recently used first."""
-    return [
-        SessionOut(
-            id=s.id,
-            user_agent=s.user_agent,
-            ip=s.ip,
-            created_at=s.created_at,
-            last_used_at=s.last_used_at,
-            expires_at=s.expires_at,
-            current=s.id == me.session.id,
-        )
-        for s in service.list_sessions(db, user_id=me.user.id)
-    ]
+    return Page(
+        items=[
+            SessionOut(
+                id=s.id,
+                user_agent=s.user_agent,
+                ip=s.ip,
+                created_at=s.created_at,
+                last_used_at=s.last_used_at,
+                expires_at=s.expires_at,
+                current=s.id == me.session.id,
+            )
+            for s in service.list_sessions(db, user_id=me.user.id)
+        ]
+    )
 
 
 @auth.delete("/sessions/{session_id}", status_code=204, summary="Revoke a session", responses=responses(401, 403, 404))

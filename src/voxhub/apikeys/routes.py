@@ -11,6 +11,7 @@ from voxhub.apikeys.models import ApiKey, ProviderKey
 from voxhub.apikeys.schemas import ApiKeyCreatedOut, ApiKeyIn, ApiKeyOut, ProviderKeyIn, ProviderKeyOut
 from voxhub.deps import AdminAccess, Ctx, DbSession
 from voxhub.errors import responses
+from voxhub.pagination import Page
 
 router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}", tags=["api keys"])
 
@@ -52,9 +53,9 @@ def create_api_key(body: ApiKeyIn, db: DbSession, access: AdminAccess) -> ApiKey
 
 
 @router.get("/api-keys", summary="List API keys", responses=responses(401, 403, 404))
-def list_api_keys(db: DbSession, access: AdminAccess) -> list[ApiKeyOut]:
+def list_api_keys(db: DbSession, access: AdminAccess) -> Page[ApiKeyOut]:
     """Every key of the workspace, revoked ones included; never the secret."""
-    return [key_out(key) for key in service.list_keys(db, workspace_id=access.workspace_id)]
+    return Page(items=[key_out(key) for key in service.list_keys(db, workspace_id=access.workspace_id)])
 
 
 @router.delete(
@@ -67,9 +68,10 @@ def revoke_api_key(api_key_id: str, db: DbSession, access: AdminAccess) -> Respo
 
 
 @router.get("/provider-keys", summary="List stored provider keys", responses=responses(401, 403, 404))
-def list_provider_keys(db: DbSession, access: AdminAccess) -> list[ProviderKeyOut]:
+def list_provider_keys(db: DbSession, access: AdminAccess) -> Page[ProviderKeyOut]:
     """Providers with a stored key, each with only its last four characters."""
-    return [provider_key_out(row) for row in service.list_provider_keys(db, workspace_id=access.workspace_id)]
+    rows = service.list_provider_keys(db, workspace_id=access.workspace_id)
+    return Page(items=[provider_key_out(row) for row in rows])
 
 
 @router.put("/provider-keys/{provider}", summary="Store a provider key", responses=responses(401, 403, 404, 422))

@@ -132,8 +132,9 @@ class UsagePoint(BaseModel):
     quantity: int | float = Field(description="Audio in minutes, characters and counts as they are.")
 
 
-class UsageOut(BaseModel):
-    items: list[UsagePoint]
+class UsageOut(Page[UsagePoint]):
+    """Usage per meter and period (`items`, as every list), and the window it covers."""
+
     granularity: str
     start: datetime
     end: datetime

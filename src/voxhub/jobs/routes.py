@@ -97,21 +97,23 @@ def get_job(job_id: str, db: DbSession, access: ViewerAccess) -> JobOut:
 
 
 @router.get("/{job_id}/attempts", summary="A job's attempts", responses=responses(401, 403, 404))
-def job_attempts(job_id: str, db: DbSession, access: ViewerAccess) -> list[JobAttemptOut]:
+def job_attempts(job_id: str, db: DbSession, access: ViewerAccess) -> Page[JobAttemptOut]:
     """Each attempt: worker, start, end, outcome and error."""
     service.get(db, workspace_id=access.workspace_id, job_id=job_id)
-    return [
-        JobAttemptOut(
-            number=a.number,
-            worker_id=a.worker_id,
-            started_at=a.started_at,
-            finished_at=a.finished_at,
-            outcome=a.outcome,
-            error_code=a.error_code,
-            error_message=a.error_message,
-        )
-        for a in service.attempts(db, job_id=job_id)
-    ]
+    return Page(
+        items=[
+            JobAttemptOut(
+                number=a.number,
+                worker_id=a.worker_id,
+                started_at=a.started_at,
+                finished_at=a.finished_at,
+                outcome=a.outcome,
+                error_code=a.error_code,
+                error_message=a.error_message,
+            )
+            for a in service.attempts(db, job_id=job_id)
+        ]
+    )
 
 
 @router.post("/{job_id}/cancel", summary="Cancel a job", responses=responses(401, 403, 404, 409))

@@ -80,9 +80,9 @@ def create_webhook(body: WebhookIn, db: DbSession, ctx: Ctx, access: AdminAccess
 
 
 @router.get("", summary="List webhook endpoints", responses=ERRORS)
-def list_webhooks(db: DbSession, access: AdminAccess) -> list[WebhookOut]:
+def list_webhooks(db: DbSession, access: AdminAccess) -> Page[WebhookOut]:
     """Every endpoint of the workspace."""
-    return [endpoint_out(e) for e in endpoints.list_endpoints(db, workspace_id=access.workspace_id)]
+    return Page(items=[endpoint_out(e) for e in endpoints.list_endpoints(db, workspace_id=access.workspace_id)])
 
 
 @router.get("/job-secret", summary="The secret signing job webhook_url deliveries", responses=ERRORS)

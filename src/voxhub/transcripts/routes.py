@@ -80,9 +80,9 @@ def edit_transcript(
 @router.get("/versions", summary="A transcript's versions", responses=responses(401, 403, 404, 409))
 def transcript_versions(
     job_id: str, db: DbSession, access: ViewerAccess, lang: Lang = None
-) -> list[TranscriptVersionOut]:
+) -> Page[TranscriptVersionOut]:
     rows = service.versions(db, workspace_id=access.workspace_id, job_id=job_id, lang=lang)
-    return [version_out(row) for row in rows]
+    return Page(items=[version_out(row) for row in rows])
 
 
 @voices_router.get("", summary="Voices for synthesis", responses=responses(401))

@@ -119,12 +119,14 @@ def delete_workspace(db: DbSession, access: OwnerAccess) -> Response:
 
 
 @router.get("/{workspace_id}/members", summary="List members", responses=WS)
-def list_members(db: DbSession, access: ViewerAccess) -> list[MemberOut]:
+def list_members(db: DbSession, access: ViewerAccess) -> Page[MemberOut]:
     """Everyone in the workspace with their role."""
-    return [
-        MemberOut(user_id=user.id, email=user.email, name=user.name, role=Role(m.role), joined_at=m.created_at)
-        for m, user in service.list_members(db, workspace_id=access.workspace_id)
-    ]
+    return Page(
+        items=[
+            MemberOut(user_id=user.id, email=user.email, name=user.name, role=Role(m.role), joined_at=m.created_at)
+            for m, user in service.list_members(db, workspace_id=access.workspace_id)
+        ]
+    )
 
 
 @router.patch(
@@ -175,9 +177,9 @@ def create_invitation(body: InvitationIn, db: DbSession, ctx: Ctx, access: Admin
 
 
 @router.get("/{workspace_id}/invitations", summary="List invitations", responses=WS)
-def list_invitations(db: DbSession, access: AdminAccess) -> list[InvitationOut]:
+def list_invitations(db: DbSession, access: AdminAccess) -> Page[InvitationOut]:
     """Every invitation of the workspace with its status."""
-    return [invitation_out(i) for i in service.list_invitations(db, workspace_id=access.workspace_id)]
+    return Page(items=[invitation_out(i) for i in service.list_invitations(db, workspace_id=access.workspace_id)])
 
 
 @router.delete(
