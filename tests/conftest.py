@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
@@ -31,6 +32,11 @@ from voxhub.db import Base, Database, make_engine, migrate
 
 # Shared fixtures live in these modules; a test package overrides one by defining it again in its conftest.
 pytest_plugins = ["tests.fixtures.media", "tests.fixtures.servers", "tests.fixtures.workers"]
+
+# anyio imports its file functions lazily, and anyio is a pytest plugin, so pytest's assertion rewriter parses that
+# module when a live server first serves a file, in the server's thread; CPython 3.11 can fail ("AST constructor
+# recursion depth mismatch") when that parse races another thread's. Imported here, before any server runs.
+_ = anyio.open_file
 
 PASSWORD = "correct horse battery staple"
 

@@ -3,15 +3,14 @@ scored, how an API key is made, and what ffprobe reads."""
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
 
+from tests.audio import probe
 from tests.conftest import Person
 
 SENTENCE = "The weather is lovely today, so we will walk along the river. Please bring a warm coat and some water."
@@ -36,14 +35,7 @@ def word_error_rate(reference: str, heard: str) -> float:
 
 def ffprobe(path: Path) -> dict[str, Any]:
     """The audio stream and container as ffprobe reads them."""
-    answer = subprocess.run(
-        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    found = json.loads(answer.stdout)
-    return {"stream": next(s for s in found["streams"] if s["codec_type"] == "audio"), "format": found["format"]}
+    return probe(path)
 
 
 def create_api_key(client: TestClient | httpx.Client, person: Person, *scopes: str) -> str:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Iterator
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
@@ -141,6 +145,54 @@ def release_lease(db: Session, *, upload_id: str) -> None:
     db.execute(update(Upload).where(Upload.id == upload_id).values(lease_until=None))
 
 
+class _RunningHashes:
+    """The sha256 of each tus upload in progress, fed as its chunks arrive, so a finished upload is not read back
+    to hash it. Kept per process: an upload whose chunks reach other processes, or whose count of hashed bytes
+    disagrees with what the store kept, loses its entry and is hashed from the store at the end instead."""
+
+    def __init__(self, most: int = 256) -> None:
+        self.most = most
+        self._lock = threading.Lock()
+        self._hashes: OrderedDict[str, tuple[int, Any]] = OrderedDict()
+
+    def feed(self, upload_id: str, at: int, chunks: Iterator[bytes]) -> tuple[Iterator[bytes], Callable[[int], None]]:
+        """Chunks to append at `at`, hashed on their way, and what to call with the offset the store reached."""
+        with self._lock:
+            known = self._hashes.pop(upload_id, None)
+        if at == 0:
+            digest: Any = hashlib.sha256()
+        elif known is not None and known[0] == at:
+            digest = known[1]
+        else:
+            return chunks, lambda _offset: None  # this process did not see the bytes before `at`
+        hashed = at
+
+        def hashing() -> Iterator[bytes]:
+            nonlocal hashed
+            for chunk in chunks:
+                digest.update(chunk)
+                hashed += len(chunk)
+                yield chunk
+
+        def reached(offset: int) -> None:
+            if offset == hashed:
+                with self._lock:
+                    self._hashes[upload_id] = (offset, digest)
+                    while len(self._hashes) > self.most:
+                        self._hashes.popitem(last=False)
+
+        return hashing(), reached
+
+    def take(self, upload_id: str, length: int) -> str | None:
+        """The finished upload's sha256 when every byte of it was hashed here; forgets the upload either way."""
+        with self._lock:
+            known = self._hashes.pop(upload_id, None)
+        return known[1].hexdigest() if known is not None and known[0] == length else None
+
+
+RUNNING_HASHES = _RunningHashes()
+
+
 @dataclass(frozen=True)
 class AppendResult:
     offset: int
@@ -149,14 +201,16 @@ class AppendResult:
 
 def append(ctx: AppContext, *, upload: Upload, file: File, at: int, chunks: Iterator[bytes]) -> AppendResult:
     """Append at `at`, which must be the current offset. Keeps whatever arrived if the client goes away."""
+    hashed, reached = RUNNING_HASHES.feed(upload.id, at, chunks)
     try:
-        new_offset = ctx.store.append(file.storage_key, upload.store_upload_id, at, chunks)
+        new_offset = ctx.store.append(file.storage_key, upload.store_upload_id, at, hashed)
     except OffsetMismatch as exc:
         raise WrongOffset(
             f"Upload-Offset {at} does not match the upload's offset {exc.expected}.", details={"offset": exc.expected}
         ) from exc
     except BlobNotFound as exc:
         raise UploadGone() from exc
+    reached(new_offset)
     return AppendResult(offset=new_offset, complete=new_offset >= upload.length)
 
 
@@ -168,14 +222,17 @@ def record_offset(db: Session, *, upload_id: str, new_offset: int) -> None:
 def finish_tus(db: Session, *, ctx: AppContext, access: WorkspaceAccess, upload: Upload, file: File) -> File:
     """Seal a tus upload whose bytes have all arrived, then probe it into a ready or rejected file."""
     ctx.store.finish_append(file.storage_key, upload.store_upload_id)
-    return _complete(db, ctx=ctx, access=access, upload=upload, file=file)
+    sha256 = RUNNING_HASHES.take(upload.id, upload.length)
+    return _complete(db, ctx=ctx, access=access, upload=upload, file=file, sha256=sha256)
 
 
-def _complete(db: Session, *, ctx: AppContext, access: WorkspaceAccess, upload: Upload, file: File) -> File:
+def _complete(
+    db: Session, *, ctx: AppContext, access: WorkspaceAccess, upload: Upload, file: File, sha256: str | None = None
+) -> File:
     upload.status = UploadStatus.COMPLETED.value
     upload.completed_at = utcnow()
     upload.offset = upload.length
-    return files.finalize(db, ctx=ctx, file=file, actor=access.actor)
+    return files.finalize(db, ctx=ctx, file=file, actor=access.actor, sha256=sha256)
 
 
 def terminate(db: Session, *, ctx: AppContext, access: WorkspaceAccess, upload: Upload, file: File) -> None:
