@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,10 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from voxhub.accounts import service as accounts
 from voxhub.apikeys import service as apikeys
-from voxhub.billing import service as billing
-from voxhub.context import AppContext
 from voxhub.deps import Ctx, CurrentPrincipal, DbSession, limit_requests
-from voxhub.engines.textnorm import estimate_seconds
 from voxhub.errors import NotFound, Unauthorized, openai_responses
 from voxhub.files import service as files
 from voxhub.openai_compat import service
@@ -95,63 +90,23 @@ async def create_translation(request: Request, db: DbSession, ctx: Ctx, access: 
 
 
 async def _transcribe(request: Request, db: DbSession, ctx: Ctx, access: WorkspaceAccess, *, task: Task) -> Response:
-    settings = ctx.settings
-    scratch = _scratch_dir(settings.data_dir)
+    scratch = _scratch_dir(ctx.settings.data_dir)
     try:
         max_bytes = await run_in_threadpool(
             files.max_upload_bytes, db, ctx=ctx, workspace_id=access.workspace_id, one_request=True
         )
         upload = await receive_upload(request, scratch / "upload", max_bytes=max_bytes)
         form = _read_form(TranscriptionForm if task == "transcribe" else TranslationForm, upload)
-        remote = await run_in_threadpool(service.remote_engine, db, ctx, access.workspace_id, "asr")
         assert upload.path is not None  # _read_form insists on the file
-        params, info = await run_in_threadpool(
-            service.probe_upload,
-            settings,
-            source=upload.path,
-            size=upload.size,
-            form=form,
-            task=task,
-            workspace_id=access.workspace_id,
-        )
-        async with _held(request, ctx, access, "transcribe", billing.Measure(seconds=info.duration_s)) as charge_id:
-            transcript = await run_in_threadpool(
-                service.transcribe_upload, settings, source=upload.path, scratch=scratch, params=params, info=info,
-                remote=remote,
-            )  # fmt: skip
+        answer = await service.transcribe_call(
+            request.app.state.db, db, ctx=ctx, access=access, source=upload.path, size=upload.size, form=form,
+            task=task, scratch=scratch,
+        )  # fmt: skip
     finally:
         await run_in_threadpool(shutil.rmtree, scratch, True)
-    answer = service.openai_transcript(transcript, form=form, task=task)
-    await run_in_threadpool(
-        billing.end_sync_charge, db, ctx=ctx, charge_id=charge_id, result={"duration_s": transcript.get("duration_s")}
-    )
-    service.record_transcription(db, access=access, task=task, form=form, transcript=transcript)
     if isinstance(answer, dict):
         return JSONResponse(answer)
     return PlainTextResponse(answer)
-
-
-@asynccontextmanager
-async def _held(
-    request: Request, ctx: AppContext, access: WorkspaceAccess, job_type: str, measure: billing.Measure
-) -> AsyncIterator[str | None]:
-    """What the call costs, held (committed at once: the call outlives any transaction) while the block runs and
-    released if it fails; the caller settles a success. 402 before any work when it cannot be paid."""
-    database = request.app.state.db
-    charge_id = await run_in_threadpool(
-        billing.begin_sync_charge,
-        database,
-        ctx=ctx,
-        workspace_id=access.workspace_id,
-        job_type=job_type,
-        measure=measure,
-        actor=access.actor,
-    )
-    try:
-        yield charge_id
-    except BaseException:
-        await run_in_threadpool(billing.abandon_sync_charge, database, ctx=ctx, charge_id=charge_id)
-        raise
 
 
 def _scratch_dir(data_dir: Path) -> Path:
@@ -185,17 +140,8 @@ async def create_speech(
 ) -> StreamingResponse:
     """Text → speech in mp3, opus, aac, flac, wav or pcm (24 kHz, 16-bit, mono), streamed while it is spoken, as
     OpenAI's `audio.speech.create` answers."""
-    params = service.speech_params(ctx.settings, body, workspace_id=access.workspace_id)
-    remote = await run_in_threadpool(service.remote_engine, db, ctx, access.workspace_id, "tts")
-    seconds = estimate_seconds(body.input, speed=body.speed)
-    measure = billing.Measure(seconds=seconds, characters=len(body.input))
-    async with _held(request, ctx, access, "synthesize", measure) as charge_id:
-        audio = await run_in_threadpool(service.start_speech, ctx.settings, body.input, params, remote=remote)
-    service.record_speech(db, access=access, body=body)
-    stream = service.charged_stream(
-        request.app.state.db, ctx, audio, charge_id=charge_id, characters=len(body.input), seconds=seconds
-    )
-    return StreamingResponse(stream, media_type=service.speech_media_type(body.response_format))
+    audio = await service.speech_call(request.app.state.db, db, ctx=ctx, access=access, body=body)
+    return StreamingResponse(audio, media_type=service.speech_media_type(body.response_format))
 
 
 @router.get("/models", summary="List models", responses=openai_responses(401))

@@ -4,12 +4,14 @@ waits, and how a voxhub transcript is written in OpenAI's response formats. Noth
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 import voxhub
 from voxhub.audit import service as audit
@@ -281,6 +283,75 @@ def start_speech(
     except PipelineError as exc:
         raise client_error(exc) from exc
     return audio
+
+
+@asynccontextmanager
+async def held(
+    database: Database, *, ctx: AppContext, access: WorkspaceAccess, job_type: str, measure: billing.Measure
+) -> AsyncIterator[str | None]:
+    """What the call costs, held (committed at once: the call outlives any transaction) while the block runs and
+    released if it fails; the caller settles a success. 402 before any work when it cannot be paid."""
+    charge_id = await run_in_threadpool(
+        billing.begin_sync_charge,
+        database,
+        ctx=ctx,
+        workspace_id=access.workspace_id,
+        job_type=job_type,
+        measure=measure,
+        actor=access.actor,
+    )
+    try:
+        yield charge_id
+    except BaseException:
+        await run_in_threadpool(billing.abandon_sync_charge, database, ctx=ctx, charge_id=charge_id)
+        raise
+
+
+async def transcribe_call(
+    database: Database,
+    db: Session,
+    *,
+    ctx: AppContext,
+    access: WorkspaceAccess,
+    source: Path,
+    size: int,
+    form: TranscriptionForm | TranslationForm,
+    task: Task,
+    scratch: Path,
+) -> dict[str, Any] | str:
+    """One `/v1/audio/transcriptions` (or translations) call on an uploaded file: probed, held, transcribed,
+    charged and audited; the answer in the form's `response_format`."""
+    settings = ctx.settings
+    remote = await run_in_threadpool(remote_engine, db, ctx, access.workspace_id, "asr")
+    params, info = await run_in_threadpool(
+        probe_upload, settings, source=source, size=size, form=form, task=task, workspace_id=access.workspace_id
+    )
+    measure = billing.Measure(seconds=info.duration_s)
+    async with held(database, ctx=ctx, access=access, job_type="transcribe", measure=measure) as charge_id:
+        transcript = await run_in_threadpool(
+            transcribe_upload, settings, source=source, scratch=scratch, params=params, info=info, remote=remote
+        )
+    answer = openai_transcript(transcript, form=form, task=task)
+    await run_in_threadpool(
+        billing.end_sync_charge, db, ctx=ctx, charge_id=charge_id, result={"duration_s": transcript.get("duration_s")}
+    )
+    record_transcription(db, access=access, task=task, form=form, transcript=transcript)
+    return answer
+
+
+async def speech_call(
+    database: Database, db: Session, *, ctx: AppContext, access: WorkspaceAccess, body: SpeechIn
+) -> Iterator[bytes]:
+    """One `/v1/audio/speech` call: held, started (errors before the first byte answer as errors), audited, and
+    charged when the stream ends."""
+    params = speech_params(ctx.settings, body, workspace_id=access.workspace_id)
+    remote = await run_in_threadpool(remote_engine, db, ctx, access.workspace_id, "tts")
+    seconds = estimate_seconds(body.input, speed=body.speed)
+    measure = billing.Measure(seconds=seconds, characters=len(body.input))
+    async with held(database, ctx=ctx, access=access, job_type="synthesize", measure=measure) as charge_id:
+        audio = await run_in_threadpool(start_speech, ctx.settings, body.input, params, remote=remote)
+    record_speech(db, access=access, body=body)
+    return charged_stream(database, ctx, audio, charge_id=charge_id, characters=len(body.input), seconds=seconds)
 
 
 def charged_stream(
