@@ -89,7 +89,7 @@ async def list_workspaces(request: Request, db: DbSession, principal: CurrentPri
             )
             return [workspace_out(access.workspace, access.role)]
         assert principal.user is not None
-        return [workspace_out(ws, role) for ws, role in service.list_for_user(db, user_id=principal.user.id)]
+        return service.workspaces_of(db, user_id=principal.user.id)
 
     # The query runs by read_db (no thread hop on SQLite); the answer is serialised on the event loop.
     return Page(items=await read_db(request, read))

@@ -18,6 +18,7 @@ from voxhub.errors import BadRequest, Conflict, Forbidden, NotFound
 from voxhub.hooks import Hook
 from voxhub.security import hash_token, new_token
 from voxhub.workspaces.models import Invitation, Membership, Role, Workspace
+from voxhub.workspaces.schemas import WorkspaceOut
 
 # An API key acts with the role its highest scope stands for; no scope reaches owner.
 ROLE_FOR_SCOPE = {"read": Role.VIEWER, "write": Role.MEMBER, "admin": Role.ADMIN}
@@ -91,6 +92,27 @@ _MY_WORKSPACE = (
         Workspace.deleted_at.is_(None),
     )
 )
+
+
+# The list a signed-in user reads on nearly every page: columns, not entities, so no ORM state is built per row.
+_MY_WORKSPACE_ROWS = (
+    select(
+        Workspace.id,
+        Workspace.name,
+        Workspace.personal,
+        Workspace.retention_days,
+        Workspace.created_at,
+        Membership.role,
+    )
+    .join(Membership, Membership.workspace_id == Workspace.id)
+    .where(Membership.user_id == bindparam("user_id"), Workspace.deleted_at.is_(None))
+    .order_by(Workspace.id)
+)
+
+
+def workspaces_of(db: Session, *, user_id: str) -> list[WorkspaceOut]:
+    """The workspaces the user belongs to, with the user's role in each, as the API shows them."""
+    return [WorkspaceOut.model_validate(row._mapping) for row in db.execute(_MY_WORKSPACE_ROWS, {"user_id": user_id})]
 
 
 def list_for_user(db: Session, *, user_id: str) -> list[tuple[Workspace, Role]]:
