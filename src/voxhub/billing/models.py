@@ -242,6 +242,12 @@ class BillingAlert(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class SyncChargeStatus(enum.StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
 class SyncCharge(Base):
     """What a synchronous call (the OpenAI-compatible /v1 routes) holds while it runs: the call outlives any
     transaction, so its hold is committed first and settled when the call ends, or released by the periodic sweep
@@ -253,7 +259,7 @@ class SyncCharge(Base):
     id: Mapped[str] = id_column()
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(40))
-    status: Mapped[str] = mapped_column(String(16), default="running")  # running | succeeded | failed
+    status: Mapped[str] = mapped_column(String(16), default=SyncChargeStatus.RUNNING.value)
     credits: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -28,6 +28,7 @@ from voxhub.billing.models import (
     LedgerEntry,
     Subscription,
     SyncCharge,
+    SyncChargeStatus,
     UsageRecord,
 )
 from voxhub.clock import as_utc, utcnow
@@ -367,7 +368,7 @@ def settle_job(db: Session, *, ctx: AppContext, job: Any, now: datetime | None =
     account = ledger.lock_account(db, job.workspace_id)
     allowance = charge.allowance
     held_units, held_credits = allowance.held_units, charge.held
-    succeeded = job.status == "succeeded"
+    succeeded = job.status == SyncChargeStatus.SUCCEEDED  # a job succeeds with the same word as a call
     used_units, charged = 0, 0
     if succeeded:
         estimated = Measure(seconds=charge.estimated.seconds, characters=charge.estimated.characters)
@@ -435,7 +436,7 @@ def begin_sync_charge(
     if not ctx.settings.billing_enabled or catalog_of(ctx.settings).price_for(job_type) is None:
         return None
     with database.session() as db:
-        charge = SyncCharge(workspace_id=workspace_id, type=job_type, status="running")
+        charge = SyncCharge(workspace_id=workspace_id, type=job_type, status=SyncChargeStatus.RUNNING)
         db.add(charge)
         db.flush()
         hold(db, ctx=ctx, charge=charge, measure=measure, actor=actor)
@@ -455,8 +456,12 @@ def end_sync_charge(
     ended = affected(
         db,
         update(SyncCharge)
-        .where(SyncCharge.id == charge_id, SyncCharge.status == "running")
-        .values(status="succeeded" if result is not None else "failed", result=result, finished_at=now or utcnow()),
+        .where(SyncCharge.id == charge_id, SyncCharge.status == SyncChargeStatus.RUNNING)
+        .values(
+            status=SyncChargeStatus.SUCCEEDED if result is not None else SyncChargeStatus.FAILED,
+            result=result,
+            finished_at=now or utcnow(),
+        ),
     )
     if ended:
         charge = db.get(SyncCharge, charge_id, populate_existing=True)
@@ -476,7 +481,7 @@ def release_stale_sync_charges(db: Session, *, ctx: AppContext, now: datetime | 
     stale = list(
         db.scalars(
             select(SyncCharge.id).where(
-                SyncCharge.status == "running", SyncCharge.created_at < now - SYNC_CHARGE_STALE_AFTER
+                SyncCharge.status == SyncChargeStatus.RUNNING, SyncCharge.created_at < now - SYNC_CHARGE_STALE_AFTER
             )
         )
     )

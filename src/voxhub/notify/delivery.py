@@ -20,7 +20,7 @@ from voxhub.context import AppContext
 from voxhub.errors import NotFound, Unprocessable
 from voxhub.notify import signing
 from voxhub.notify.endpoints import check_target, get_endpoint
-from voxhub.notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from voxhub.notify.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from voxhub.observability import PROCESS_REGISTRY
 from voxhub.pagination import paginate
 from voxhub.workspaces.models import Membership, Role
@@ -131,7 +131,7 @@ def deliver_due(db: Session, *, ctx: AppContext, now: datetime | None = None, li
             select(WebhookDelivery)
             .outerjoin(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
             .where(
-                WebhookDelivery.status == "pending",
+                WebhookDelivery.status == DeliveryStatus.PENDING,
                 WebhookDelivery.next_attempt_at <= now,
                 or_(WebhookDelivery.endpoint_id.is_(None), WebhookEndpoint.enabled.is_(True)),
             )
@@ -192,12 +192,12 @@ def attempt_delivery(db: Session, *, ctx: AppContext, delivery: WebhookDelivery)
     now = utcnow()
     WEBHOOK_DELIVERIES.labels("success" if ok else "failure").inc()
     if ok:
-        delivery.status, delivery.finished_at, delivery.next_attempt_at = "succeeded", now, None
+        delivery.status, delivery.finished_at, delivery.next_attempt_at = DeliveryStatus.SUCCEEDED, now, None
         if endpoint is not None:
             endpoint.failing_since = None
         return
     if delivery.attempts > len(RETRY_DELAYS_S):
-        delivery.status, delivery.finished_at, delivery.next_attempt_at = "failed", now, None
+        delivery.status, delivery.finished_at, delivery.next_attempt_at = DeliveryStatus.FAILED, now, None
     else:
         delivery.next_attempt_at = now + timedelta(seconds=RETRY_DELAYS_S[delivery.attempts - 1])
     if endpoint is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from voxhub.clock import utcnow
 from voxhub.db import Base, id_column
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Where a webhook delivery stands (`WebhookDelivery.status`)."""
+
+    PENDING = "pending"  # not yet delivered; attempted again at next_attempt_at
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # gave up after the last retry
 
 
 class WebhookEndpoint(Base):
@@ -41,7 +50,7 @@ class WebhookDelivery(Base):
     url: Mapped[str] = mapped_column(String(2000))
     event_type: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=utcnow)
     last_status_code: Mapped[int | None] = mapped_column(Integer)
