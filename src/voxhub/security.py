@@ -23,8 +23,16 @@ from voxhub.clock import utcnow
 
 # argon2id; the default is the library's RFC 9106 "low memory" profile: 64 MiB, 3 passes.
 _hasher = PasswordHasher()
-# Compared against when an account does not exist, so both paths cost one argon2 verification.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+# Compared against when an account does not exist, so both paths cost one argon2 verification. Made at the first
+# verification (whichever path it takes), not at import: every voxhub process would pay for it at start-up.
+_DUMMY_HASH: str | None = None
+
+
+def _dummy_hash() -> str:
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+    return _DUMMY_HASH
 
 
 def configure_password_hashing(*, time_cost: int, memory_kib: int, parallelism: int) -> None:
@@ -34,7 +42,7 @@ def configure_password_hashing(*, time_cost: int, memory_kib: int, parallelism: 
     if (_hasher.time_cost, _hasher.memory_cost, _hasher.parallelism) == (time_cost, memory_kib, parallelism):
         return
     _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
-    _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+    _DUMMY_HASH = None
 
 
 MIN_PASSWORD_LENGTH = 10
@@ -47,7 +55,8 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Constant-cost check; a missing hash still spends one verification so timing reveals nothing."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        dummy = _dummy_hash()  # on both paths, so neither pays for making it alone
+        return _hasher.verify(password_hash or dummy, password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from fpdf import FPDF
 from jinja2 import Environment, select_autoescape
 
 from voxhub.billing.models import Payment
@@ -83,6 +82,8 @@ def _latin1(text: str) -> str:
 
 
 def render_pdf(receipt: Receipt) -> bytes:
+    from fpdf import FPDF  # imported when a PDF is asked for: it costs every process a second at start-up
+
     pdf = FPDF(format="A4")
     pdf.set_title(f"Receipt {receipt.number}")
     pdf.set_creator("voxhub")
