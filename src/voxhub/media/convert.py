@@ -93,6 +93,7 @@ _PROBED_CONTAINER = {
     "wav": "wav",
     "flac": "flac",
     "ogg": "ogg",
+    "opus": "ogg",  # the .opus muxer writes Ogg
     "adts": "aac",
     "ipod": "mov,mp4,m4a,3gp,3g2,mj2",
     "mp4": "mov,mp4,m4a,3gp,3g2,mj2",
