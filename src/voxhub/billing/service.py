@@ -14,7 +14,6 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from voxhub.accounts.models import User
 from voxhub.audit import service as audit
 from voxhub.audit.service import Actor
 from voxhub.billing import ledger
@@ -40,7 +39,7 @@ from voxhub.ids import new_id
 from voxhub.notify import delivery
 from voxhub.pagination import paginate
 from voxhub.workspaces import service as workspaces
-from voxhub.workspaces.models import Membership, Role, Workspace
+from voxhub.workspaces.models import Workspace
 
 log = logging.getLogger("voxhub.billing")
 
@@ -787,13 +786,7 @@ def cancel_at_period_end(db: Session, *, ctx: AppContext, workspace_id: str, act
 
 def owner_emails(db: Session, *, workspace_id: str) -> list[str]:
     """The email addresses of the workspace's owners (who get billing mail)."""
-    return list(
-        db.scalars(
-            select(User.email)
-            .join(Membership, Membership.user_id == User.id)
-            .where(Membership.workspace_id == workspace_id, Membership.role == Role.OWNER.value)
-        )
-    )
+    return [owner.email for owner in workspaces.owners(db, workspace_id=workspace_id)]
 
 
 def _alert_once(db: Session, *, workspace_id: str, period_start: datetime, key: str) -> bool:

@@ -23,7 +23,8 @@ from voxhub.notify.endpoints import check_target, get_endpoint
 from voxhub.notify.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from voxhub.observability import PROCESS_REGISTRY
 from voxhub.pagination import paginate
-from voxhub.workspaces.models import Membership, Role
+from voxhub.workspaces import service as workspaces
+from voxhub.workspaces.models import Role
 from voxhub.workspaces.service import WorkspaceAccess
 
 log = logging.getLogger("voxhub.webhooks")
@@ -212,14 +213,7 @@ def _note_endpoint_failure(db: Session, *, ctx: AppContext, endpoint: WebhookEnd
     if endpoint.enabled and as_utc(endpoint.failing_since) <= now - DISABLE_AFTER:
         endpoint.enabled = False
         endpoint.disabled_reason = "failing for 3 days"
-        from voxhub.accounts.models import User
-
-        owners = db.scalars(
-            select(User)
-            .join(Membership, Membership.user_id == User.id)
-            .where(Membership.workspace_id == endpoint.workspace_id, Membership.role == Role.OWNER.value)
-        )
-        for owner in owners:
+        for owner in workspaces.owners(db, workspace_id=endpoint.workspace_id):
             ctx.mailer.send_after_commit(
                 db, template="webhook_disabled", to=owner.email, context={"name": owner.name, "url": endpoint.url}
             )

@@ -121,6 +121,17 @@ def list_for_user(db: Session, *, user_id: str) -> list[tuple[Workspace, Role]]:
     return [(workspace, Role(role)) for workspace, role in rows]
 
 
+def owners(db: Session, *, workspace_id: str) -> list[User]:
+    """The workspace's owners: who is told by mail about its billing and its webhooks."""
+    return list(
+        db.scalars(
+            select(User)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.workspace_id == workspace_id, Membership.role == Role.OWNER.value)
+        )
+    )
+
+
 def get_live(db: Session, *, workspace_id: str) -> Workspace:
     """A workspace that exists and is not deleted; NotFound otherwise."""
     workspace = db.get(Workspace, workspace_id)
