@@ -36,7 +36,7 @@ LEVELS: tuple[tuple[str, ...], ...] = (
     ("jobs",),
     ("pipelines", "transcripts", "insights", "search", "podcasts", "dubbing"),
     ("openai_compat",),
-    ("web",),
+    ("web", "console"),
     ("app", "worker", "cli", "asgi", "speech_cli", "tasks", "models", "alembic"),
 )
 LEVEL = {room: number for number, rooms in enumerate(LEVELS) for room in rooms}

@@ -15,8 +15,9 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from voxhub import __version__
+from voxhub import __version__, console
 from voxhub.accounts.routes import auth as auth_routes
+from voxhub.accounts.routes import browser as browser_routes
 from voxhub.accounts.routes import me as me_routes
 from voxhub.apikeys.routes import router as apikey_routes
 from voxhub.audit.routes import router as audit_routes
@@ -36,6 +37,7 @@ from voxhub.jobs import metrics as job_metrics
 from voxhub.jobs.executors import make_executor
 from voxhub.jobs.metrics import JobStateCollector
 from voxhub.jobs.routes import admin as admin_routes
+from voxhub.jobs.routes import job_types as job_type_routes
 from voxhub.jobs.routes import router as job_routes
 from voxhub.notify.routes import router as webhook_routes
 from voxhub.observability import Metrics, RequestContextMiddleware
@@ -137,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     routers = (
         auth_routes,
+        browser_routes,
         me_routes,
         workspace_routes,
         invitation_routes,
@@ -146,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tus_routes,
         blob_routes,
         job_routes,
+        job_type_routes,
         admin_routes,
         webhook_routes,
         transcript_routes,
@@ -183,6 +187,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Requests by route and status, and a latency histogram, in the Prometheus text format."""
         body = generate_latest(metrics.registry) + generate_latest(job_metrics.REGISTRY)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    console.install(app)
 
     origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
     if origins:

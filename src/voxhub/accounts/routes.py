@@ -1,13 +1,19 @@
-"""HTTP routes for signup, login, tokens, sessions, password reset and the signed-in user's profile."""
+"""HTTP routes for signup, login, tokens, sessions, password reset and the signed-in user's profile, and the cookie
+sessions of browsers (the console)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+import hmac
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Cookie, Header, Request, Response
 
 from voxhub.accounts import service
 from voxhub.accounts.models import User
 from voxhub.accounts.schemas import (
     AcceptedOut,
+    AccessTokenOut,
     EmailIn,
     LoginIn,
     PasswordChangeIn,
@@ -22,12 +28,20 @@ from voxhub.accounts.schemas import (
     UserOut,
 )
 from voxhub.deps import AnonymousActor, Ctx, CurrentUser, DbSession
-from voxhub.errors import responses
+from voxhub.errors import Forbidden, Unauthorized, responses
 from voxhub.pagination import Page
 from voxhub.workspaces import flows
 
 auth = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 me = APIRouter(prefix="/api/v1/me", tags=["me"])
+browser = APIRouter(prefix="/api/v1/auth/browser", tags=["auth"])
+
+# A browser keeps its refresh token where scripts cannot read it (an httpOnly cookie sent only to these routes) and
+# its access token in memory. The cookie goes out with any request to these routes, so each also needs the CSRF
+# token: a second cookie that scripts of this origin can read and echo in a header, which another site cannot.
+REFRESH_COOKIE = "vx_refresh"
+CSRF_COOKIE = "vx_csrf"
+CSRF_HEADER = "X-CSRF-Token"
 
 
 def user_out(user: User) -> UserOut:
@@ -167,3 +181,91 @@ def delete_me(body: PasswordIn, db: DbSession, me: CurrentUser) -> Response:
     """Delete the account (confirm with the password). Sole owners of shared workspaces must hand them over first."""
     flows.delete_account(db, user=me.user, password=body.password, actor=me.actor)
     return Response(status_code=204)
+
+
+def set_browser_cookies(response: Response, request: Request, *, ctx_ttl_days: int, refresh_token: str) -> None:
+    """The refresh token (httpOnly, sent only to the browser-session routes) and a fresh CSRF token."""
+    secure = request.url.scheme == "https"
+    max_age = ctx_ttl_days * 86400
+    response.set_cookie(
+        REFRESH_COOKIE,
+        refresh_token,
+        max_age=max_age,
+        path=browser.prefix,
+        httponly=True,
+        secure=secure,
+        samesite="strict",
+    )
+    response.set_cookie(
+        CSRF_COOKIE, secrets.token_urlsafe(32), max_age=max_age, path="/", secure=secure, samesite="strict"
+    )
+
+
+def clear_browser_cookies(response: Response) -> None:
+    response.delete_cookie(REFRESH_COOKIE, path=browser.prefix, httponly=True, samesite="strict")
+    response.delete_cookie(CSRF_COOKIE, path="/", samesite="strict")
+
+
+def browser_refresh_token(refresh: str | None, csrf_cookie: str | None, csrf_header: str | None) -> str:
+    """The cookie's refresh token, once the request proves it comes from a page of this origin."""
+    if not refresh:
+        raise Unauthorized("This browser is not signed in.", code="not_authenticated")
+    if not (csrf_cookie and csrf_header and hmac.compare_digest(csrf_cookie.encode(), csrf_header.encode())):
+        raise Forbidden(f"Send the {CSRF_COOKIE} cookie's value in the {CSRF_HEADER} header.", code="csrf_failed")
+    return refresh
+
+
+RefreshCookie = Annotated[str | None, Cookie(alias=REFRESH_COOKIE, max_length=512)]
+CsrfCookie = Annotated[str | None, Cookie(alias=CSRF_COOKIE, max_length=128)]
+CsrfHeader = Annotated[str | None, Header(alias=CSRF_HEADER, max_length=128)]
+
+
+@browser.post("/login", summary="Sign a browser in", responses=responses(401, 422, 429))
+def browser_login(
+    body: LoginIn, request: Request, response: Response, db: DbSession, ctx: Ctx, actor: AnonymousActor
+) -> AccessTokenOut:
+    """Like `/auth/login`, but the refresh token goes into an httpOnly, SameSite=Strict cookie (Secure over HTTPS)
+    instead of the body, with a CSRF token in a cookie that the page echoes in `X-CSRF-Token`. Keep the access token
+    in memory and get the next one from `/auth/browser/refresh`."""
+    pair = service.login(db, ctx=ctx, email=body.email, password=body.password, actor=actor)
+    set_browser_cookies(
+        response, request, ctx_ttl_days=ctx.settings.refresh_token_ttl_days, refresh_token=pair.refresh_token
+    )
+    return AccessTokenOut(access_token=pair.access_token, expires_in=pair.expires_in)
+
+
+@browser.post("/refresh", summary="A new access token for a signed-in browser", responses=responses(401, 403))
+def browser_refresh(
+    request: Request,
+    response: Response,
+    db: DbSession,
+    ctx: Ctx,
+    actor: AnonymousActor,
+    refresh_cookie: RefreshCookie = None,
+    csrf_cookie: CsrfCookie = None,
+    csrf_header: CsrfHeader = None,
+) -> AccessTokenOut:
+    """Spends the cookie's refresh token (needs `X-CSRF-Token`) and sets the next one. Tabs of one browser share the
+    cookie: refresh from one tab at a time, since a token presented twice signs that login out."""
+    token = browser_refresh_token(refresh_cookie, csrf_cookie, csrf_header)
+    pair = service.refresh(db, ctx=ctx, refresh_token=token, actor=actor)
+    set_browser_cookies(
+        response, request, ctx_ttl_days=ctx.settings.refresh_token_ttl_days, refresh_token=pair.refresh_token
+    )
+    return AccessTokenOut(access_token=pair.access_token, expires_in=pair.expires_in)
+
+
+@browser.post("/logout", status_code=204, summary="Sign a browser out", responses=responses(401, 403))
+def browser_logout(
+    db: DbSession,
+    actor: AnonymousActor,
+    refresh_cookie: RefreshCookie = None,
+    csrf_cookie: CsrfCookie = None,
+    csrf_header: CsrfHeader = None,
+) -> Response:
+    """Ends the cookie's login (needs `X-CSRF-Token`) and clears the cookies."""
+    token = browser_refresh_token(refresh_cookie, csrf_cookie, csrf_header)
+    service.logout_refresh_token(db, refresh_token=token, actor=actor)
+    response = Response(status_code=204)
+    clear_browser_cookies(response)
+    return response

@@ -49,6 +49,12 @@ class TokenPairOut(BaseModel):
     expires_in: int = Field(description="Seconds until the access token expires.")
 
 
+class AccessTokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int = Field(description="Seconds until the access token expires.")
+
+
 class RefreshIn(BaseModel):
     refresh_token: str = Field(min_length=1, max_length=512)
 

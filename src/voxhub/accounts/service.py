@@ -350,6 +350,18 @@ def logout(db: Session, *, user: User, session_id: str, actor: Actor) -> None:
         audit.record(db, actor=actor, action="user.logged_out", target_type="session", target_id=session_id)
 
 
+def logout_refresh_token(db: Session, *, refresh_token: str, actor: Actor) -> None:
+    """End the login a refresh token belongs to, spent or not (a browser signing out holds only its cookie's
+    token); an unknown token changes nothing."""
+    row = db.scalar(select(RefreshToken).where(RefreshToken.token_hash == hash_token(refresh_token)))
+    session = db.get(LoginSession, row.session_id) if row is not None else None
+    if session is None or session.revoked_at is not None:
+        return
+    _revoke(session, "logout")
+    by_user = Actor(user_id=session.user_id, ip=actor.ip, user_agent=actor.user_agent)
+    audit.record(db, actor=by_user, action="user.logged_out", target_type="session", target_id=session.id)
+
+
 def list_sessions(db: Session, *, user_id: str) -> list[LoginSession]:
     """The user's live login sessions, most recently used first."""
     return list(

@@ -14,7 +14,7 @@ from voxhub.deps import Ctx, DbSession, SpenderAccess, ViewerAccess
 from voxhub.errors import BadRequest, VoxhubError, responses
 from voxhub.files import service, uploads
 from voxhub.files.models import File, UploadProtocol
-from voxhub.files.schemas import FileOut, FileRename, MultipartIn, MultipartOut, PartOut
+from voxhub.files.schemas import FileLinkOut, FileOut, FileRename, MultipartIn, MultipartOut, PartOut
 from voxhub.pagination import Page, Sort
 
 router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}", tags=["files"])
@@ -138,6 +138,14 @@ def download_file(
     """Redirect to a signed URL valid VOXHUB_DOWNLOAD_URL_TTL seconds; `?inline=1` to play it in a browser."""
     url = service.download_url(db, ctx=ctx, access=access, file_id=file_id, inline=inline)
     return RedirectResponse(url, status_code=302)
+
+
+@router.get("/files/{file_id}/link", summary="A signed link to a file", responses=responses(401, 403, 404))
+def file_link(file_id: str, db: DbSession, ctx: Ctx, access: ViewerAccess, inline: bool = False) -> FileLinkOut:
+    """The signed URL `…/download` redirects to, as JSON: for a browser's `<audio>` or `<video>`, which cannot send
+    an Authorization header. `?inline=1` to play it rather than save it."""
+    url = service.download_url(db, ctx=ctx, access=access, file_id=file_id, inline=inline)
+    return FileLinkOut(url=url, expires_in=ctx.settings.download_url_ttl)
 
 
 # ---- direct-to-store multipart ----

@@ -38,6 +38,11 @@ class FileOut(BaseModel):
     expires_at: datetime | None
 
 
+class FileLinkOut(BaseModel):
+    url: str = Field(description="A signed link to the file's bytes; give it to a player or a download.")
+    expires_in: int = Field(description="Seconds the link stays valid.")
+
+
 class FileRename(BaseModel):
     filename: str = Field(min_length=1, max_length=255)
 

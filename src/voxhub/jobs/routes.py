@@ -30,13 +30,23 @@ from voxhub.deps import (
 from voxhub.errors import responses
 from voxhub.jobs import event_tokens, events, service
 from voxhub.jobs.models import FINAL_STATES
-from voxhub.jobs.schemas import EventsTokenOut, JobAttemptOut, JobCreate, JobOut, QueueOverview, job_out
+from voxhub.jobs.registry import registered
+from voxhub.jobs.schemas import (
+    EventsTokenOut,
+    JobAttemptOut,
+    JobCreate,
+    JobOut,
+    JobTypeOut,
+    QueueOverview,
+    job_out,
+)
 from voxhub.pagination import Page, Sort
 from voxhub.workspaces.models import Role
 from voxhub.workspaces.service import WorkspaceAccess
 
 router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/jobs", tags=["jobs"])
 admin = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+job_types = APIRouter(prefix="/api/v1/job-types", tags=["jobs"])
 
 HEARTBEAT_S = 15.0
 POLL_S = 0.3
@@ -254,3 +264,21 @@ async def job_events(
 def queue_overview(db: DbSession, me: SuperUser) -> QueueOverview:
     """Jobs by state and queue, the oldest queued job's age, and workers seen in the last minute."""
     return service.queue_overview(db)
+
+
+@job_types.get("", summary="Job types and their options", responses=responses(401))
+async def list_job_types(principal: CurrentPrincipal) -> Page[JobTypeOut]:
+    """Every job type this server runs, with JSON Schemas of its `input` and `params`: enough to build a form."""
+    return Page(
+        items=[
+            JobTypeOut(
+                name=job_type.name,
+                queue=job_type.queue,
+                description=job_type.description,
+                timeout_s=job_type.timeout_s,
+                input_schema=job_type.input_model.model_json_schema(),
+                params_schema=job_type.params_model.model_json_schema(),
+            )
+            for job_type in sorted(registered().values(), key=lambda job_type: job_type.name)
+        ]
+    )

@@ -85,6 +85,15 @@ class JobOut(BaseModel):
     webhook_url: str | None
 
 
+class JobTypeOut(BaseModel):
+    name: str = Field(description="The `type` of `POST …/jobs`.")
+    queue: str
+    description: str
+    timeout_s: int = Field(description="Default time limit of one attempt, seconds.")
+    input_schema: dict[str, Any] = Field(description="JSON Schema of the job's `input`.")
+    params_schema: dict[str, Any] = Field(description="JSON Schema of the job's `params`, with defaults.")
+
+
 class EventsTokenOut(BaseModel):
     token: str = Field(description="Pass as `?token=` to the job's events; opens only this job's event stream.")
     expires_at: datetime = Field(description="Open (or reopen) the stream before this; an open stream is not cut.")
