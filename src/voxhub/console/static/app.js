@@ -6,7 +6,7 @@
 // `ws` (the workspace the address names), `navigate(path)` and `reload()` (re-read me and workspaces, redraw).
 
 import { api, all, onSignedOut, refresh, signOut } from "./lib/api.js";
-import { h, notify, describe, select } from "./lib/dom.js";
+import { h, append, notify, describe, select } from "./lib/dom.js";
 
 const PUBLIC = true;
 // [pattern, module, export, title, public?]
@@ -100,8 +100,13 @@ function lastWorkspace() {
 function themeToggle() {
   const root = document.documentElement;
   const current = () => root.dataset.theme || (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light");
-  const button = h("button", { type: "button", class: "ghost", "aria-label": "Switch theme" });
-  const label = () => (button.textContent = current() === "dark" ? "Light theme" : "Dark theme");
+  const button = h("button", { type: "button", class: "ghost theme-toggle" });
+  const label = () => {
+    const next = current() === "dark" ? "light" : "dark";
+    button.textContent = next === "dark" ? "☾" : "☀";
+    button.setAttribute("aria-label", `Use the ${next} theme`);
+    button.title = `Use the ${next} theme`;
+  };
   button.addEventListener("click", () => {
     const next = current() === "dark" ? "light" : "dark";
     root.dataset.theme = next;
@@ -143,6 +148,11 @@ function frame(route, ws) {
     navigate(`/w/${switcher.value}/${rest || "files"}`);
   });
   const here = location.pathname;
+  const leave = async () => {
+    await signOut();
+    state.me = null;
+    navigate("/login");
+  };
   const navLink = (href, label) =>
     h("a", { href, "aria-current": here === href || here.startsWith(href + "/") ? "page" : false }, label);
   const nav = h(
@@ -155,6 +165,7 @@ function frame(route, ws) {
       h("li", {}, navLink("/account", "Your account")),
       state.me.is_superuser ? h("li", {}, navLink("/admin", "Operations")) : null,
       h("li", {}, h("a", { href: "/docs" }, "API docs")),
+      h("li", { class: "signout-nav" }, h("button", { type: "button", class: "ghost", onclick: leave }, "Sign out")),
     ),
   );
   const menu = h("button", { type: "button", class: "ghost menu-toggle", "aria-controls": "sidebar", "aria-expanded": "false" }, "Menu");
@@ -163,12 +174,7 @@ function frame(route, ws) {
     menu.setAttribute("aria-expanded", String(open));
     nav.classList.toggle("open", open);
   });
-  const signOutButton = h("button", { type: "button", class: "ghost" }, "Sign out");
-  signOutButton.addEventListener("click", async () => {
-    await signOut();
-    state.me = null;
-    navigate("/login");
-  });
+  const signOutButton = h("button", { type: "button", class: "ghost signout-top", onclick: leave }, "Sign out");
   const banner = state.me.email_verified
     ? null
     : h(
@@ -188,7 +194,8 @@ function frame(route, ws) {
           "Send it again",
         ),
       );
-  app.replaceChildren(
+  app.replaceChildren();
+  append(app, [
     h(
       "header",
       { class: "topbar" },
@@ -203,7 +210,7 @@ function frame(route, ws) {
     banner,
     h("div", { class: "shell" }, nav, h("main", { id: "main", tabindex: "-1" }, view)),
     notices,
-  );
+  ]);
   return view;
 }
 
