@@ -188,7 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body = generate_latest(metrics.registry) + generate_latest(job_metrics.REGISTRY)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
-    console.install(app)
+    console.install(app, settings)
 
     origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
     if origins:

@@ -188,7 +188,10 @@ def test_a_low_balance_alert_goes_out_once_when_credits_fall_below_the_threshold
     assert below == ["low_balance"]
     assert still_below == []
     mail = mailbox.wait_for(owner.email, "usage alert")
-    assert "40 credits left" in str(mail.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
+    text = str(mail.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
+    assert "40 credits left" in text
+    # The link opens the console's billing page of that workspace.
+    assert f"{app.state.settings.public_url}/w/{owner.workspace_id}/billing" in text
 
 
 def test_a_workspace_made_before_billing_starts_on_the_free_plan(people: People, app: Any) -> None:

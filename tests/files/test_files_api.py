@@ -290,3 +290,24 @@ def test_a_rejected_file_can_be_read_but_has_no_bytes_to_download(
     assert read.json()["status"] == "rejected"
     assert download.status_code == 404
     assert download.json()["error"]["code"] == "file_not_ready"
+
+
+def test_a_player_gets_the_signed_link_as_json(
+    client: TestClient, people: People, media: dict[str, Path], settings: Settings
+) -> None:
+    owner, stranger = people.create(), people.create()
+    file = uploaded(client, owner, media["tone.mp3"])
+
+    link = client.get(f"{files_url(owner)}/{file['id']}/link", headers=owner.headers, params={"inline": 1})
+    theirs = client.get(f"{files_url(stranger)}/{file['id']}/link", headers=stranger.headers)
+    other_workspace = client.get(
+        f"/api/v1/workspaces/{owner.workspace_id}/files/{file['id']}/link", headers=stranger.headers
+    )
+
+    assert link.status_code == 200
+    assert link.json()["expires_in"] == settings.download_url_ttl
+    played = call_link(client, settings, "GET", link.json()["url"])
+    assert played.content == media["tone.mp3"].read_bytes()
+    assert played.headers["content-disposition"].startswith("inline")
+    assert theirs.status_code == 404
+    assert other_workspace.status_code == 404
