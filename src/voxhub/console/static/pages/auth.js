@@ -84,6 +84,7 @@ export async function signup(view, ctx) {
         `We sent a link to ${values.email} to verify the address. You can `,
         link("/login", "sign in"),
         " meanwhile; starting jobs waits for the verification.",
+        h("small", { class: "hint" }, "Running voxhub yourself with no mail server? The mail is in its data folder: ", h("code", {}, "voxhub admin latest-mail --link"), " prints the link."),
       );
       done.hidden = false;
     },
