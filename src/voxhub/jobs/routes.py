@@ -29,15 +29,17 @@ from voxhub.deps import (
 )
 from voxhub.errors import responses
 from voxhub.jobs import event_tokens, events, service
-from voxhub.jobs.models import FINAL_STATES
+from voxhub.jobs.models import FINAL_STATES, JobStatus
 from voxhub.jobs.registry import registered
 from voxhub.jobs.schemas import (
+    AdminJobOut,
     EventsTokenOut,
     JobAttemptOut,
     JobCreate,
     JobOut,
     JobTypeOut,
     QueueOverview,
+    admin_job_out,
     job_out,
 )
 from voxhub.pagination import Page, Sort
@@ -48,6 +50,7 @@ router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/jobs", tags=["jobs"
 admin = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 job_types = APIRouter(prefix="/api/v1/job-types", tags=["jobs"])
 
+STATUS_PATTERN = f"^({'|'.join(JobStatus)})$"
 HEARTBEAT_S = 15.0
 POLL_S = 0.3
 
@@ -76,7 +79,7 @@ def list_jobs(
     access: ViewerAccess,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    status: Annotated[str | None, Query(pattern="^(queued|running|succeeded|failed|canceled)$")] = None,
+    status: Annotated[str | None, Query(pattern=STATUS_PATTERN)] = None,
     type: Annotated[str | None, Query(max_length=64)] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
@@ -264,6 +267,22 @@ async def job_events(
 def queue_overview(db: DbSession, me: SuperUser) -> QueueOverview:
     """Jobs by state and queue, the oldest queued job's age, and workers seen in the last minute."""
     return service.queue_overview(db)
+
+
+@admin.get("/jobs", summary="Jobs in every workspace (superusers)", responses=responses(401, 403, 422))
+def list_all_jobs(
+    db: DbSession,
+    me: SuperUser,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    status: Annotated[str | None, Query(pattern=STATUS_PATTERN)] = None,
+    queue: Annotated[str | None, Query(max_length=64)] = None,
+    type: Annotated[str | None, Query(max_length=64)] = None,
+) -> Page[AdminJobOut]:
+    """Jobs of every workspace, newest first, with the worker on each and its last heartbeat: running jobs and
+    recent failures for operators."""
+    rows, next_cursor = service.list_all_jobs(db, cursor=cursor, limit=limit, status=status, queue=queue, type=type)
+    return Page(items=[admin_job_out(job) for job in rows], next_cursor=next_cursor)
 
 
 @job_types.get("", summary="Job types and their options", responses=responses(401))

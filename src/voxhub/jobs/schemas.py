@@ -138,6 +138,17 @@ def job_out(job: Any) -> JobOut:
     )
 
 
+class AdminJobOut(JobOut):
+    """A job as operators see it, in any workspace: which worker runs (or last ran) it and when it last said so."""
+
+    worker_id: str | None
+    heartbeat_at: datetime | None = Field(description="The worker's last sign of life while running this job.")
+
+
+def admin_job_out(job: Any) -> AdminJobOut:
+    return AdminJobOut(**job_out(job).model_dump(), worker_id=job.worker_id, heartbeat_at=job.heartbeat_at)
+
+
 class QueueOverview(BaseModel):
     queues: dict[str, dict[str, int]] = Field(description="Jobs by queue, then by state.")
     oldest_queued_age_s: float | None = Field(description="Seconds the oldest queued job has waited.")

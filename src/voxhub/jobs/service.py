@@ -627,6 +627,26 @@ def requeue_running_on_start(db: Session, *, ctx: AppContext) -> int:
     return len(jobs)
 
 
+def list_all_jobs(
+    db: Session,
+    *,
+    cursor: str | None,
+    limit: int,
+    status: str | None = None,
+    queue: str | None = None,
+    type: str | None = None,
+) -> tuple[list[Job], str | None]:
+    """One page of jobs in every workspace, newest first, filtered by status, queue and type (superusers' view)."""
+    query: Select[Any] = select(Job).where(Job.deleted_at.is_(None))
+    if status:
+        query = query.where(Job.status == status)
+    if queue:
+        query = query.where(Job.queue == queue)
+    if type:
+        query = query.where(Job.type == type)
+    return paginate(db, query, Job.id, cursor=cursor, limit=limit, sort="newest")
+
+
 def queue_overview(db: Session, *, now: datetime | None = None) -> QueueOverview:
     """Jobs by state and queue, the oldest queued job's age, and workers seen in the last minute (all workspaces)."""
     now = now or utcnow()
