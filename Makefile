@@ -96,7 +96,9 @@ test: install-dev programs browser-tools lint
 
 test-sqlite: install-dev
 	@echo "==> pytest on SQLite"
-	env -u VOXHUB_TEST_DATABASE_URL $(PYTEST)
+	env -u VOXHUB_TEST_DATABASE_URL $(PYTEST); status=$$?; \
+	if [ -d .testenv/screenshots ]; then echo "the console's pages as the browser tests saw them: .testenv/screenshots/"; fi; \
+	exit $$status
 
 test-postgres: install-dev
 	@echo "==> pytest on PostgreSQL"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,15 @@ from tests.live_server import served
 from voxhub.config import Settings
 from voxhub.db import make_engine, migrate
 from voxhub.pipelines.synthesize import SynthesizeParams, synthesize_file
+
+STARTED = time.time()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Says where this run's screenshots are (`make test` says it too: in a whole-suite run under xdist this
+    conftest is not loaded where the summary is written)."""
+    if SCREENSHOTS.is_dir() and any(shot.stat().st_mtime >= STARTED for shot in SCREENSHOTS.glob("*.png")):
+        terminalreporter.write_line(f"browser tests: screenshots of the console's pages in {SCREENSHOTS}")
 
 
 def _unavailable(reason: str) -> None:
