@@ -149,15 +149,12 @@ export async function speak(view, ctx) {
     ],
     async (values) => {
       if (values.voice) remember(values.voice);
-      const job = await api.post(
-        `/workspaces/${wsId}/jobs`,
-        {
-          type: "synthesize",
-          input: { text: values.text },
-          params: { voice: values.voice || undefined, speed: Number(values.speed), format: values.format },
-        },
-        { headers: { "Idempotency-Key": idempotencyKey } },
-      );
+      const body = {
+        type: "synthesize",
+        input: { text: values.text },
+        params: { voice: values.voice || undefined, speed: Number(values.speed), format: values.format },
+      };
+      const job = await api.post(`/workspaces/${wsId}/jobs`, body, { headers: { "Idempotency-Key": idempotencyKey } });
       follow(job);
     },
   );

@@ -211,7 +211,7 @@ async function startEditor({ ctx, wsId, job, canEdit, facts, body, stops }) {
     latest: 0, // the newest version's number
     translation: null, // {lang, doc, texts: Map(segment id → text)}
     translations: [], // languages with a finished translation
-    members: new Map(),
+    members: null, // user id → member, read when a version names an editor
     file: null,
   };
 
@@ -617,7 +617,7 @@ async function startEditor({ ctx, wsId, job, canEdit, facts, body, stops }) {
   function author(version) {
     if (version.source === "job") return "Transcribed";
     if (version.source === "translation") return "Translated";
-    const member = state.members.get(version.created_by);
+    const member = state.members && state.members.get(version.created_by);
     return `Edited by ${member ? member.name || member.email : version.created_by ? "a former member" : "an API key"}`;
   }
 
@@ -625,6 +625,11 @@ async function startEditor({ ctx, wsId, job, canEdit, facts, body, stops }) {
     let versions;
     try {
       versions = (await api.get(`/workspaces/${wsId}/jobs/${jobId}/transcript/versions`)).items;
+      // Who edited: read once, and only when someone has (a fresh transcript costs no request for it).
+      if (!state.members && versions.some((version) => version.created_by)) {
+        const members = await all(`/workspaces/${wsId}/members`).catch(() => []);
+        state.members = new Map(members.map((member) => [member.user_id, member]));
+      }
     } catch (error) {
       versionsBox.replaceChildren(h("p", { class: "form-error" }, describe(error)));
       return;
@@ -636,7 +641,7 @@ async function startEditor({ ctx, wsId, job, canEdit, facts, body, stops }) {
       return h(
         "li",
         { class: shown ? "shown" : "", "aria-current": shown ? "true" : false },
-        h("div", {}, h("strong", {}, `Version ${version.version}`), shown ? badge("shown", "active") : null),
+        h("div", {}, h("strong", {}, `Version ${version.version}`), shown ? badge("shown", "neutral") : null),
         h("div", { class: "muted" }, author(version), " · ", when(version.created_at)),
         shown
           ? null
@@ -785,11 +790,8 @@ async function startEditor({ ctx, wsId, job, canEdit, facts, body, stops }) {
         h("button", { type: "submit", class: "secondary" }, "Translate"),
       ],
       async (values) => {
-        const started = await api.post(
-          `/workspaces/${wsId}/jobs`,
-          { type: "translate", input: { job_id: jobId }, params: { target_language: values.target_language } },
-          { headers: { "Idempotency-Key": crypto.randomUUID() } },
-        );
+        const body = { type: "translate", input: { job_id: jobId }, params: { target_language: values.target_language } };
+        const started = await api.post(`/workspaces/${wsId}/jobs`, body, { headers: { "Idempotency-Key": crypto.randomUUID() } });
         followTranslation(started);
       },
     );
@@ -797,12 +799,7 @@ async function startEditor({ ctx, wsId, job, canEdit, facts, body, stops }) {
 
   // ---- the page ----
   async function show() {
-    const [, , members] = await Promise.all([
-      loadPlayer(),
-      loadDoc(null),
-      all(`/workspaces/${wsId}/members`).catch(() => []),
-    ]);
-    state.members = new Map(members.map((member) => [member.user_id, member]));
+    await Promise.all([loadPlayer(), loadDoc(null)]);
     let running = [];
     try {
       running = await findTranslations();
