@@ -104,13 +104,24 @@ async function request(method, path, { body, params, anonymous = false, headers 
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  for (let attempt = 0; attempt < 2; attempt++) {
+  let refreshed = false;
+  for (let attempt = 0; attempt < 4; attempt++) {
     if (!anonymous) {
       const token = await currentToken();
       if (token) init.headers.Authorization = `Bearer ${token}`;
     }
     const response = await fetch(BASE + path + query(params), init);
-    if (response.status === 401 && !anonymous && attempt === 0 && (await refresh())) continue;
+    if (response.status === 401 && !anonymous && !refreshed) {
+      refreshed = true;
+      if (await refresh()) continue;
+    }
+    // Past the plan's requests a minute nothing was done, so waiting as told and asking again is safe for any
+    // method; a long wait is left to the person.
+    const wait = Number(response.headers.get("retry-after"));
+    if (response.status === 429 && attempt < 3 && wait > 0 && wait <= 15) {
+      await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+      continue;
+    }
     if (response.status === 401 && !anonymous) signedOutListeners.forEach((listener) => listener());
     if (!response.ok) {
       let payload = null;
