@@ -79,6 +79,13 @@ def test_a_transcript_is_translated_with_its_timings_and_reads_as_subtitles(
     assert all(before.end <= after.start for before, after in pairwise(cues))
     assert "praia" in " ".join(cue.content for cue in cues).lower()
     assert cues[-1].end.total_seconds() <= original["duration_s"]
+    languages = client.get(
+        f"/api/v1/workspaces/{owner.workspace_id}/jobs/{heard['id']}/transcript/languages", headers=owner.headers
+    )
+    assert [(item["variant"], item["language"], item["version"]) for item in languages.json()["items"]] == [
+        ("original", "en", 1),
+        ("pt", "pt", 1),
+    ]
 
 
 @pytest.mark.parametrize(

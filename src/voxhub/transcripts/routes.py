@@ -85,6 +85,13 @@ def transcript_versions(
     return Page(items=[version_out(row) for row in rows])
 
 
+@router.get("/languages", summary="A transcript's languages", responses=responses(401, 403, 404, 409))
+def transcript_languages(job_id: str, db: DbSession, access: ViewerAccess) -> Page[TranscriptVersionOut]:
+    """The latest version in each language: the original, then every translation (pass its `language` as `lang`)."""
+    rows = service.languages(db, workspace_id=access.workspace_id, job_id=job_id)
+    return Page(items=[version_out(row) for row in rows])
+
+
 @voices_router.get("", summary="Voices for synthesis", responses=responses(401))
 async def list_voices(
     ctx: Ctx,

@@ -122,6 +122,27 @@ def get(
     return row
 
 
+def languages(db: Session, *, workspace_id: str, job_id: str) -> list[TranscriptVersion]:
+    """The latest version of a transcription in each language it exists in: the original first, then its
+    translations by language."""
+    job, _variant = _resolve(db, workspace_id=workspace_id, job_id=job_id, lang=None)
+    newest = (
+        select(TranscriptVersion.variant, func.max(TranscriptVersion.version).label("version"))
+        .where(TranscriptVersion.job_id == job.id)
+        .group_by(TranscriptVersion.variant)
+        .subquery()
+    )
+    rows = db.scalars(
+        select(TranscriptVersion)
+        .join(
+            newest,
+            (TranscriptVersion.variant == newest.c.variant) & (TranscriptVersion.version == newest.c.version),
+        )
+        .where(TranscriptVersion.job_id == job.id)
+    )
+    return sorted(rows, key=lambda row: (row.variant != ORIGINAL, row.language))
+
+
 def versions(db: Session, *, workspace_id: str, job_id: str, lang: str | None = None) -> list[TranscriptVersion]:
     """Every version of a job's transcript in a language, oldest first."""
     job, variant = _resolve(db, workspace_id=workspace_id, job_id=job_id, lang=lang)

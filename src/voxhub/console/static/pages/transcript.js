@@ -715,14 +715,16 @@ async function startEditor({ ctx, wsId, job, canEdit, facts, body, stops }) {
   const showSelect = h("select", { id: "show-translation" });
   showSelect.addEventListener("change", () => busy(showSelect, () => showTranslation(showSelect.value || null)));
 
+  // The finished translations, and the translate jobs of this transcript still running (to follow them).
   async function findTranslations() {
-    // No endpoint lists a transcript's translations: they are the translate jobs that name this job as input.
-    const jobs = await all(`/workspaces/${wsId}/jobs`, { type: "translate", limit: 200 });
-    const mine = jobs.filter((item) => item.input && item.input.job_id === jobId);
-    const done = new Set();
-    for (const item of mine) if (item.status === "succeeded" && item.result && item.result.language) done.add(item.result.language);
-    state.translations = [...done].sort();
-    return mine.filter((item) => !FINAL.has(item.status));
+    const languages = await api.get(`/workspaces/${wsId}/jobs/${jobId}/transcript/languages`);
+    state.translations = languages.items.filter((item) => item.variant !== "original").map((item) => item.language);
+    const running = [];
+    for (const status of ["queued", "running"]) {
+      const page = await api.get(`/workspaces/${wsId}/jobs`, { type: "translate", status, limit: 100 });
+      running.push(...page.items.filter((item) => item.input && item.input.job_id === jobId));
+    }
+    return running;
   }
 
   function renderTranslationChoice() {
