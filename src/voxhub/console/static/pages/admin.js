@@ -2,6 +2,7 @@
 // across every workspace, refreshed every few seconds while the page is open.
 
 import { api } from "../lib/api.js";
+import { focusableScrollers } from "./scrollable.js";
 import { h, section, heading, table, when, button, badge, describe, duration } from "../lib/dom.js";
 
 const REFRESH_MS = 5000;
@@ -91,7 +92,7 @@ export async function operations(view, ctx) {
           ["Last heartbeat", ([, jobs]) => (jobs.length ? ago(lastBeat(jobs), now) : h("span", { class: "muted" }, "idle, seen in the last minute"))],
         ],
         [...byWorker.entries()],
-        { empty: "No worker has run or reported on a job in the last minute." },
+        { empty: "No worker has run or reported on a job in the last minute.", caption: "Workers seen in the last minute" },
       ),
     );
 
@@ -201,10 +202,12 @@ export async function operations(view, ctx) {
     section("Running jobs", running),
     section("Recent failures", failures),
   );
+  const stopMarking = focusableScrollers(view);
   await refresh();
   schedule();
   return () => {
     stopped = true;
     clearTimeout(timer);
+    stopMarking();
   };
 }

@@ -2,6 +2,7 @@
 // demand. The filters live in the address, so a filtered view can be shared and the back button undoes a filter.
 
 import { api, all } from "../lib/api.js";
+import { focusableScrollers } from "./scrollable.js";
 import { h, field, section, heading, pagedTable, when, select } from "../lib/dom.js";
 
 // Families of actions, offered as prefixes (the API takes an exact action or a prefix ending in ".").
@@ -120,5 +121,7 @@ export async function audit(view, ctx) {
     { empty: filtered ? "No entries match these filters." : "Nothing has been recorded yet." },
   );
   view.append(section("Filters", filters), section(filtered ? "Matching entries" : "Entries", log));
+  const stopMarking = focusableScrollers(view);
   await log.ready;
+  return stopMarking;
 }

@@ -2,6 +2,7 @@
 // and the page a payment provider sends the customer back to.
 
 import { api, currentToken } from "../lib/api.js";
+import { focusableScrollers } from "./scrollable.js";
 import { h, section, heading, table, pagedTable, when, button, notify, confirmDialog, badge, credits, bytes, describe, link, select } from "../lib/dom.js";
 
 // Each meter's name and unit, as the API speaks of them (audio in minutes).
@@ -35,6 +36,12 @@ function amountOf(meter, quantity) {
   const unit = (METERS[meter] || { unit: "" }).unit;
   const number = Number(quantity).toLocaleString(undefined, { maximumFractionDigits: 2 });
   return unit ? `${number} ${unit}` : number;
+}
+
+// A short figure for an axis: the unit is said once, in the chart's caption.
+function compact(meter, quantity) {
+  if (meter === "storage_bytes") return bytes(quantity);
+  return new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 }).format(quantity);
 }
 
 function money(cents, currency) {
@@ -242,11 +249,11 @@ function meterChart(meter, days, values) {
   return h(
     "figure",
     { class: "usage-chart" },
-    h("figcaption", {}, h("strong", {}, meterName(meter)), ` · ${amountOf(meter, total)} in this period`),
+    h("figcaption", {}, h("strong", {}, meterName(meter)), ` per day${meter === "storage_bytes" ? "" : `, in ${(METERS[meter] || { unit: "units" }).unit}`} · ${amountOf(meter, total)} in this period`),
     h(
       "div",
       { class: "usage-plot" },
-      h("div", { class: "usage-y", "aria-hidden": "true" }, h("span", {}, amountOf(meter, peak)), h("span", {}, amountOf(meter, peak / 2)), h("span", {}, "0")),
+      h("div", { class: "usage-y", "aria-hidden": "true" }, h("span", {}, compact(meter, peak)), h("span", {}, compact(meter, peak / 2)), h("span", {}, "0")),
       h(
         "div",
         { class: "usage-area" },
@@ -545,6 +552,7 @@ function buyCard(ws, summary, catalog, packages) {
 
 export async function billing(view, ctx) {
   const ws = ctx.ws;
+  const stopMarking = focusableScrollers(view);
   view.append(heading("Billing", h("a", { href: "#ledger", class: "button secondary" }, "Ledger")));
   const body = h("div", { class: "stack billing" });
   view.append(body);
@@ -572,6 +580,7 @@ export async function billing(view, ctx) {
     );
   }
   await draw();
+  return stopMarking;
 }
 
 export async function checkoutReturn(view, ctx) {

@@ -2,6 +2,7 @@
 // and the secret that signs deliveries to a job's own webhook_url.
 
 import { api } from "../lib/api.js";
+import { focusableScrollers } from "./scrollable.js";
 import { h, field, form, section, heading, table, when, button, busy, notify, confirmDialog, badge, copyButton, link, describe } from "../lib/dom.js";
 
 // The events an endpoint can subscribe to (notify.endpoints.EVENT_TYPES; the API refuses others, naming these).
@@ -121,7 +122,7 @@ export async function webhooks(view, ctx) {
           ],
         ],
         page.items,
-        { empty: "No endpoints yet: add one above to get events as they happen." },
+        { empty: "No endpoints yet: add one above to get events as they happen.", caption: "Where this workspace's events go" },
       ),
     );
   }
@@ -152,7 +153,9 @@ export async function webhooks(view, ctx) {
     section("Endpoints", list),
     jobSecretCard(ws),
   );
+  const stopMarking = focusableScrollers(view);
   await load();
+  return stopMarking;
 }
 
 // ---- one endpoint ----
@@ -167,7 +170,7 @@ function attemptsTable(delivery) {
       ["Body", (attempt) => (attempt.response_body ? h("code", { class: "webhook-body" }, attempt.response_body) : "—")],
     ],
     delivery.attempt_log,
-    { empty: "Not attempted yet." },
+    { empty: "Not attempted yet.", caption: "Attempts, in order" },
   );
 }
 
@@ -243,7 +246,7 @@ export async function webhook(view, ctx) {
     const detail = h(
       "tr",
       { class: "delivery-detail", id: detailId, hidden: true },
-      h("td", { colspan: COLUMNS.length }, h("div", { class: "delivery-detail-body" }, h("h3", {}, "Payload"), h("pre", {}, JSON.stringify(delivery.payload, null, 2)), h("h3", {}, "Attempts"), attemptsTable(delivery))),
+      h("td", { colspan: COLUMNS.length }, h("div", { class: "delivery-detail-body" }, h("h3", {}, "Payload"), h("pre", { "data-label": `Payload of the ${delivery.event_type} event` }, JSON.stringify(delivery.payload, null, 2)), h("h3", {}, "Attempts"), attemptsTable(delivery))),
     );
     const sent = new Date(delivery.created_at).toLocaleString();
     const toggle = h("button", { type: "button", class: "secondary small", "aria-expanded": "false", "aria-controls": detailId, "aria-label": `Details of the ${delivery.event_type} event sent ${sent}` }, "Details");
@@ -313,5 +316,7 @@ export async function webhook(view, ctx) {
     section("Deliveries", h("div", { class: "actions webhook-refresh" }, button("Refresh", () => loadDeliveries(), { class: "secondary small" })), deliveries),
     section("Change the endpoint", editForm),
   );
+  const stopMarking = focusableScrollers(view);
   await loadDeliveries();
+  return stopMarking;
 }
