@@ -107,6 +107,7 @@ TABLE: list[Rule] = [
     Rule("GET", "/files", "viewer", "read", ok("200")),
     Rule("GET", "/files/{file_id}", "viewer", "read", ok("404 file_not_found")),
     Rule("GET", "/files/{file_id}/download", "viewer", "read", ok("404 file_not_found")),
+    Rule("GET", "/files/{file_id}/link", "viewer", "read", ok("404 file_not_found")),
     Rule("POST", "/files", "member", "write", ok("400 file_missing")),
     Rule("PATCH", "/files/{file_id}", "member", "write", ok("404 file_not_found"), json=FILE_RENAME),
     Rule("DELETE", "/files/{file_id}", "member", "write", ok("404 file_not_found")),
@@ -133,6 +134,7 @@ TABLE: list[Rule] = [
     # -- transcripts: viewers read and export, members correct
     Rule("GET", "/jobs/{job_id}/transcript", "viewer", "read", ok("404 job_not_found")),
     Rule("GET", "/jobs/{job_id}/transcript/versions", "viewer", "read", ok("404 job_not_found")),
+    Rule("GET", "/jobs/{job_id}/transcript/languages", "viewer", "read", ok("404 job_not_found")),
     Rule(
         "PATCH",
         "/jobs/{job_id}/transcript",
