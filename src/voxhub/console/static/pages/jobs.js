@@ -49,8 +49,9 @@ export function startJob(wsId, body) {
 
 // Follows a job's events over SSE. `on(kind, data)` gets "state", "stage", "progress" and "log" events. The stream
 // ends by itself after a final state; a stream that drops (a restart, an expired token) is reopened with a fresh
-// token unless the job is over. Returns a function that closes it.
-export function follow(wsId, jobId, on) {
+// token unless the job is over. `queuedAt()` gives when the job was last queued, as the page knows it. Returns a
+// function that closes it.
+export function follow(wsId, jobId, on, queuedAt = () => null) {
   let source = null;
   let closed = false;
   let failures = 0;
@@ -77,8 +78,13 @@ export function follow(wsId, jobId, on) {
           return;
         }
         if (kind === "state" && data.final) {
-          confirmFinal(data);
-          return;
+          // A retried job's stream replays the earlier attempt's final event before what followed it, and the
+          // server ends the stream there; the EventSource then reconnects with Last-Event-ID by itself and
+          // carries on after it. An attempt that finished before the job was last queued is that replay.
+          const finished = data.job && data.job.timings && data.job.timings.finished_at;
+          const queued = queuedAt();
+          if (finished && queued && new Date(finished) < new Date(queued)) return;
+          close();
         }
         on(kind, data);
       });
@@ -91,22 +97,6 @@ export function follow(wsId, jobId, on) {
         retry();
       }
     });
-  }
-
-  // A retried job's stream replays the earlier attempt's final event before what followed it, and the server ends
-  // the stream there. Only the job itself says whether this final event is the last word: if it is not, the
-  // EventSource reconnects with Last-Event-ID on its own and carries on after it.
-  async function confirmFinal(data) {
-    let fresh = null;
-    try {
-      fresh = await api.get(`/workspaces/${wsId}/jobs/${jobId}`);
-    } catch {
-      fresh = null;
-    }
-    if (closed) return;
-    if (fresh && !FINAL.has(fresh.status)) return;
-    close();
-    on("state", fresh ? { ...data, status: fresh.status, job: fresh } : data);
   }
 
   function retry() {
@@ -356,7 +346,7 @@ export async function jobs(view, ctx) {
           } else if (kind === "stage" || kind === "progress") {
             entry.update({ progress: data.progress, stage: data.stage, message: data.message });
           }
-        }),
+        }, () => entry.job.timings.queued_at),
       );
     }
     const unwatched = [...rows.values()].some((entry) => !FINAL.has(entry.job.status) && !streams.has(entry.job.id));
@@ -829,32 +819,42 @@ export async function newJob(view, ctx) {
       ),
       h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Start job"), link(`/w/${ws.id}/jobs`, "Cancel")),
     ],
-    async (values) => {
-      let input;
-      if (inputJson) {
-        try {
-          input = JSON.parse(inputJson.value || "{}");
-        } catch {
-          throw new Error("Input: this is not valid JSON.");
-        }
-      } else {
-        input = readFields(inputFields);
-        if ("file_id" in inputFields && !input.file_id) throw new Error("Choose a file (upload one on the Files page first).");
-      }
-      const metadata = {};
-      for (const line of (values.metadata || "").split("\n")) {
-        if (!line.trim()) continue;
-        const at = line.indexOf("=");
-        if (at < 1) throw new Error(`Metadata: write “key=value”, not “${line.trim()}”.`);
-        metadata[line.slice(0, at).trim()] = line.slice(at + 1).trim();
-      }
-      const body = { type: typeSelect.value, input, params: readFields(paramFields), priority: values.priority ?? 0, metadata };
-      if (values.webhook_url) body.webhook_url = values.webhook_url;
-      const job = await startJob(ws.id, body);
-      notify(`The ${job.type} job is queued.`);
-      ctx.navigate(`/w/${ws.id}/jobs/${job.id}`);
-    },
+    (values) =>
+      submit(values).catch((error) => {
+        // The message shows at the top of a long form, far from the button that was pressed.
+        setTimeout(() => {
+          const box = jobForm.querySelector(".form-error");
+          if (box && !box.hidden) box.scrollIntoView({ block: "center", behavior: "smooth" });
+        });
+        throw error;
+      }),
   );
+
+  async function submit(values) {
+    let input;
+    if (inputJson) {
+      try {
+        input = JSON.parse(inputJson.value || "{}");
+      } catch {
+        throw new Error("Input: this is not valid JSON.");
+      }
+    } else {
+      input = readFields(inputFields);
+      if ("file_id" in inputFields && !input.file_id) throw new Error("Choose a file (upload one on the Files page first).");
+    }
+    const metadata = {};
+    for (const line of (values.metadata || "").split("\n")) {
+      if (!line.trim()) continue;
+      const at = line.indexOf("=");
+      if (at < 1) throw new Error(`Metadata: write “key=value”, not “${line.trim()}”.`);
+      metadata[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+    }
+    const body = { type: typeSelect.value, input, params: readFields(paramFields), priority: values.priority ?? 0, metadata };
+    if (values.webhook_url) body.webhook_url = values.webhook_url;
+    const job = await startJob(ws.id, body);
+    notify(`The ${job.type} job is queued.`);
+    ctx.navigate(`/w/${ws.id}/jobs/${job.id}`);
+  }
 
   view.append(heading("Start a job"), h("section", { class: "card" }, jobForm));
   if (!types.items.length) {
@@ -1048,7 +1048,7 @@ export async function job(view, ctx) {
 
     const outputsView = outputs.length
       ? h("ul", { class: "outputs" }, outputs.map((file) => outputItem(ws, file)))
-      : h("p", { class: "empty" }, current.status === "succeeded" ? "This job made no files." : "Files the job makes appear here.");
+      : h("p", { class: "empty" }, FINAL.has(current.status) ? "This job made no files." : "Files the job makes appear here.");
 
     const resultView =
       current.result && Object.keys(current.result).length
@@ -1138,7 +1138,7 @@ export async function job(view, ctx) {
         paintLive();
         if (data.stage === "canceling") paintActions();
       } else if (kind === "log") addLog(data);
-    });
+    }, () => current.timings.queued_at);
   }
 
   view.append(
