@@ -15,6 +15,7 @@ from tests.catalogs import edited_catalog
 from tests.conftest import People, Person
 from tests.fixtures.workers import parked_queue_url
 from tests.live_server import LiveServer, free_port
+from voxhub.app import create_app
 from voxhub.audit.models import AuditEvent
 from voxhub.config import Settings
 
@@ -38,12 +39,23 @@ def test_the_catalog_is_public(client: TestClient) -> None:
     assert (prices["transcribe"]["credits"], prices["transcribe"]["per"]) == (10, "minute")
     assert (prices["translate"]["credits"], prices["translate"]["per"]) == (5, "job")
     assert (plans.json()["next_cursor"], packages.json()["next_cursor"]) == (None, None)  # lists answer as lists do
+    assert plans.json()["providers"] == ["stripe", "polar", "manual"]  # the tests' servers set every key
+
     assert [(p["id"], p["credits"], p["price_cents"]) for p in packages.json()["items"]] == [
         ("credits-100", 100, 500),
         ("basic", 250, 1000),
         ("professional", 500, 1800),
         ("enterprise", 1000, 3000),
     ]
+
+
+def test_the_catalog_names_only_the_providers_whose_keys_are_set(settings: Settings) -> None:
+    unset = {"stripe_secret_key": None, "stripe_webhook_secret": None, "polar_access_token": None}
+    stripe_only = settings.model_copy(update={"polar_access_token": None})
+    with TestClient(create_app(settings.model_copy(update=unset))) as bare:
+        assert bare.get("/api/v1/billing/plans").json()["providers"] == ["manual"]  # a manual order needs no key
+    with TestClient(create_app(stripe_only)) as keyed:
+        assert keyed.get("/api/v1/billing/plans").json()["providers"] == ["stripe", "manual"]
 
 
 def test_a_new_workspace_is_on_the_free_plan_with_no_credits(client: TestClient, people: People) -> None:

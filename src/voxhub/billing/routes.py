@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from voxhub.billing import payments, receipts
 from voxhub.billing import service as billing
 from voxhub.billing.catalog import catalog_of
+from voxhub.billing.providers import configured_providers
 from voxhub.billing.schemas import (
     BillingOut,
     CatalogOut,
@@ -52,6 +53,7 @@ async def list_plans(ctx: Ctx) -> CatalogOut:
             for name, price in catalog.prices.items()
         ],
         rounding=catalog.rounding,
+        providers=configured_providers(ctx.settings),
     )
 
 

@@ -71,6 +71,7 @@ class CatalogOut(Page[PlanOut]):
 
     prices: list[PriceOut]
     rounding: str
+    providers: list[str] = Field(description="Payment providers this server takes checkouts through.")
 
 
 class AllowanceOut(BaseModel):

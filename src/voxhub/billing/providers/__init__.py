@@ -36,6 +36,7 @@ __all__ = [
     "ProviderNotConfigured",
     "StripeProvider",
     "WebhookVerificationError",
+    "configured_providers",
     "get_provider",
 ]
 
@@ -82,3 +83,15 @@ def _keys(name: str, **variables: str | None) -> list[str]:
             name, f"The {name} billing provider is not configured: set {' and '.join(missing)}."
         )
     return [value for value in variables.values() if value]
+
+
+def configured_providers(settings: Settings) -> list[str]:
+    """The providers this server can take payments through: those whose keys are set."""
+    names = []
+    for name in PROVIDERS:
+        try:
+            get_provider(settings, name)
+        except ProviderNotConfigured:
+            continue
+        names.append(name)
+    return names
