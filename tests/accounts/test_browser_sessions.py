@@ -44,7 +44,9 @@ def csrf(client: TestClient) -> dict[str, str]:
     return {"X-CSRF-Token": client.cookies.get("vx_csrf") or ""}
 
 
-def test_signing_in_puts_the_refresh_token_in_an_httponly_strict_cookie_only(client: TestClient, people: People) -> None:
+def test_signing_in_puts_the_refresh_token_in_an_httponly_strict_cookie_only(
+    client: TestClient, people: People
+) -> None:
     person = people.create()
 
     response = sign_in(client, person.email)
@@ -83,7 +85,9 @@ def test_refreshing_needs_the_csrf_token_in_a_header(client: TestClient, people:
     # A refused request spends nothing: the right one still works.
     right = client.post(REFRESH, headers=csrf(client))
     assert right.status_code == 200, right.text
-    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {right.json()['access_token']}"}).status_code == 200
+    assert (
+        client.get("/api/v1/me", headers={"Authorization": f"Bearer {right.json()['access_token']}"}).status_code == 200
+    )
 
 
 def test_refreshing_rotates_the_cookie_and_a_replayed_cookie_signs_the_login_out(
