@@ -41,7 +41,9 @@ function amountOf(meter, quantity) {
 // A short figure for an axis: the unit is said once, in the chart's caption.
 function compact(meter, quantity) {
   if (meter === "storage_bytes") return bytes(quantity);
-  return new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 }).format(quantity);
+  // Two significant digits below 1, so a small peak's midpoint (0.05) is not shown as 0.
+  const digits = quantity > 0 && quantity < 1 ? { maximumSignificantDigits: 2 } : { maximumFractionDigits: 1 };
+  return new Intl.NumberFormat(undefined, { notation: "compact", ...digits }).format(quantity);
 }
 
 function money(cents, currency) {
