@@ -4,10 +4,12 @@
 import { api, currentToken } from "../lib/api.js";
 import { h, heading, section, button, notify, confirmDialog, badge, describe, bytes, duration, link, select, field, uid } from "../lib/dom.js";
 import { startJob, download } from "./jobs.js";
+import { focusableScrollers } from "./scrollable.js";
 
 // 50 MB a request: a proxy in front of voxhub sees bounded bodies, and a dropped connection costs one chunk at most.
 const CHUNK_BYTES = 50 * 1024 * 1024;
-const RETRY_DELAYS_MS = [0, 1000, 3000, 5000, 10000];
+// Long enough to outlast a minute's rate limit as well as a restart of the server.
+const RETRY_DELAYS_MS = [0, 1000, 3000, 5000, 10000, 20000, 30000];
 
 // Uploads outlive the page: going from Files to another console page keeps them running, and coming back shows them.
 const uploads = []; // {wsId, fileName, row, state: "uploading" | "paused" | "done" | "failed", upload}
@@ -15,6 +17,14 @@ let onUploaded = null; // the open files page's list refresh
 
 function tusEndpoint(wsId) {
   return `${location.origin}/api/v1/workspaces/${encodeURIComponent(wsId)}/uploads/tus/`;
+}
+
+// tus retries what may pass on its own (a dropped connection, a 5xx, a busy upload); past the plan's requests a
+// minute passes on its own too.
+function shouldRetry(error, attempt, options) {
+  const response = error && error.originalResponse;
+  if (response && response.getStatus() === 429) return true;
+  return window.tus.defaultOptions.onShouldRetry(error, attempt, options);
 }
 
 async function authorise(request) {
@@ -110,6 +120,7 @@ function startUpload(wsId, file) {
     removeFingerprintOnSuccess: true,
     metadata: { filename: file.name, filetype: file.type || "application/octet-stream" },
     onBeforeRequest: authorise,
+    onShouldRetry: shouldRetry,
     onProgress: showProgress,
     onSuccess: ({ lastResponse }) => {
       showProgress(file.size, file.size);
@@ -495,7 +506,7 @@ export async function files(view, ctx) {
     listBox.replaceChildren(
       h(
         "div",
-        { class: "table-wrap files-wrap" },
+        { class: "table-wrap files-wrap", dataset: { label: "Your files" } },
         h(
           "table",
           { class: "files-table" },
@@ -546,8 +557,10 @@ export async function files(view, ctx) {
   onUploaded = () => load(true);
   showUnfinished();
   await load(true);
+  const unmark = focusableScrollers(view);
 
   return () => {
+    unmark();
     left = true;
     onUploaded = null;
     document.removeEventListener("dragover", swallow);

@@ -22,6 +22,7 @@ import {
   link,
   uid,
 } from "../lib/dom.js";
+import { focusableScrollers } from "./scrollable.js";
 
 const FINAL = new Set(["succeeded", "failed", "canceled"]);
 const STATUSES = ["queued", "running", "succeeded", "failed", "canceled"];
@@ -448,8 +449,10 @@ export async function jobs(view, ctx) {
   );
   await primeFileNames(ws.id);
   await load(true);
+  const unmark = focusableScrollers(view);
 
   return () => {
+    unmark();
     left = true;
     for (const close of streams.values()) close();
     streams.clear();
@@ -1006,7 +1009,7 @@ export async function job(view, ctx) {
         : attempts.length
           ? h(
               "div",
-              { class: "table-wrap" },
+              { class: "table-wrap", dataset: { label: "Attempts" } },
               h(
                 "table",
                 {},
@@ -1052,7 +1055,7 @@ export async function job(view, ctx) {
 
     const resultView =
       current.result && Object.keys(current.result).length
-        ? h("details", { class: "result" }, h("summary", {}, "Result (JSON)"), h("pre", {}, truncate(JSON.stringify(current.result, null, 2), 20000)))
+        ? h("details", { class: "result" }, h("summary", {}, "Result (JSON)"), h("pre", { "data-label": "Result" }, truncate(JSON.stringify(current.result, null, 2), 20000)))
         : null;
 
     details.replaceChildren(
@@ -1159,8 +1162,10 @@ export async function job(view, ctx) {
   );
   paintAll();
   followIfRunning();
+  const unmark = focusableScrollers(view);
 
   return () => {
+    unmark();
     left = true;
     if (stopFollowing) stopFollowing();
   };
