@@ -13,7 +13,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.conftest import People, Person
-from tests.jobs_helpers import get_job, job_url, read_events, start, upload
+from tests.jobs_helpers import get_job, job_url, read_events, start, upload, wait_for_job
 
 
 def test_the_event_stream_tells_a_job_from_queued_to_its_final_state_and_resumes_after_last_event_id(
@@ -154,3 +154,19 @@ def test_an_events_token_stops_working_when_its_login_is_signed_out_or_its_holde
     assert removed.status_code == 204, removed.text
     assert (signed_out.status_code, signed_out.json()["error"]["code"]) == (401, "session_revoked")
     assert (left.status_code, left.json()["error"]["code"]) == (404, "workspace_not_found")
+
+
+def test_a_retried_job_streams_past_its_earlier_end_to_the_end_of_its_last_attempt(
+    client: TestClient, people: People, media: dict[str, Path]
+) -> None:
+    owner = people.create()
+    job = wait_for_job(client, owner, start(client, owner, upload(client, owner, media["tone.wav"]), start_s=30)["id"])
+    assert client.post(f"{job_url(owner, job['id'])}/retry", headers=owner.headers).status_code == 202
+    assert wait_for_job(client, owner, job["id"])["attempts"] == 2
+
+    events = read_events(client, owner, job["id"])
+
+    finals = [event for event in events if event.kind == "state" and event.data.get("final")]
+    assert len(finals) == 2  # the first attempt's end is replayed, and the stream went on
+    assert events[-1] == finals[-1]
+    assert [e.data["status"] for e in events if e.kind == "state"].count("queued") == 2

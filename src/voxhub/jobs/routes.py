@@ -245,12 +245,15 @@ async def job_events(
         last_sent = time.monotonic()
         yield "retry: 2000\n\n"
         while True:
-            for event_id, kind, data in await run_in_threadpool(fetch, after):
+            batch = await run_in_threadpool(fetch, after)
+            for number, (event_id, kind, data) in enumerate(batch, start=1):
                 after = event_id
                 last_sent = time.monotonic()
                 yield _sse(event_id, kind, data)
-                if kind == "state" and data.get("final"):
-                    return
+                # A retried job's history holds the earlier attempt's end: the stream ends at the last one only.
+                if kind == "state" and data.get("final") and number == len(batch):
+                    if not await run_in_threadpool(fetch, event_id):
+                        return
             if await request.is_disconnected():
                 return
             if time.monotonic() - last_sent >= HEARTBEAT_S:
