@@ -3,7 +3,8 @@
 // A page is an async function `(view, ctx)` exported by a module in pages/: it fills `view` (an empty element) and
 // may return a function to run when the page is left (to close an event stream, stop a player). `ctx` holds
 // `params` (from the address pattern), `query` (URLSearchParams), `me` (the signed-in user or null), `workspaces`,
-// `ws` (the workspace the address names), `navigate(path)` and `reload()` (re-read me and workspaces, redraw).
+// `ws` (the workspace the address names), `preferredWorkspace` (the last used, else the personal one),
+// `navigate(path)` and `reload()` (re-read me and workspaces, redraw).
 
 import { api, all, onSignedOut, refresh, signOut } from "./lib/api.js";
 import { h, append, notify, describe, select } from "./lib/dom.js";
@@ -99,7 +100,7 @@ function lastWorkspace() {
 
 function themeToggle() {
   const root = document.documentElement;
-  const current = () => root.dataset.theme || (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light");
+  const current = () => root.dataset.theme || "light";
   const button = h("button", { type: "button", class: "ghost theme-toggle" });
   const label = () => {
     const next = current() === "dark" ? "light" : "dark";
@@ -258,6 +259,7 @@ async function render() {
     me: state.me,
     workspaces: state.workspaces,
     ws,
+    preferredWorkspace: lastWorkspace(),
     navigate,
     reload: async () => {
       await loadSession();
