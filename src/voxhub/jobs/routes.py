@@ -251,9 +251,9 @@ async def job_events(
                 last_sent = time.monotonic()
                 yield _sse(event_id, kind, data)
                 # A retried job's history holds the earlier attempt's end: the stream ends at the last one only.
-                if kind == "state" and data.get("final") and number == len(batch):
-                    if not await run_in_threadpool(fetch, event_id):
-                        return
+                last = kind == "state" and data.get("final") and number == len(batch)
+                if last and not await run_in_threadpool(fetch, event_id):
+                    return
             if await request.is_disconnected():
                 return
             if time.monotonic() - last_sent >= HEARTBEAT_S:
