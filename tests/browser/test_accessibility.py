@@ -129,6 +129,8 @@ def check_page(page: Any, path: str, name: str, axe_source: str, screenshots: Pa
     visit(page, path)
     for theme in ("light", "dark"):
         page.emulate_media(color_scheme=theme)
+        # The page follows the system's theme when it changes (theme.js), a moment later.
+        page.wait_for_function("(theme) => document.documentElement.dataset.theme === theme", arg=theme)
         # Colours that ease from one theme to the other would be judged halfway: end the transitions.
         page.evaluate("() => document.getAnimations().forEach((a) => a instanceof CSSTransition && a.finish())")
         problems += report(axe_violations(page, axe_source), f"{name} ({theme} theme)")
