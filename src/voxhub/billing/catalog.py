@@ -21,12 +21,13 @@ METER_UNITS: dict[str, int] = {
     "tts_characters": 1,
     "podcasts": 1,
     "translations": 1,
+    "text_tokens": 1,
     "storage_bytes": 1,
     "api_requests": 1,
 }
-ALLOWANCE_METERS = ("audio_minutes", "tts_characters", "podcasts", "translations")
+ALLOWANCE_METERS = ("audio_minutes", "tts_characters", "podcasts", "translations", "text_tokens")
 
-Meter = Literal["audio_minutes", "tts_characters", "podcasts", "translations"]
+Meter = Literal["audio_minutes", "tts_characters", "podcasts", "translations", "text_tokens"]
 
 # The job type behind each feature a plan may list. A plan that lists one must let its workspaces run that job type
 # within its allowances: someone new to voxhub tries every listed feature before buying anything. (Other features,
@@ -96,7 +97,7 @@ class Package(_Strict):
 
 class Price(_Strict):
     credits: int = Field(ge=0)
-    per: Literal["minute", "job"]
+    per: Literal["minute", "job", "1k_tokens"]
     of: Literal["input", "output"] | None = None
     meter: Meter | None = None
 
@@ -189,6 +190,13 @@ def credits_for_seconds(price: Price, seconds: float, rounding: str) -> int:
     if rounding == "started_minute":
         return math.ceil(seconds / 60 - 1e-9) * price.credits
     return math.ceil(seconds * price.credits / 60 - 1e-9)
+
+
+def credits_for_tokens(price: Price, tokens: float) -> int:
+    """Credits for `tokens` of text (prompt and completion) at a per-1k-tokens price, rounded up to a whole credit."""
+    if tokens <= 0:
+        return 0
+    return math.ceil(tokens * price.credits / 1000 - 1e-9)
 
 
 def load_catalog(path: Path | None) -> Catalog:

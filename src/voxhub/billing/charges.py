@@ -26,6 +26,7 @@ class ChargedPrice(Price):
 class ChargeEstimate(BaseModel):
     seconds: float = Field(default=0.0, description="Audio duration the hold was sized for.")
     characters: int = Field(default=0, description="Characters of text the hold was sized for.")
+    tokens: int = Field(default=0, description="Tokens of text (prompt and completion) the hold was sized for.")
 
 
 class ChargeAllowance(BaseModel):

@@ -17,7 +17,16 @@ from sqlalchemy.orm import Session
 from voxhub.audit import service as audit
 from voxhub.audit.service import Actor
 from voxhub.billing import ledger
-from voxhub.billing.catalog import ALLOWANCE_METERS, METER_UNITS, Catalog, Plan, Price, catalog_of, credits_for_seconds
+from voxhub.billing.catalog import (
+    ALLOWANCE_METERS,
+    METER_UNITS,
+    Catalog,
+    Plan,
+    Price,
+    catalog_of,
+    credits_for_seconds,
+    credits_for_tokens,
+)
 from voxhub.billing.charges import Charge, ChargeAllowance, ChargedPrice, ChargeEstimate, ChargeState
 from voxhub.billing.models import (
     AllowanceUse,
@@ -196,12 +205,15 @@ class Measure:
 
     seconds: float = 0.0
     characters: int = 0
+    tokens: int = 0  # of text generation: prompt and completion
 
     def meter_units(self, meter: str) -> int:
         if meter == "audio_minutes":
             return math.ceil(self.seconds)
         if meter == "tts_characters":
             return self.characters
+        if meter == "text_tokens":
+            return self.tokens
         return 1  # podcasts and the like count jobs
 
 
@@ -230,9 +242,11 @@ def measured(result: dict[str, Any] | None, estimated: Measure) -> Measure:
     result = result or {}
     seconds = result.get("duration_s")
     characters = result.get("characters")
+    tokens = result.get("tokens")
     return Measure(
         seconds=float(seconds) if isinstance(seconds, int | float) else estimated.seconds,
         characters=int(characters) if isinstance(characters, int) else estimated.characters,
+        tokens=int(tokens) if isinstance(tokens, int) else estimated.tokens,
     )
 
 
@@ -242,6 +256,8 @@ def _credits(rounding: str, price: Price, measure: Measure, paid_share: float) -
         return 0
     if price.per == "job":
         return price.credits
+    if price.per == "1k_tokens":
+        return credits_for_tokens(price, measure.tokens * paid_share)
     return credits_for_seconds(price, measure.seconds * paid_share, rounding)
 
 
@@ -340,7 +356,9 @@ def hold(
         state=ChargeState.HELD,
         holds=holds,
         price=ChargedPrice(**price.model_dump(), rounding=catalog.rounding),
-        estimated=ChargeEstimate(seconds=round(measure.seconds, 3), characters=measure.characters),
+        estimated=ChargeEstimate(
+            seconds=round(measure.seconds, 3), characters=measure.characters, tokens=measure.tokens
+        ),
         held=cost.credits,
         charged=None,
         allowance=ChargeAllowance(
@@ -370,7 +388,9 @@ def settle_job(db: Session, *, ctx: AppContext, job: Any, now: datetime | None =
     succeeded = job.status == SyncChargeStatus.SUCCEEDED  # a job succeeds with the same word as a call
     used_units, charged = 0, 0
     if succeeded:
-        estimated = Measure(seconds=charge.estimated.seconds, characters=charge.estimated.characters)
+        estimated = Measure(
+            seconds=charge.estimated.seconds, characters=charge.estimated.characters, tokens=charge.estimated.tokens
+        )
         actual = measured(job.result, estimated)
         wanted = actual.meter_units(price.meter) if price.meter else 0
         used_units = min(held_units, wanted)

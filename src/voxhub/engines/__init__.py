@@ -9,9 +9,10 @@ from typing import Literal
 from voxhub.config import Settings
 from voxhub.engines.base import EngineError, Synthesizer, Transcriber, Translator, Voice
 from voxhub.engines.cache import ModelCache
+from voxhub.engines.llm import LocalGenerator, RemoteGenerator, TextGenerator
 from voxhub.engines.remote import RemoteConfig, RemoteSynthesizer, RemoteTranscriber, RemoteTranslator
 
-Capability = Literal["asr", "tts", "mt"]
+Capability = Literal["asr", "tts", "mt", "llm"]
 EngineName = Literal["local", "remote"]
 
 # OpenAI's voice names, so existing client code runs unchanged: each maps to an installed voice.
@@ -35,10 +36,18 @@ def remote_config(
     settings: Settings, capability: Capability, *, api_key: str | None = None, base_url: str | None = None
 ) -> RemoteConfig:
     """Settings for one remote capability; a workspace's stored provider key (and its base URL) wins."""
-    url = {"asr": settings.remote_asr_url, "tts": settings.remote_tts_url, "mt": settings.remote_mt_url}[capability]
-    model = {"asr": settings.remote_asr_model, "tts": settings.remote_tts_model, "mt": settings.remote_mt_model}[
-        capability
-    ]
+    url = {
+        "asr": settings.remote_asr_url,
+        "tts": settings.remote_tts_url,
+        "mt": settings.remote_mt_url,
+        "llm": settings.remote_llm_url,
+    }[capability]
+    model = {
+        "asr": settings.remote_asr_model,
+        "tts": settings.remote_tts_model,
+        "mt": settings.remote_mt_model,
+        "llm": settings.remote_llm_model,
+    }[capability]
     return RemoteConfig(
         base_url=base_url or url,
         api_key=api_key or settings.remote_api_key,
@@ -82,6 +91,25 @@ def translator(
     from voxhub.engines.mt import BergamotTranslator
 
     return BergamotTranslator()
+
+
+def text_generator(
+    settings: Settings,
+    *,
+    engine: Literal["local", "remote", "none"] | None = None,
+    model: str | None = None,
+    remote: RemoteConfig | None = None,
+) -> TextGenerator | None:
+    """The configured language model (loaded on first use), or None when text generation is off (`none`)."""
+    chosen = engine or settings.llm_engine
+    if chosen == "none":
+        return None
+    if chosen == "remote":
+        config = remote or remote_config(settings, "llm")
+        if model:
+            config = RemoteConfig(config.base_url, config.api_key, model, config.timeout_s)
+        return RemoteGenerator(config, context_tokens=settings.llm_context_tokens)
+    return LocalGenerator(settings, model_cache(settings), model)
 
 
 def speaks(voice: Voice, language: str) -> bool:

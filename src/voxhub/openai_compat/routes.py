@@ -18,8 +18,17 @@ from voxhub.apikeys import service as apikeys
 from voxhub.deps import Ctx, CurrentPrincipal, DbSession, limit_requests
 from voxhub.errors import NotFound, Unauthorized, openai_responses
 from voxhub.files import service as files
-from voxhub.openai_compat import service
-from voxhub.openai_compat.schemas import ModelList, ModelOut, SpeechIn, TranscriptionForm, TranslationForm, form_schema
+from voxhub.openai_compat import chat, service
+from voxhub.openai_compat.schemas import (
+    ChatCompletionIn,
+    ChatCompletionOut,
+    ModelList,
+    ModelOut,
+    SpeechIn,
+    TranscriptionForm,
+    TranslationForm,
+    form_schema,
+)
 from voxhub.openai_compat.service import Task
 from voxhub.openai_compat.upload import Upload, receive_upload
 from voxhub.workspaces.models import Role
@@ -142,6 +151,30 @@ async def create_speech(
     OpenAI's `audio.speech.create` answers."""
     audio = await service.speech_call(request.app.state.db, db, ctx=ctx, access=access, body=body)
     return StreamingResponse(audio, media_type=service.speech_media_type(body.response_format))
+
+
+_CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A chat completion; with `stream`, server-sent events of chat.completion.chunk objects, "
+        "ending `data: [DONE]`",
+        "content": {"text/event-stream": {}},
+    },
+    **openai_responses(400, 401, 402, 403, 404, 413, 429, 503),
+}
+
+
+@router.post(
+    "/chat/completions", summary="Create a chat completion", response_model=ChatCompletionOut, responses=_CHAT_RESPONSES
+)
+async def create_chat_completion(
+    request: Request, body: ChatCompletionIn, db: DbSession, ctx: Ctx, access: SpendingKey
+) -> Response:
+    """Chat messages → the language model's answer, whole or streamed as server-sent events, as OpenAI's
+    `chat.completions.create` answers; `response_format` json_schema holds the answer to a JSON schema."""
+    answer = await chat.chat_call(request.app.state.db, db, ctx=ctx, access=access, body=body)
+    if isinstance(answer, ChatCompletionOut):
+        return JSONResponse(answer.model_dump(mode="json"))
+    return StreamingResponse(answer, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/models", summary="List models", responses=openai_responses(401))

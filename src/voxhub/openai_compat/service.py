@@ -21,6 +21,7 @@ from voxhub.context import AppContext
 from voxhub.db import Database
 from voxhub.engines import Capability
 from voxhub.engines.asr import installed_models
+from voxhub.engines.llm import local_models
 from voxhub.engines.remote import RemoteConfig, language_name
 from voxhub.engines.textnorm import estimate_seconds
 from voxhub.errors import BadRequest, NotFound, Unprocessable, VoxhubError
@@ -74,9 +75,19 @@ def _installed_at() -> int:
 
 
 def list_models(settings: Settings) -> list[ModelOut]:
-    """The installed Whisper models by their own names, then OpenAI's names for the default models."""
-    ids = [*installed_models(settings), *ASR_ALIASES, *TTS_MODELS]
+    """The installed Whisper models by their own names, then OpenAI's names for the default models, then the
+    language models."""
+    ids = [*installed_models(settings), *ASR_ALIASES, *TTS_MODELS, *chat_models(settings)]
     return [ModelOut(id=model_id, created=_installed_at(), owned_by=OWNER) for model_id in dict.fromkeys(ids)]
+
+
+def chat_models(settings: Settings) -> list[str]:
+    """Language models this server answers to: the local ones that are installed, or the remote engine's model."""
+    if settings.llm_engine == "none":
+        return []
+    if settings.llm_engine == "remote":
+        return [settings.remote_llm_model]
+    return local_models(settings)
 
 
 def get_model(settings: Settings, model_id: str) -> ModelOut:
