@@ -41,6 +41,7 @@ from voxhub.jobs.routes import job_types as job_type_routes
 from voxhub.jobs.routes import router as job_routes
 from voxhub.notify.routes import router as webhook_routes
 from voxhub.observability import Metrics, RequestContextMiddleware
+from voxhub.openai_compat.embeddings import router as openai_embedding_routes
 from voxhub.openai_compat.routes import create_transcription, create_translation
 from voxhub.openai_compat.routes import router as openai_routes
 from voxhub.periodic import PeriodicRunner
@@ -155,6 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         transcript_routes,
         voices_routes,
         openai_routes,
+        openai_embedding_routes,
         billing_public_routes,
         billing_routes,
         billing_admin_routes,

@@ -32,6 +32,7 @@ def test_the_catalog_is_public(client: TestClient) -> None:
         "tts_characters": 20000,
         "podcasts": 5,
         "translations": 10,  # the free plan lists translation: it includes some
+        "text_tokens": 100000,
     }
     assert by_id["business"]["allowances"]["audio_minutes"] is None  # unlimited
     assert by_id["pro"]["yearly_price_cents"] < 12 * by_id["pro"]["monthly_price_cents"]

@@ -9,10 +9,11 @@ from typing import Literal
 from voxhub.config import Settings
 from voxhub.engines.base import EngineError, Synthesizer, Transcriber, Translator, Voice
 from voxhub.engines.cache import ModelCache
+from voxhub.engines.embed import Embedder, RemoteEmbedder, local_embedder
 from voxhub.engines.llm import LocalGenerator, RemoteGenerator, TextGenerator
 from voxhub.engines.remote import RemoteConfig, RemoteSynthesizer, RemoteTranscriber, RemoteTranslator
 
-Capability = Literal["asr", "tts", "mt", "llm"]
+Capability = Literal["asr", "tts", "mt", "llm", "embed"]
 EngineName = Literal["local", "remote"]
 
 # OpenAI's voice names, so existing client code runs unchanged: each maps to an installed voice.
@@ -41,12 +42,14 @@ def remote_config(
         "tts": settings.remote_tts_url,
         "mt": settings.remote_mt_url,
         "llm": settings.remote_llm_url,
+        "embed": settings.remote_embed_url,
     }[capability]
     model = {
         "asr": settings.remote_asr_model,
         "tts": settings.remote_tts_model,
         "mt": settings.remote_mt_model,
         "llm": settings.remote_llm_model,
+        "embed": settings.remote_embed_model,
     }[capability]
     return RemoteConfig(
         base_url=base_url or url,
@@ -110,6 +113,22 @@ def text_generator(
             config = RemoteConfig(config.base_url, config.api_key, model, config.timeout_s)
         return RemoteGenerator(config, context_tokens=settings.llm_context_tokens)
     return LocalGenerator(settings, model_cache(settings), model)
+
+
+def embedder(
+    settings: Settings,
+    *,
+    engine: EngineName | None = None,
+    model: str | None = None,
+    remote: RemoteConfig | None = None,
+) -> Embedder:
+    """The configured embedding model (a bundled one loads on first use); `model` picks another."""
+    if (engine or settings.embed_engine) == "remote":
+        config = remote or remote_config(settings, "embed")
+        if model:
+            config = RemoteConfig(config.base_url, config.api_key, model, config.timeout_s)
+        return RemoteEmbedder(config)
+    return local_embedder(model_cache(settings), model or settings.embed_model)
 
 
 def speaks(voice: Voice, language: str) -> bool:

@@ -4,11 +4,11 @@ or the configured remote API), with API keys, rate limits, audit and billing as 
 from __future__ import annotations
 
 import base64
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -36,6 +36,8 @@ JOB_TYPE = "embed"  # the catalog's price key (`[prices.embed]`, per 1k tokens) 
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 
+Text = Annotated[str, StringConstraints(max_length=MAX_INPUT_CHARS)]
+
 
 # ---- request and response bodies, as OpenAI's API reference has them ----
 
@@ -43,7 +45,7 @@ router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 class EmbeddingsIn(BaseModel):
     model_config = ConfigDict(extra="ignore", protected_namespaces=())
 
-    input: str | list[str] = Field(
+    input: Text | Annotated[list[Text], Field(max_length=MAX_INPUTS)] = Field(
         description="A text, or a list of up to 2048 texts, none empty; token arrays are not taken."
     )
     model: str = Field(

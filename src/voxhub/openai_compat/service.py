@@ -21,6 +21,8 @@ from voxhub.context import AppContext
 from voxhub.db import Database
 from voxhub.engines import Capability
 from voxhub.engines.asr import installed_models
+from voxhub.engines.embed import LOCAL_MODELS as EMBED_MODELS
+from voxhub.engines.embed import OPENAI_EMBED_ALIASES
 from voxhub.engines.llm import local_models
 from voxhub.engines.remote import RemoteConfig, language_name
 from voxhub.engines.textnorm import estimate_seconds
@@ -77,7 +79,9 @@ def _installed_at() -> int:
 def list_models(settings: Settings) -> list[ModelOut]:
     """The installed Whisper models by their own names, then OpenAI's names for the default models, then the
     language models."""
-    ids = [*installed_models(settings), *ASR_ALIASES, *TTS_MODELS, *chat_models(settings)]
+    embedding = [model.model_id for model in EMBED_MODELS.values()]
+    chat = chat_models(settings)
+    ids = [*installed_models(settings), *ASR_ALIASES, *TTS_MODELS, *embedding, *OPENAI_EMBED_ALIASES, *chat]
     return [ModelOut(id=model_id, created=_installed_at(), owned_by=OWNER) for model_id in dict.fromkeys(ids)]
 
 
