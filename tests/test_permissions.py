@@ -143,6 +143,8 @@ TABLE: list[Rule] = [
         ok("404 job_not_found"),
         json={"speakers": {"S1": "Ana"}},
     ),
+    # -- insights: viewers read
+    Rule("GET", "/jobs/{job_id}/insights", "viewer", "read", ok("404 job_not_found")),
     # -- outgoing webhooks: admins
     Rule("POST", "/webhooks", "admin", "admin", ok("422 webhook_url_not_allowed"), json=LOOPBACK_WEBHOOK),
     Rule("GET", "/webhooks", "admin", "admin", ok("200")),

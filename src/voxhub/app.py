@@ -33,6 +33,7 @@ from voxhub.files import tus
 from voxhub.files.routes import router as file_routes
 from voxhub.files.routes import upload_file
 from voxhub.files.tus import router as tus_routes
+from voxhub.insights.routes import router as insights_routes
 from voxhub.jobs import metrics as job_metrics
 from voxhub.jobs.executors import make_executor
 from voxhub.jobs.metrics import JobStateCollector
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin_routes,
         webhook_routes,
         transcript_routes,
+        insights_routes,
         voices_routes,
         openai_routes,
         openai_embedding_routes,

@@ -16,6 +16,7 @@ from voxhub.billing.models import (
     UsageRecord,
 )
 from voxhub.files.models import File, Upload
+from voxhub.insights.models import Insights
 from voxhub.jobs.models import Job, JobAttempt, JobEvent
 from voxhub.notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from voxhub.transcripts.models import TranscriptVersion
@@ -29,6 +30,7 @@ __all__ = [
     "Checkout",
     "CreditAccount",
     "File",
+    "Insights",
     "Invitation",
     "Job",
     "JobAttempt",

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from voxhub.context import AppContext
     from voxhub.jobs.context import JobContext
 
-QUEUES = ("asr", "tts", "media", "default")
+QUEUES = ("asr", "tts", "media", "text", "default")
 
 
 class PipelineError(Exception):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from voxhub.db import affected, on_commit
 from voxhub.errors import Conflict, NotFound, Unprocessable, field_errors
 from voxhub.files import service as files
 from voxhub.files.models import FileStatus
+from voxhub.hooks import Hook
 from voxhub.ids import new_id
 from voxhub.jobs import events
 from voxhub.jobs.models import FINAL_STATES, AttemptOutcome, EventKind, Job, JobAttempt, JobStatus
@@ -36,6 +38,17 @@ BACKOFF_BASE_S = 2.0
 BACKOFF_CAP_S = 300.0
 # A job whose workspace already runs all the jobs its plan allows waits this long before it is looked at again.
 CONCURRENCY_WAIT_S = 2.0
+
+
+@dataclass(frozen=True)
+class JobSucceeded:
+    ctx: AppContext
+    job: Job
+
+
+# Sent in the transaction that records a job's success, before its watchers hear of it: rooms above start follow-up
+# work here (insights after a transcription), and may add to the job's result.
+job_succeeded: Hook[JobSucceeded] = Hook("job.succeeded")
 
 
 def job_type(name: str) -> JobType:
@@ -452,6 +465,7 @@ def succeed(db: Session, *, ctx: AppContext, job_id: str, worker_id: str, result
     )
     if job is not None:
         _finish_attempt(db, job=job, worker_id=worker_id, outcome=AttemptOutcome.SUCCEEDED)
+        job_succeeded.send(db, JobSucceeded(ctx=ctx, job=job))
         on_final(db, ctx=ctx, job=job)
     return job
 

@@ -2,13 +2,14 @@
 assembled (`register_all`); the jobs room below knows job types only through its registry."""
 
 from voxhub.jobs.registry import JobType, register
-from voxhub.pipelines import media_convert, synthesize, transcribe, translate
+from voxhub.pipelines import insights, media_convert, synthesize, transcribe, translate
 
 JOB_TYPES: tuple[JobType, ...] = (
     transcribe.JOB_TYPE,
     translate.JOB_TYPE,
     synthesize.JOB_TYPE,
     media_convert.JOB_TYPE,
+    insights.JOB_TYPE,
 )
 
 

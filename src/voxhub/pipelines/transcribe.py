@@ -53,6 +53,9 @@ class TranscribeParams(BaseModel):
     num_speakers: int | None = Field(default=None, ge=1, le=20)
     min_speakers: int | None = Field(default=None, ge=1, le=20)
     max_speakers: int | None = Field(default=None, ge=1, le=20)
+    insights: bool = Field(
+        default=False, description="Once transcribed, start an insights job on the transcript (its id in the result)."
+    )
 
     @field_validator("language")
     @classmethod
