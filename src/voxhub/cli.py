@@ -16,6 +16,7 @@ import typer
 from voxhub import speech_cli
 from voxhub.config import PREVIOUS_SECRET_KEYS_FILE, SECRET_KEY_FILE, Settings
 from voxhub.db import Database, migrate, schema_state
+from voxhub.jobs.registry import QUEUES
 from voxhub.observability import configure_logging
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ def serve(
 
 @app.command()
 def worker(
-    queues: Annotated[str, typer.Option(help="Comma-separated queues to take jobs from.")] = "asr,tts,media,default",
+    queues: Annotated[str, typer.Option(help="Comma-separated queues to take jobs from.")] = ",".join(QUEUES),
     concurrency: Annotated[int | None, typer.Option(help="Jobs run at once; default CPU count.")] = None,
 ) -> None:
     """Run a Celery worker for jobs (needs VOXHUB_QUEUE_URL=redis://…)."""
