@@ -115,6 +115,7 @@ def console(tmp_path_factory: pytest.TempPathFactory, billing_catalog: Path) -> 
         run_periodic_tasks=False,
         workers=1,
         asr_model="tiny.en",  # the installed small model: a transcription started from the console runs in seconds
+        llm_engine="none",  # insights by the extractive method: seconds, and no language model to load
         password_hash_time_cost=1,
         password_hash_memory_kib=1024,
         password_hash_parallelism=1,

@@ -5,6 +5,7 @@
 
 import { api, all, ApiError } from "../lib/api.js";
 import { h, append, field, form, heading, section, describe, notify, busy, badge, duration, when, link, select } from "../lib/dom.js";
+import { insightsSection } from "./insights.js";
 
 const FINAL = new Set(["succeeded", "failed", "canceled"]);
 // A word stays lit through a pause this short, so the highlight does not flicker between words.
@@ -835,6 +836,7 @@ async function startEditor({ ctx, wsId, job, canEdit, facts, body, stops }) {
         h(
           "div",
           { class: "transcript-side" },
+          insightsSection({ wsId, jobId, canEdit, playFrom, onStop: (stop) => stops.add(stop) }),
           section("Export", exportBox),
           section("Translations", translationsBox, canEdit ? translateForm() : null, translateRuns),
           section("Speakers", speakersBox),
