@@ -18,7 +18,7 @@ from voxhub.config import Settings
 from voxhub.jobs.models import Job, JobStatus
 from voxhub.transcripts import service as transcripts
 
-JOB_TIMEOUT_S = 240.0  # two cores shared by several test processes, and a language model among them
+JOB_TIMEOUT_S = 240.0  # two cores shared by several test processes
 
 
 @pytest.fixture
@@ -73,11 +73,13 @@ def start_insights(client: TestClient, person: Person, job_input: dict[str, Any]
     )
 
 
-def run_insights(client: TestClient, person: Person, job_input: dict[str, Any], **params: Any) -> dict[str, Any]:
+def run_insights(
+    client: TestClient, person: Person, job_input: dict[str, Any], *, timeout: float = JOB_TIMEOUT_S, **params: Any
+) -> dict[str, Any]:
     """Start an insights job (it must be accepted) and wait until it is over; the job as it ended."""
     accepted = start_insights(client, person, job_input, **params)
     assert accepted.status_code == 202, accepted.text
-    return wait_for_job(client, person, accepted.json()["id"], timeout=JOB_TIMEOUT_S)
+    return wait_for_job(client, person, accepted.json()["id"], timeout=timeout)
 
 
 def insights_of(client: TestClient, person: Person, job_id: str, workspace_id: str | None = None) -> httpx2.Response:

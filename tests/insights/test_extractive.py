@@ -13,7 +13,7 @@ from voxhub import engines
 from voxhub.config import Settings
 from voxhub.engines.embed import Embedder
 from voxhub.insights import extractive
-from voxhub.insights.segments import from_text, from_transcript
+from voxhub.insights.segments import from_text, from_transcript, sentences
 
 TOLERANCE_S = 20.0
 
@@ -27,10 +27,13 @@ def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
 def test_chapters_begin_where_the_topics_change_and_cover_the_recording(embedder: Embedder) -> None:
     document, changes = transcript_of()
     segments = from_transcript(document)
-    vectors = extractive.embed(segments, embedder)
-    starts = extractive.chapter_starts(segments, vectors)
+    units = sentences(segments)
+    vectors = extractive.embed(units, embedder)
+    starts = extractive.chapter_starts(segments, units, vectors)
 
-    chapters = extractive.chapters(segments, vectors, starts=starts, language="en", duration=document["duration_s"])
+    chapters = extractive.chapters(
+        segments, units, vectors, starts=starts, language="en", duration=document["duration_s"]
+    )
 
     assert len(chapters) == len(TOPICS), [(c.start, c.gist) for c in chapters]
     for chapter, planted in zip(chapters[1:], changes, strict=True):
@@ -51,7 +54,7 @@ def test_chapters_begin_where_the_topics_change_and_cover_the_recording(embedder
 def test_the_planted_key_terms_are_key_phrases_timed_by_their_words(embedder: Embedder) -> None:
     document, _changes = transcript_of()
     segments = from_transcript(document)
-    starts = extractive.chapter_starts(segments, extractive.embed(segments, embedder))
+    starts = extractive.chapter_starts(segments, segments, extractive.embed(segments, embedder))
 
     phrases = extractive.key_phrases(segments, language="en", starts=starts)
 
@@ -97,9 +100,9 @@ def test_plain_text_is_read_as_sentences_without_times(embedder: Embedder) -> No
     segments = from_text(text)
     assert len(segments) == sum(len(topic.sentences) for topic in TOPICS)
     vectors = extractive.embed(segments, embedder)
-    starts = extractive.chapter_starts(segments, vectors)
+    starts = extractive.chapter_starts(segments, segments, vectors)
 
-    chapters = extractive.chapters(segments, vectors, starts=starts, language="en", duration=None)
+    chapters = extractive.chapters(segments, segments, vectors, starts=starts, language="en", duration=None)
     phrases = extractive.key_phrases(segments, language="en", starts=starts)
 
     assert len(chapters) == len(TOPICS)
@@ -114,9 +117,46 @@ def test_a_short_transcript_is_one_chapter(embedder: Embedder) -> None:
     vectors = extractive.embed(segments, embedder)
 
     chapters = extractive.chapters(
-        segments, vectors, starts=extractive.chapter_starts(segments, vectors), language="en", duration=60.0
+        segments,
+        segments,
+        vectors,
+        starts=extractive.chapter_starts(segments, segments, vectors),
+        language="en",
+        duration=60.0,
     )
 
     assert len(chapters) == 1
     assert (chapters[0].start, chapters[0].end) == (0.0, 60.0)
     assert chapters[0].segment_ids == [0, 1, 2, 3, 4]
+
+
+def test_long_segments_are_read_by_sentence_and_chapters_keep_whole_segments(embedder: Embedder) -> None:
+    # Batched Whisper writes 30 s segments of several sentences: five sentences a segment here.
+    document, changes = transcript_of()
+    fine = document["segments"]
+    coarse = [
+        {
+            "id": number,
+            "start": group[0]["start"],
+            "end": group[-1]["end"],
+            "text": " ".join(segment["text"] for segment in group),
+            "words": [word for segment in group for word in segment["words"]],
+        }
+        for number, group in enumerate(fine[index : index + 5] for index in range(0, len(fine), 5))
+    ]
+    segments = from_transcript({**document, "segments": coarse})
+    units = sentences(segments)
+    assert [unit.text for unit in units] == [segment["text"] for segment in fine]
+    assert [(unit.start, unit.end) for unit in units] == [(segment["start"], segment["end"]) for segment in fine]
+    vectors = extractive.embed(units, embedder)
+
+    starts = extractive.chapter_starts(segments, units, vectors)
+    chapters = extractive.chapters(
+        segments, units, vectors, starts=starts, language="en", duration=document["duration_s"]
+    )
+
+    assert len(chapters) == len(TOPICS)
+    for chapter, planted in zip(chapters[1:], changes, strict=True):
+        assert chapter.start is not None and abs(chapter.start - planted) <= TOLERANCE_S, (chapter.start, planted)
+    assert [i for chapter in chapters for i in chapter.segment_ids] == [segment["id"] for segment in coarse]
+    assert all(chapter.headline in {segment["text"] for segment in fine} for chapter in chapters)  # a sentence

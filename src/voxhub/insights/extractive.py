@@ -79,12 +79,12 @@ def depth_scores(similarity: np.ndarray) -> np.ndarray:
     return depth
 
 
-def chapter_starts(segments: Sequence[Segment], vectors: np.ndarray) -> list[int]:
-    """Indexes of the segments that begin a chapter (the first is always 0): the deepest dips in similarity, deeper
-    than is usual for this transcript, no chapter shorter than MIN_CHAPTER_WORDS."""
-    counts = [len(segment.text.split()) for segment in segments]
+def topic_shifts(units: Sequence[Segment], vectors: np.ndarray) -> list[int]:
+    """Indexes of the units (sentences) that begin a new topic (the first is always 0): the deepest dips in
+    similarity, deeper than is usual for this transcript, no topic shorter than MIN_CHAPTER_WORDS."""
+    counts = [len(unit.text.split()) for unit in units]
     total = sum(counts)
-    if len(segments) < 4 or total < 2 * MIN_CHAPTER_WORDS:
+    if len(units) < 4 or total < 2 * MIN_CHAPTER_WORDS:
         return [0]
     similarity = gap_similarity(vectors, _window(counts))
     smoothed = np.convolve(np.pad(similarity, 1, mode="edge"), np.ones(3) / 3, mode="valid")
@@ -98,18 +98,40 @@ def chapter_starts(segments: Sequence[Segment], vectors: np.ndarray) -> list[int
     if not minima:
         return [0]
     cutoff = float(depth.mean() + depth.std() / 2)
-    words_before = np.concatenate([[0], np.cumsum(counts)])  # words_before[i]: words in segments before i
+    words_before = np.concatenate([[0], np.cumsum(counts)])  # words_before[i]: words in units before i
     starts = [0]
     for gap in sorted(minima, key=lambda g: -depth[g]):
         if depth[gap] <= cutoff or len(starts) > total // WORDS_PER_CHAPTER:
             break
         # Smoothing finds the valley; its lowest raw point is where the topic changes.
         nearby = range(max(0, gap - 1), min(len(similarity), gap + 2))
-        start = min(nearby, key=lambda g: similarity[g]) + 1  # the boundary before segment start
+        start = min(nearby, key=lambda g: similarity[g]) + 1  # the boundary before unit `start`
         bounds = sorted([*starts, start])
-        edges = [*bounds, len(segments)]
+        edges = [*bounds, len(units)]
         if all(words_before[b] - words_before[a] >= MIN_CHAPTER_WORDS for a, b in itertools.pairwise(edges)):
             starts = bounds
+    return starts
+
+
+def chapter_starts(segments: Sequence[Segment], units: Sequence[Segment], vectors: np.ndarray) -> list[int]:
+    """Indexes of the segments that begin a chapter (the first is always 0): each topic shift found among the
+    sentences (`units`, with their `vectors`) moved to the nearer edge of the segment it falls in, so that a chapter
+    is made of whole segments."""
+    index_of = {segment.id: index for index, segment in enumerate(segments)}
+    starts = [0]
+    for unit in topic_shifts(units, vectors)[1:]:
+        inside = index_of[units[unit].id]
+        if units[unit - 1].id != units[unit].id or inside + 1 >= len(segments):
+            start = inside  # the shift is at a segment's edge already, or past the last one's start
+        else:
+            here, before, after = units[unit].start, segments[inside].start, segments[inside + 1].start
+            if here is not None and before is not None and after is not None:
+                start = inside if here - before <= after - here else inside + 1
+            else:  # no times: by how many of the segment's sentences come before the shift
+                same = [u for u in units if u.id == units[unit].id]
+                start = inside if same.index(units[unit]) * 2 <= len(same) else inside + 1
+        if start > starts[-1]:
+            starts.append(start)
     return starts
 
 
@@ -127,25 +149,33 @@ def chapter_times(
 
 
 def chapters(
-    segments: Sequence[Segment], vectors: np.ndarray, *, starts: Sequence[int], language: str, duration: float | None
+    segments: Sequence[Segment],
+    units: Sequence[Segment],
+    vectors: np.ndarray,
+    *,
+    starts: Sequence[int],
+    language: str,
+    duration: float | None,
 ) -> list[Chapter]:
-    """Chapters beginning at `starts` (see chapter_starts), each with its most central segment as headline, its top
-    key phrase as gist and its most central segments as summary."""
+    """Chapters of whole segments beginning at `starts` (see chapter_starts), each with its most central sentence
+    (of `units`, with their `vectors`) as headline, its top key phrase as gist and its most central sentences, in
+    order, as summary."""
     out = []
-    for (start, end), (first, stop) in zip(
-        chapter_times(segments, starts, duration), zip(starts, [*starts[1:], len(segments)], strict=True), strict=True
-    ):
+    stops = [*starts[1:], len(segments)]
+    for (start, end), first, stop in zip(chapter_times(segments, starts, duration), starts, stops, strict=True):
         members = segments[first:stop]
-        central = most_central(members, vectors[first:stop], 3)
+        inside = {segment.id for segment in members}
+        picked = [index for index, unit in enumerate(units) if unit.id in inside]
+        central = [picked[i] for i in most_central([units[i] for i in picked], vectors[picked], 3)]
         phrases = key_phrases(members, language=language, top=1)
-        gist = phrases[0].text if phrases else ""
+        headline = units[central[0]].text if central else members[0].text
         out.append(
             Chapter(
                 start=start,
                 end=end,
-                headline=members[central[0]].text,
-                gist=gist or _first_words(members[central[0]].text),
-                summary=" ".join(members[index].text for index in sorted(central)),
+                headline=headline,
+                gist=phrases[0].text if phrases else _first_words(headline),
+                summary=" ".join(units[index].text for index in sorted(central)) or headline,
                 segment_ids=[segment.id for segment in members],
             )
         )

@@ -11,6 +11,7 @@ from typing import Any
 from voxhub.insights.schemas import Coverage
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
+_ENDS_SENTENCE = re.compile(r"[.!?…][\"')\]]*$")
 _TOKEN = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")  # apostrophes inside words: "don't" is one
 
 
@@ -50,6 +51,39 @@ def from_text(text: str) -> list[Segment]:
     """Plain text as numbered sentences (a line break ends one too)."""
     sentences = [part.strip() for part in _SENTENCE_END.split(text) if part and part.strip()]
     return [Segment(number, None, None, sentence) for number, sentence in enumerate(sentences)]
+
+
+def sentences(segments: Sequence[Segment]) -> list[Segment]:
+    """Each segment cut into its sentences, which keep their segment's id (a recogniser's segment may hold several:
+    batched Whisper writes 30 s ones). Times come from the words where there are words, else the segment's time is
+    shared out by length."""
+    out: list[Segment] = []
+    for segment in segments:
+        if segment.words:
+            current: list[Word] = []
+            for word in segment.words:
+                current.append(word)
+                if _ENDS_SENTENCE.search(word.text.strip()):
+                    out.append(_sentence(segment, current))
+                    current = []
+            if current:
+                out.append(_sentence(segment, current))
+            continue
+        parts = [part.strip() for part in _SENTENCE_END.split(segment.text) if part.strip()]
+        if len(parts) <= 1 or segment.start is None or segment.end is None:
+            out += [Segment(segment.id, segment.start, segment.end, part) for part in parts or [segment.text]]
+            continue
+        total, done, span = sum(len(part) for part in parts), 0, segment.end - segment.start
+        for part in parts:
+            start = segment.start + span * done / total
+            done += len(part)
+            out.append(Segment(segment.id, round(start, 3), round(segment.start + span * done / total, 3), part))
+    return out
+
+
+def _sentence(segment: Segment, words: list[Word]) -> Segment:
+    text = "".join(word.text for word in words).strip()
+    return Segment(segment.id, words[0].start, words[-1].end, text, tuple(words))
 
 
 def tokens(text: str) -> list[str]:

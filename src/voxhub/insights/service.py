@@ -23,7 +23,7 @@ from voxhub.insights.schemas import (
     Skipped,
     Usage,
 )
-from voxhub.insights.segments import Segment, coverage, from_text, from_transcript
+from voxhub.insights.segments import Segment, coverage, from_text, from_transcript, sentences
 from voxhub.jobs import service as jobs
 from voxhub.jobs.models import JobStatus
 from voxhub.transcripts import service as transcripts
@@ -103,9 +103,10 @@ def analyse(
     language = options.language or source.language or "en"
     spoken = source.language or language
     progress(0.02)
-    vectors = extractive.embed(segments, embedder)
-    starts = extractive.chapter_starts(segments, vectors)
-    chapters = extractive.chapters(segments, vectors, starts=starts, language=spoken, duration=source.duration)
+    units = sentences(segments)
+    vectors = extractive.embed(units, embedder)
+    starts = extractive.chapter_starts(segments, units, vectors)
+    chapters = extractive.chapters(segments, units, vectors, starts=starts, language=spoken, duration=source.duration)
     phrases = extractive.key_phrases(segments, language=spoken, starts=starts) if options.key_phrases else None
     progress(0.05)
     if generator is None:
@@ -115,7 +116,7 @@ def analyse(
             language=spoken,  # the extractive method writes nothing: its words are the transcript's
             summary_type=options.summary_type,
             summary=extractive.summary(
-                segments, vectors, options.summary_type, phrases=phrases or [], chapter_count=len(chapters)
+                units, vectors, options.summary_type, phrases=phrases or [], chapter_count=len(chapters)
             )
             if options.summary
             else None,
