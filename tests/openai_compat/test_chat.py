@@ -19,6 +19,7 @@ from tests.engines.test_llm import LLM_SETTINGS, SMALL
 from tests.live_server import LiveServer, free_port
 from tests.openai_compat.conftest import Caller
 from tests.openai_compat.helpers import create_api_key
+from tests.waiting import wait_until
 from voxhub.app import create_app
 from voxhub.audit.service import Actor
 from voxhub.config import Settings
@@ -101,8 +102,14 @@ def test_streaming_sends_pieces_then_the_usage_then_done(oai: OpenAI, http: http
     assert chunks[-1].choices == [] and usage is not None and usage.completion_tokens == 10
     assert len({c.id for c in chunks}) == 1
 
-    account = workspace_get(http, caller.person, "/billing")
-    assert account["allowances"]["text_tokens"]["used"] == usage.total_tokens
+    # A stream is settled once its last piece is out: a moment after the client has read it.
+    wait_until(
+        lambda: (
+            workspace_get(http, caller.person, "/billing")["allowances"]["text_tokens"]["used"] == usage.total_tokens
+        ),
+        timeout=10,
+        what="the streamed tokens counted on the plan's allowance",
+    )
 
     body = {"model": SMALL, "messages": CAPITAL, "max_tokens": 3, "stream": True}
     with http.stream("POST", "/v1/chat/completions", json=body, headers=caller.headers) as answer:
