@@ -163,7 +163,8 @@ _SUMMARY_ASK: dict[SummaryType, tuple[str, str]] = {
 
 def _summary_schema(summary_type: SummaryType) -> dict[str, Any]:
     if summary_type == "bullets":
-        return _object(bullets={"type": "array", "items": {**_STRING, "maxLength": 240}, "maxItems": 8})
+        bullets = {"type": "array", "items": {**_STRING, "maxLength": 240}, "minItems": 2, "maxItems": 8}
+        return _object(bullets=bullets)
     return _object(summary={**_STRING, "maxLength": {"paragraph": 1200, "headline": 160, "gist": 60}[summary_type]})
 
 
@@ -261,7 +262,8 @@ def write(
 
 def _ask(generator: TextGenerator, system: str, prompt: str, schema: Mapping[str, Any], usage: _Usage) -> Any:
     messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
-    answer, generation = generate_json(generator, messages, schema, max_tokens=ANSWER_TOKENS, temperature=0.1)
+    # Greedy decoding: the same transcript gets the same insights.
+    answer, generation = generate_json(generator, messages, schema, max_tokens=ANSWER_TOKENS, temperature=0.0)
     usage.add(generation)
     return answer
 
