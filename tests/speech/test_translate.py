@@ -1,6 +1,7 @@
 """translate end to end with the local Bergamot engine: plain text comes back in the other language line by line, and a
 transcript is translated segment by segment with its timings kept, readable as subtitles; a request the local engine
-cannot serve is refused with a way to serve it."""
+cannot serve is refused with a way to serve it. Text generation is off here (VOXHUB_LLM_ENGINE=none), so a pair
+Bergamot lacks is refused: the language model's translations are tests/speech/test_translate_llm.py's."""
 
 from __future__ import annotations
 
@@ -23,8 +24,14 @@ from tests.speech.conftest import (
     transcript,
     transcript_json,
 )
+from voxhub.config import Settings
 
 FOX = "The quick brown fox jumps over the lazy dog."
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"llm_engine": "none"})
 
 
 def test_plain_text_is_translated_line_by_line(client: TestClient, people: People) -> None:
@@ -113,6 +120,7 @@ def test_a_translation_it_cannot_make_is_refused_and_nothing_is_queued(
     if code == "engine_unavailable":
         assert "VOXHUB_MT_ENGINE=remote" in error["message"]  # how to get the pair
         assert "provider key" in error["message"]
+        assert "VOXHUB_LLM_ENGINE=local" in error["message"]  # or the language model, turned on
     assert job_count(client, owner) == 0
 
 

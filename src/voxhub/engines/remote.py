@@ -22,6 +22,7 @@ from voxhub.engines.base import (
     Voice,
     Word,
 )
+from voxhub.engines.mt import translate_in_batches, translation_prompt
 
 OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse")
 PCM_SAMPLE_RATE = 24000  # OpenAI's `pcm` response format: 24 kHz, 16-bit, mono, little-endian
@@ -244,16 +245,12 @@ class RemoteTranslator:
         return []
 
     def translate(self, texts: list[str], *, source: str, target: str) -> list[str]:
-        """Translate in batches, asking for a JSON array back; one item at a time when a batch comes back the wrong
-        length or not as an array."""
-        out: list[str] = []
-        for start in range(0, len(texts), TRANSLATE_BATCH):
-            batch = texts[start : start + TRANSLATE_BATCH]
-            result = _string_array(self._ask(batch, source, target))
-            if result is None or len(result) != len(batch):
-                result = [self._translate_one(text, source, target) for text in batch]
-            out.extend(result)
-        return out
+        return translate_in_batches(
+            texts,
+            size=TRANSLATE_BATCH,
+            ask=lambda batch: _string_array(self._ask(batch, source, target)),
+            ask_one=lambda text: self._translate_one(text, source, target),
+        )
 
     def _translate_one(self, text: str, source: str, target: str) -> str:
         answer = self._ask([text], source, target)
@@ -268,11 +265,7 @@ class RemoteTranslator:
 
     def _ask(self, texts: list[str], source: str, target: str) -> str:
         """The chat model's answer, with any Markdown code fence around it removed."""
-        system = (
-            f"You translate from language '{source}' to language '{target}'. The user sends a JSON array of "
-            "strings. Answer with only a JSON array of the same length holding each string's translation, in "
-            "order. Keep numbers, names and punctuation style; do not merge or split items."
-        )
+        system = translation_prompt(source, target)
         response = _call(
             self.config,
             "POST",

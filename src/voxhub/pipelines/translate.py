@@ -1,5 +1,6 @@
 """translate: a transcript (by its job) or plain text → another language. Segment timings are kept, so translated
-subtitles line up with the audio."""
+subtitles line up with the audio. The local engine is Bergamot for the pairs it has (English ↔ Portuguese) and the
+language model for every other pair, unless text generation is off (VOXHUB_LLM_ENGINE=none)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from voxhub import engines
 from voxhub.config import Settings
 from voxhub.context import AppContext
 from voxhub.engines.base import EngineError, Translator
+from voxhub.engines.llm_translate import LlmTranslator
 from voxhub.engines.mt import check_language
 from voxhub.errors import Unprocessable, VoxhubError, field_errors
 from voxhub.jobs import service as jobs
@@ -61,6 +63,13 @@ def _engine(settings: Settings, params: TranslateParams) -> str:
     return params.engine or settings.mt_engine
 
 
+def _by_llm(settings: Settings, params: TranslateParams, source: str, target: str) -> bool:
+    """Whether the language model translates this: chosen locally, for a pair Bergamot lacks, with a model to do it."""
+    if _engine(settings, params) != "local" or settings.llm_engine == "none":
+        return False
+    return (source, target) not in engines.translator(settings, engine="local").pairs()
+
+
 def _source_language(
     db: Session, settings: Settings, workspace_id: str, job_input: TranslateInput, params: TranslateParams
 ) -> str:
@@ -94,7 +103,7 @@ def _check(db: Session, ctx: AppContext, workspace_id: str, job_input: Translate
     source = _source_language(db, ctx.settings, workspace_id, job_input, params)
     if source == target:
         raise Unprocessable(f"The text is already in {source}.", code="same_language", details={"language": source})
-    if _engine(ctx.settings, params) == "local":
+    if _engine(ctx.settings, params) == "local" and not _by_llm(ctx.settings, params, source, target):
         local = engines.translator(ctx.settings, engine="local")
         # "auto" (plain text, no source) is left only for a target the local engine never writes: refused too
         if (source, target) not in local.pairs():
@@ -118,6 +127,7 @@ def translate_texts(engine: Translator, texts: list[str], *, source: str, target
 def run(ctx: JobContext, job_input: TranslateInput, params: TranslateParams) -> dict[str, Any]:
     ctx.progress(0, "preparing")
     settings = ctx.app.settings
+    target = params.target_language
     with ctx.database.session() as db:
         remote = remote_for(db, ctx.app, ctx.workspace_id, "mt") if _engine(settings, params) == "remote" else None
         try:
@@ -131,8 +141,16 @@ def run(ctx: JobContext, job_input: TranslateInput, params: TranslateParams) -> 
             raise PipelineError(exc.code, exc.message) from exc
         data = copy.deepcopy(original.data) if original else None
         source_version = original.version if original else None
-    engine = engines.translator(settings, engine=params.engine, remote=remote)
-    target = params.target_language
+        by_llm = _by_llm(settings, params, source, target)
+        llm_remote = (
+            remote_for(db, ctx.app, ctx.workspace_id, "llm") if by_llm and settings.llm_engine == "remote" else None
+        )
+    engine: Translator
+    generator = engines.text_generator(settings, remote=llm_remote) if by_llm else None
+    if generator is not None:
+        engine = LlmTranslator(generator)
+    else:
+        engine = engines.translator(settings, engine=params.engine, remote=remote)
 
     def progress(pct: float) -> None:
         ctx.progress(pct)
