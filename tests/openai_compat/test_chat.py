@@ -95,7 +95,9 @@ def test_streaming_sends_pieces_then_the_usage_then_done(oai: OpenAI, http: http
     )
 
     pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
-    assert len(pieces) >= 4 and "one" in "".join(pieces).lower()
+    # What a sampled small model says varies from run to run ("One, two…" or "Sure, here are…"): the stream's
+    # shape is what is tested here.
+    assert len(pieces) >= 4 and "".join(pieces).strip()
     assert chunks[0].choices[0].delta.role == "assistant"
     assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["length"]
     usage = chunks[-1].usage
