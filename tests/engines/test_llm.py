@@ -84,7 +84,7 @@ def test_streaming_yields_pieces_that_join_to_the_whole_text(generator: engines.
 
     assert isinstance(stream, TextStream) and isinstance(stream.result, Generation)
     assert len(pieces) >= 4
-    assert "".join(pieces) == stream.result.text and "one" in stream.result.text.lower()
+    assert "".join(pieces) == stream.result.text and stream.result.text.strip()  # what it says is sampled
     assert stream.result.prompt_tokens > 0
     assert stream.result.completion_tokens == 12 and stream.result.finish_reason == "length"
 
