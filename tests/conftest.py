@@ -243,7 +243,9 @@ class People:
         # Credits granted to each new person's workspace (suites that run many paid jobs set this).
         self.starting_credits = starting_credits
 
-    def create(self, email: str | None = None, *, verified: bool = True, name: str = "") -> Person:
+    def create(
+        self, email: str | None = None, *, verified: bool = True, name: str = "", superuser: bool = False
+    ) -> Person:
         """A user made directly through the service (verified unless asked otherwise), then signed in over HTTP."""
         from voxhub.workspaces.flows import create_user
 
@@ -257,6 +259,7 @@ class People:
                 name=name or f"User {self.count}",
                 actor=Actor.system(),
                 verified=verified,
+                superuser=superuser,
             )
             user_id = user.id
         tokens = self.login(email)

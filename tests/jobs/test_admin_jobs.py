@@ -9,10 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import PASSWORD, People
+from tests.conftest import People
 from tests.jobs_helpers import start, upload, wait_for_job, wait_until_converting
-from voxhub.audit.service import Actor
-from voxhub.workspaces.flows import create_user
 
 ADMIN_JOBS = "/api/v1/admin/jobs"
 
@@ -24,17 +22,7 @@ def executor_kind() -> str:
 
 
 def superuser_headers(app: Any, people: People) -> dict[str, str]:
-    with app.state.db.session() as db:
-        create_user(
-            db,
-            email="root@example.com",
-            password=PASSWORD,
-            name="Root",
-            actor=Actor.system(),
-            verified=True,
-            superuser=True,
-        )
-    return {"Authorization": f"Bearer {people.login('root@example.com')['access_token']}"}
+    return people.create("root@example.com", name="Root", superuser=True).headers
 
 
 def test_a_superuser_sees_running_jobs_and_failures_of_every_workspace(

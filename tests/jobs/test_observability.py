@@ -9,10 +9,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import PASSWORD, People
+from tests.conftest import People
 from tests.jobs_helpers import attempts_of, get_job, start, upload, wait_for_job, wait_until_converting
-from voxhub.audit.service import Actor
-from voxhub.workspaces.flows import create_user
 
 
 def scrape(client: TestClient) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -40,17 +38,7 @@ def test_metrics_and_the_queue_view_count_jobs_by_state_and_queue(
     wait_until_converting(client, owner, running["id"])
     waiting = start(client, owner, short)
     assert get_job(client, owner, waiting["id"])["status"] == "queued"
-    with app.state.db.session() as db:
-        create_user(
-            db,
-            email="root@example.com",
-            password=PASSWORD,
-            name="Root",
-            actor=Actor.system(),
-            verified=True,
-            superuser=True,
-        )
-    root = {"Authorization": f"Bearer {people.login('root@example.com')['access_token']}"}
+    root = people.create("root@example.com", name="Root", superuser=True).headers
 
     samples = scrape(client)
     overview = client.get("/api/v1/admin/queue", headers=root)
