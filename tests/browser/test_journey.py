@@ -27,11 +27,12 @@ def watch_progress(page: Any, bar: Any, done: Any, timeout: float) -> list[float
     seen: list[float] = []
     deadline = time.monotonic() + timeout
     while True:
+        finished = done.is_visible()  # read before the bar: the update that shows `done` fills the bar too
         if bar.count():
             value = progress_of(bar)
             if not seen or seen[-1] != value:
                 seen.append(value)
-        if done.is_visible():
+        if finished:
             return seen
         assert time.monotonic() < deadline, f"the job did not finish within {timeout}s; the bar showed {seen}"
         page.wait_for_timeout(50)
