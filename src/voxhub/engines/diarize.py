@@ -62,6 +62,10 @@ SPEECH_PER_SPEAKER_S = 5.0
 # ... and the graph must split clearly: min over k of eigenvalue k / eigenvalue k+1 of its Laplacian below this. On
 # synthetic voices a single voice gave 0.41 to 0.83, two to four voices 0.04 to 0.33 (tests/engines, bench/diarize.py)
 SPLIT_MAX_EIGEN_RATIO = 0.37
+# ... and two speakers whose mean voices are this alike are one. The ratio above still let a single voice through as
+# two now and then (0.40 to 0.68 over piper's random syntheses); the halves of that split voice were 0.93 to 0.95
+# alike, two different voices 0.55 to 0.57 (resemblyzer embeddings, cosine of the cluster means)
+SAME_VOICE_MIN_COSINE = 0.88
 DEFAULT_MAX_SPEAKERS = 8
 REQUIRED_MODULES = (
     "torch",
@@ -390,7 +394,25 @@ def _spectral(embeddings: NDArray[np.float32], low: int, high: int) -> NDArray[n
         return np.zeros(n, dtype=np.int64)
     _, vectors = eigh(laplacian, subset_by_index=[0, count - 1])
     labels = KMeans(n_clusters=count, n_init=10, random_state=0).fit_predict(vectors)
-    return np.asarray(labels, dtype=np.int64)
+    return _merge_alike(embeddings, np.asarray(labels, dtype=np.int64), low)
+
+
+def _merge_alike(embeddings: NDArray[np.float32], labels: NDArray[np.int64], low: int) -> NDArray[np.int64]:
+    """Joins the two most alike speakers while their mean voices are SAME_VOICE_MIN_COSINE alike and more than
+    `low` speakers are left; numbers the speakers 0.. again."""
+    while True:
+        present = np.unique(labels)
+        if len(present) <= low:
+            break
+        means = np.stack([embeddings[labels == label].mean(axis=0) for label in present])
+        means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-10)
+        alike = means @ means.T
+        np.fill_diagonal(alike, -1.0)
+        first, second = np.unravel_index(int(np.argmax(alike)), alike.shape)
+        if alike[first, second] < SAME_VOICE_MIN_COSINE:
+            break
+        labels = np.where(labels == present[second], present[first], labels)
+    return np.unique(labels, return_inverse=True)[1].astype(np.int64)
 
 
 def _laplacian(similarity: NDArray[np.float32], neighbours: int) -> NDArray[np.float64]:
