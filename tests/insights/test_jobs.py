@@ -59,6 +59,7 @@ def test_extractive_insights_of_a_transcript_find_the_planted_topics(
         {"start": 0.5, "end": document["segments"][-1]["end"], "first_segment_id": 0, "last_segment_id": 47}
     ]
     assert result["tokens"] == 0
+    assert job["credits"]["estimated"]["tokens"] == 0 and job["credits"]["charged"] == 0  # no model, nothing to pay
 
 
 def test_insights_are_found_by_either_job_and_go_stale_when_the_transcript_is_edited(

@@ -119,6 +119,11 @@ def test_a_transcript_longer_than_the_window_is_read_in_chunks_to_its_end(
     assert all(before["end"] == after["start"] for before, after in pairwise(chapters))
     assert all(chapter["headline"] and chapter["summary"] for chapter in chapters)
     assert result["summary"] and result["action_items"] is None
+    # Held before it ran for the most it could read and write, charged for what it did (the plan's allowance).
+    credits, tokens = job["credits"], result["tokens"]
+    assert tokens == result["usage"]["prompt_tokens"] + result["usage"]["completion_tokens"]
+    assert credits["state"] == "captured" and credits["estimated"]["tokens"] >= tokens
+    assert credits["allowance"]["meter"] == "text_tokens" and credits["allowance"]["used"] == tokens
 
 
 def _topic_spans(document: dict[str, Any]) -> dict[str, set[int]]:

@@ -224,6 +224,7 @@ class JobSize:
     input_seconds: float = 0.0  # the probed duration of its input file
     text: str = ""  # the text it speaks or translates
     speed: float = 1.0  # the speaking rate of the speech that text should make
+    tokens: int = 0  # the most a language model should read and write for it
 
 
 def estimate(*, price: Price, size: JobSize) -> Measure:
@@ -234,7 +235,7 @@ def estimate(*, price: Price, size: JobSize) -> Measure:
         seconds = size.input_seconds
     elif price.of == "output" and size.text:
         seconds = estimate_seconds(size.text, speed=size.speed)
-    return Measure(seconds=seconds, characters=len(size.text))
+    return Measure(seconds=seconds, characters=len(size.text), tokens=size.tokens)
 
 
 def measured(result: dict[str, Any] | None, estimated: Measure) -> Measure:

@@ -16,6 +16,7 @@ over, and its chapter keeps the extractive headline."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from typing import Any
 
 from voxhub.engines.base import EngineError
 from voxhub.engines.llm import Generation, TextGenerator, generate_json
+from voxhub.insights.extractive import WORDS_PER_CHAPTER
 from voxhub.insights.schemas import ActionItem, Chapter, Coverage, InsightsOptions, SummaryType
 from voxhub.insights.segments import Segment, coverage, merge_coverage, tokens
 
@@ -51,6 +53,25 @@ class Written:
     complete: bool
     prompt_tokens: int
     completion_tokens: int
+
+
+# ---- what it will cost ----
+
+CHARACTERS_PER_TOKEN = 3  # fewer than the 4 of English prose: an estimate that holds enough for other languages too
+PROMPT_TOKENS = 400  # the system message, the instructions and the chat template of one request
+
+
+def most_tokens(characters: int, words: int, options: InsightsOptions, *, context_tokens: int) -> int:
+    """The most tokens `write` should read and write for a transcript of this size, before it is read: each chunk
+    read once for the chapters' texts and once more for the action items, at most one chapter per
+    WORDS_PER_CHAPTER words, every answer at its longest, and the summing up of chapters and of the recording."""
+    text = math.ceil(characters / CHARACTERS_PER_TOKEN)
+    budget = max(200, context_tokens - ANSWER_TOKENS - PROMPT_TOKENS - MARGIN_TOKENS)
+    windows = math.ceil(text / budget)
+    pieces = max(windows, math.ceil(words / WORDS_PER_CHAPTER), 1) + windows
+    reads = 2 if options.action_items else 1
+    requests = pieces * reads + pieces + 1  # the chunks, each chapter summed up, the recording's summary
+    return text * reads + requests * (PROMPT_TOKENS + ANSWER_TOKENS)
 
 
 # ---- chunks ----

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from voxhub.billing.service import JobSize
     from voxhub.context import AppContext
     from voxhub.jobs.context import JobContext
 
@@ -52,6 +53,9 @@ class JobType:
     # Checks that need the database or settings, run when the job is created so a bad request gets its 4xx at once
     # instead of a failed job: check(db, ctx, workspace_id, job_input, params). Raise a VoxhubError.
     check: Callable[[Session, AppContext, str, Any, Any], None] | None = None
+    # What the job's price counts, for types whose size is not their input file's duration or their text (the
+    # tokens a language model will read and write): size(db, ctx, workspace_id, job_input, params).
+    size: Callable[[Session, AppContext, str, Any, Any], JobSize] | None = None
 
 
 JOB_TYPES: dict[str, JobType] = {}

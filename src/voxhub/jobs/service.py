@@ -114,7 +114,7 @@ def create(
         endpoints.check_target(ctx, webhook_url)
     if kind.check is not None:
         kind.check(db, ctx, access.workspace_id, job_input, params)
-    size = _size(db, workspace_id=access.workspace_id, job_input=job_input, params=params)
+    size = _size(db, ctx, kind, workspace_id=access.workspace_id, job_input=job_input, params=params)
     job = Job(
         id=new_id(),
         workspace_id=access.workspace_id,
@@ -151,9 +151,19 @@ def create(
 
 
 def _size(
-    db: Session, *, workspace_id: str, job_input: BaseModel, params: BaseModel, require_ready: bool = True
+    db: Session,
+    ctx: AppContext,
+    kind: JobType,
+    *,
+    workspace_id: str,
+    job_input: BaseModel,
+    params: BaseModel,
+    require_ready: bool = True,
 ) -> billing.JobSize:
-    """What the job's price counts: its input file's duration (the file must be ready), its text and speed."""
+    """What the job's price counts: what its type says, else its input file's duration (the file must be ready),
+    its text and speed."""
+    if kind.size is not None:
+        return kind.size(db, ctx, workspace_id, job_input, params)
     seconds = 0.0
     file_id = getattr(job_input, "file_id", None)
     if file_id:
@@ -281,7 +291,7 @@ def retry(db: Session, *, ctx: AppContext, access: WorkspaceAccess, job_id: str)
     kind = job_type(job.type)
     job_input = kind.input_model.model_validate(job.input)
     params = kind.params_model.model_validate(job.params)
-    size = _size(db, workspace_id=job.workspace_id, job_input=job_input, params=params, require_ready=False)
+    size = _size(db, ctx, kind, workspace_id=job.workspace_id, job_input=job_input, params=params, require_ready=False)
     billing.hold_for_job(db, ctx=ctx, job=job, size=size, actor=access.actor)
     now = utcnow()
     job.status = JobStatus.QUEUED.value

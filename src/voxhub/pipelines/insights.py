@@ -13,12 +13,15 @@ from sqlalchemy.orm import Session
 from voxhub import engines
 from voxhub.accounts.models import User
 from voxhub.audit.service import Actor
+from voxhub.billing.service import JobSize
 from voxhub.config import Settings
 from voxhub.context import AppContext
 from voxhub.engines.base import EngineError
 from voxhub.errors import VoxhubError
 from voxhub.insights import service as insights
+from voxhub.insights.generative import most_tokens
 from voxhub.insights.schemas import InsightsOptions
+from voxhub.insights.segments import word_count
 from voxhub.jobs import service as jobs
 from voxhub.jobs.context import JobContext
 from voxhub.jobs.registry import JobType, PipelineError
@@ -63,6 +66,23 @@ def engine_of(settings: Settings, params: InsightsParams) -> EngineChoice:
 def _check(db: Session, ctx: AppContext, workspace_id: str, job_input: InsightsInput, params: InsightsParams) -> None:
     if job_input.job_id:
         insights.read_transcript(db, workspace_id=workspace_id, job_id=job_input.job_id, language=params.language)
+
+
+def _size(db: Session, ctx: AppContext, workspace_id: str, job_input: InsightsInput, params: InsightsParams) -> JobSize:
+    """The tokens the language model should read and write at most (none for the extractive method)."""
+    settings = ctx.settings
+    if engine_of(settings, params) == "extractive":
+        return JobSize()
+    source = (
+        insights.read_transcript(db, workspace_id=workspace_id, job_id=job_input.job_id, language=params.language)
+        if job_input.job_id
+        else insights.text_source(job_input.text or "")
+    )
+    characters = sum(len(segment.text) for segment in source.segments)
+    words = word_count(source.segments)
+    return JobSize(
+        tokens=most_tokens(characters, words, params, context_tokens=settings.llm_context_tokens),
+    )
 
 
 def run(ctx: JobContext, job_input: InsightsInput, params: InsightsParams) -> dict[str, Any]:
@@ -120,6 +140,7 @@ JOB_TYPE = JobType(
     timeout_s=3600,
     description="Summary, chapters, key phrases and action items of a transcript or text.",
     check=_check,
+    size=_size,
 )
 
 
