@@ -51,6 +51,7 @@ def test_plain_text_in_a_pair_bergamot_lacks_is_translated_by_the_language_model
     assert job["status"] == "succeeded", job
     result = job["result"]
     assert (result["engine"], result["language"], result["source_language"]) == ("llm", "es", "en")
+    assert job["queue"] == "text"  # where text generation is routed, not Bergamot's `default`
     first, blank, second = result["text"].split("\n")
     assert "gato" in first.lower(), result["text"]
     assert blank == ""

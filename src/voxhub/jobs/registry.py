@@ -56,6 +56,9 @@ class JobType:
     # What the job's price counts, for types whose size is not their input file's duration or their text (the
     # tokens a language model will read and write): size(db, ctx, workspace_id, job_input, params).
     size: Callable[[Session, AppContext, str, Any, Any], JobSize] | None = None
+    # The queue of a job whose work depends on its request (a translation the language model writes goes to `text`,
+    # where the GPU machines listen): queue_for(db, ctx, workspace_id, job_input, params); `queue` otherwise.
+    queue_for: Callable[[Session, AppContext, str, Any, Any], str] | None = None
 
 
 JOB_TYPES: dict[str, JobType] = {}

@@ -26,7 +26,7 @@ from voxhub.hooks import Hook
 from voxhub.ids import new_id
 from voxhub.jobs import events
 from voxhub.jobs.models import FINAL_STATES, AttemptOutcome, EventKind, Job, JobAttempt, JobStatus
-from voxhub.jobs.registry import JobType, registered
+from voxhub.jobs.registry import QUEUES, JobType, registered
 from voxhub.jobs.schemas import JobCreate, QueueOverview, job_out
 from voxhub.notify import delivery, endpoints
 from voxhub.pagination import MAX_LIMIT, Sort, created_between, encode_cursor, paginate
@@ -115,11 +115,13 @@ def create(
     if kind.check is not None:
         kind.check(db, ctx, access.workspace_id, job_input, params)
     size = _size(db, ctx, kind, workspace_id=access.workspace_id, job_input=job_input, params=params)
+    queue = kind.queue_for(db, ctx, access.workspace_id, job_input, params) if kind.queue_for else kind.queue
+    assert queue in QUEUES, queue
     job = Job(
         id=new_id(),
         workspace_id=access.workspace_id,
         type=kind.name,
-        queue=kind.queue,
+        queue=queue,
         priority=request.priority,
         input=job_input.model_dump(mode="json"),
         params=params.model_dump(mode="json"),

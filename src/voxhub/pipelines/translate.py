@@ -113,6 +113,12 @@ def _check(db: Session, ctx: AppContext, workspace_id: str, job_input: Translate
                 raise Unprocessable(exc.message, code=exc.code, details=exc.details) from exc
 
 
+def _queue(db: Session, ctx: AppContext, workspace_id: str, job_input: TranslateInput, params: TranslateParams) -> str:
+    """`text` when the language model writes the translation, so it runs where text generation is routed."""
+    source = _source_language(db, ctx.settings, workspace_id, job_input, params)
+    return "text" if _by_llm(ctx.settings, params, source, params.target_language) else "default"
+
+
 def translate_texts(engine: Translator, texts: list[str], *, source: str, target: str, progress: Any) -> list[str]:
     out: list[str] = []
     for start in range(0, len(texts), BATCH):
@@ -203,4 +209,5 @@ JOB_TYPE = JobType(
     timeout_s=3600,
     description="A transcript (keeping its timing) or plain text → another language.",
     check=_check,
+    queue_for=_queue,
 )
