@@ -19,6 +19,7 @@ from voxhub.files.models import File, Upload
 from voxhub.insights.models import Insights
 from voxhub.jobs.models import Job, JobAttempt, JobEvent
 from voxhub.notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from voxhub.podcasts.models import Podcast, PodcastFeed
 from voxhub.transcripts.models import TranscriptVersion
 from voxhub.workspaces.models import Invitation, Membership, Workspace
 
@@ -40,6 +41,8 @@ __all__ = [
     "LoginSession",
     "Membership",
     "Payment",
+    "Podcast",
+    "PodcastFeed",
     "ProviderEventRecord",
     "ProviderKey",
     "RefreshToken",

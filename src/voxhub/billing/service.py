@@ -225,6 +225,7 @@ class JobSize:
     text: str = ""  # the text it speaks or translates
     speed: float = 1.0  # the speaking rate of the speech that text should make
     tokens: int = 0  # the most a language model should read and write for it
+    output_seconds: float = 0.0  # the longest its output should be, where its caller knows (a podcast episode)
 
 
 def estimate(*, price: Price, size: JobSize) -> Measure:
@@ -233,6 +234,8 @@ def estimate(*, price: Price, size: JobSize) -> Measure:
     seconds = 0.0
     if price.of == "input":
         seconds = size.input_seconds
+    elif price.of == "output" and size.output_seconds:
+        seconds = size.output_seconds
     elif price.of == "output" and size.text:
         seconds = estimate_seconds(size.text, speed=size.speed)
     return Measure(seconds=seconds, characters=len(size.text), tokens=size.tokens)
@@ -332,10 +335,19 @@ def hold(
             else f"This job needs {cost.credits} credits and {available} are available.",
             code="quota_exceeded" if exhausted else "insufficient_credits",
             details={
+                "reason": "allowance_used_up" if exhausted else "not_enough_credits",
                 "needed": cost.credits,
                 "available": available,
                 "allowance_left": _in_api_units(price.meter, allowance_left) if price.meter else None,
                 "meter": price.meter,
+                # what this period used of the plan's allowance, and what the plan includes
+                "current": {price.meter: _in_api_units(price.meter, row.used + row.held)}
+                if row and price.meter
+                else {},
+                "limits": {price.meter: _in_api_units(price.meter, plan.allowance_units(price.meter))}
+                if price.meter
+                else {},
+                "plan": sub.plan,
                 "resets_at": as_utc(sub.allowance_period_end).isoformat(),
             },
         )
@@ -370,6 +382,30 @@ def hold(
             period_start=as_utc(sub.allowance_period_start),
         ),
     ).model_dump(mode="json")
+
+
+def check_can_pay(
+    db: Session, *, ctx: AppContext, workspace_id: str, job_type: str, size: JobSize, actor: Actor
+) -> None:
+    """Raise the 402 that holding a `job_type` job of this size would raise now, holding nothing: for work that
+    starts later (a podcast's audio, after its script is reviewed) but should be refused at once."""
+    price = catalog_of(ctx.settings).price_for(job_type) if ctx.settings.billing_enabled else None
+    if price is None:
+        return
+    probe = _Probe(id=new_id(), type=job_type, workspace_id=workspace_id)
+    savepoint = db.begin_nested()
+    try:
+        hold(db, ctx=ctx, charge=probe, measure=estimate(price=price, size=size), actor=actor)
+    finally:
+        savepoint.rollback()
+
+
+@dataclass
+class _Probe:
+    id: str
+    type: str
+    workspace_id: str
+    credits: dict[str, Any] | None = None
 
 
 def settle_job(db: Session, *, ctx: AppContext, job: Any, now: datetime | None = None) -> None:

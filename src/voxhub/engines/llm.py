@@ -389,6 +389,15 @@ def installed(name: str) -> bool:
     return True
 
 
+def not_installed(settings: Settings) -> str | None:
+    """Why the configured local model cannot load, with what to install; None when it can."""
+    name = settings.llm_model
+    if installed(name):
+        return None
+    hint = f" (install it with: {BUNDLED[name].install_hint()})" if name in BUNDLED else ""
+    return f"The local language model {name!r} is not installed here{hint}"
+
+
 def local_model_id(name: str) -> str:
     """The id a local model answers to: a bundled model's name, or a GGUF file's name without `.gguf`."""
     return name if name in BUNDLED else Path(name).name.removesuffix(".gguf")

@@ -46,9 +46,18 @@ class JobSucceeded:
     job: Job
 
 
+@dataclass(frozen=True)
+class JobFinished:
+    ctx: AppContext
+    job: Job  # its status final
+
+
 # Sent in the transaction that records a job's success, before its watchers hear of it: rooms above start follow-up
 # work here (insights after a transcription), and may add to the job's result.
 job_succeeded: Hook[JobSucceeded] = Hook("job.succeeded")
+# Sent in the transaction that ends a job (succeeded, failed or canceled), after its credits are settled: rooms
+# above keep what they made of the job in step (a podcast episode's status) and announce it.
+job_finished: Hook[JobFinished] = Hook("job.finished")
 
 
 def job_type(name: str) -> JobType:
@@ -539,8 +548,9 @@ def mark_canceled(db: Session, *, ctx: AppContext, job_id: str, worker_id: str) 
 
 
 def on_final(db: Session, *, ctx: AppContext, job: Job) -> None:
-    """A job reached a final state: settle what it held, tell its watchers (SSE) and its webhooks."""
+    """A job reached a final state: settle what it held, tell the rooms above, its watchers (SSE) and webhooks."""
     billing.settle_job(db, ctx=ctx, job=job)
+    job_finished.send(db, JobFinished(ctx=ctx, job=job))
     events.emit(
         db,
         job_id=job.id,

@@ -35,6 +35,7 @@ SUBJECTS = {
     "webhook_disabled": "A voxhub webhook endpoint was disabled",
     "billing_alert": "voxhub usage alert for {workspace_name}",
     "payment_failed": "A voxhub payment failed for {workspace_name}",
+    "podcast_ready": "Your episode is ready: {title}",
 }
 
 

@@ -66,12 +66,10 @@ def engine_of(settings: Settings, params: InsightsParams) -> EngineChoice:
 
 def _check(db: Session, ctx: AppContext, workspace_id: str, job_input: InsightsInput, params: InsightsParams) -> None:
     settings = ctx.settings
-    if engine_of(settings, params) == "local" and not llm.installed(settings.llm_model):
-        hint = llm.BUNDLED[settings.llm_model].install_hint() if settings.llm_model in llm.BUNDLED else None
+    missing = llm.not_installed(settings) if engine_of(settings, params) == "local" else None
+    if missing:
         raise Unprocessable(
-            f"The local language model {settings.llm_model!r} is not installed here"
-            + (f" (install it with: {hint})" if hint else "")
-            + "; ask for params.engine `extractive`, or set VOXHUB_LLM_ENGINE.",
+            f"{missing}; ask for params.engine `extractive`, or set VOXHUB_LLM_ENGINE.",
             code="model_unavailable",
             details={"model": settings.llm_model, "installed": llm.local_models(settings)},
         )
