@@ -1,0 +1,1049 @@
+"""The outline and the script of an episode, from the notes: what each segment covers and its share of the word
+budget, then what the hosts say, one segment at a time.
+
+With a language model, the outline is asked of the notes (long notes are summed up chunk by chunk first, each chunk
+within the model's window, so nothing is cut off) and each segment is written with the points already covered and
+the end of the script so far, so ideas are not said twice. A small model stops after a few lines however much it is
+asked for, so a segment far short of its budget is asked for more, a bounded number of times. Every answer is JSON
+valid against a schema; lines are cleaned to plain spoken words (no markup, no stage directions, no speaker labels),
+a line repeating an earlier one is dropped, and each line points at the paragraphs of the notes it draws on.
+
+Without one, the script is extractive, and says so: the hosts take turns reading the notes' key sentences (ranked by
+their YAKE key phrases), in the notes' order, with short plain connecting phrases; it fills the budget only as far as
+the notes go and never repeats a sentence to pad."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from voxhub.engines.base import EngineError
+from voxhub.engines.llm import TextGenerator, generate_json
+from voxhub.engines.mt import language_name
+from voxhub.insights.extractive import key_phrases
+from voxhub.insights.generative import FILLER, STEM, plan_chunks
+from voxhub.insights.segments import Segment, from_text, tokens
+from voxhub.podcasts.schemas import (
+    LINE_MAX_CHARS,
+    WORDS_PER_MINUTE,
+    Format,
+    Host,
+    Line,
+    Outline,
+    OutlineSegment,
+    Script,
+    ScriptSegment,
+)
+from voxhub.podcasts.speakable import plain
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[float], None]  # share of the stage done, 0 to 1
+
+WORDS_PER_SEGMENT = 220  # about a minute and a half of talk: a few asks of a small model
+MAX_SEGMENTS = 12
+POINTS_PER_SEGMENT = 4
+SENTENCES_PER_SEGMENT = 2  # an extractive segment has at least this many of the notes' sentences
+ENOUGH = 0.85  # a segment with this share of its word budget written is done
+MAX_ASKS = 6  # asks for one segment at most: the first and the follow-ups for more
+WORDS_PER_ASK = 150  # asked for at once: a small model writes about this much before it stops
+LINES_PER_ASK = 8
+TURN_MAX_CHARS = 360  # what the schema lets the model write in one turn: a few sentences
+ANSWER_TOKENS = 900  # room for one answer: LINES_PER_ASK turns at their longest, with their JSON
+DIGEST_TOKENS = 400  # room for one chunk's summary
+MARGIN_TOKENS = 64  # chat template tokens around the messages
+MIN_NOTES_TOKENS = 150  # less room than this for the notes in a prompt: the window is too small
+TEMPERATURE = 0.6  # a conversation, not an extraction: some variety, which also keeps a small model from looping
+REPEAT = 0.8  # a line sharing this share of its words with an earlier line says it again
+REPEAT_MIN_WORDS = 4  # shorter lines ("Exactly.", "Right, go on.") may come back
+SUMMARY_SENTENCES = 5  # of a chunk of long notes, when the model gave none
+
+
+# ---- the notes ----
+
+_BLANK_LINE = re.compile(r"\n\s*\n")
+_STARTS_ITEM = re.compile(r"^\s*(?:#{1,6}\s|[-*+•]\s|\d{1,3}[.)]\s|>)")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$")
+_ENDS_SENTENCE = re.compile(r"[.!?:;…][\"')\]]*$")
+
+
+def paragraphs(notes: str) -> list[str]:
+    """The notes cut into numbered paragraphs (source_refs index them, from 1): blank lines part them, and so does
+    a line break after a finished sentence or before a list item or heading (a line break inside a sentence is a
+    wrapped line). A heading stays with the paragraph under it."""
+    found: list[str] = []
+    for block in _BLANK_LINE.split(notes.replace("\r\n", "\n").replace("\r", "\n").strip()):
+        current: list[str] = []
+        for line in (line.strip() for line in block.split("\n")):
+            if not line:
+                continue
+            after_heading = bool(current) and _HEADING.match(current[-1]) is not None and len(current) == 1
+            if current and not after_heading and (_STARTS_ITEM.match(line) or _ENDS_SENTENCE.search(current[-1])):
+                found.append("\n".join(current))
+                current = []
+            current.append(line)
+        if current:
+            found.append("\n".join(current))
+    # A heading alone (a blank line under it) heads the paragraph that follows.
+    merged: list[str] = []
+    for paragraph in found:
+        if merged and _HEADING.match(merged[-1]) and "\n" not in merged[-1]:
+            merged[-1] = f"{merged[-1]}\n{paragraph}"
+        else:
+            merged.append(paragraph)
+    return merged
+
+
+def _heading(paragraph: str) -> str | None:
+    match = _HEADING.match(paragraph.split("\n", 1)[0])
+    return plain(match.group(1)) if match else None
+
+
+def _body(paragraph: str) -> str:
+    """The paragraph's words without its heading."""
+    return plain(paragraph.split("\n", 1)[1] if _heading(paragraph) is not None and "\n" in paragraph else paragraph)
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    text: str
+    paragraph: int  # from 1
+    first: bool  # the paragraph's first sentence
+
+
+def _sentences(parts: Sequence[str]) -> list[_Sentence]:
+    out = []
+    for number, paragraph in enumerate(parts, start=1):
+        heading = _heading(paragraph)
+        if heading is not None and "\n" not in paragraph:
+            continue  # a heading with nothing under it says nothing to read out
+        for index, segment in enumerate(from_text(_body(paragraph))):
+            out.append(_Sentence(segment.text, number, index == 0))
+    return out
+
+
+def _stems(text: str) -> set[str]:
+    """The words of `text` that carry meaning, cut to their first letters ("panel", "panels")."""
+    return {word[:STEM] for word in tokens(text) if word not in FILLER and len(word) > 2}
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+# ---- the outline ----
+
+
+def make_outline(
+    notes: str,
+    *,
+    minutes: float,
+    hosts: list[Host],
+    format: Format,
+    focus: str | None,
+    language: str,
+    generator: TextGenerator | None,
+    progress: Progress,
+) -> Outline:
+    """Segments with titles and the points each covers; the word budget (minutes times WORDS_PER_MINUTE) split across
+    them. Long notes (more than fits the model's window) are summed up chunk by chunk first (Outline.digest);
+    nothing silently truncated."""
+    budget = max(1, round(minutes * WORDS_PER_MINUTE))
+    parts = paragraphs(notes)
+    if generator is None:
+        outline = _extractive_outline(parts, budget=budget, focus=focus, language=language)
+    else:
+        outline = _model_outline(
+            parts,
+            budget=budget,
+            hosts=hosts,
+            format=format,
+            focus=focus,
+            language=language,
+            generator=generator,
+            progress=progress,
+        )
+    progress(1.0)
+    return outline
+
+
+def segment_count(budget: int, sentences: int) -> int:
+    """How many segments an episode of `budget` words has: one per WORDS_PER_SEGMENT, as many as the notes can
+    fill."""
+    wanted = round(budget / WORDS_PER_SEGMENT)
+    return max(1, min(wanted, MAX_SEGMENTS, sentences // SENTENCES_PER_SEGMENT))
+
+
+def _shares(budget: int, weights: Sequence[int]) -> list[int]:
+    """`budget` split in proportion to `weights`, each share at least 1, adding up to the budget."""
+    total = sum(weights) or 1
+    shares = [max(1, math.floor(budget * weight / total)) for weight in weights]
+    for index in range(budget - sum(shares)):
+        shares[index % len(shares)] += 1
+    return shares
+
+
+# -- extractive --
+
+# Connecting phrases of the extractive script, by language; None: none (only the notes' sentences are read).
+_OPENING = {
+    "en": "Welcome. I'm {first}, here with {others}. This episode goes through the key points of the notes, "
+    "starting with {title}.",
+    "pt": "Olá e bem-vindos. Eu sou {first}, aqui com {others}. Este episódio percorre os pontos principais das "
+    "notas, começando por {title}.",
+}
+_NEXT_SEGMENT = {"en": "Next: {title}.", "pt": "A seguir: {title}."}
+# Whole sentences of their own: a note's sentence follows them as it is written.
+_TURNS = {"en": ("", "Right.", "", "There's more.", "", "Yes."), "pt": ("", "Certo.", "", "E há mais.", "", "Sim.")}
+_CLOSING = {
+    "en": "That covers the notes. Thanks for listening.",
+    "pt": "Isso cobre as notas. Obrigado por ouvir.",
+}
+_AND = {"en": "and", "pt": "e"}
+MIN_SENTENCE_WORDS = 4  # shorter ones ("See below.") are read only when the notes have nothing longer
+
+
+def _language(code: str) -> str:
+    return code.strip().lower().replace("_", "-").split("-")[0]
+
+
+def _ranked(sentences: Sequence[_Sentence], *, focus: str | None, language: str) -> list[float]:
+    """Each sentence's worth: the ranks of the notes' key phrases it holds, more for a paragraph's first sentence
+    (where notes usually state their point) and for words of the focus."""
+    segments = [Segment(index, None, None, sentence.text) for index, sentence in enumerate(sentences)]
+    phrases = key_phrases(segments, language=language, top=max(10, len(sentences) // 2))
+    focused = _stems(focus or "")
+    scores = []
+    for sentence in sentences:
+        said = " ".join(tokens(sentence.text))
+        score = sum(phrase.rank for phrase in phrases if f" {' '.join(tokens(phrase.text))} " in f" {said} ")
+        score += 0.3 if sentence.first else 0.0
+        score += 0.5 * len(focused & _stems(sentence.text))
+        if _words(sentence.text) < MIN_SENTENCE_WORDS:
+            score -= 10.0
+        scores.append(score)
+    return scores
+
+
+def _pick(sentences: Sequence[_Sentence], scores: Sequence[float], budget: int) -> list[_Sentence]:
+    """The best sentences whose words (with a share for the connecting phrases) fit the budget, in the notes'
+    order; all of them when all fit."""
+    cost = [_words(sentence.text) * 1.1 + 1 for sentence in sentences]
+    if sum(cost) <= budget:
+        return list(sentences)
+    chosen: set[int] = set()
+    used = 0.0
+    for index in sorted(range(len(sentences)), key=lambda i: (-scores[i], i)):
+        if used + cost[index] <= budget:
+            chosen.add(index)
+            used += cost[index]
+    if not chosen:  # one sentence longer than the whole budget: still say the best one
+        chosen.add(max(range(len(sentences)), key=lambda i: scores[i]))
+    return [sentences[index] for index in sorted(chosen)]
+
+
+def _cuts(picked: Sequence[_Sentence], parts: Sequence[str], count: int) -> list[int]:
+    """Where each segment after the first begins (indexes into `picked`): near equal shares of the words, moved to
+    a heading or a new paragraph when one is near."""
+    counts = [_words(sentence.text) for sentence in picked]
+    total = sum(counts) or 1
+    before = [sum(counts[:index]) for index in range(len(picked))]
+    cuts: list[int] = []
+    for number in range(1, count):
+        target = total * number / count
+        low = (cuts[-1] + 1) if cuts else 1
+        high = len(picked) - (count - number)
+        if low > high:
+            break
+
+        def cost(index: int, target: float = target) -> float:
+            sentence = picked[index]
+            new_paragraph = sentence.paragraph != picked[index - 1].paragraph
+            heading = new_paragraph and sentence.first and _heading(parts[sentence.paragraph - 1]) is not None
+            return abs(before[index] - target) / total - (0.15 if heading else 0.0) - (0.08 if new_paragraph else 0.0)
+
+        cuts.append(min(range(low, high + 1), key=cost))
+    return cuts
+
+
+def _title(group: Sequence[_Sentence], parts: Sequence[str], language: str) -> str:
+    """The heading the group starts under, else its top key phrase, else its first words."""
+    first = group[0]
+    heading = _heading(parts[first.paragraph - 1])
+    if heading:
+        return heading[:200]
+    segments = [Segment(index, None, None, sentence.text) for index, sentence in enumerate(group)]
+    phrases = key_phrases(segments, language=language, top=1)
+    if phrases:
+        text = phrases[0].text
+        return (text[:1].upper() + text[1:])[:200]
+    return " ".join(first.text.split()[:6]).rstrip(".,;:")[:200]
+
+
+def _extractive_outline(parts: Sequence[str], *, budget: int, focus: str | None, language: str) -> Outline:
+    sentences = _sentences(parts)
+    if not sentences:
+        raise EngineError("empty_notes", "The notes hold no sentences to make an episode of.")
+    lang = _language(language)
+    # The opening and the closing are said whatever the notes hold: the notes' sentences get what they leave.
+    opening = _words(_OPENING[lang]) + 6 if lang in _OPENING else 0
+    closing = _words(_CLOSING[lang]) if lang in _CLOSING else 0
+    framing = min(opening + closing, budget // 3)
+    picked = _pick(sentences, _ranked(sentences, focus=focus, language=lang), budget - framing)
+    count = segment_count(budget, len(picked))
+    edges = [0, *_cuts(picked, parts, count), len(picked)]
+    groups = [picked[start:stop] for start, stop in itertools.pairwise(edges) if stop > start]
+    segments = []
+    for number, group in enumerate(groups):
+        # The connecting phrases: about one word in ten.
+        words = round(sum(_words(sentence.text) for sentence in group) * 1.1)
+        words += (opening if number == 0 else 0) + (closing if number == len(groups) - 1 else 0)
+        segments.append(OutlineSegment(title=_title(group, parts, lang), points=[s.text for s in group], words=words))
+    return Outline(engine="extractive", segments=segments)
+
+
+# -- with a language model --
+
+_OUTLINE_TEXT: dict[str, Any] = {"type": "string", "minLength": 1}
+
+
+def _outline_schema(count: int) -> dict[str, Any]:
+    segment = {
+        "type": "object",
+        "properties": {
+            "title": {**_OUTLINE_TEXT, "maxLength": 80},
+            "points": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": POINTS_PER_SEGMENT,
+                "items": {**_OUTLINE_TEXT, "maxLength": 200},
+            },
+        },
+        "required": ["title", "points"],
+    }
+    return {
+        "type": "object",
+        "properties": {"segments": {"type": "array", "minItems": count, "maxItems": count, "items": segment}},
+        "required": ["segments"],
+    }
+
+
+_DIGEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "points": {"type": "array", "minItems": 1, "maxItems": 8, "items": {**_OUTLINE_TEXT, "maxLength": 240}}
+    },
+    "required": ["points"],
+}
+
+_STYLE: dict[str, str] = {
+    "deep_dive": "a deep dive: a curious, friendly conversation that explains the ideas, how they connect and why "
+    "they matter",
+    "brief": "a brief: a brisk, clear run through the essentials",
+    "debate": "a debate: the hosts take different sides and argue them with the facts of the notes, politely",
+    "critique": "a critique: the hosts weigh the strengths and the weaknesses of what the notes say",
+    "interview": "an interview: the first host asks questions, the others answer as experts on the notes",
+}
+
+
+def _planner_system(language: str) -> str:
+    return (
+        "You plan podcast episodes from notes. You use only what the notes say. Answer with JSON only. Write in "
+        f"{language_name(language)}."
+    )
+
+
+def _numbered(parts: Sequence[str], numbers: Sequence[int]) -> str:
+    return "\n".join(f"[{number}] {plain(parts[number - 1])}" for number in numbers)
+
+
+def _model_outline(
+    parts: Sequence[str],
+    *,
+    budget: int,
+    hosts: list[Host],
+    format: Format,
+    focus: str | None,
+    language: str,
+    generator: TextGenerator,
+    progress: Progress,
+) -> Outline:
+    sentences = _sentences(parts)
+    if not sentences:
+        raise EngineError("empty_notes", "The notes hold no sentences to make an episode of.")
+    count = segment_count(budget, len(sentences))
+    system = _planner_system(language)
+    ask = _outline_prompt("", count=count, minutes=budget / WORDS_PER_MINUTE, format=format, focus=focus)
+    room = _room(generator, system + ask, answer=ANSWER_TOKENS)
+    counts = [generator.count_tokens(f"[{number}] {plain(part)}\n") for number, part in enumerate(parts, start=1)]
+    digest: list[str] | None = None
+    if sum(counts) <= room:
+        material = _numbered(parts, range(1, len(parts) + 1))
+    else:
+        digest = _digest(parts, counts, generator=generator, language=language, room=room, progress=progress)
+        material = "\n".join(f"- {summary}" for summary in digest)
+    prompt = _outline_prompt(material, count=count, minutes=budget / WORDS_PER_MINUTE, format=format, focus=focus)
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
+    try:
+        answer, _generation = generate_json(
+            generator, messages, _outline_schema(count), max_tokens=ANSWER_TOKENS, temperature=0.0
+        )
+    except EngineError as exc:
+        if exc.code != "invalid_json":
+            raise
+        answer = {"segments": []}
+    segments = _grounded_outline(answer["segments"], parts)
+    if not segments:
+        # The model planned nothing the notes say: the notes' own key sentences plan the episode, and say so.
+        fallback = _extractive_outline(parts, budget=budget, focus=focus, language=language)
+        return fallback.model_copy(update={"digest": digest})
+    shares = _shares(budget, [len(points) for _title, points in segments])
+    return Outline(
+        engine="remote" if generator.engine == "remote" else "local",
+        model=generator.model_id,
+        segments=[
+            OutlineSegment(title=title, points=points, words=words)
+            for (title, points), words in zip(segments, shares, strict=True)
+        ],
+        digest=digest,
+    )
+
+
+def _outline_prompt(material: str, *, count: int, minutes: float, format: Format, focus: str | None) -> str:
+    dwell = f" Dwell on: {focus}." if focus else ""
+    return (
+        f"Notes:\n{material}\n\nPlan a podcast episode of about {minutes:.0f} minutes on these notes, "
+        f"{_STYLE[format]}.{dwell} It has exactly {count} segments, in the order of the notes. For each segment: a "
+        f"title of two to six words, and one to {POINTS_PER_SEGMENT} points: short sentences saying what it covers, "
+        "with the facts, names and numbers of the notes. No point is repeated. Answer in this JSON shape: "
+        '{"segments": [{"title": "...", "points": ["...", "..."]}]}'
+    )
+
+
+def _room(generator: TextGenerator, prompt: str, *, answer: int) -> int:
+    """Tokens left for the notes in a request whose other text is `prompt`."""
+    room = generator.context_tokens - answer - generator.count_tokens(prompt) - MARGIN_TOKENS
+    if room < MIN_NOTES_TOKENS:
+        raise EngineError(
+            "context_too_small",
+            f"The language model's window ({generator.context_tokens} tokens) leaves no room for the notes; raise "
+            "VOXHUB_LLM_CONTEXT_TOKENS.",
+        )
+    return room
+
+
+def _digest(
+    parts: Sequence[str],
+    counts: Sequence[int],
+    *,
+    generator: TextGenerator,
+    language: str,
+    room: int,
+    progress: Progress,
+) -> list[str]:
+    """One summary per chunk of the notes that fits the window, in order; a chunk the model gave nothing grounded
+    for is summed up by its own key sentences, so no part of the notes is left out. Summed up again, in groups,
+    while the summaries together still do not fit `room`."""
+    system = _planner_system(language)
+    ask = _digest_prompt("")
+    chunk_room = min(room, _room(generator, system + ask, answer=DIGEST_TOKENS))
+    chunks = plan_chunks(counts, chunk_room)
+    summaries: list[str] = []
+    for done, chunk in enumerate(chunks, start=1):
+        numbers = [index + 1 for index in chunk]
+        source = " ".join(_body(parts[number - 1]) for number in numbers)
+        summaries.append(_summarise(_numbered(parts, numbers), source, generator=generator, system=system))
+        progress(0.9 * done / (len(chunks) + 1))
+    while len(summaries) > 1:
+        sizes = [generator.count_tokens(f"- {summary}\n") for summary in summaries]
+        if sum(sizes) <= room:
+            break
+        groups = plan_chunks(sizes, chunk_room)
+        if len(groups) == len(summaries):  # each summary alone fills a chunk: summing up cannot shrink them
+            break
+        summaries = [
+            _summarise(
+                "\n".join(f"- {summaries[index]}" for index in group),
+                " ".join(summaries[index] for index in group),
+                generator=generator,
+                system=system,
+            )
+            for group in groups
+        ]
+    return summaries
+
+
+def _digest_prompt(material: str) -> str:
+    return (
+        f"Notes:\n{material}\n\nList the key facts of these notes as short sentences (at most eight), in order, "
+        'with their names and numbers. Answer in this JSON shape: {"points": ["...", "..."]}'
+    )
+
+
+def _summarise(material: str, source: str, *, generator: TextGenerator, system: str) -> str:
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": _digest_prompt(material)}]
+    said = _stems(source)
+    try:
+        answer, _generation = generate_json(
+            generator, messages, _DIGEST_SCHEMA, max_tokens=DIGEST_TOKENS, temperature=0.0
+        )
+        points = [plain(point) for point in answer["points"]]
+        kept = [point for point in points if point and _sourced(point, said)]
+    except EngineError as exc:
+        if exc.code != "invalid_json":
+            raise
+        kept = []
+    if kept:
+        return " ".join(point if _ENDS_SENTENCE.search(point) else f"{point}." for point in kept)
+    units = [_Sentence(segment.text, 1, index == 0) for index, segment in enumerate(from_text(source))]
+    if not units:
+        return source
+    scores = _ranked(units, focus=None, language="en")
+    best = sorted(sorted(range(len(units)), key=lambda i: -scores[i])[:SUMMARY_SENTENCES])
+    return " ".join(units[index].text for index in best)
+
+
+def _sourced(text: str, said: set[str]) -> bool:
+    """At least half the words that carry meaning in `text` are in the notes (give or take their endings)."""
+    words = _stems(text)
+    return bool(words) and len(words & said) * 2 >= len(words)
+
+
+def _grounded_outline(raw: Sequence[Mapping[str, Any]], parts: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """The model's segments with only the points the notes back, each point once; a segment left with none goes."""
+    said = _stems(" ".join(plain(part) for part in parts))
+    seen: list[set[str]] = []
+    out: list[tuple[str, list[str]]] = []
+    for segment in raw:
+        points = []
+        for point in (plain(str(point)) for point in segment.get("points") or []):
+            stems = _stems(point)
+            if not point or not _sourced(point, said) or any(_repeats(stems, other) for other in seen):
+                continue
+            seen.append(stems)
+            points.append(point)
+        title = plain(str(segment.get("title") or "")).rstrip(".")[:200]
+        if points:
+            out.append((title or " ".join(points[0].split()[:6]), points))
+    return out
+
+
+def _repeats(stems: set[str], other: set[str]) -> bool:
+    if len(stems) < REPEAT_MIN_WORDS or len(other) < REPEAT_MIN_WORDS:
+        return stems == other and bool(stems)
+    return len(stems & other) >= REPEAT * min(len(stems), len(other))
+
+
+# ---- the script ----
+
+
+def write_segment(
+    outline: Outline,
+    index: int,
+    written: list[ScriptSegment],
+    *,
+    notes: str,
+    hosts: list[Host],
+    format: Format,
+    focus: str | None,
+    language: str,
+    generator: TextGenerator | None,
+) -> ScriptSegment:
+    """Segment `index` of the script: JSON validated against a schema ([{speaker, text, source_refs}]), written with
+    the script so far and the points already covered (no repetition), lines within LINE_MAX_CHARS, speakers the
+    hosts' names alternating naturally, in `language`, close to the segment's word budget (ask again for more
+    when far short, a bounded number of times). generator None: the extractive dialogue."""
+    planned = outline.segments[index]
+    parts = paragraphs(notes)
+    if generator is None:
+        lines = _extractive_lines(outline, index, written, parts=parts, hosts=hosts, language=language)
+    else:
+        lines = _model_lines(
+            outline,
+            index,
+            written,
+            parts=parts,
+            hosts=hosts,
+            format=format,
+            focus=focus,
+            language=language,
+            generator=generator,
+        )
+    return ScriptSegment(title=planned.title, points=planned.points, words=planned.words, lines=lines)
+
+
+def write_script(
+    notes: str,
+    outline: Outline,
+    written: list[ScriptSegment],
+    *,
+    hosts: list[Host],
+    format: Format,
+    focus: str | None,
+    language: str,
+    generator: TextGenerator | None,
+    progress: Progress,
+) -> Script:
+    """The whole script: the segments of `outline` not yet in `written` (a resumed job keeps those), one at a time."""
+    segments = list(written)
+    total = len(outline.segments)
+    for index in range(len(segments), total):
+        segments.append(
+            write_segment(
+                outline,
+                index,
+                segments,
+                notes=notes,
+                hosts=hosts,
+                format=format,
+                focus=focus,
+                language=language,
+                generator=generator,
+            )
+        )
+        progress((index + 1) / total)
+    engine = "extractive" if generator is None else ("remote" if generator.engine == "remote" else "local")
+    return Script(
+        engine=engine,
+        model=None if generator is None else generator.model_id,
+        language=language,
+        segments=segments,
+    )
+
+
+def _next_speaker(hosts: Sequence[Host], written: Sequence[ScriptSegment]) -> int:
+    names = [host.name for host in hosts]
+    last = next((seg.lines[-1].speaker for seg in reversed(written) if seg.lines), None)
+    return (names.index(last) + 1) % len(names) if last in names else 0
+
+
+# -- extractive --
+
+
+def _extractive_lines(
+    outline: Outline,
+    index: int,
+    written: Sequence[ScriptSegment],
+    *,
+    parts: Sequence[str],
+    hosts: Sequence[Host],
+    language: str,
+) -> list[Line]:
+    """The hosts take turns reading the segment's sentences of the notes, with short connecting phrases in English
+    or Portuguese (none in other languages: nothing is made up in a language the phrases are not written in)."""
+    lang = _language(language)
+    sentences = _segment_sentences(outline.segments[index], written, parts)
+    turn = _next_speaker(hosts, written)
+    names = [host.name for host in hosts]
+    lines: list[Line] = []
+
+    def say(text: str, refs: list[int]) -> None:
+        nonlocal turn
+        lines.append(Line(speaker=names[turn], text=text, source_refs=refs))
+        turn = (turn + 1) % len(names)
+
+    title = outline.segments[index].title
+    if index == 0 and lang in _OPENING:
+        others = f" {_AND[lang]} ".join(names[1:]) if len(names) > 1 else ""
+        opening = (
+            _OPENING[lang]
+            if others
+            else _OPENING[lang].replace(", here with {others}", "").replace(", aqui com {others}", "")
+        )
+        say(opening.format(first=names[turn], others=others, title=title), [])
+    for number, (text, paragraph) in enumerate(_turns(sentences)):
+        lead = ""
+        if number == 0 and index > 0 and lang in _NEXT_SEGMENT:
+            lead = _NEXT_SEGMENT[lang].format(title=title)
+        elif lang in _TURNS:
+            lead = _TURNS[lang][(number + index) % len(_TURNS[lang])]
+        said = f"{lead} {text}".strip() if len(lead) + len(text) + 1 <= LINE_MAX_CHARS else text
+        say(said, [paragraph])
+    if index == len(outline.segments) - 1 and lang in _CLOSING:
+        say(_CLOSING[lang], [])
+    if not lines:  # a segment's sentences were all read already: it still needs a line to exist
+        say(title, [])
+    return lines
+
+
+def _segment_sentences(
+    planned: OutlineSegment, written: Sequence[ScriptSegment], parts: Sequence[str]
+) -> list[tuple[str, int]]:
+    """The notes' sentences the segment reads, with their paragraph: its points where they are sentences of the
+    notes (an extractive outline), else the unread sentence of the notes closest to each point; none read before."""
+    sentences = _sentences(parts)
+    exact = {sentence.text: sentence for sentence in reversed(sentences)}
+    read = " ".join(line.text for segment in written for line in segment.lines)
+    out: list[tuple[str, int]] = []
+    for point in planned.points:
+        sentence = exact.get(point)
+        if sentence is None:
+            wanted = _stems(point)
+            unread = [s for s in sentences if s.text not in read and all(s.text != text for text, _p in out)]
+            if not unread or not wanted:
+                continue
+            sentence = max(unread, key=lambda s: len(wanted & _stems(s.text)))
+            if not wanted & _stems(sentence.text):
+                continue
+        if sentence.text in read or any(sentence.text == text for text, _p in out):
+            continue
+        out.append((sentence.text, sentence.paragraph))
+    return out
+
+
+SHORT_SENTENCE_WORDS = 14
+TURN_WORDS = 40
+
+
+def _turns(sentences: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Sentences in turns: one each, or two short ones of one paragraph together; a sentence longer than a line is
+    cut where a clause ends."""
+    turns: list[tuple[str, int]] = []
+    for text, paragraph in sentences:
+        for piece in _fit(text):
+            if (
+                turns
+                and turns[-1][1] == paragraph
+                and _words(turns[-1][0]) < SHORT_SENTENCE_WORDS
+                and _words(turns[-1][0]) + _words(piece) <= TURN_WORDS
+                and len(turns[-1][0]) + len(piece) + 1 <= LINE_MAX_CHARS - 40
+                and _ENDS_SENTENCE.search(turns[-1][0])
+            ):
+                turns[-1] = (f"{turns[-1][0]} {piece}", paragraph)
+            else:
+                turns.append((piece, paragraph))
+    return turns
+
+
+_CLAUSE_END = re.compile(r"(?<=[.!?;:,])\s+")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?…])\s+")
+
+
+def _fit(text: str, limit: int = LINE_MAX_CHARS - 40) -> list[str]:
+    """`text` in pieces within `limit` characters: cut after sentences, else after clauses, else between words."""
+    if len(text) <= limit:
+        return [text]
+    for pattern in (_SENTENCE_BREAK, _CLAUSE_END):
+        pieces = [piece for piece in pattern.split(text) if piece]
+        if len(pieces) > 1:
+            out: list[str] = []
+            for piece in pieces:
+                if out and len(out[-1]) + len(piece) + 1 <= limit:
+                    out[-1] = f"{out[-1]} {piece}"
+                else:
+                    out.append(piece)
+            return [part for piece in out for part in _fit(piece, limit)]
+    words = text.split()
+    out = [""]
+    for word in words:
+        if out[-1] and len(out[-1]) + len(word) + 1 > limit:
+            out.append("")
+        out[-1] = f"{out[-1]} {word}".strip()
+    return out
+
+
+# -- with a language model --
+
+
+def _lines_schema(names: Sequence[str], *, most: int) -> dict[str, Any]:
+    line = {
+        "type": "object",
+        "properties": {
+            "speaker": {"type": "string", "enum": list(names)},
+            "text": {"type": "string", "minLength": 1, "maxLength": TURN_MAX_CHARS},
+            "source_refs": {"type": "array", "maxItems": 3, "items": {"type": "integer"}},
+        },
+        "required": ["speaker", "text", "source_refs"],
+    }
+    return {
+        "type": "object",
+        "properties": {"lines": {"type": "array", "minItems": 1, "maxItems": most, "items": line}},
+        "required": ["lines"],
+    }
+
+
+def _writer_system(hosts: Sequence[Host], format: Format, language: str) -> str:
+    names = [host.name for host in hosts]
+    cast = "; ".join(f"{host.name}: {host.persona}" for host in hosts if host.persona)
+    together = f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names[0]
+    return (
+        f"You write the script of a podcast hosted by {together}"
+        f"{f' ({cast})' if cast else ''}. The episode is {_STYLE[format]}. Write every line in "
+        f"{language_name(language)}, whatever language the notes are in. Each line is what one host says aloud: "
+        "plain spoken sentences; no markdown, no lists, no emoji, no stage directions or sound effects, never a "
+        "name or label before the words. The hosts talk with each other and take turns. Use only facts from the "
+        "notes. Answer with JSON only."
+    )
+
+
+@dataclass
+class _Draft:
+    """A segment as it is being written, and the episode's lines before it."""
+
+    before: list[Line]
+    lines: list[Line]
+
+    def words(self) -> int:
+        return sum(_words(line.text) for line in self.lines)
+
+
+def _model_lines(
+    outline: Outline,
+    index: int,
+    written: Sequence[ScriptSegment],
+    *,
+    parts: Sequence[str],
+    hosts: Sequence[Host],
+    format: Format,
+    focus: str | None,
+    language: str,
+    generator: TextGenerator,
+) -> list[Line]:
+    planned = outline.segments[index]
+    names = [host.name for host in hosts]
+    system = _writer_system(hosts, format, language)
+    draft = _Draft(before=[line for segment in written for line in segment.lines], lines=[])
+    first_speaker = _next_speaker(hosts, written)
+    idle = 0
+    for ask in range(MAX_ASKS):
+        remaining = planned.words - draft.words()
+        if remaining <= planned.words * (1 - ENOUGH):
+            break
+        wanted = min(WORDS_PER_ASK, max(remaining, 30))
+        final = index == len(outline.segments) - 1 and (remaining <= WORDS_PER_ASK or ask == MAX_ASKS - 1)
+        speaker = (
+            names[(names.index(draft.lines[-1].speaker) + 1) % len(names)] if draft.lines else names[first_speaker]
+        )
+        prompt = _segment_prompt(
+            outline,
+            index,
+            written,
+            draft,
+            parts=parts,
+            generator=generator,
+            system=system,
+            focus=focus,
+            words=wanted,
+            speaker=speaker,
+            opening=index == 0 and ask == 0,
+            closing=final,
+        )
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
+        most = max(2, min(LINES_PER_ASK, math.ceil(wanted / 18)))
+        try:
+            answer, _generation = generate_json(
+                generator,
+                messages,
+                _lines_schema(names, most=most),
+                max_tokens=_answer_tokens(generator),
+                temperature=TEMPERATURE,
+            )
+        except EngineError as exc:
+            if exc.code != "invalid_json":
+                raise
+            answer = {"lines": []}
+        log.debug("segment %d, ask %d: the model wrote %s", index + 1, ask + 1, answer["lines"])
+        added = _add_lines(draft, answer["lines"], names=names, parts=parts)
+        log.info(
+            "segment %d, ask %d: %d lines kept of %d, %d of %d words",
+            index + 1,
+            ask + 1,
+            added,
+            len(answer["lines"]),
+            draft.words(),
+            planned.words,
+        )
+        idle = 0 if added else idle + 1
+        if idle >= 2:
+            break
+    if not draft.lines:
+        raise EngineError(
+            "script_failed",
+            f"The language model {generator.model_id} wrote no usable lines for segment {index + 1} "
+            f"({planned.title!r}), even when asked again.",
+            transient=True,
+        )
+    return draft.lines
+
+
+def _answer_tokens(generator: TextGenerator) -> int:
+    return max(200, min(ANSWER_TOKENS, generator.context_tokens // 3))
+
+
+def _segment_prompt(
+    outline: Outline,
+    index: int,
+    written: Sequence[ScriptSegment],
+    draft: _Draft,
+    *,
+    parts: Sequence[str],
+    generator: TextGenerator,
+    system: str,
+    focus: str | None,
+    words: int,
+    speaker: str,
+    opening: bool,
+    closing: bool,
+) -> str:
+    """The request for the next lines of segment `index`: the notes it draws on, what earlier segments covered,
+    the end of the conversation so far, and what to write. The notes give way first when the window is small, then
+    the covered points, then the conversation, to the last lines."""
+    planned = outline.segments[index]
+    covered = [f"- {segment.title}: {'; '.join(segment.points)}" for segment in written]
+    recent = [*draft.before[-4:], *draft.lines] if draft.lines else draft.before[-4:]
+    task = _task(
+        planned,
+        index,
+        len(outline.segments),
+        focus=focus,
+        words=words,
+        speaker=speaker,
+        opening=opening,
+        closing=closing,
+        continuing=bool(draft.lines),
+    )
+    wanted = _relevant(planned, parts)
+    while True:
+        conversation = "\n".join(f"{line.speaker}: {line.text}" for line in recent)
+        context = (
+            f"Covered in earlier segments (do not say these again):\n{chr(10).join(covered)}\n\n" if covered else ""
+        ) + (f"The conversation so far ends with:\n{conversation}\n\n" if conversation else "")
+        room = generator.context_tokens - _answer_tokens(generator) - MARGIN_TOKENS
+        room -= generator.count_tokens(system + context + task)
+        notes = _fitting_notes(parts, wanted, room, generator)
+        if notes or not (covered or recent):
+            break
+        if len(covered) > 2:
+            covered = covered[-2:]
+        elif covered:
+            covered = []
+        elif len(recent) > 2:
+            recent = recent[-2:]
+        else:
+            recent = []
+    if not notes:
+        raise EngineError(
+            "context_too_small",
+            f"The language model's window ({generator.context_tokens} tokens) leaves no room for the notes; raise "
+            "VOXHUB_LLM_CONTEXT_TOKENS.",
+        )
+    return f"Notes:\n{notes}\n\n{context}{task}"
+
+
+def _task(
+    planned: OutlineSegment,
+    index: int,
+    count: int,
+    *,
+    focus: str | None,
+    words: int,
+    speaker: str,
+    opening: bool,
+    closing: bool,
+    continuing: bool,
+) -> str:
+    points = "\n".join(f"- {point}" for point in planned.points)
+    place = (
+        "It opens the episode: the hosts greet the listeners, say their names and what the episode is about. "
+        if opening
+        else "Do not greet the listeners. "
+    )
+    if closing:
+        place += "It ends the episode: the hosts sum up in a sentence or two and say goodbye."
+    else:
+        place += "Do not say goodbye: the episode goes on after it."
+    go_on = (
+        "Continue this segment from where the conversation stops; do not repeat what was said. " if continuing else ""
+    )
+    dwell = f" Dwell on: {focus}." if focus else ""
+    lines = max(2, round(words / 20))
+    return (
+        f'Segment {index + 1} of {count}: "{planned.title}". It covers:\n{points}\n{place}{dwell}\n'
+        f"{go_on}Write the next {lines} lines of the conversation, about {words} words in all, {speaker} speaking "
+        "first, the hosts taking turns. Answer in this JSON shape: "
+        '{"lines": [{"speaker": "...", "text": "...", "source_refs": [1]}]} where source_refs are the numbers of the '
+        "notes' paragraphs the line uses."
+    )
+
+
+def _relevant(planned: OutlineSegment, parts: Sequence[str]) -> list[int]:
+    """The paragraphs the segment draws on, best first: those sharing the most words with its title and points."""
+    wanted = _stems(" ".join([planned.title, *planned.points]))
+    overlap = {number: len(wanted & _stems(plain(part))) for number, part in enumerate(parts, start=1)}
+    return [number for number in sorted(overlap, key=lambda n: (-overlap[n], n)) if overlap[number] > 0]
+
+
+def _fitting_notes(parts: Sequence[str], ranked: Sequence[int], room: int, generator: TextGenerator) -> str:
+    """The best of `ranked` paragraphs that fit `room` tokens, numbered, in the notes' order."""
+    if room < MIN_NOTES_TOKENS // 2:
+        return ""
+    chosen: list[int] = []
+    used = 0
+    for number in ranked:
+        size = generator.count_tokens(f"[{number}] {plain(parts[number - 1])}\n")
+        if used + size <= room:
+            chosen.append(number)
+            used += size
+    if not chosen and ranked:
+        # The best paragraph alone is longer than the room: its start.
+        number = ranked[0]
+        text = plain(parts[number - 1])
+        keep = max(1, int(len(text) * room / max(generator.count_tokens(text), 1) * 0.9))
+        return f"[{number}] {text[:keep]}"
+    return _numbered(parts, sorted(chosen))
+
+
+# A small model slips out of the conversation into an assistant's voice, or copies the request's own words.
+_OUT_OF_CHARACTER = re.compile(
+    r"\b(?:as an ai|language model|i don't have (?:any )?(?:information|access)|provide (?:me with )?more "
+    r"(?:details|information)|source_refs|segment \d+ of \d+|it covers:)",
+    re.IGNORECASE,
+)
+
+
+def _add_lines(draft: _Draft, raw: Sequence[Mapping[str, Any]], *, names: Sequence[str], parts: Sequence[str]) -> int:
+    """The model's lines cleaned and added to the draft: plain words, a host's name as speaker, no line that says
+    again what an earlier one said, a turn by the same speaker joined to the one before when it fits, paragraphs
+    cited that exist and share words with the line (or, when none is cited, the one it shares most with). How many
+    were added."""
+    by_name = {name.lower(): name for name in names}
+    said = [_stems(line.text) for line in [*draft.before, *draft.lines]]
+    paragraph_stems = [_stems(plain(part)) for part in parts]
+    added = 0
+    for item in raw:
+        speaker = by_name.get(str(item.get("speaker") or "").strip().lower())
+        text = plain(str(item.get("text") or ""), speakers=names)
+        if speaker is None or not re.search(r"\w", text) or _OUT_OF_CHARACTER.search(text):
+            continue
+        stems = _stems(text)
+        if any(_repeats(stems, other) for other in said):
+            continue
+        said.append(stems)
+        refs = _refs(item.get("source_refs"), stems, paragraph_stems)
+        last = draft.lines[-1] if draft.lines else None
+        if last is not None and last.speaker == speaker and len(last.text) + len(text) + 1 <= LINE_MAX_CHARS:
+            draft.lines[-1] = Line(
+                speaker=speaker, text=f"{last.text} {text}", source_refs=sorted({*last.source_refs, *refs})
+            )
+        else:
+            draft.lines.extend(
+                Line(speaker=speaker, text=piece, source_refs=refs) for piece in _fit(text, LINE_MAX_CHARS)
+            )
+        added += 1
+    return added
+
+
+def _refs(cited: Any, stems: set[str], paragraph_stems: Sequence[set[str]]) -> list[int]:
+    numbers = [n for n in cited if isinstance(n, int) and not isinstance(n, bool)] if isinstance(cited, list) else []
+    kept = sorted({n for n in numbers if 1 <= n <= len(paragraph_stems) and stems & paragraph_stems[n - 1]})
+    if kept:
+        return kept[:3]
+    best = max(range(len(paragraph_stems)), key=lambda i: len(stems & paragraph_stems[i]), default=None)
+    if best is not None and len(stems & paragraph_stems[best]) >= 2:
+        return [best + 1]
+    return []
