@@ -15,6 +15,7 @@ the notes go and never repeats a sentence to pad."""
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import math
 import re
@@ -117,19 +118,24 @@ class _Sentence:
 
 
 def _sentences(parts: Sequence[str]) -> list[_Sentence]:
+    """The notes' sentences, in order, each once (notes pasted together often say a thing twice)."""
     out = []
+    seen: set[str] = set()
     for number, paragraph in enumerate(parts, start=1):
         heading = _heading(paragraph)
         if heading is not None and "\n" not in paragraph:
             continue  # a heading with nothing under it says nothing to read out
         for index, segment in enumerate(from_text(_body(paragraph))):
-            out.append(_Sentence(segment.text, number, index == 0))
+            key = " ".join(tokens(segment.text))
+            if key and key not in seen:
+                seen.add(key)
+                out.append(_Sentence(segment.text, number, index == 0))
     return out
 
 
 def _stems(text: str) -> set[str]:
-    """The words of `text` that carry meaning, cut to their first letters ("panel", "panels")."""
-    return {word[:STEM] for word in tokens(text) if word not in FILLER and len(word) > 2}
+    """The words of `text` that carry meaning, cut to their first letters ("panel", "panels"), and its numbers."""
+    return {word[:STEM] for word in tokens(text) if word.isdigit() or (word not in FILLER and len(word) > 2)}
 
 
 def _words(text: str) -> int:
@@ -250,25 +256,12 @@ def _pick(sentences: Sequence[_Sentence], scores: Sequence[float], budget: int) 
 def _cuts(picked: Sequence[_Sentence], parts: Sequence[str], count: int) -> list[int]:
     """Where each segment after the first begins (indexes into `picked`): near equal shares of the words, moved to
     a heading or a new paragraph when one is near."""
-    counts = [_words(sentence.text) for sentence in picked]
-    total = sum(counts) or 1
-    before = [sum(counts[:index]) for index in range(len(picked))]
-    cuts: list[int] = []
-    for number in range(1, count):
-        target = total * number / count
-        low = (cuts[-1] + 1) if cuts else 1
-        high = len(picked) - (count - number)
-        if low > high:
-            break
-
-        def cost(index: int, target: float = target) -> float:
-            sentence = picked[index]
-            new_paragraph = sentence.paragraph != picked[index - 1].paragraph
-            heading = new_paragraph and sentence.first and _heading(parts[sentence.paragraph - 1]) is not None
-            return abs(before[index] - target) / total - (0.15 if heading else 0.0) - (0.08 if new_paragraph else 0.0)
-
-        cuts.append(min(range(low, high + 1), key=cost))
-    return cuts
+    bonus = [0.0]
+    for before, sentence in itertools.pairwise(picked):
+        new_paragraph = sentence.paragraph != before.paragraph
+        heading = new_paragraph and sentence.first and _heading(parts[sentence.paragraph - 1]) is not None
+        bonus.append(0.15 if heading else 0.08 if new_paragraph else 0.0)
+    return _partition([_words(sentence.text) for sentence in picked], bonus, count)
 
 
 def _title(group: Sequence[_Sentence], parts: Sequence[str], language: str) -> str:
@@ -362,6 +355,14 @@ def _numbered(parts: Sequence[str], numbers: Sequence[int]) -> str:
     return "\n".join(f"[{number}] {plain(parts[number - 1])}" for number in numbers)
 
 
+@dataclass(frozen=True)
+class _Unit:
+    """A piece of what a model's outline is planned from: a paragraph of the notes, or a sentence of their digest."""
+
+    text: str
+    heading: str | None  # the heading it starts under
+
+
 def _model_outline(
     parts: Sequence[str],
     *,
@@ -373,55 +374,88 @@ def _model_outline(
     generator: TextGenerator,
     progress: Progress,
 ) -> Outline:
+    """The notes (or their digest) are cut into runs of about equal length, one per segment, at headings where they
+    can be; the model gives each run a title and the points it covers. A run the model's points leave out is
+    covered by its own key sentences."""
     sentences = _sentences(parts)
     if not sentences:
         raise EngineError("empty_notes", "The notes hold no sentences to make an episode of.")
-    count = segment_count(budget, len(sentences))
     system = _planner_system(language)
-    ask = _outline_prompt("", count=count, minutes=budget / WORDS_PER_MINUTE, format=format, focus=focus)
-    room = _room(generator, system + ask, answer=ANSWER_TOKENS)
-    counts = [generator.count_tokens(f"[{number}] {plain(part)}\n") for number, part in enumerate(parts, start=1)]
+    minutes = budget / WORDS_PER_MINUTE
+    answer_tokens = _answer_tokens(generator)
+    wanted = segment_count(budget, len(sentences))
+    bare = _outline_prompt([], [range(len(parts))] * wanted, minutes=minutes, format=format, focus=focus)
+    room = _room(generator, system + bare, answer=answer_tokens)
+    texts = [plain(part) for part in parts]
+    counts = [generator.count_tokens(f"[{number}] {text}\n") for number, text in enumerate(texts, start=1)]
     digest: list[str] | None = None
     if sum(counts) <= room:
-        material = _numbered(parts, range(1, len(parts) + 1))
+        units = [_Unit(text, _heading(part)) for text, part in zip(texts, parts, strict=True)]
     else:
         digest = _digest(parts, counts, generator=generator, language=language, room=room, progress=progress)
-        material = "\n".join(f"- {summary}" for summary in digest)
-    prompt = _outline_prompt(material, count=count, minutes=budget / WORDS_PER_MINUTE, format=format, focus=focus)
+        units = [_Unit(segment.text, None) for summary in digest for segment in from_text(summary)]
+    count = max(1, min(wanted, len(units)))
+    weights = [_words(unit.text) for unit in units]
+    cuts = _partition(weights, [0.15 if unit.heading else 0.0 for unit in units], count)
+    ranges = [range(start, stop) for start, stop in itertools.pairwise([0, *cuts, len(units)])]
+    prompt = _outline_prompt(units, ranges, minutes=minutes, format=format, focus=focus)
     messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
     try:
         answer, _generation = generate_json(
-            generator, messages, _outline_schema(count), max_tokens=ANSWER_TOKENS, temperature=0.0
+            generator, messages, _outline_schema(len(ranges)), max_tokens=answer_tokens, temperature=0.0
         )
     except EngineError as exc:
         if exc.code != "invalid_json":
             raise
         answer = {"segments": []}
-    segments = _grounded_outline(answer["segments"], parts)
-    if not segments:
+    planned = _planned(answer["segments"], units, ranges, focus=focus, language=language)
+    kept = [(plan, run) for plan, run in zip(planned, ranges, strict=True) if plan[1]]
+    if not kept:
         # The model planned nothing the notes say: the notes' own key sentences plan the episode, and say so.
         fallback = _extractive_outline(parts, budget=budget, focus=focus, language=language)
         return fallback.model_copy(update={"digest": digest})
-    shares = _shares(budget, [len(points) for _title, points in segments])
+    shares = _shares(budget, [sum(weights[index] for index in run) for _plan, run in kept])
     return Outline(
         engine="remote" if generator.engine == "remote" else "local",
         model=generator.model_id,
         segments=[
             OutlineSegment(title=title, points=points, words=words)
-            for (title, points), words in zip(segments, shares, strict=True)
+            for ((title, points), _run), words in zip(kept, shares, strict=True)
         ],
         digest=digest,
     )
 
 
-def _outline_prompt(material: str, *, count: int, minutes: float, format: Format, focus: str | None) -> str:
+def _partition(weights: Sequence[int], bonus: Sequence[float], count: int) -> list[int]:
+    """Where each of `count` runs after the first begins (indexes into `weights`): near equal shares of the weight,
+    moved to a place with a `bonus` (a heading, a new paragraph: a share of the whole) when one is near."""
+    total = sum(weights) or 1
+    before = list(itertools.accumulate(weights, initial=0))
+    cuts: list[int] = []
+    for number in range(1, count):
+        low, high = (cuts[-1] + 1 if cuts else 1), len(weights) - (count - number)
+        if low > high:
+            break
+        target = total * number / count
+        cuts.append(min(range(low, high + 1), key=lambda index: abs(before[index] - target) / total - bonus[index]))
+    return cuts
+
+
+def _outline_prompt(
+    units: Sequence[_Unit], ranges: Sequence[range], *, minutes: float, format: Format, focus: str | None
+) -> str:
+    material = "\n".join(f"[{number}] {unit.text}" for number, unit in enumerate(units, start=1))
+    runs = "\n".join(
+        f"Segment {number}: notes [{run.start + 1}]" + (f" to [{run.stop}]" if len(run) > 1 else "")
+        for number, run in enumerate(ranges, start=1)
+    )
     dwell = f" Dwell on: {focus}." if focus else ""
     return (
         f"Notes:\n{material}\n\nPlan a podcast episode of about {minutes:.0f} minutes on these notes, "
-        f"{_STYLE[format]}.{dwell} It has exactly {count} segments, in the order of the notes. For each segment: a "
-        f"title of two to six words, and one to {POINTS_PER_SEGMENT} points: short sentences saying what it covers, "
-        "with the facts, names and numbers of the notes. No point is repeated. Answer in this JSON shape: "
-        '{"segments": [{"title": "...", "points": ["...", "..."]}]}'
+        f"{_STYLE[format]}.{dwell} It has {len(ranges)} segments, each on its own notes:\n{runs}\nFor each segment, "
+        f"in this order: a title of two to six words, and one to {POINTS_PER_SEGMENT} points: short sentences "
+        "saying what it covers, from its notes, with their facts, names and numbers. No point is repeated. Answer "
+        'in this JSON shape: {"segments": [{"title": "...", "points": ["...", "..."]}]}'
     )
 
 
@@ -514,22 +548,54 @@ def _sourced(text: str, said: set[str]) -> bool:
     return bool(words) and len(words & said) * 2 >= len(words)
 
 
-def _grounded_outline(raw: Sequence[Mapping[str, Any]], parts: Sequence[str]) -> list[tuple[str, list[str]]]:
-    """The model's segments with only the points the notes back, each point once; a segment left with none goes."""
-    said = _stems(" ".join(plain(part) for part in parts))
+def _planned(
+    raw: Sequence[Mapping[str, Any]],
+    units: Sequence[_Unit],
+    ranges: Sequence[range],
+    *,
+    focus: str | None,
+    language: str,
+) -> list[tuple[str, list[str]]]:
+    """Each run's title and points: the model's points that the notes back, each once; then, for each unit of the
+    run that no point draws on (a small model stops planning before the notes end), the unit's key sentence, as
+    long as the segment has room for it."""
+    said = _stems(" ".join(unit.text for unit in units))
+    unit_stems = [_stems(unit.text) for unit in units]
     seen: list[set[str]] = []
-    out: list[tuple[str, list[str]]] = []
-    for segment in raw:
-        points = []
+    planned: list[tuple[str, list[tuple[int, str]]]] = []  # title, (unit drawn on or -1, point)
+    for position in range(len(ranges)):
+        segment = raw[position] if position < len(raw) else {}
+        points: list[tuple[int, str]] = []
         for point in (plain(str(point)) for point in segment.get("points") or []):
             stems = _stems(point)
             if not point or not _sourced(point, said) or any(_repeats(stems, other) for other in seen):
                 continue
             seen.append(stems)
-            points.append(point)
-        title = plain(str(segment.get("title") or "")).rstrip(".")[:200]
-        if points:
-            out.append((title or " ".join(points[0].split()[:6]), points))
+            best = max(range(len(units)), key=lambda index: len(stems & unit_stems[index]))
+            points.append((best if len(stems & unit_stems[best]) >= 2 else -1, point))
+        planned.append((plain(str(segment.get("title") or "")).rstrip(".")[:200], points))
+    covered = {unit for _title, points in planned for unit, _point in points}
+    candidates = [
+        _Sentence(sentence.text, index, number == 0)
+        for index, unit in enumerate(units)
+        for number, sentence in enumerate(from_text(unit.text))
+    ]
+    scores = _ranked(candidates, focus=focus, language=_language(language)) if candidates else []
+    key: dict[int, tuple[float, str]] = {}  # unit → its key sentence, and how well it ranks
+    for sentence, score in zip(candidates, scores, strict=True):
+        if _words(sentence.text) >= MIN_SENTENCE_WORDS and score > key.get(sentence.paragraph, (-math.inf, ""))[0]:
+            key[sentence.paragraph] = (score, sentence.text)
+    out: list[tuple[str, list[str]]] = []
+    for (title, points), run in zip(planned, ranges, strict=True):
+        missing = [index for index in run if index not in covered and index in key]
+        room = max(POINTS_PER_SEGMENT + 2 - len(points), 0)
+        for index in sorted(sorted(missing, key=lambda unit: -key[unit][0])[:room]):
+            # After the last point drawn from an earlier unit: the segment keeps the notes' order.
+            at = max((place + 1 for place, (unit, _p) in enumerate(points) if 0 <= unit < index), default=0)
+            points.insert(at, (index, key[index][1]))
+        texts = [point for _unit, point in points]
+        heading = units[run.start].heading if run else None
+        out.append((title or heading or " ".join(texts[0].split()[:6]) if texts else title, texts))
     return out
 
 
@@ -750,7 +816,7 @@ def _fit(text: str, limit: int = LINE_MAX_CHARS - 40) -> list[str]:
 # -- with a language model --
 
 
-def _lines_schema(names: Sequence[str], *, most: int) -> dict[str, Any]:
+def _lines_schema(names: Sequence[str], *, least: int, most: int) -> dict[str, Any]:
     line = {
         "type": "object",
         "properties": {
@@ -762,7 +828,7 @@ def _lines_schema(names: Sequence[str], *, most: int) -> dict[str, Any]:
     }
     return {
         "type": "object",
-        "properties": {"lines": {"type": "array", "minItems": 1, "maxItems": most, "items": line}},
+        "properties": {"lines": {"type": "array", "minItems": least, "maxItems": most, "items": line}},
         "required": ["lines"],
     }
 
@@ -792,6 +858,16 @@ class _Draft:
         return sum(_words(line.text) for line in self.lines)
 
 
+@dataclass(frozen=True)
+class _Ask:
+    """What one request asks for."""
+
+    words: int
+    lines: int
+    speaker: str  # who speaks first
+    closing: bool  # the episode ends with these lines
+
+
 def _model_lines(
     outline: Outline,
     index: int,
@@ -804,55 +880,51 @@ def _model_lines(
     language: str,
     generator: TextGenerator,
 ) -> list[Line]:
+    """The segment's lines: asked for, then asked again to go on (the lines so far as the model's own answer) while
+    the segment is far short of its budget, at most MAX_ASKS times, and not after two asks that added nothing."""
     planned = outline.segments[index]
     names = [host.name for host in hosts]
     system = _writer_system(hosts, format, language)
     draft = _Draft(before=[line for segment in written for line in segment.lines], lines=[])
-    first_speaker = _next_speaker(hosts, written)
+    first = names[_next_speaker(hosts, written)]
+    answer_tokens = _answer_tokens(generator)
+    per_ask = min(WORDS_PER_ASK, answer_tokens * 2 // 5)
+    last = index == len(outline.segments) - 1
     idle = 0
-    for ask in range(MAX_ASKS):
+    for number in range(MAX_ASKS):
         remaining = planned.words - draft.words()
         if remaining <= planned.words * (1 - ENOUGH):
             break
-        wanted = min(WORDS_PER_ASK, max(remaining, 30))
-        final = index == len(outline.segments) - 1 and (remaining <= WORDS_PER_ASK or ask == MAX_ASKS - 1)
-        speaker = (
-            names[(names.index(draft.lines[-1].speaker) + 1) % len(names)] if draft.lines else names[first_speaker]
-        )
-        prompt = _segment_prompt(
-            outline,
-            index,
-            written,
-            draft,
-            parts=parts,
-            generator=generator,
-            system=system,
-            focus=focus,
+        wanted = min(per_ask, max(remaining, 30))
+        speaker = names[(names.index(draft.lines[-1].speaker) + 1) % len(names)] if draft.lines else first
+        ask = _Ask(
             words=wanted,
+            lines=max(2, min(LINES_PER_ASK, answer_tokens // 50, round(wanted / 20))),
             speaker=speaker,
-            opening=index == 0 and ask == 0,
-            closing=final,
+            closing=last and (remaining <= per_ask or number == MAX_ASKS - 1),
         )
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
-        most = max(2, min(LINES_PER_ASK, math.ceil(wanted / 18)))
+        messages = _messages(
+            outline, index, written, draft, ask, parts=parts, generator=generator, system=system, focus=focus
+        )
         try:
             answer, _generation = generate_json(
                 generator,
                 messages,
-                _lines_schema(names, most=most),
-                max_tokens=_answer_tokens(generator),
+                # At least half the lines asked for: left free, a model often answers a "go on" with one line.
+                _lines_schema(names, least=max(1, ask.lines // 2), most=ask.lines + 2),
+                max_tokens=answer_tokens,
                 temperature=TEMPERATURE,
             )
         except EngineError as exc:
             if exc.code != "invalid_json":
                 raise
             answer = {"lines": []}
-        log.debug("segment %d, ask %d: the model wrote %s", index + 1, ask + 1, answer["lines"])
+        log.debug("segment %d, ask %d: the model wrote %s", index + 1, number + 1, answer["lines"])
         added = _add_lines(draft, answer["lines"], names=names, parts=parts)
         log.info(
             "segment %d, ask %d: %d lines kept of %d, %d of %d words",
             index + 1,
-            ask + 1,
+            number + 1,
             added,
             len(answer["lines"]),
             draft.words(),
@@ -875,107 +947,123 @@ def _answer_tokens(generator: TextGenerator) -> int:
     return max(200, min(ANSWER_TOKENS, generator.context_tokens // 3))
 
 
-def _segment_prompt(
+def _messages(
     outline: Outline,
     index: int,
     written: Sequence[ScriptSegment],
     draft: _Draft,
+    ask: _Ask,
     *,
     parts: Sequence[str],
     generator: TextGenerator,
     system: str,
     focus: str | None,
-    words: int,
-    speaker: str,
-    opening: bool,
-    closing: bool,
-) -> str:
+) -> list[dict[str, str]]:
     """The request for the next lines of segment `index`: the notes it draws on, what earlier segments covered,
-    the end of the conversation so far, and what to write. The notes give way first when the window is small, then
-    the covered points, then the conversation, to the last lines."""
+    the end of the conversation before it, what to write; and, to go on, the segment's lines so far as the
+    model's own answer with a request for more. Where the window is small the notes give way first, then the
+    covered points, then the conversation before, then the segment's earlier lines (to its last two)."""
     planned = outline.segments[index]
+    count = len(outline.segments)
     covered = [f"- {segment.title}: {'; '.join(segment.points)}" for segment in written]
-    recent = [*draft.before[-4:], *draft.lines] if draft.lines else draft.before[-4:]
-    task = _task(
-        planned,
-        index,
-        len(outline.segments),
-        focus=focus,
-        words=words,
-        speaker=speaker,
-        opening=opening,
-        closing=closing,
-        continuing=bool(draft.lines),
-    )
-    wanted = _relevant(planned, parts)
+    recent = draft.before[-4:]
+    shown = list(draft.lines)
+    ranked = _relevant(planned, parts)
+    answer_tokens = _answer_tokens(generator)
     while True:
         conversation = "\n".join(f"{line.speaker}: {line.text}" for line in recent)
         context = (
             f"Covered in earlier segments (do not say these again):\n{chr(10).join(covered)}\n\n" if covered else ""
         ) + (f"The conversation so far ends with:\n{conversation}\n\n" if conversation else "")
-        room = generator.context_tokens - _answer_tokens(generator) - MARGIN_TOKENS
-        room -= generator.count_tokens(system + context + task)
-        notes = _fitting_notes(parts, wanted, room, generator)
-        if notes or not (covered or recent):
+        opening = _Ask(words=ask.words, lines=ask.lines, speaker=shown[0].speaker, closing=False) if shown else ask
+        task = _task(planned, index, count, opening, focus=focus, opening=index == 0)
+        follow: list[dict[str, str]] = []
+        if shown:
+            lines = [line.model_dump(include={"speaker", "text", "source_refs"}) for line in shown]
+            follow = [
+                {"role": "assistant", "content": json.dumps({"lines": lines}, ensure_ascii=False)},
+                {"role": "user", "content": _go_on(ask)},
+            ]
+        fixed = system + context + task + "".join(message["content"] for message in follow)
+        room = generator.context_tokens - answer_tokens - MARGIN_TOKENS - generator.count_tokens(fixed)
+        notes = _fitting_notes(parts, ranked, room, generator)
+        if notes or not (covered or recent or len(shown) > 2):
             break
-        if len(covered) > 2:
-            covered = covered[-2:]
-        elif covered:
-            covered = []
-        elif len(recent) > 2:
-            recent = recent[-2:]
+        if covered:
+            covered = covered[-2:] if len(covered) > 2 else []
+        elif recent:
+            recent = recent[-2:] if len(recent) > 2 else []
         else:
-            recent = []
+            shown = shown[-2:]
     if not notes:
         raise EngineError(
             "context_too_small",
             f"The language model's window ({generator.context_tokens} tokens) leaves no room for the notes; raise "
             "VOXHUB_LLM_CONTEXT_TOKENS.",
         )
-    return f"Notes:\n{notes}\n\n{context}{task}"
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": f"Notes:\n{notes}\n\n{context}{task}"},
+        *follow,
+    ]
 
 
-def _task(
-    planned: OutlineSegment,
-    index: int,
-    count: int,
-    *,
-    focus: str | None,
-    words: int,
-    speaker: str,
-    opening: bool,
-    closing: bool,
-    continuing: bool,
-) -> str:
+_SHAPE = (
+    'Answer in this JSON shape: {"lines": [{"speaker": "...", "text": "...", "source_refs": [1]}]} where '
+    "source_refs are the numbers of the notes' paragraphs the line uses."
+)
+
+
+def _task(planned: OutlineSegment, index: int, count: int, ask: _Ask, *, focus: str | None, opening: bool) -> str:
     points = "\n".join(f"- {point}" for point in planned.points)
     place = (
         "It opens the episode: the hosts greet the listeners, say their names and what the episode is about. "
         if opening
         else "Do not greet the listeners. "
     )
-    if closing:
-        place += "It ends the episode: the hosts sum up in a sentence or two and say goodbye."
-    else:
-        place += "Do not say goodbye: the episode goes on after it."
-    go_on = (
-        "Continue this segment from where the conversation stops; do not repeat what was said. " if continuing else ""
+    place += (
+        "It ends the episode: the hosts sum up in a sentence or two and say goodbye."
+        if ask.closing
+        else "Do not say goodbye: the episode goes on after it."
     )
     dwell = f" Dwell on: {focus}." if focus else ""
-    lines = max(2, round(words / 20))
     return (
         f'Segment {index + 1} of {count}: "{planned.title}". It covers:\n{points}\n{place}{dwell}\n'
-        f"{go_on}Write the next {lines} lines of the conversation, about {words} words in all, {speaker} speaking "
-        "first, the hosts taking turns. Answer in this JSON shape: "
-        '{"lines": [{"speaker": "...", "text": "...", "source_refs": [1]}]} where source_refs are the numbers of the '
-        "notes' paragraphs the line uses."
+        f"Write {ask.lines} lines of the conversation, about {ask.words} words in all, {ask.speaker} speaking "
+        f"first, the hosts taking turns. {_SHAPE}"
+    )
+
+
+def _go_on(ask: _Ask) -> str:
+    ending = (
+        "Then end the episode: sum up in a sentence or two and say goodbye."
+        if ask.closing
+        else "Do not greet and do not say goodbye."
+    )
+    return (
+        f"Go on with this segment from where it stops: the next {ask.lines} lines, about {ask.words} words, "
+        f"{ask.speaker} speaking first. Say something new from the notes in every line; never repeat a line. "
+        f"{ending} {_SHAPE}"
     )
 
 
 def _relevant(planned: OutlineSegment, parts: Sequence[str]) -> list[int]:
-    """The paragraphs the segment draws on, best first: those sharing the most words with its title and points."""
-    wanted = _stems(" ".join([planned.title, *planned.points]))
-    overlap = {number: len(wanted & _stems(plain(part))) for number, part in enumerate(parts, start=1)}
-    return [number for number in sorted(overlap, key=lambda n: (-overlap[n], n)) if overlap[number] > 0]
+    """The paragraphs the segment draws on, best first: for each point, the paragraph that says most of it and any
+    other saying at least half of it; else (points that match no paragraph well) those sharing words with it.
+    Paragraphs of other segments stay out, or the model talks about them here."""
+    paragraph_stems = [_stems(plain(part)) for part in parts]
+    shared: dict[int, int] = {}
+    for point in planned.points:
+        stems = _stems(point)
+        overlaps = [len(stems & other) for other in paragraph_stems]
+        best = max(range(len(parts)), key=lambda index: overlaps[index], default=None)
+        for index, overlap in enumerate(overlaps):
+            if overlap and (index == best or 2 * overlap >= len(stems)):
+                shared[index + 1] = max(shared.get(index + 1, 0), overlap)
+    if not shared:
+        wanted = _stems(" ".join([planned.title, *planned.points]))
+        shared = {number: len(wanted & stems) for number, stems in enumerate(paragraph_stems, start=1)}
+    return [number for number in sorted(shared, key=lambda n: (-shared[n], n)) if shared[number] > 0]
 
 
 def _fitting_notes(parts: Sequence[str], ranked: Sequence[int], room: int, generator: TextGenerator) -> str:

@@ -61,7 +61,7 @@ def plain(text: str, *, speakers: Sequence[str] = ()) -> str:
     start ("Host 1:", or one of `speakers` and a colon) removed, lines joined into sentences."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _HTML_COMMENT.sub(" ", _HTML_BLOCK.sub(" ", text))
-    text = _HTML_BREAK.sub("\n", text)
+    text = _HTML_BREAK.sub("\n\n", text)
     text = _AUTOLINK.sub(lambda match: match.group(1).removeprefix("mailto:"), text)
     text = _HTML_TAG.sub(" ", text)
     text = html.unescape(text)
@@ -73,22 +73,27 @@ def plain(text: str, *, speakers: Sequence[str] = ()) -> str:
     text = _BRACKETED.sub(" ", text)
     text = _TABLE_DIVIDER.sub("", text)
     text = _RULE.sub("", text)
-    text = _HEADING.sub(r"\1", text)
-    text = _QUOTE.sub("", text)
-    text = _BULLET.sub("", text)
     text = _INLINE_CODE.sub(r"\1", text)
     text = _DIRECTION.sub(_drop_direction, text)
     for pattern in (_STRONG, _STRIKE):
         text = pattern.sub(lambda match: match.group(match.lastindex or 0), text)
     text = _EMPHASIS_STAR.sub(r"\1", text)
     text = _EMPHASIS_UNDERSCORE.sub(r"\1", text)
-    text = text.replace("|", ", ")
     text = "".join(char for char in text if _kept(char))
-    lines = [_SPACE.sub(" ", line).strip() for line in text.split("\n")]
-    lines = [_unlabel(line, speakers) for line in lines if line]
+    raw = text.split("\n")
+    # A heading, a list item, a quote or a table row is a unit of its own; other lines that follow one another
+    # are one paragraph wrapped, and join without a stop.
+    units = [bool(_HEADING.match(line) or _BULLET.match(line) or _QUOTE.match(line) or "|" in line) for line in raw]
+    pieces: list[tuple[str, bool]] = []  # a line, and whether a stop ends it
+    for index, line in enumerate(raw):
+        line = _BULLET.sub("", _QUOTE.sub("", _HEADING.sub(r"\1", line)))
+        line = _unlabel(_SPACE.sub(" ", line.replace("|", ", ")).strip(" ,"), speakers)
+        if line:
+            follows = raw[index + 1] if index + 1 < len(raw) else ""
+            pieces.append((line, units[index] or not follows.strip() or units[index + 1]))
     joined = " ".join(
-        line if index == len(lines) - 1 or _ENDS_CLAUSE.search(line) else f"{line}."
-        for index, line in enumerate(line for line in lines if line)
+        f"{line}." if ends and number < len(pieces) - 1 and not _ENDS_CLAUSE.search(line) else line
+        for number, (line, ends) in enumerate(pieces)
     )
     joined = _REPEATED_PUNCTUATION.sub(r"\1", _SPACE_BEFORE_PUNCTUATION.sub(r"\1", joined))
     return _SPACE.sub(" ", joined).strip(" ,;")
