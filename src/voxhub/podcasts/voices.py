@@ -1,29 +1,34 @@
 """The hosts' voices: which voices a host can have, a set that sounds like different people offline, and one line
 rendered to a WAV clip (cached by `clip_key`, so an edited line re-renders alone).
 
-Offline there is one natural voice, piper's joe (US English, male). The others are made from it or from espeak-ng,
-and were chosen by measurement (12 English sentences per voice, 128 words; Whisper base reading them back; resemblyzer
-speaker embeddings, the ones the diarization engine clusters; and `engines.diarize` on dialogues of one sentence per
-turn with 250-700 ms pauses, scored frame by frame as tests/engines/test_diarize.py does):
+Offline there is one natural voice, piper's joe (US English, male). The others are made from it (its formants, the
+size of the vocal tract, and its pitch moved with ffmpeg: resampling, then rubberband) or are espeak-ng's, and were
+chosen by measurement: 20 English sentences per voice (215 words) read back by Whisper base; the cosine between
+resemblyzer speaker embeddings (what the diarization engine clusters) of joe and of the voice on the same sentences;
+and `engines.diarize` on a 45 s dialogue of joe and the voice, one sentence a turn, 250-700 ms pauses, scored frame
+by frame as tests/engines/test_diarize.py does.
 
-| voice                         | words misheard | cosine to joe | speakers found with joe | time to wrong speaker |
-|-------------------------------|----------------|---------------|-------------------------|-----------------------|
-| joe                           | 0.8%           | 1.00 (0.98 on other sentences) | -      | -                     |
-| joe +high: formants +3, pitch +7 semitones | 5.5% | 0.53    | 2                       | 0.5%                  |
-| joe formants and pitch +4 (rubberband)     | 1.9% (5 sentences) | 0.59 | 2           | 1.6%                  |
-| joe +deep: formants -2, pitch -4 semitones | 6.2% | 0.72    | 2                       | 0.0%                  |
-| espeak-ng en-us+m3            | 5.5%           | 0.62          | 2                       | 0.1%                  |
-| espeak-ng en-us+f3            | 9.4%           | 0.50          | 2                       | 0.0%                  |
+    voice                                  words misheard   cosine to joe   with joe: speakers, time misplaced
+    joe                                    3.3%             1.00 *          -
+    joe +high: formants +3, pitch +7 st    3.3%             0.55            2, 0.5%
+    joe, formants and pitch +3 st          2.3%             0.70            -
+    joe, formants and pitch +4 st          3.7%             0.63            2, 1.6% (rubberband)
+    joe +deep: formants -2, pitch -4 st    7.4%             0.72            2, 0.0%
+    espeak-ng en-us+m3                     11.6%            0.63            2, 0.1%
+    espeak-ng en-us+f3                     9.4% **          0.50            2, 0.0%
+    * 0.98 between joe on two different sets of sentences    ** 12 of the sentences
 
-The shifted joe's few misheard words are soft past-tense endings ("rehearse" for "rehearsed"); espeak's are whole
-words ("oral clinics" for "rural clinics", "quagga" for "equator"). So the second host is joe +high: as far from joe
-as espeak's female voice (cosine 0.53 against 0.50), as intelligible as espeak's best, and natural rather than
-robotic. Four hosts get joe, joe +high, joe +deep and espeak-ng en-us+m3: the engine found 4 speakers in a 58 s
-four-voice dialogue with 2.4% of speech time given to the wrong one (0.0% for the first three alone).
+So the second host is joe +high: as intelligible as joe himself, nearly as far from joe for the encoder as espeak's
+female voice, and natural rather than robotic (a shift of pitch and formants together sounds like joe sped up and
+stays closer to him). Four hosts get joe, joe +high, joe +deep and espeak-ng en-us+m3: in a 58 s four-voice dialogue
+the engine found 4 speakers and gave 2.4% of speech time to the wrong one (3 speakers and 0.0% for the first three).
 
-A language without a piper voice gets espeak-ng's voice for it, shifted the same ways, then its +f3 variant: on
-Portuguese the engine found 2, 3 and 4 speakers in [pt, pt +high, pt +deep, pt+f3] dialogues with 2.7%, 0.6% and 0.6%
-of speech time misplaced (espeak-ng's own variants alone cluster together: pt, +f3, +m3, +f5 came out as 2 speakers).
+A language without a piper voice gets espeak-ng's voice for it, its +f3 variant (female), then the voice shifted
+deeper and higher. On Portuguese (espeak-ng's pt; pt-br is the one chosen) the engine found 2, 3 and 4 speakers in
+dialogues of the first two, three and four, with 2.0%, 3.0% and 0.6% of speech time misplaced (with +high second:
+2.7%, 0.6%; espeak-ng's own variants alone merge: pt, +f3, +m3 and +f5 came out as 2 speakers). Whisper base cannot
+judge espeak-ng's Portuguese well: it misheard 84% of the words of pt, 78% of pt+f3, 80% of pt +deep and 116% of
+pt +high (repeating itself), so the female variant comes before the shifted voices there.
 """
 
 from __future__ import annotations
@@ -148,7 +153,8 @@ def voice_options(settings: Settings, language: str = "en") -> list[VoiceOption]
                 engine="espeak-ng",
                 languages=(_primary(espeak.language),),
             )
-            options += [base, *_shifted(espeak, "espeak-ng"), _espeak_variant(espeak, "f3")]
+            high, deep = _shifted(espeak, "espeak-ng")
+            options += [base, _espeak_variant(espeak, "f3"), deep, high]
     return options
 
 
