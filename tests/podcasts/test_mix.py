@@ -208,6 +208,20 @@ def test_intro_outro_and_a_bed_ducked_under_the_voices(turns: list[Turn], tmp_pa
     assert peak <= -1.5
 
 
+def test_audio_that_peaks_low_gets_one_exact_gain(tmp_path: Path) -> None:
+    """Tones peak 3 dB over their loudness: no limiter is needed, and one gain lands on the target exactly."""
+    lines = []
+    for number, frequency in enumerate((300, 500, 700)):
+        path = tmp_path / f"tone-{number}.wav"
+        ffmpeg("-f", "lavfi", "-i", f"sine=frequency={frequency}:duration=1.5", "-ar", "44100", str(path))
+        lines.append(Turn(path, f"Host {number % 2}", f"Tone {number}", 0))
+    episode = mixing.mix(lines, segment_titles=["Tones"], work_dir=tmp_path / "mix", seed=2)
+    integrated, peak = ebur128(episode.path)
+    assert integrated == pytest.approx(-16.0, abs=0.15)
+    assert peak <= -1.5
+    assert episode.integrated_lufs == pytest.approx(integrated, abs=0.1)
+
+
 def test_nothing_to_mix_or_a_segment_without_a_title_is_refused(turns: list[Turn], tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no lines"):
         mixing.mix([], segment_titles=TITLES, work_dir=tmp_path, seed=1)
