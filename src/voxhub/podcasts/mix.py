@@ -293,8 +293,9 @@ def mix(
 ) -> Mixed:
     """The episode: each line after a varied pause (longer between segments), the intro before and the outro after
     (anything ffmpeg reads), the music bed looped under the voices and ducked while they speak, then loudness
-    normalised to -16 LUFS, true peak at most -2 dBTP (measure, then one gain, peaks limited). Raises ValueError for nothing to mix
-    or a segment without a title, ConvertFailed (voxhub.media.convert) for audio ffmpeg cannot read."""
+    normalised to -16 LUFS with true peaks at most -2 dBTP (measure, then one gain, peaks limited). Raises ValueError
+    for nothing to mix or a segment without a title, ConvertFailed (voxhub.media.convert) for audio ffmpeg cannot
+    read."""
     if not turns:
         raise ValueError("there are no lines to mix")
     if any(not 0 <= turn.segment < len(segment_titles) for turn in turns):
