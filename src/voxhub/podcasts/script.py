@@ -52,11 +52,18 @@ POINTS_PER_SEGMENT = 4
 SENTENCES_PER_SEGMENT = 2  # an extractive segment has at least this many of the notes' sentences
 ENOUGH = 0.85  # a segment with this share of its word budget written is done
 MAX_ASKS = 6  # asks for one segment at most: the first and the follow-ups for more
+STALLED = 0.2  # an ask that adds less than this share of the words asked for ends the segment
 WORDS_PER_ASK = 150  # asked for at once: a small model writes about this much before it stops
-LINES_PER_ASK = 8
-TURN_MAX_CHARS = 360  # what the schema lets the model write in one turn: a few sentences
+LINES_PER_ASK = 7
+WORDS_PER_LINE = 22  # what a turn usually holds: a sentence or two
+TURN_MAX_CHARS = 300  # what the schema lets the model write in one turn: a few sentences
+# One turn at its longest in tokens (three characters a token, to be safe), with its JSON: an answer is never cut
+# short by the token limit when the lines it may hold fit it.
+TURN_TOKENS = TURN_MAX_CHARS // 3 + 25
 ANSWER_TOKENS = 900  # room for one answer: LINES_PER_ASK turns at their longest, with their JSON
-DIGEST_TOKENS = 400  # room for one chunk's summary
+OUTLINE_SEGMENT_TOKENS = 130
+DIGEST_POINTS = 6  # key facts of one chunk of long notes
+DIGEST_TOKENS = 400  # room for one chunk's summary: DIGEST_POINTS facts at their longest
 MARGIN_TOKENS = 64  # chat template tokens around the messages
 MIN_NOTES_TOKENS = 150  # less room than this for the notes in a prompt: the window is too small
 TEMPERATURE = 0.6  # a conversation, not an extraction: some variety, which also keeps a small model from looping
@@ -309,12 +316,12 @@ def _outline_schema(count: int) -> dict[str, Any]:
     segment = {
         "type": "object",
         "properties": {
-            "title": {**_OUTLINE_TEXT, "maxLength": 80},
+            "title": {**_OUTLINE_TEXT, "maxLength": 60},
             "points": {
                 "type": "array",
                 "minItems": 1,
                 "maxItems": POINTS_PER_SEGMENT,
-                "items": {**_OUTLINE_TEXT, "maxLength": 200},
+                "items": {**_OUTLINE_TEXT, "maxLength": 160},
             },
         },
         "required": ["title", "points"],
@@ -329,7 +336,12 @@ def _outline_schema(count: int) -> dict[str, Any]:
 _DIGEST_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "points": {"type": "array", "minItems": 1, "maxItems": 8, "items": {**_OUTLINE_TEXT, "maxLength": 240}}
+        "points": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": DIGEST_POINTS,
+            "items": {**_OUTLINE_TEXT, "maxLength": 200},
+        }
     },
     "required": ["points"],
 }
@@ -359,7 +371,8 @@ def _numbered(parts: Sequence[str], numbers: Sequence[int]) -> str:
 class _Unit:
     """A piece of what a model's outline is planned from: a paragraph of the notes, or a sentence of their digest."""
 
-    text: str
+    text: str  # as the model reads it
+    body: str  # its sentences, without a heading
     heading: str | None  # the heading it starts under
 
 
@@ -382,18 +395,19 @@ def _model_outline(
         raise EngineError("empty_notes", "The notes hold no sentences to make an episode of.")
     system = _planner_system(language)
     minutes = budget / WORDS_PER_MINUTE
-    answer_tokens = _answer_tokens(generator)
     wanted = segment_count(budget, len(sentences))
+    # Each segment's title and points, as long as a model usually writes them (the schema allows more).
+    answer_tokens = min(max(_answer_tokens(generator), wanted * OUTLINE_SEGMENT_TOKENS), generator.context_tokens // 2)
     bare = _outline_prompt([], [range(len(parts))] * wanted, minutes=minutes, format=format, focus=focus)
     room = _room(generator, system + bare, answer=answer_tokens)
     texts = [plain(part) for part in parts]
     counts = [generator.count_tokens(f"[{number}] {text}\n") for number, text in enumerate(texts, start=1)]
     digest: list[str] | None = None
     if sum(counts) <= room:
-        units = [_Unit(text, _heading(part)) for text, part in zip(texts, parts, strict=True)]
+        units = [_Unit(text, _body(part), _heading(part)) for text, part in zip(texts, parts, strict=True)]
     else:
         digest = _digest(parts, counts, generator=generator, language=language, room=room, progress=progress)
-        units = [_Unit(segment.text, None) for summary in digest for segment in from_text(summary)]
+        units = [_Unit(segment.text, segment.text, None) for summary in digest for segment in from_text(summary)]
     count = max(1, min(wanted, len(units)))
     weights = [_words(unit.text) for unit in units]
     cuts = _partition(weights, [0.15 if unit.heading else 0.0 for unit in units], count)
@@ -414,7 +428,8 @@ def _model_outline(
         # The model planned nothing the notes say: the notes' own key sentences plan the episode, and say so.
         fallback = _extractive_outline(parts, budget=budget, focus=focus, language=language)
         return fallback.model_copy(update={"digest": digest})
-    shares = _shares(budget, [sum(weights[index] for index in run) for _plan, run in kept])
+    # A segment with more to cover gets more time; every segment some.
+    shares = _shares(budget, [len(points) + 2 for (_title, points), _run in kept])
     return Outline(
         engine="remote" if generator.engine == "remote" else "local",
         model=generator.model_id,
@@ -514,7 +529,8 @@ def _digest(
 
 def _digest_prompt(material: str) -> str:
     return (
-        f"Notes:\n{material}\n\nList the key facts of these notes as short sentences (at most eight), in order, "
+        f"Notes:\n{material}\n\nList the key facts of these notes as short sentences (at most {DIGEST_POINTS}), in "
+        "order, "
         'with their names and numbers. Answer in this JSON shape: {"points": ["...", "..."]}'
     )
 
@@ -578,7 +594,7 @@ def _planned(
     candidates = [
         _Sentence(sentence.text, index, number == 0)
         for index, unit in enumerate(units)
-        for number, sentence in enumerate(from_text(unit.text))
+        for number, sentence in enumerate(from_text(unit.body))
     ]
     scores = _ranked(candidates, focus=focus, language=_language(language)) if candidates else []
     key: dict[int, tuple[float, str]] = {}  # unit → its key sentence, and how well it ranks
@@ -623,7 +639,10 @@ def write_segment(
     """Segment `index` of the script: JSON validated against a schema ([{speaker, text, source_refs}]), written with
     the script so far and the points already covered (no repetition), lines within LINE_MAX_CHARS, speakers the
     hosts' names alternating naturally, in `language`, close to the segment's word budget (ask again for more
-    when far short, a bounded number of times). generator None: the extractive dialogue."""
+    when far short, a bounded number of times). generator None: the extractive dialogue.
+
+    `written`: the script's other segments, those before `index` first: the segments so far when writing in order,
+    all the others when one segment is written again (what the ones after it say is not repeated either)."""
     planned = outline.segments[index]
     parts = paragraphs(notes)
     if generator is None:
@@ -704,7 +723,7 @@ def _extractive_lines(
     or Portuguese (none in other languages: nothing is made up in a language the phrases are not written in)."""
     lang = _language(language)
     sentences = _segment_sentences(outline.segments[index], written, parts)
-    turn = _next_speaker(hosts, written)
+    turn = _next_speaker(hosts, written[:index])
     names = [host.name for host in hosts]
     lines: list[Line] = []
 
@@ -881,16 +900,17 @@ def _model_lines(
     generator: TextGenerator,
 ) -> list[Line]:
     """The segment's lines: asked for, then asked again to go on (the lines so far as the model's own answer) while
-    the segment is far short of its budget, at most MAX_ASKS times, and not after two asks that added nothing."""
+    the segment is far short of its budget, at most MAX_ASKS times, and not after an ask that added little (what
+    the model says then is mostly what it said before)."""
     planned = outline.segments[index]
     names = [host.name for host in hosts]
     system = _writer_system(hosts, format, language)
-    draft = _Draft(before=[line for segment in written for line in segment.lines], lines=[])
-    first = names[_next_speaker(hosts, written)]
+    draft = _Draft(before=[line for segment in written[:index] for line in segment.lines], lines=[])
+    first = names[_next_speaker(hosts, written[:index])]
     answer_tokens = _answer_tokens(generator)
-    per_ask = min(WORDS_PER_ASK, answer_tokens * 2 // 5)
+    most = max(2, min(LINES_PER_ASK, answer_tokens // TURN_TOKENS))
+    per_ask = min(WORDS_PER_ASK, most * WORDS_PER_LINE)
     last = index == len(outline.segments) - 1
-    idle = 0
     for number in range(MAX_ASKS):
         remaining = planned.words - draft.words()
         if remaining <= planned.words * (1 - ENOUGH):
@@ -899,7 +919,7 @@ def _model_lines(
         speaker = names[(names.index(draft.lines[-1].speaker) + 1) % len(names)] if draft.lines else first
         ask = _Ask(
             words=wanted,
-            lines=max(2, min(LINES_PER_ASK, answer_tokens // 50, round(wanted / 20))),
+            lines=max(1, min(most, round(wanted / WORDS_PER_LINE))),
             speaker=speaker,
             closing=last and (remaining <= per_ask or number == MAX_ASKS - 1),
         )
@@ -911,15 +931,17 @@ def _model_lines(
                 generator,
                 messages,
                 # At least half the lines asked for: left free, a model often answers a "go on" with one line.
-                _lines_schema(names, least=max(1, ask.lines // 2), most=ask.lines + 2),
+                _lines_schema(names, least=max(1, ask.lines // 2), most=most),
                 max_tokens=answer_tokens,
                 temperature=TEMPERATURE,
             )
         except EngineError as exc:
-            if exc.code != "invalid_json":
+            # A repair asked of a long request can overflow the window: that answer is lost, as an invalid one is.
+            if exc.code not in ("invalid_json", "context_length_exceeded"):
                 raise
             answer = {"lines": []}
         log.debug("segment %d, ask %d: the model wrote %s", index + 1, number + 1, answer["lines"])
+        before = draft.words()
         added = _add_lines(draft, answer["lines"], names=names, parts=parts)
         log.info(
             "segment %d, ask %d: %d lines kept of %d, %d of %d words",
@@ -930,8 +952,8 @@ def _model_lines(
             draft.words(),
             planned.words,
         )
-        idle = 0 if added else idle + 1
-        if idle >= 2:
+        # Out of new things to say from these notes (asking again repeats them), or twice nothing usable at all.
+        if draft.words() - before < STALLED * wanted and (draft.lines or number >= 1):
             break
     if not draft.lines:
         raise EngineError(
@@ -961,8 +983,9 @@ def _messages(
 ) -> list[dict[str, str]]:
     """The request for the next lines of segment `index`: the notes it draws on, what earlier segments covered,
     the end of the conversation before it, what to write; and, to go on, the segment's lines so far as the
-    model's own answer with a request for more. Where the window is small the notes give way first, then the
-    covered points, then the conversation before, then the segment's earlier lines (to its last two)."""
+    model's own answer with a request for more. Where the window is small the notes give way first (the best
+    paragraphs stay), then the covered points, the segment's earlier lines (to its last two), the conversation
+    before, and at last the segment's lines altogether."""
     planned = outline.segments[index]
     count = len(outline.segments)
     covered = [f"- {segment.title}: {'; '.join(segment.points)}" for segment in written]
@@ -973,7 +996,7 @@ def _messages(
     while True:
         conversation = "\n".join(f"{line.speaker}: {line.text}" for line in recent)
         context = (
-            f"Covered in earlier segments (do not say these again):\n{chr(10).join(covered)}\n\n" if covered else ""
+            f"Covered in other segments (do not say these again):\n{chr(10).join(covered)}\n\n" if covered else ""
         ) + (f"The conversation so far ends with:\n{conversation}\n\n" if conversation else "")
         opening = _Ask(words=ask.words, lines=ask.lines, speaker=shown[0].speaker, closing=False) if shown else ask
         task = _task(planned, index, count, opening, focus=focus, opening=index == 0)
@@ -987,14 +1010,17 @@ def _messages(
         fixed = system + context + task + "".join(message["content"] for message in follow)
         room = generator.context_tokens - answer_tokens - MARGIN_TOKENS - generator.count_tokens(fixed)
         notes = _fitting_notes(parts, ranked, room, generator)
-        if notes or not (covered or recent or len(shown) > 2):
+        if notes or not (covered or recent or shown):
             break
         if covered:
             covered = covered[-2:] if len(covered) > 2 else []
+        elif len(shown) > 2:
+            shown = shown[-2:]
         elif recent:
             recent = recent[-2:] if len(recent) > 2 else []
         else:
-            shown = shown[-2:]
+            # No room to show the segment's lines: asked afresh, and a line said again is dropped.
+            shown = []
     if not notes:
         raise EngineError(
             "context_too_small",
@@ -1042,7 +1068,8 @@ def _go_on(ask: _Ask) -> str:
     )
     return (
         f"Go on with this segment from where it stops: the next {ask.lines} lines, about {ask.words} words, "
-        f"{ask.speaker} speaking first. Say something new from the notes in every line; never repeat a line. "
+        f"{ask.speaker} speaking first. Go deeper into the segment's points: how it works, why it matters, what it "
+        "means for people, always with the facts of the notes. Say something new in every line; never repeat one. "
         f"{ending} {_SHAPE}"
     )
 
@@ -1067,52 +1094,70 @@ def _relevant(planned: OutlineSegment, parts: Sequence[str]) -> list[int]:
 
 
 def _fitting_notes(parts: Sequence[str], ranked: Sequence[int], room: int, generator: TextGenerator) -> str:
-    """The best of `ranked` paragraphs that fit `room` tokens, numbered, in the notes' order."""
+    """The best of `ranked` paragraphs that fit `room` tokens, numbered, in the notes' order, without their
+    headings (the segment's title says what they are about; a heading among the facts gets read out)."""
     if room < MIN_NOTES_TOKENS // 2:
         return ""
+    bodies = {number: _body(parts[number - 1]) for number in ranked}
     chosen: list[int] = []
     used = 0
     for number in ranked:
-        size = generator.count_tokens(f"[{number}] {plain(parts[number - 1])}\n")
+        size = generator.count_tokens(f"[{number}] {bodies[number]}\n")
         if used + size <= room:
             chosen.append(number)
             used += size
     if not chosen and ranked:
         # The best paragraph alone is longer than the room: its start.
         number = ranked[0]
-        text = plain(parts[number - 1])
-        keep = max(1, int(len(text) * room / max(generator.count_tokens(text), 1) * 0.9))
-        return f"[{number}] {text[:keep]}"
-    return _numbered(parts, sorted(chosen))
+        keep = max(1, int(len(bodies[number]) * room / max(generator.count_tokens(bodies[number]), 1) * 0.9))
+        return f"[{number}] {bodies[number][:keep]}"
+    return "\n".join(f"[{number}] {bodies[number]}" for number in sorted(chosen))
 
 
 # A small model slips out of the conversation into an assistant's voice, or copies the request's own words.
 _OUT_OF_CHARACTER = re.compile(
-    r"\b(?:as an ai|language model|i don't have (?:any )?(?:information|access)|provide (?:me with )?more "
-    r"(?:details|information)|source_refs|segment \d+ of \d+|it covers:)",
+    r"\b(?:as an ai|language model|as of my last|my knowledge|i don't have (?:any )?(?:information|access)|"
+    r"provide (?:me with )?more (?:details|information)|source_refs|segment \d+ of \d+|it covers:)",
     re.IGNORECASE,
 )
 
 
 def _add_lines(draft: _Draft, raw: Sequence[Mapping[str, Any]], *, names: Sequence[str], parts: Sequence[str]) -> int:
-    """The model's lines cleaned and added to the draft: plain words, a host's name as speaker, no line that says
-    again what an earlier one said, a turn by the same speaker joined to the one before when it fits, paragraphs
-    cited that exist and share words with the line (or, when none is cited, the one it shares most with). How many
-    were added."""
+    """The model's lines cleaned and added to the draft: plain words, a host's name as speaker; no sentence that
+    says again what one said before in the episode (a short one, "Exactly.", only not twice in a segment), none
+    out of character; a turn by the same speaker joined to the one before when it fits; paragraphs cited that
+    exist and say some of the line (else the one that says most of it). How many lines were added."""
     by_name = {name.lower(): name for name in names}
-    said = [_stems(line.text) for line in [*draft.before, *draft.lines]]
+    earlier = [
+        _stems(sentence) for line in [*draft.before, *draft.lines] for sentence in _SENTENCE_BREAK.split(line.text)
+    ]
+    earlier = [stems for stems in earlier if len(stems) >= REPEAT_MIN_WORDS]
+    in_segment = {" ".join(tokens(sentence)) for line in draft.lines for sentence in _SENTENCE_BREAK.split(line.text)}
     paragraph_stems = [_stems(plain(part)) for part in parts]
     added = 0
     for item in raw:
         speaker = by_name.get(str(item.get("speaker") or "").strip().lower())
-        text = plain(str(item.get("text") or ""), speakers=names)
-        if speaker is None or not re.search(r"\w", text) or _OUT_OF_CHARACTER.search(text):
+        if speaker is None:
             continue
-        stems = _stems(text)
-        if any(_repeats(stems, other) for other in said):
+        raw_text = str(item.get("text") or "")
+        sentences = _SENTENCE_BREAK.split(plain(raw_text, speakers=names))
+        if len(raw_text) >= TURN_MAX_CHARS - 2 and not _ENDS_SENTENCE.search(raw_text.rstrip()):
+            sentences = sentences[:-1]  # cut off at the schema's length: its last sentence is unfinished
+        kept = []
+        for sentence in sentences:
+            key, stems = " ".join(tokens(sentence)), _stems(sentence)
+            if not key or key in in_segment or _OUT_OF_CHARACTER.search(sentence):
+                continue
+            if len(stems) >= REPEAT_MIN_WORDS:
+                if any(len(stems & other) >= REPEAT * min(len(stems), len(other)) for other in earlier):
+                    continue
+                earlier.append(stems)
+            in_segment.add(key)
+            kept.append(sentence)
+        if not kept:
             continue
-        said.append(stems)
-        refs = _refs(item.get("source_refs"), stems, paragraph_stems)
+        text = " ".join(kept)
+        refs = _refs(item.get("source_refs"), _stems(text), paragraph_stems)
         last = draft.lines[-1] if draft.lines else None
         if last is not None and last.speaker == speaker and len(last.text) + len(text) + 1 <= LINE_MAX_CHARS:
             draft.lines[-1] = Line(
@@ -1127,8 +1172,10 @@ def _add_lines(draft: _Draft, raw: Sequence[Mapping[str, Any]], *, names: Sequen
 
 
 def _refs(cited: Any, stems: set[str], paragraph_stems: Sequence[set[str]]) -> list[int]:
+    """The paragraphs a line draws on: those it cites that say at least two of its words, else the one that says
+    most of them (at least two)."""
     numbers = [n for n in cited if isinstance(n, int) and not isinstance(n, bool)] if isinstance(cited, list) else []
-    kept = sorted({n for n in numbers if 1 <= n <= len(paragraph_stems) and stems & paragraph_stems[n - 1]})
+    kept = sorted({n for n in numbers if 1 <= n <= len(paragraph_stems) and len(stems & paragraph_stems[n - 1]) >= 2})
     if kept:
         return kept[:3]
     best = max(range(len(paragraph_stems)), key=lambda i: len(stems & paragraph_stems[i]), default=None)
