@@ -67,8 +67,8 @@ DIGEST_TOKENS = 400  # room for one chunk's summary: DIGEST_POINTS facts at thei
 MARGIN_TOKENS = 64  # chat template tokens around the messages
 MIN_NOTES_TOKENS = 150  # less room than this for the notes in a prompt: the window is too small
 TEMPERATURE = 0.6  # a conversation, not an extraction: some variety, which also keeps a small model from looping
-REPEAT = 0.8  # a line sharing this share of its words with an earlier line says it again
-REPEAT_MIN_WORDS = 4  # shorter lines ("Exactly.", "Right, go on.") may come back
+REPEAT = 0.8  # a sentence sharing this share of its words with an earlier one says it again
+REPEAT_MIN_WORDS = 4  # shorter sentences ("Exactly.", "Right, go on.") may come back in another segment
 SUMMARY_SENTENCES = 5  # of a chunk of long notes, when the model gave none
 
 
@@ -466,7 +466,7 @@ def _outline_prompt(
     )
     dwell = f" Dwell on: {focus}." if focus else ""
     return (
-        f"Notes:\n{material}\n\nPlan a podcast episode of about {minutes:.0f} minutes on these notes, "
+        f"Notes:\n{material}\n\nPlan a podcast episode of about {max(1, round(minutes))} minutes on these notes, "
         f"{_STYLE[format]}.{dwell} It has {len(ranges)} segments, each on its own notes:\n{runs}\nFor each segment, "
         f"in this order: a title of two to six words, and one to {POINTS_PER_SEGMENT} points: short sentences "
         "saying what it covers, from its notes, with their facts, names and numbers. No point is repeated. Answer "
@@ -616,9 +616,11 @@ def _planned(
 
 
 def _repeats(stems: set[str], other: set[str]) -> bool:
-    if len(stems) < REPEAT_MIN_WORDS or len(other) < REPEAT_MIN_WORDS:
+    """Whether words (`stems`) say again what `other` said: most of them were said there. Saying all of it and
+    more is not a repeat: the more is news."""
+    if len(stems) < REPEAT_MIN_WORDS:
         return stems == other and bool(stems)
-    return len(stems & other) >= REPEAT * min(len(stems), len(other))
+    return len(stems & other) >= REPEAT * len(stems)
 
 
 # ---- the script ----
@@ -931,7 +933,7 @@ def _model_lines(
                 generator,
                 messages,
                 # At least half the lines asked for: left free, a model often answers a "go on" with one line.
-                _lines_schema(names, least=max(1, ask.lines // 2), most=most),
+                _lines_schema(names, least=max(1, ask.lines // 2), most=min(most, ask.lines + 1)),
                 max_tokens=answer_tokens,
                 temperature=TEMPERATURE,
             )
@@ -1149,7 +1151,7 @@ def _add_lines(draft: _Draft, raw: Sequence[Mapping[str, Any]], *, names: Sequen
             if not key or key in in_segment or _OUT_OF_CHARACTER.search(sentence):
                 continue
             if len(stems) >= REPEAT_MIN_WORDS:
-                if any(len(stems & other) >= REPEAT * min(len(stems), len(other)) for other in earlier):
+                if any(_repeats(stems, other) for other in earlier):
                     continue
                 earlier.append(stems)
             in_segment.add(key)
