@@ -20,7 +20,7 @@ import logging
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from voxhub.engines.base import EngineError
@@ -50,6 +50,8 @@ WORDS_PER_SEGMENT = 220  # about a minute and a half of talk: a few asks of a sm
 MAX_SEGMENTS = 12
 POINTS_PER_SEGMENT = 4
 SENTENCES_PER_SEGMENT = 2  # an extractive segment has at least this many of the notes' sentences
+SHORT_SENTENCE_WORDS = 14  # an extractive turn reads two sentences of a paragraph when the first is this short
+TURN_WORDS = 40  # and both together are no longer than this
 ENOUGH = 0.85  # a segment with this share of its word budget written is done
 MAX_ASKS = 6  # asks for one segment at most: the first and the follow-ups for more
 STALLED = 0.2  # an ask that adds less than this share of the words asked for ends the segment
@@ -783,10 +785,6 @@ def _segment_sentences(
     return out
 
 
-SHORT_SENTENCE_WORDS = 14
-TURN_WORDS = 40
-
-
 def _turns(sentences: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
     """Sentences in turns: one each, or two short ones of one paragraph together; a sentence longer than a line is
     cut where a clause ends."""
@@ -874,6 +872,7 @@ class _Draft:
 
     before: list[Line]
     lines: list[Line]
+    sizes: dict[int, int] = field(default_factory=dict)  # paragraph → its tokens, counted once per segment
 
     def words(self) -> int:
         return sum(_words(line.text) for line in self.lines)
@@ -1011,7 +1010,7 @@ def _messages(
             ]
         fixed = system + context + task + "".join(message["content"] for message in follow)
         room = generator.context_tokens - answer_tokens - MARGIN_TOKENS - generator.count_tokens(fixed)
-        notes = _fitting_notes(parts, ranked, room, generator)
+        notes = _fitting_notes(parts, ranked, room, generator, draft.sizes)
         if notes or not (covered or recent or shown):
             break
         if covered:
@@ -1095,7 +1094,9 @@ def _relevant(planned: OutlineSegment, parts: Sequence[str]) -> list[int]:
     return [number for number in sorted(shared, key=lambda n: (-shared[n], n)) if shared[number] > 0]
 
 
-def _fitting_notes(parts: Sequence[str], ranked: Sequence[int], room: int, generator: TextGenerator) -> str:
+def _fitting_notes(
+    parts: Sequence[str], ranked: Sequence[int], room: int, generator: TextGenerator, sizes: dict[int, int]
+) -> str:
     """The best of `ranked` paragraphs that fit `room` tokens, numbered, in the notes' order, without their
     headings (the segment's title says what they are about; a heading among the facts gets read out)."""
     if room < MIN_NOTES_TOKENS // 2:
@@ -1104,7 +1105,9 @@ def _fitting_notes(parts: Sequence[str], ranked: Sequence[int], room: int, gener
     chosen: list[int] = []
     used = 0
     for number in ranked:
-        size = generator.count_tokens(f"[{number}] {bodies[number]}\n")
+        if number not in sizes:
+            sizes[number] = generator.count_tokens(f"[{number}] {bodies[number]}\n")
+        size = sizes[number]
         if used + size <= room:
             chosen.append(number)
             used += size
@@ -1145,6 +1148,8 @@ def _add_lines(draft: _Draft, raw: Sequence[Mapping[str, Any]], *, names: Sequen
         sentences = _SENTENCE_BREAK.split(plain(raw_text, speakers=names))
         if len(raw_text) >= TURN_MAX_CHARS - 2 and not _ENDS_SENTENCE.search(raw_text.rstrip()):
             sentences = sentences[:-1]  # cut off at the schema's length: its last sentence is unfinished
+        if sentences and sentences[0][:1].islower():
+            sentences = sentences[1:]  # the end of a sentence cut off in the turn before
         kept = []
         for sentence in sentences:
             key, stems = " ".join(tokens(sentence)), _stems(sentence)
