@@ -1127,6 +1127,9 @@ _OUT_OF_CHARACTER = re.compile(
 )
 
 
+_HASHTAGS = re.compile(r"(?<![\w&])#[^\W\d_][\w-]*")  # a model's social-media habit, not something to say
+
+
 def _add_lines(draft: _Draft, raw: Sequence[Mapping[str, Any]], *, names: Sequence[str], parts: Sequence[str]) -> int:
     """The model's lines cleaned and added to the draft: plain words, a host's name as speaker; no sentence that
     says again what one said before in the episode (a short one, "Exactly.", only not twice in a segment), none
@@ -1145,7 +1148,7 @@ def _add_lines(draft: _Draft, raw: Sequence[Mapping[str, Any]], *, names: Sequen
         if speaker is None:
             continue
         raw_text = str(item.get("text") or "")
-        sentences = _SENTENCE_BREAK.split(plain(raw_text, speakers=names))
+        sentences = _SENTENCE_BREAK.split(plain(_HASHTAGS.sub("", raw_text), speakers=names))
         if len(raw_text) >= TURN_MAX_CHARS - 2 and not _ENDS_SENTENCE.search(raw_text.rstrip()):
             sentences = sentences[:-1]  # cut off at the schema's length: its last sentence is unfinished
         if sentences and sentences[0][:1].islower():
