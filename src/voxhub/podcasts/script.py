@@ -49,6 +49,7 @@ Progress = Callable[[float], None]  # share of the stage done, 0 to 1
 WORDS_PER_SEGMENT = 220  # about a minute and a half of talk: a few asks of a small model
 MAX_SEGMENTS = 12
 POINTS_PER_SEGMENT = 4
+TITLE_MAX_CHARS = 60
 SENTENCES_PER_SEGMENT = 2  # an extractive segment has at least this many of the notes' sentences
 SHORT_SENTENCE_WORDS = 14  # an extractive turn reads two sentences of a paragraph when the first is this short
 TURN_WORDS = 40  # and both together are no longer than this
@@ -71,6 +72,7 @@ MIN_NOTES_TOKENS = 150  # less room than this for the notes in a prompt: the win
 TEMPERATURE = 0.6  # a conversation, not an extraction: some variety, which also keeps a small model from looping
 REPEAT = 0.8  # a sentence sharing this share of its words with an earlier one says it again
 REPEAT_MIN_WORDS = 4  # shorter sentences ("Exactly.", "Right, go on.") may come back in another segment
+RECENT_LINES = 2  # of the segment before, shown (their last sentences) to go on from
 SUMMARY_SENTENCES = 5  # of a chunk of long notes, when the model gave none
 
 
@@ -283,7 +285,7 @@ def _title(group: Sequence[_Sentence], parts: Sequence[str], language: str) -> s
     phrases = key_phrases(segments, language=language, top=1)
     if phrases:
         text = phrases[0].text
-        return (text[:1].upper() + text[1:])[:200]
+        return _capitalised(text)[:200]
     return " ".join(first.text.split()[:6]).rstrip(".,;:")[:200]
 
 
@@ -318,7 +320,7 @@ def _outline_schema(count: int) -> dict[str, Any]:
     segment = {
         "type": "object",
         "properties": {
-            "title": {**_OUTLINE_TEXT, "maxLength": 60},
+            "title": {**_OUTLINE_TEXT, "maxLength": TITLE_MAX_CHARS},
             "points": {
                 "type": "array",
                 "minItems": 1,
@@ -584,14 +586,17 @@ def _planned(
     for position in range(len(ranges)):
         segment = raw[position] if position < len(raw) else {}
         points: list[tuple[int, str]] = []
-        for point in (plain(str(point)) for point in segment.get("points") or []):
+        for point in (_capitalised(plain(str(point))) for point in segment.get("points") or []):
             stems = _stems(point)
             if not point or not _sourced(point, said) or any(_repeats(stems, other) for other in seen):
                 continue
             seen.append(stems)
             best = max(range(len(units)), key=lambda index: len(stems & unit_stems[index]))
             points.append((best if len(stems & unit_stems[best]) >= 2 else -1, point))
-        planned.append((plain(str(segment.get("title") or "")).rstrip(".")[:200], points))
+        title = plain(str(segment.get("title") or "")).rstrip(".")
+        if len(title) >= TITLE_MAX_CHARS - 2 and " " in title:
+            title = title.rsplit(" ", 1)[0]  # cut at the schema's length: its last word is unfinished
+        planned.append((title, points))
     covered = {unit for _title, points in planned for unit, _point in points}
     candidates = [
         _Sentence(sentence.text, index, number == 0)
@@ -615,6 +620,10 @@ def _planned(
         heading = units[run.start].heading if run else None
         out.append((title or heading or " ".join(texts[0].split()[:6]) if texts else title, texts))
     return out
+
+
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _repeats(stems: set[str], other: set[str]) -> bool:
@@ -990,7 +999,10 @@ def _messages(
     planned = outline.segments[index]
     count = len(outline.segments)
     covered = [f"- {segment.title}: {'; '.join(segment.points)}" for segment in written]
-    recent = draft.before[-4:]
+    # The segment before ends with these: enough to go on from. More, and a small model copies it out again.
+    recent = [
+        line.model_copy(update={"text": _SENTENCE_BREAK.split(line.text)[-1]}) for line in draft.before[-RECENT_LINES:]
+    ]
     shown = list(draft.lines)
     ranked = _relevant(planned, parts)
     answer_tokens = _answer_tokens(generator)
