@@ -145,7 +145,9 @@ def test_the_shifted_voices_keep_joes_pace(clips: dict[str, tuple[Path, float]])
 
 @needs_voices
 def test_speed_makes_a_line_shorter(settings: Settings, clips: dict[str, tuple[Path, float]], tmp_path: Path) -> None:
-    faster = voices.render(settings, LINES[0], f"{JOE}+high", tmp_path / "fast.wav", speed=1.3)
+    # Piper draws each phoneme's length with a little noise, so one line's length varies by several percent run
+    # to run: at 1.5 times the speed a line is about two thirds of the length, far enough from the bound for that noise
+    faster = voices.render(settings, LINES[0], f"{JOE}+high", tmp_path / "fast.wav", speed=1.5)
     assert faster < clips[f"{JOE}+high"][1] * 0.85
 
 
