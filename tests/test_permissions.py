@@ -46,6 +46,16 @@ UNKNOWN_JOB = {"type": "no.such.job", "input": {}}
 LOOPBACK_WEBHOOK = {"url": "http://127.0.0.1:9/hook", "events": ["job.succeeded"]}
 WEBHOOK_PATCH = {"description": "changed by the permission test"}
 UNKNOWN_PACKAGE = {"provider": "manual", "package": "no-such-package"}
+TOO_FEW_NOTES = {"notes": "Too short to talk about."}
+EPISODE_RENAME = {"title": "Renamed by the permission test"}
+ONE_LINE_SCRIPT = {"segments": [{"title": "Hello", "lines": [{"speaker": "Alex", "text": "Hello."}]}]}
+
+# Podcast apps fetch the feed with its token in the URL, the only credential they can carry: no role or key is asked
+# for, and a wrong token is a 404 (tests/podcasts/test_feed.py, and the test at the end of this file).
+TOKEN_ROUTES = {
+    ("GET", PREFIX + "/podcasts/feed.xml"),
+    ("GET", PREFIX + "/podcasts/{podcast_id}/feed/{name}"),
+}
 
 
 @dataclass(frozen=True)
@@ -145,6 +155,26 @@ TABLE: list[Rule] = [
     ),
     # -- insights: viewers read
     Rule("GET", "/jobs/{job_id}/insights", "viewer", "read", ok("404 job_not_found")),
+    # -- podcasts: viewers listen, members make, admins publish the feed
+    Rule("POST", "/podcasts", "member", "write", ok("422 validation_error"), json=TOO_FEW_NOTES),
+    Rule("POST", "/podcasts/estimate", "member", "write", ok("422 validation_error"), json=TOO_FEW_NOTES),
+    Rule("GET", "/podcasts", "viewer", "read", ok("200")),
+    Rule("GET", "/podcasts/voices", "viewer", "read", ok("200")),
+    Rule("GET", "/podcasts/feed", "viewer", "read", ok("200")),
+    Rule("POST", "/podcasts/feed", "admin", "admin", ok("200")),
+    Rule("DELETE", "/podcasts/feed", "admin", "admin", ok("404 feed_not_found")),
+    Rule("GET", "/podcasts/{podcast_id}", "viewer", "read", ok("404 podcast_not_found")),
+    Rule("PATCH", "/podcasts/{podcast_id}", "member", "write", ok("404 podcast_not_found"), json=EPISODE_RENAME),
+    Rule("DELETE", "/podcasts/{podcast_id}", "member", "write", ok("404 podcast_not_found")),
+    Rule("GET", "/podcasts/{podcast_id}/status", "viewer", "read", ok("404 podcast_not_found")),
+    Rule("POST", "/podcasts/{podcast_id}/retry", "member", "write", ok("404 podcast_not_found")),
+    Rule("GET", "/podcasts/{podcast_id}/script", "viewer", "read", ok("404 podcast_not_found")),
+    Rule("PUT", "/podcasts/{podcast_id}/script", "member", "write", ok("404 podcast_not_found"), json=ONE_LINE_SCRIPT),
+    Rule("POST", "/podcasts/{podcast_id}/approve", "member", "write", ok("404 podcast_not_found")),
+    Rule(
+        "POST", "/podcasts/{podcast_id}/segments/{segment}/regenerate", "member", "write", ok("404 podcast_not_found")
+    ),
+    Rule("GET", "/podcasts/{podcast_id}/download", "viewer", "read", ok("404 podcast_not_found")),
     # -- outgoing webhooks: admins
     Rule("POST", "/webhooks", "admin", "admin", ok("422 webhook_url_not_allowed"), json=LOOPBACK_WEBHOOK),
     Rule("GET", "/webhooks", "admin", "admin", ok("200")),
@@ -184,6 +214,9 @@ MADE_UP = {
     "provider": "madeupprovider",
     "entry_id": "01900000-0000-7000-8000-0000000000a9",
     "payment_id": "01900000-0000-7000-8000-0000000000aa",
+    "podcast_id": "01900000-0000-7000-8000-0000000000ab",
+    "segment": "0",
+    "name": "episode.mp3",
 }
 
 
@@ -329,7 +362,7 @@ def test_the_table_covers_every_workspace_route(app: Any) -> None:
     routes = workspace_routes(app)
     documented = {rule.route for rule in TABLE}
     assert routes, "no workspace routes found in app.routes"
-    missing = sorted(routes - documented)
+    missing = sorted(routes - documented - TOKEN_ROUTES)
     stale = sorted(documented - routes)
     assert not missing, f"workspace routes without a row in TABLE (add who may call them): {missing}"
     assert not stale, f"rows in TABLE for routes that no longer exist: {stale}"
@@ -368,3 +401,19 @@ def test_every_workspace_route_needs_authentication(client: TestClient, people: 
     for headers in ({}, bearer("not-a-token"), bearer("vx_0000000000000000_notakeynotakeynotakey")):
         response = call(client, rule, owner.workspace_id, headers)
         assert response.status_code == 401, (headers, response.text)
+
+
+@pytest.mark.parametrize("route", sorted(TOKEN_ROUTES))
+def test_a_feed_route_without_its_token_tells_nothing(
+    client: TestClient, people: People, route: tuple[str, str]
+) -> None:
+    """No token, a wrong one, or a member's own sign-in instead: the same answer for a real and a made-up workspace."""
+    owner = people.create()
+    method, path = route
+    for workspace_id in (owner.workspace_id, str(uuid.uuid4())):
+        url = path.format(workspace_id=workspace_id, **MADE_UP)
+        assert client.request(method, url, headers=owner.headers).status_code == 422  # the token is required
+        for token in ("", "not-the-token", "x" * 200):
+            wrong = client.request(method, url, params={"token": token}, headers=owner.headers)
+            assert wrong.status_code == 404, wrong.text
+            assert wrong.json()["error"]["code"] == "feed_not_found"

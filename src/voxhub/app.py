@@ -47,6 +47,7 @@ from voxhub.openai_compat.routes import create_transcription, create_translation
 from voxhub.openai_compat.routes import router as openai_routes
 from voxhub.periodic import PeriodicRunner
 from voxhub.pipelines import register_all as register_pipelines
+from voxhub.podcasts.routes import router as podcast_routes
 from voxhub.storage.routes import put_blob
 from voxhub.storage.routes import router as blob_routes
 from voxhub.tasks import PERIODIC_TASKS
@@ -156,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhook_routes,
         transcript_routes,
         insights_routes,
+        podcast_routes,
         voices_routes,
         openai_routes,
         openai_embedding_routes,

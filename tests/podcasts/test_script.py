@@ -303,7 +303,7 @@ def test_a_resumed_script_keeps_the_segments_already_written() -> None:
 
 
 def test_a_segment_written_again_keeps_the_turns_and_says_nothing_the_others_say() -> None:
-    outline, whole = episode(NOTES, minutes=5)
+    outline, whole = episode(NOTES, minutes=4)
     assert len(whole.segments) == 3
     others = [whole.segments[0], whole.segments[2]]
 

@@ -19,7 +19,16 @@ from voxhub.notify.models import WebhookEndpoint
 from voxhub.workspaces.models import Role
 from voxhub.workspaces.service import WorkspaceAccess
 
-EVENT_TYPES = ("job.succeeded", "job.failed", "job.canceled", "file.ready", "file.rejected", "billing.usage_alert")
+EVENT_TYPES = (
+    "job.succeeded",
+    "job.failed",
+    "job.canceled",
+    "file.ready",
+    "file.rejected",
+    "billing.usage_alert",
+    "podcast.succeeded",
+    "podcast.failed",
+)
 
 
 def check_target(ctx: AppContext, url: str) -> None:

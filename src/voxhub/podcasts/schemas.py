@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, field_validator, model_validator
 
 Format = Literal["deep_dive", "brief", "debate", "critique", "interview"]
 ScriptEngine = Literal["local", "remote", "extractive"]
@@ -16,7 +16,13 @@ AudioFormat = Literal["mp3", "m4a"]
 NOTES_MIN_CHARS = 100
 NOTES_MAX_CHARS = 50_000
 LINE_MAX_CHARS = 600  # one turn: a few sentences, never a monologue
-WORDS_PER_MINUTE = 150  # the hosts' speaking pace the word budget is counted in
+# The hosts' speaking pace the word budget is counted in. Piper's joe, with the mix's pauses between turns, measured
+# about 195 words a minute here; hosted voices speak nearer 150-160. 180 lands both inside a duration's range.
+WORDS_PER_MINUTE = 180
+# The notes' length is checked by the service (its error names the limits and the length given); the schema states it.
+Notes = Annotated[str, WithJsonSchema({"type": "string", "minLength": NOTES_MIN_CHARS, "maxLength": NOTES_MAX_CHARS})]
+Id = Annotated[str, StringConstraints(max_length=64)]
+Point = Annotated[str, StringConstraints(max_length=NOTES_MAX_CHARS)]  # an extractive point is a sentence of the notes
 
 
 class DurationKind(StrEnum):
@@ -60,14 +66,18 @@ DEFAULT_HOSTS = (Host(name="Alex"), Host(name="Sam"))
 class Source(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    file_ids: list[str] = Field(default_factory=list, max_length=20, description="Text files (UTF-8) to read.")
-    job_ids: list[str] = Field(default_factory=list, max_length=20, description="Transcribe jobs whose text to use.")
+    file_ids: list[Id] = Field(default_factory=list, max_length=20, description="Text files (UTF-8) to read.")
+    job_ids: list[Id] = Field(default_factory=list, max_length=20, description="Transcribe jobs whose text to use.")
+
+
+def _mp3_only() -> list[AudioFormat]:
+    return ["mp3"]
 
 
 class PodcastCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    notes: str | None = Field(default=None, description=f"{NOTES_MIN_CHARS} to {NOTES_MAX_CHARS:,} characters.")
+    notes: Notes | None = Field(default=None, description=f"{NOTES_MIN_CHARS} to {NOTES_MAX_CHARS:,} characters.")
     source: Source | None = None
     title: str | None = Field(default=None, max_length=200)
     duration: DurationKind | Minutes = DurationKind.SHORT
@@ -75,10 +85,13 @@ class PodcastCreate(BaseModel):
     language: str | None = Field(default=None, max_length=16, description="Written and spoken; default: English.")
     focus: str | None = Field(default=None, max_length=500, description="What to dwell on.")
     hosts: list[Host] = Field(default_factory=lambda: list(DEFAULT_HOSTS), min_length=1, max_length=4)
-    intro_file_id: str | None = None
-    outro_file_id: str | None = None
-    music_bed_file_id: str | None = None
+    intro_file_id: Id | None = None
+    outro_file_id: Id | None = None
+    music_bed_file_id: Id | None = None
     review: bool = Field(default=False, description="Wait in `awaiting_review` after the script, until approved.")
+    formats: list[AudioFormat] = Field(
+        default_factory=_mp3_only, min_length=1, max_length=2, description="Audio files to make: mp3, m4a."
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> PodcastCreate:
@@ -99,7 +112,7 @@ class PodcastUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str | None = Field(default=None, max_length=200)
-    notes: str | None = Field(default=None, description="Only before the script is written.")
+    notes: Notes | None = Field(default=None, description="Only before the script is written.")
 
 
 # ---- the outline and the script ----
@@ -125,14 +138,16 @@ class Line(BaseModel):
 
     speaker: str = Field(min_length=1, max_length=40, description="A host's name.")
     text: str = Field(min_length=1, max_length=LINE_MAX_CHARS)
-    source_refs: list[int] = Field(default_factory=list, description="Numbers of the notes' paragraphs it draws on.")
+    source_refs: list[int] = Field(
+        default_factory=list, max_length=100, description="Numbers of the notes' paragraphs it draws on."
+    )
 
 
 class ScriptSegment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str = Field(min_length=1, max_length=200)
-    points: list[str] = Field(default_factory=list)
+    points: list[Point] = Field(default_factory=list, max_length=40)
     words: int = Field(default=0, ge=0, description="Its word budget.")
     lines: list[Line] = Field(min_length=1, max_length=200)
 
@@ -150,9 +165,14 @@ class Script(BaseModel):
 
 
 class ScriptIn(BaseModel):
-    """An edited script (PUT …/script): the segments with their lines; speakers must be the episode's hosts."""
+    """An edited script (PUT …/script): the segments with their lines; speakers must be the episode's hosts. The
+    script as GET gives it can be sent back: its engine, model and language are kept from the server's copy."""
 
     model_config = ConfigDict(extra="forbid")
+
+    engine: ScriptEngine | None = Field(default=None, description="Ignored: the server's own record is kept.")
+    model: str | None = Field(default=None, max_length=200, description="Ignored: the server's own record is kept.")
+    language: str | None = Field(default=None, max_length=16, description="Ignored: the server's own record is kept.")
 
     segments: list[ScriptSegment] = Field(min_length=1, max_length=40)
 
@@ -218,3 +238,29 @@ class PodcastStatusOut(BaseModel):
     message: str | None
     error: dict[str, Any] | None
     job_id: str | None
+
+
+class EstimateOut(BaseModel):
+    target_minutes: float
+    min_minutes: float
+    max_minutes: float
+    words: int = Field(description="The script's word budget.")
+    notes_chars: int
+    script_engine: ScriptEngine
+    credits: int = Field(description="Credits the episode holds at its longest, past the plan's allowance.")
+    allowance_left: float | int | None = Field(description="Episodes left in the plan's allowance (null: unlimited).")
+    can_start: bool
+    refusal: dict[str, Any] | None = Field(description="Why it would be refused now: the 402's error.")
+
+
+class FeedOut(BaseModel):
+    enabled: bool
+    url: str | None = Field(description="With its token: shown once, when the token is made.")
+    created_at: datetime | None
+
+
+class VoiceOut(BaseModel):
+    id: str
+    description: str
+    engine: str
+    languages: list[str]

@@ -705,13 +705,14 @@ def write_script(
             )
         )
         progress((index + 1) / total)
-    engine = "extractive" if generator is None else ("remote" if generator.engine == "remote" else "local")
-    return Script(
-        engine=engine,
-        model=None if generator is None else generator.model_id,
-        language=language,
-        segments=segments,
-    )
+    return Script(**written_by(generator), language=language, segments=segments)
+
+
+def written_by(generator: TextGenerator | None) -> dict[str, Any]:
+    """A script's `engine` and `model` fields for the generator that writes its lines."""
+    if generator is None:
+        return {"engine": "extractive", "model": None}
+    return {"engine": "remote" if generator.engine == "remote" else "local", "model": generator.model_id}
 
 
 def _next_speaker(hosts: Sequence[Host], written: Sequence[ScriptSegment]) -> int:

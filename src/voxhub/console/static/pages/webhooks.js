@@ -13,6 +13,8 @@ const EVENTS = [
   ["file.ready", "An upload was checked and is ready"],
   ["file.rejected", "An upload was refused"],
   ["billing.usage_alert", "An allowance or the credit balance is running low"],
+  ["podcast.succeeded", "A podcast episode is ready"],
+  ["podcast.failed", "A podcast episode failed"],
 ];
 
 function secretBox(title, secret) {
