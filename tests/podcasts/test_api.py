@@ -220,3 +220,18 @@ def test_deleting_an_episode_removes_it_and_its_files(client: TestClient, people
     assert client.delete(url, headers=owner.headers).status_code == 204
     assert error_of(client.get(url, headers=owner.headers), 404)["code"] == "podcast_not_found"
     assert client.get(f"/api/v1/workspaces/{owner.workspace_id}/files/{mp3}", headers=owner.headers).status_code == 404
+
+
+def test_an_estimate_warns_when_notes_are_too_few_for_an_extractive_episode(client: TestClient, people: People) -> None:
+    owner = people.create()
+    url = f"{podcasts_url(owner)}/estimate"
+    few = " ".join(NOTES.split()[:120])
+
+    enough = client.post(url, headers=owner.headers, json={"notes": NOTES}).json()
+    short = client.post(url, headers=owner.headers, json={"notes": few}).json()
+
+    assert enough["script_engine"] == "extractive" and enough["warnings"] == []
+    assert enough["notes_minutes"] >= enough["min_minutes"]
+    assert short["notes_minutes"] < 1 and len(short["warnings"]) == 1
+    assert "shorter than 3.5 minutes" in short["warnings"][0] and "VOXHUB_LLM_ENGINE" in short["warnings"][0]
+    assert client.get(podcasts_url(owner), headers=owner.headers).json()["items"] == []

@@ -246,7 +246,9 @@ class EstimateOut(BaseModel):
     max_minutes: float
     words: int = Field(description="The script's word budget.")
     notes_chars: int
+    notes_minutes: float = Field(description="How long the notes themselves take to read aloud at the hosts' pace.")
     script_engine: ScriptEngine
+    warnings: list[str] = Field(description="What would make the episode other than asked, said before it is made.")
     credits: int = Field(description="Credits the episode holds at its longest, past the plan's allowance.")
     allowance_left: float | int | None = Field(description="Episodes left in the plan's allowance (null: unlimited).")
     can_start: bool

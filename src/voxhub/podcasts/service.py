@@ -42,6 +42,7 @@ from voxhub.podcasts.schemas import (
     PodcastStatusOut,
     PodcastUpdate,
     Script,
+    ScriptEngine,
     ScriptIn,
     ScriptSegment,
     duration_range,
@@ -364,13 +365,24 @@ def estimate(db: Session, *, ctx: AppContext, access: WorkspaceAccess, request: 
         if price.meter:
             summary = billing.summary(db, ctx=ctx, workspace_id=access.workspace_id)
             allowance_left = summary["allowances"].get(price.meter, {}).get("left")
+    engine: ScriptEngine = "extractive" if ctx.settings.llm_engine == "none" else ctx.settings.llm_engine
+    notes_minutes = len(notes.split()) / WORDS_PER_MINUTE
+    warnings = []
+    if engine == "extractive" and notes_minutes < low:
+        warnings.append(
+            f"Without a language model the hosts read the notes' own sentences, and these notes hold about "
+            f"{notes_minutes:.1f} minutes of them: the episode will be shorter than {low:g} minutes. Add notes, or "
+            "set VOXHUB_LLM_ENGINE to local or remote."
+        )
     return EstimateOut(
         target_minutes=target,
         min_minutes=round(low, 2),
         max_minutes=round(high, 2),
         words=round(target * WORDS_PER_MINUTE),
         notes_chars=len(notes),
-        script_engine="extractive" if ctx.settings.llm_engine == "none" else ctx.settings.llm_engine,
+        notes_minutes=round(notes_minutes, 2),
+        script_engine=engine,
+        warnings=warnings,
         credits=credits,
         allowance_left=allowance_left,
         can_start=refusal is None,
