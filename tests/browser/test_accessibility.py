@@ -11,11 +11,14 @@ from typing import Any
 import pytest
 
 from tests.browser.helpers import Console, screenshot, sign_in, unique_email, visit, watch
+from tests.conftest import Person
+from tests.podcasts.conftest import NOTES, podcasts_url, wait_for_podcast
 
 PHONE = {"width": 390, "height": 844}
 SERIOUS = ("serious", "critical")
 
-# [name, address]: {ws} and {job} are filled in with the signed-in user's workspace and transcribed job.
+# [name, address]: {ws} and {job} are filled in with the signed-in user's workspace and transcribed job; {podcast} and
+# {podcast_in_review} with its episodes (made only for the podcast pages).
 PUBLIC_PAGES = [("login", "/login"), ("signup", "/signup")]
 SIGNED_IN_PAGES = [
     ("files", "/w/{ws}/files"),
@@ -23,6 +26,9 @@ SIGNED_IN_PAGES = [
     ("job", "/w/{ws}/jobs/{job}"),
     ("transcript", "/w/{ws}/transcripts/{job}"),
     ("speak", "/w/{ws}/speak"),
+    ("podcasts", "/w/{ws}/podcasts"),
+    ("podcast-review", "/w/{ws}/podcasts/{podcast_in_review}"),
+    ("podcast", "/w/{ws}/podcasts/{podcast}"),
     ("billing", "/w/{ws}/billing"),
     ("members", "/w/{ws}/members"),
     ("api-keys", "/w/{ws}/api-keys"),
@@ -41,6 +47,7 @@ class SignedIn:
     context: Any
     ws: str
     job: str
+    person: Person
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +68,25 @@ def signed_in(browser: Any, console: Console, speech_wav: Path) -> Iterator[Sign
     page.goto("/login")
     sign_in(page, person.email)
     page.close()
-    yield SignedIn(context, person.workspace_id, job["id"])
+    yield SignedIn(context, person.workspace_id, job["id"], person)
     context.close()
+
+
+@pytest.fixture(scope="module")
+def episodes(console: Console, signed_in: SignedIn) -> dict[str, str]:
+    """A one-minute episode voiced, and one whose script waits for review: the player and the script editor."""
+    person = signed_in.person
+    made = {}
+    with console.api() as client:
+        for name, review in (("podcast", False), ("podcast_in_review", True)):
+            body = {"notes": NOTES, "title": f"Allotment ({name})", "duration": {"minutes": 1}, "review": review}
+            accepted = client.post(podcasts_url(person), headers=person.headers, json=body)
+            assert accepted.status_code == 202, accepted.text
+            made[name] = accepted.json()["id"]
+        for name, wanted in (("podcast", "succeeded"), ("podcast_in_review", "awaiting_review")):
+            episode = wait_for_podcast(client, person, made[name], timeout=300.0)
+            assert episode["status"] == wanted, episode
+    return made
 
 
 def axe_violations(page: Any, axe_source: str) -> list[dict[str, Any]]:
@@ -154,12 +178,14 @@ def test_a_public_page_is_accessible_in_both_themes_and_fits_a_phone(
 
 @pytest.mark.parametrize(("name", "path"), SIGNED_IN_PAGES, ids=[name for name, _ in SIGNED_IN_PAGES])
 def test_a_console_page_is_accessible_in_both_themes_and_fits_a_phone(
-    name: str, path: str, signed_in: SignedIn, axe_source: str, screenshots: Path
+    name: str, path: str, signed_in: SignedIn, axe_source: str, screenshots: Path, request: pytest.FixtureRequest
 ) -> None:
+    made = request.getfixturevalue("episodes") if "/podcasts" in path else {}
     page = signed_in.context.new_page()
     errors = watch(page)
     try:
-        problems = check_page(page, path.format(ws=signed_in.ws, job=signed_in.job), name, axe_source, screenshots)
+        address = path.format(ws=signed_in.ws, job=signed_in.job, **made)
+        problems = check_page(page, address, name, axe_source, screenshots)
     finally:
         page.close()
     errors.check()
