@@ -191,27 +191,36 @@ def test_rewriting_a_segment_that_does_not_exist_or_outside_review_is_refused(
     assert late["code"] == "podcast_not_in_review" and late["details"] == {"status": "succeeded"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="podcasts/service.py regenerate_segment checks the index against the script only; a segment added by "
-    "PUT …/script has no outline segment, so the podcast_script job dies on IndexError in script.write_segment "
-    "(outline.segments[index]), is retried as internal_error and leaves the episode failed, out of review",
-)
-def test_rewriting_a_segment_added_by_hand_is_refused_and_the_script_stays_in_review(
+def test_segments_added_or_removed_by_hand_are_rewritten_from_what_they_now_are(
     client: TestClient, people: People
 ) -> None:
     owner = people.create()
-    episode = make_podcast(client, owner, duration=ONE_MINUTE, review=True)
+    episode = make_podcast(client, owner, duration={"minutes": 4}, review=True)
     url = episode_url(owner, episode["id"])
     script = client.get(f"{url}/script", headers=owner.headers).json()
+    assert len(script["segments"]) == 3
     speaker = script["segments"][0]["lines"][0]["speaker"]
-    added = {"title": "Listener questions", "lines": [{"speaker": speaker, "text": "What do the bees eat in winter?"}]}
-    script["segments"].append(added)
+    added = {
+        "title": "Listener questions",
+        "points": ["How the worms in the bin get through a frost"],
+        "lines": [{"speaker": speaker, "text": "What do the worms do in winter?"}],
+    }
+    # The middle segment is dropped and one is added at the end: segment 1 is now what was segment 2.
+    script["segments"] = [script["segments"][0], script["segments"][2], added]
     assert client.put(f"{url}/script", headers=owner.headers, json=script).status_code == 200
 
-    answer = client.post(f"{url}/segments/{len(script['segments']) - 1}/regenerate", headers=owner.headers)
-    assert 400 <= answer.status_code < 500, answer.text
-    assert client.get(url, headers=owner.headers).json()["status"] == "awaiting_review"
+    for number in (2, 1):
+        answer = client.post(f"{url}/segments/{number}/regenerate", headers=owner.headers)
+        assert answer.status_code == 202, answer.text
+        back = wait_for_podcast(client, owner, episode["id"], until=("awaiting_review", "failed"))
+        assert back["status"] == "awaiting_review", back
+    rewritten = client.get(f"{url}/script", headers=owner.headers).json()["segments"]
+
+    assert [segment["title"] for segment in rewritten] == [segment["title"] for segment in script["segments"]]
+    assert rewritten[0] == script["segments"][0]
+    assert rewritten[2]["lines"] and rewritten[2]["lines"] != added["lines"]
+    assert "worms" in " ".join(line["text"] for line in rewritten[2]["lines"]).lower()
+    assert rewritten[1]["lines"]
 
 
 # ---- download ----

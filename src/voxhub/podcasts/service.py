@@ -35,6 +35,8 @@ from voxhub.podcasts.schemas import (
     ChapterMark,
     EstimateOut,
     Host,
+    Outline,
+    OutlineSegment,
     Outputs,
     PodcastCreate,
     PodcastOut,
@@ -490,9 +492,30 @@ def put_script(db: Session, *, access: WorkspaceAccess, podcast_id: str, body: S
     assert current is not None  # in review: written
     edited = current.model_copy(update={"segments": [ScriptSegment.model_validate(s) for s in body.segments]})
     podcast.script = edited.model_dump(mode="json")
+    if podcast.outline is not None:
+        podcast.outline = _outline_following(Outline.model_validate(podcast.outline), edited).model_dump(mode="json")
     podcast.updated_at = utcnow()
     _audit(db, access, "podcast.script_edited", podcast, {"segments": len(body.segments), "words": edited.words()})
     return edited
+
+
+def _outline_following(outline: Outline, edited: Script) -> Outline:
+    """The outline with one segment per segment of an edited script, in its order, so that rewriting segment n
+    works from what segment n now is: a segment kept (by its title) keeps its planned points; one the reviewer added
+    or renamed is planned from its own points, or its title, and the words it has."""
+    unused = list(outline.segments)
+    planned = []
+    for segment in edited.segments:
+        kept = next((plan for plan in unused if plan.title == segment.title), None)
+        if kept is not None:
+            unused.remove(kept)
+            planned.append(kept)
+            continue
+        words = sum(len(line.text.split()) for line in segment.lines)
+        planned.append(
+            OutlineSegment(title=segment.title, points=segment.points or [segment.title], words=segment.words or words)
+        )
+    return outline.model_copy(update={"segments": planned})
 
 
 def approve(db: Session, *, ctx: AppContext, access: WorkspaceAccess, podcast_id: str) -> Podcast:
