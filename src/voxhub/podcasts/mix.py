@@ -247,8 +247,9 @@ def _normalized(raw: Path, final: Path, report: Callable[[float], None]) -> audi
     """Two passes, EBU R128: measure, then one gain for the whole episode. Speech peaks high for its loudness (about
     22 dB over it from the voices here, where -16 LUFS with -2 dBTP leaves 14), so that gain alone would push the true
     peak over the limit: the peaks are then held down by a limiter as the gain is applied, and what it wrote measured.
-    Limiting costs loudness (about half a dB for each dB of gain added), so the gain is raised and tried again, aimed
-    by the loudness the earlier tries reached, until the episode is within a quarter of a LU of the target.
+    Limiting costs loudness (about half a dB for each dB of gain added), so the first gain already makes up what the
+    limiter is expected to cost; a try that misses is tried again, aimed by the loudness the earlier tries reached,
+    until the episode is within a quarter of a LU of the target.
 
     Measured with ebur128 and applied with volume (and alimiter) rather than loudnorm's two passes: loudnorm
     resamples to 192 kHz to measure and again to apply, about four times slower on a 5-minute episode, and falls back
