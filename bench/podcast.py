@@ -2,18 +2,20 @@
 method: the seconds of each stage, the real-time factor of the whole job, and the share of it spent outside the
 engines (target <= 10%).
 
-Each run is what a user's episode is: `POST /api/v1/workspaces/{id}/podcasts` with the known notes of
-tests/podcasts/conftest.py (three topics, ~900 words, ~4,700 characters), then polled until it ends, through an
-app made here in this process (`create_app` on a fresh SQLite data dir, the local executor, one worker, billing
-off: limits are not what is measured). One app per script engine (`llm_engine` "none" for the extractive method,
-"local" with `--model`), and a new user, so a new workspace and an empty clip cache, for every episode: no run
-reuses another's voices. The language model and the hosts' voices are loaded before any clock starts, as in a
-worker that made an episode recently (the load is printed apart).
+Each run is what a user's episode is: `POST /api/v1/workspaces/{id}/podcasts` with known notes, then polled until it
+ends: for SHORT the notes of tests/podcasts/conftest.py (three topics, ~900 words), for LONG those and the six
+topics of bench/insights.py's meeting after them (~2,200 words, about what 15 minutes speak). It runs through an app
+made here in this process (`create_app` on a fresh SQLite data dir, the local executor, one worker, billing off:
+limits are not what is measured). One app per script engine (`llm_engine` "none" for the extractive method, "local"
+with `--model`, default `make run`'s qwen2.5-coder-1.5b, else the 0.5B), and a new user, so a new workspace and an
+empty clip cache, for every episode: no run reuses another's voices. The language model and the hosts' voices are
+loaded before any clock starts, as in a worker that made an episode recently (the load is printed apart).
 
 Printed per episode, from the job's own record: each stage's seconds as the job timed them (outline, script,
 voices, mix, outputs), the job's seconds from start to finish, the episode's audio seconds, the real-time factor
 (job seconds / audio seconds: under 1 is faster than it plays), the seconds inside the engines (`engine_s`: the
-model's calls and speech synthesis) and the share outside them, (job - engine) / job; beside them words, lines, CPU
+model's calls and speech synthesis; the mix's loudness passes and the encoding are ffmpeg's work, outside) and the
+share outside them, (job - engine) / job; beside them words, lines, the notes' key terms the script says, CPU
 seconds (this process and the ffmpeg it ran) and the load average at the end, since other work on a shared machine
 slows every stage. Then `ratio local/extractive seconds` for each length, the extractive run of the same process the
 baseline. A failed episode exits 1; a missed target never does.
