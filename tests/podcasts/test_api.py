@@ -235,3 +235,22 @@ def test_an_estimate_warns_when_notes_are_too_few_for_an_extractive_episode(clie
     assert short["notes_minutes"] < 1 and len(short["warnings"]) == 1
     assert "shorter than 3.5 minutes" in short["warnings"][0] and "VOXHUB_LLM_ENGINE" in short["warnings"][0]
     assert client.get(podcasts_url(owner), headers=owner.headers).json()["items"] == []
+
+
+def test_notes_uploaded_as_a_markdown_file_make_an_episode(client: TestClient, people: People) -> None:
+    owner = people.create()
+    uploaded = client.post(
+        f"/api/v1/workspaces/{owner.workspace_id}/files",
+        headers=owner.headers,
+        files={"file": ("allotment.md", NOTES.encode(), "text/markdown")},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    assert uploaded.json()["content_type"] == "text/markdown"
+
+    episode = make_podcast(client, owner, notes=None, source={"file_ids": [uploaded.json()["id"]]}, duration=ONE_MINUTE)
+
+    assert episode["status"] == "succeeded", episode
+    assert episode["notes_chars"] == len(NOTES.strip())
+    script = client.get(f"{podcasts_url(owner)}/{episode['id']}/script", headers=owner.headers).json()
+    said = " ".join(line["text"] for segment in script["segments"] for line in segment["lines"]).lower()
+    assert "hive" in said

@@ -6,7 +6,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 from sqlalchemy import Select, func, select
@@ -54,6 +54,13 @@ _VIDEO_TYPES = {
     "mpegts": "video/mp2t",
     "flv": "video/x-flv",
 }
+
+
+# Notes and documents (a podcast's notes, say) are kept as text when the name says text and the bytes agree: UTF-8
+# throughout, no control characters but whitespace. Anything else still has to be media.
+TEXT_SUFFIXES = {".txt": "text/plain", ".text": "text/plain", ".md": "text/markdown", ".markdown": "text/markdown"}
+TEXT_MAX_BYTES = 1024 * 1024
+_TEXT_INFO = MediaInfo(duration_s=0.0, container="text", audio_codec="", sample_rate=0, channels=0, bit_rate=None)
 
 
 class FileTooLarge(VoxhubError):
@@ -221,6 +228,10 @@ def finalize(
     file.size_bytes = store.size(file.storage_key)
     if known is not None:
         return _ready(db, ctx=ctx, file=file, actor=actor, info=known, sha256=sha256, trust_type=True)
+    text_type = _text_type(ctx, file)
+    if text_type is not None:
+        file.content_type = text_type
+        return _ready(db, ctx=ctx, file=file, actor=actor, info=_TEXT_INFO, sha256=sha256, trust_type=True)
     local = store.local_path(file.storage_key)
     source = (
         str(local)
@@ -251,6 +262,21 @@ def finalize(
             rejected.message, code=rejected.code, details={"file_id": file.id, "reason": rejected.reason}
         ) from rejected
     return _ready(db, ctx=ctx, file=file, actor=actor, info=info, sha256=sha256, trust_type=False)
+
+
+def _text_type(ctx: AppContext, file: File) -> str | None:
+    """`text/plain` or `text/markdown` for an upload named as text whose bytes are readable UTF-8 text."""
+    content_type = TEXT_SUFFIXES.get(PurePosixPath(file.filename.lower()).suffix)
+    if content_type is None or not 0 < file.size_bytes <= TEXT_MAX_BYTES:
+        return None
+    data = b"".join(ctx.store.open(file.storage_key))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if any(ord(char) < 32 and char not in "\t\n\r\f" for char in text) or "\x7f" in text:
+        return None
+    return content_type
 
 
 def _ready(

@@ -185,6 +185,12 @@ def _size(
                 code="input_not_ready",
                 details={"file_id": file_id, "status": file.status},
             )
+        if (file.media or {}).get("container") == "text":
+            raise Unprocessable(
+                f"The input file {file.filename!r} is text; a {kind.name} job needs audio or video.",
+                code="input_not_media",
+                details={"file_id": file_id, "content_type": file.content_type},
+            )
         seconds = float((file.media or {}).get("duration_s") or 0.0)
     text = getattr(job_input, "text", None) or ""
     return billing.JobSize(input_seconds=seconds, text=text, speed=float(getattr(params, "speed", 1.0) or 1.0))
