@@ -124,19 +124,12 @@ def script_of(podcast: Podcast) -> Script | None:
 def out(db: Session, podcast: Podcast) -> PodcastOut:
     """The episode as the API shows it, with its job's progress."""
     options = options_of(podcast)
-    job = db.get(Job, podcast.job_id) if podcast.job_id else None
     target, _low, _high = duration_range(options.duration)
     script = script_of(podcast)
     return PodcastOut(
-        id=podcast.id,
+        **status_out(db, podcast).model_dump(),
         workspace_id=podcast.workspace_id,
         title=podcast.title,
-        status=PodcastStatus(podcast.status),
-        stage=_stage(podcast, job),
-        progress=_progress(podcast, job),
-        message=job.message if job is not None and podcast.status in WORKING else None,
-        error=_error(podcast, job),
-        job_id=podcast.job_id,
         duration=options.duration,
         target_minutes=target,
         format=options.format,
