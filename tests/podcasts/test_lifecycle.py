@@ -36,7 +36,7 @@ from voxhub.billing import service as billing
 from voxhub.config import Settings
 from voxhub.jobs.registry import PipelineError
 from voxhub.periodic import run_once
-from voxhub.podcasts import mix, voices
+from voxhub.podcasts import mix, script, voices
 from voxhub.podcasts import service as podcasts
 from voxhub.podcasts.schemas import WORDS_PER_MINUTE
 from voxhub.tasks import PERIODIC_TASKS
@@ -132,7 +132,7 @@ def voice_gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[VoiceGate]:
 
 
 def test_one_segment_is_rewritten_and_the_episode_is_back_in_review_with_the_others_unchanged(
-    client: TestClient, people: People
+    client: TestClient, people: People, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     owner = people.create()
     # Long enough for three segments; only the script is written, so the length costs little here.
@@ -150,13 +150,25 @@ def test_one_segment_is_rewritten_and_the_episode_is_back_in_review_with_the_oth
     edited["segments"][last]["lines"] = [{"speaker": edited["segments"][last]["lines"][0]["speaker"], "text": "Bye."}]
     assert client.put(f"{url}/script", headers=owner.headers, json=edited).status_code == 200
 
-    accepted = client.post(f"{url}/segments/{last}/regenerate", headers=owner.headers)
-    assert accepted.status_code == 202, accepted.text
-    assert accepted.json()["status"] == "queued" and accepted.json()["job_id"] != episode["job_id"]
-    # While it is being rewritten, the script is not in review: no other change, approval or second rewrite.
-    busy = error_of(client.post(f"{url}/segments/0/regenerate", headers=owner.headers), 409)
-    assert busy["code"] == "podcast_not_in_review"
-    assert error_of(client.post(f"{url}/approve", headers=owner.headers), 409)["code"] == "podcast_not_in_review"
+    # The extractive rewrite takes milliseconds: it is held until the checks made while it runs are done.
+    rewriting = threading.Event()
+    write_segment = script.write_segment
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        rewriting.wait(EPISODE_TIMEOUT_S)
+        return write_segment(*args, **kwargs)
+
+    monkeypatch.setattr(script, "write_segment", held)
+    try:
+        accepted = client.post(f"{url}/segments/{last}/regenerate", headers=owner.headers)
+        assert accepted.status_code == 202, accepted.text
+        assert accepted.json()["status"] == "queued" and accepted.json()["job_id"] != episode["job_id"]
+        # While it is being rewritten, the script is not in review: no other change, approval or second rewrite.
+        busy = error_of(client.post(f"{url}/segments/0/regenerate", headers=owner.headers), 409)
+        assert busy["code"] == "podcast_not_in_review"
+        assert error_of(client.post(f"{url}/approve", headers=owner.headers), 409)["code"] == "podcast_not_in_review"
+    finally:
+        rewriting.set()
 
     back = wait_for_podcast(client, owner, episode["id"], timeout=EPISODE_TIMEOUT_S)
     assert back["status"] == "awaiting_review" and back["stage"] == "review" and back["progress"] == 50.0, back
