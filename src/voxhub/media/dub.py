@@ -112,12 +112,17 @@ def _has_rubberband() -> bool:
 
 def stretch(source: Path, target: Path, *, tempo: float) -> None:
     """A mono WAV made shorter by `tempo` (>1 faster, e.g. 1.05), pitch kept: ffmpeg's rubberband filter
-    (Debian's ffmpeg links it), atempo when this ffmpeg lacks rubberband. Same rate/format out."""
+    (Debian's ffmpeg links it), atempo when this ffmpeg lacks rubberband. Same rate/format out, exactly
+    round(samples / tempo) samples long."""
     if tempo <= 0:
         raise ValueError(f"tempo must be positive, not {tempo}")
     audio = _first_audio(source)
+    frames = round(_wav_frames(source) / tempo)
     # rubberband keeps consonants crisper than atempo's overlap-add at the speeds a dub needs
     chain = f"rubberband=tempo={tempo:.6f}" if _has_rubberband() else f"atempo={tempo:.6f}"
+    # to the sample, whichever filter ran: atempo's window leaves a short line up to 2 % long, and the fit loop
+    # places the next line by the length it asked for
+    chain += f",apad,atrim=end_sample={frames}"
     _ffmpeg(
         [
             *("-i", str(source), "-map", "0:a:0", "-af", chain),
@@ -133,7 +138,7 @@ _ENVELOPE_CHUNK = 60 * ENVELOPE_RATE
 
 def _write_envelope(target: Path, gains: Sequence[tuple[float, float]], *, duration_s: float) -> None:
     """Linear gain, as 32-bit float samples at ENVELOPE_RATE, for `gains` (time_s, gain_db) interpolated in dB."""
-    points = sorted(gains)
+    points = sorted(gains, key=lambda point: point[0])  # stable: two points at one time are a jump, in their order
     times = np.array([t for t, _ in points], dtype=np.float64)
     decibels = np.array([g for _, g in points], dtype=np.float64)
     count = math.ceil(duration_s * ENVELOPE_RATE) + ENVELOPE_RATE  # a second spare: amultiply ends with the shorter
@@ -312,7 +317,10 @@ def mux(
     default disposition only on tracks marked default, each subtitle as a soft track (mov_text in MP4, SRT in
     Matroska: the container follows target's suffix) with language and title. `video=None`: audio only (an .m4a
     with several audio tracks). Cut to the video's duration (or the first audio's), so a longer track cannot make
-    the file outlast the picture."""
+    the file outlast the picture.
+
+    MP4 has no way to say "no subtitles by default": its muxer enables the first subtitle track when none is
+    marked, so list first the one a viewer should see if their player shows one unasked."""
     if not audio and video is None:
         raise ValueError("mux needs a video or at least one audio track")
     if burn is not None and video is None:
