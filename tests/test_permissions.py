@@ -48,6 +48,8 @@ WEBHOOK_PATCH = {"description": "changed by the permission test"}
 UNKNOWN_PACKAGE = {"provider": "manual", "package": "no-such-package"}
 TOO_FEW_NOTES = {"notes": "Too short to talk about."}
 EPISODE_RENAME = {"title": "Renamed by the permission test"}
+DUB_UNKNOWN_FILE = {"file_id": "01900000-0000-7000-8000-0000000000ad", "target_languages": ["pt"]}
+DUB_EDIT = {"segments": [{"index": 0, "text": "Hello."}]}
 ONE_LINE_SCRIPT = {"segments": [{"title": "Hello", "lines": [{"speaker": "Alex", "text": "Hello."}]}]}
 
 # Podcast apps fetch the feed with its token in the URL, the only credential they can carry: no role or key is asked
@@ -175,6 +177,20 @@ TABLE: list[Rule] = [
         "POST", "/podcasts/{podcast_id}/segments/{segment}/regenerate", "member", "write", ok("404 podcast_not_found")
     ),
     Rule("GET", "/podcasts/{podcast_id}/download", "viewer", "read", ok("404 podcast_not_found")),
+    # -- dubs: viewers watch, members make and edit
+    Rule("POST", "/dubs", "member", "write", ok("404 file_not_found"), json=DUB_UNKNOWN_FILE),
+    Rule("GET", "/dubs", "viewer", "read", ok("200")),
+    Rule("GET", "/dubs/voices", "viewer", "read", ok("200")),
+    Rule("GET", "/dubs/{dub_id}", "viewer", "read", ok("404 dub_not_found")),
+    Rule("PATCH", "/dubs/{dub_id}", "member", "write", ok("404 dub_not_found"), json=EPISODE_RENAME),
+    Rule("DELETE", "/dubs/{dub_id}", "member", "write", ok("404 dub_not_found")),
+    Rule("GET", "/dubs/{dub_id}/status", "viewer", "read", ok("404 dub_not_found")),
+    Rule("POST", "/dubs/{dub_id}/retry", "member", "write", ok("404 dub_not_found")),
+    Rule("GET", "/dubs/{dub_id}/segments", "viewer", "read", ok("404 dub_not_found")),
+    Rule("PATCH", "/dubs/{dub_id}/segments", "member", "write", ok("404 dub_not_found"), json=DUB_EDIT),
+    Rule("POST", "/dubs/{dub_id}/render", "member", "write", ok("404 dub_not_found")),
+    Rule("GET", "/dubs/{dub_id}/qa", "viewer", "read", ok("404 dub_not_found")),
+    Rule("GET", "/dubs/{dub_id}/download", "viewer", "read", ok("404 dub_not_found")),
     # -- outgoing webhooks: admins
     Rule("POST", "/webhooks", "admin", "admin", ok("422 webhook_url_not_allowed"), json=LOOPBACK_WEBHOOK),
     Rule("GET", "/webhooks", "admin", "admin", ok("200")),
@@ -215,6 +231,7 @@ MADE_UP = {
     "entry_id": "01900000-0000-7000-8000-0000000000a9",
     "payment_id": "01900000-0000-7000-8000-0000000000aa",
     "podcast_id": "01900000-0000-7000-8000-0000000000ab",
+    "dub_id": "01900000-0000-7000-8000-0000000000ac",
     "segment": "0",
     "name": "episode.mp3",
 }

@@ -37,6 +37,7 @@ from voxhub.insights.routes import router as insights_routes
 from voxhub.jobs import metrics as job_metrics
 from voxhub.jobs.executors import make_executor
 from voxhub.jobs.metrics import JobStateCollector
+from voxhub.dubbing.routes import router as dub_routes
 from voxhub.jobs.routes import admin as admin_routes
 from voxhub.jobs.routes import job_types as job_type_routes
 from voxhub.jobs.routes import router as job_routes
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         transcript_routes,
         insights_routes,
         podcast_routes,
+        dub_routes,
         voices_routes,
         openai_routes,
         openai_embedding_routes,

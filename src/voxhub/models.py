@@ -15,6 +15,7 @@ from voxhub.billing.models import (
     SyncCharge,
     UsageRecord,
 )
+from voxhub.dubbing.models import Dub
 from voxhub.files.models import File, Upload
 from voxhub.insights.models import Insights
 from voxhub.jobs.models import Job, JobAttempt, JobEvent
@@ -30,6 +31,7 @@ __all__ = [
     "BillingAlert",
     "Checkout",
     "CreditAccount",
+    "Dub",
     "File",
     "Insights",
     "Invitation",

@@ -15,6 +15,7 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from voxhub.audit import service as audit
+from voxhub.audit.service import Actor
 from voxhub.billing import service as billing
 from voxhub.clock import as_utc, utcnow
 from voxhub.context import AppContext
@@ -47,11 +48,21 @@ class JobSucceeded:
 
 
 @dataclass(frozen=True)
+class JobCreated:
+    ctx: AppContext
+    job: Job
+    actor: Actor
+
+
+@dataclass(frozen=True)
 class JobFinished:
     ctx: AppContext
     job: Job  # its status final
 
 
+# Sent in the transaction that accepts a job, once its row is written: rooms above make what they keep of it (the dub
+# a `dub` job makes).
+job_created: Hook[JobCreated] = Hook("job.created")
 # Sent in the transaction that records a job's success, before its watchers hear of it: rooms above start follow-up
 # work here (insights after a transcription), and may add to the job's result.
 job_succeeded: Hook[JobSucceeded] = Hook("job.succeeded")
@@ -148,6 +159,7 @@ def create(
     db.add(job)
     db.flush()
     events.emit(db, job_id=job.id, kind=EventKind.STATE, data={"status": job.status})
+    job_created.send(db, JobCreated(ctx=ctx, job=job, actor=access.actor))
     audit.record(
         db,
         actor=access.actor,

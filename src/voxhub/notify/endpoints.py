@@ -28,6 +28,9 @@ EVENT_TYPES = (
     "billing.usage_alert",
     "podcast.succeeded",
     "podcast.failed",
+    "dub.awaiting_review",
+    "dub.succeeded",
+    "dub.failed",
 )
 
 

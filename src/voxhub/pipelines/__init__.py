@@ -2,7 +2,7 @@
 assembled (`register_all`); the jobs room below knows job types only through its registry."""
 
 from voxhub.jobs.registry import JobType, register
-from voxhub.pipelines import insights, media_convert, podcast, synthesize, transcribe, translate
+from voxhub.pipelines import dub, insights, media_convert, podcast, synthesize, transcribe, translate
 
 JOB_TYPES: tuple[JobType, ...] = (
     transcribe.JOB_TYPE,
@@ -12,6 +12,8 @@ JOB_TYPES: tuple[JobType, ...] = (
     insights.JOB_TYPE,
     podcast.SCRIPT_JOB_TYPE,
     podcast.EPISODE_JOB_TYPE,
+    dub.JOB_TYPE,
+    dub.RENDER_JOB_TYPE,
 )
 
 

@@ -1,0 +1,122 @@
+"""Dub units from a transcript: sentences from word timings, one speaker's sentences joined across short gaps up to
+a cap, and each unit's slot (its start up to the next speech, less a guard). Stretches without words keep the
+original audio. Pure functions: the pipeline gives them the transcript and keeps what they return."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from voxhub.dubbing.schemas import Unit
+
+MERGE_GAP_S = 0.3  # one speaker's sentences closer than this are one unit: a dub reads better in whole thoughts
+MAX_UNIT_S = 12.0  # a longer unit is split: long clips drift and are hard to fix one at a time
+SPLIT_GAP_S = 1.0  # a pause this long ends a sentence even without its full stop
+GUARD_S = 0.1  # a dub ends this long before the next speech begins
+ENDINGS = (".", "?", "!", "…", "。", "\uff1f", "\uff01")  # the last two: full-width ? and !
+
+
+@dataclass
+class _Word:
+    start: float
+    end: float
+    text: str
+    speaker: str | None
+
+
+def _words(transcript: dict[str, Any]) -> list[_Word]:
+    """Every word with its speaker; a segment without word timings is one long word."""
+    words: list[_Word] = []
+    for segment in transcript.get("segments") or []:
+        speaker = segment.get("speaker")
+        timed = segment.get("words") or []
+        if not timed:
+            text = str(segment.get("text") or "").strip()
+            if text:
+                words.append(_Word(float(segment["start"]), float(segment["end"]), text, speaker))
+            continue
+        for word in timed:
+            text = str(word.get("word") or "").strip()
+            if text:
+                words.append(_Word(float(word["start"]), float(word["end"]), text, word.get("speaker") or speaker))
+    words.sort(key=lambda word: word.start)
+    return words
+
+
+def _sentences(words: list[_Word]) -> list[list[_Word]]:
+    sentences: list[list[_Word]] = []
+    current: list[_Word] = []
+    for word in words:
+        if current and (word.speaker != current[-1].speaker or word.start - current[-1].end >= SPLIT_GAP_S):
+            sentences.append(current)
+            current = []
+        current.append(word)
+        if word.text.endswith(ENDINGS):
+            sentences.append(current)
+            current = []
+    if current:
+        sentences.append(current)
+    return sentences
+
+
+def _capped(sentence: list[_Word]) -> list[list[_Word]]:
+    """A sentence longer than the cap, cut after a comma (or else at the widest pause) before the cap, repeatedly."""
+    pieces = []
+    rest = sentence
+    while rest and rest[-1].end - rest[0].start > MAX_UNIT_S:
+        inside = [n for n in range(1, len(rest)) if rest[n - 1].end - rest[0].start <= MAX_UNIT_S] or [1]
+        commas = [n for n in inside if rest[n - 1].text.endswith((",", ";", ":"))]
+        cut = commas[-1] if commas else max(inside, key=lambda n: (rest[n].start - rest[n - 1].end, n))
+        pieces.append(rest[:cut])
+        rest = rest[cut:]
+    if rest:
+        pieces.append(rest)
+    return pieces
+
+
+def _text(words: list[_Word]) -> str:
+    return " ".join(word.text for word in words).strip()
+
+
+def make_units(transcript: dict[str, Any], *, duration_s: float) -> list[Unit]:
+    """The dub units of a transcript, in order, with their slots."""
+    groups: list[list[_Word]] = []
+    for sentence in _sentences(_words(transcript)):
+        for piece in _capped(sentence):
+            last = groups[-1] if groups else None
+            if (
+                last is not None
+                and last[-1].speaker == piece[0].speaker
+                and piece[0].start - last[-1].end < MERGE_GAP_S
+                and piece[-1].end - last[0].start <= MAX_UNIT_S
+            ):
+                last.extend(piece)
+            else:
+                groups.append(list(piece))
+    units = [
+        Unit(
+            index=number,
+            start=round(group[0].start, 3),
+            end=round(max(word.end for word in group), 3),
+            slot_end=0.0,
+            speaker=group[0].speaker,
+            text=_text(group),
+        )
+        for number, group in enumerate(groups)
+    ]
+    return with_slots(units, duration_s=duration_s)
+
+
+def with_slots(units: list[Unit], *, duration_s: float) -> list[Unit]:
+    """Each unit's slot: from its start to the next unit's start less the guard (never before its own end), the
+    last one to the end of the recording."""
+    ordered = sorted(units, key=lambda unit: (unit.start, unit.index))
+    for unit, following in zip(ordered, [*ordered[1:], None], strict=True):
+        limit = following.start - GUARD_S if following is not None else duration_s
+        unit.slot_end = round(max(unit.end, min(limit, duration_s)), 3)
+    return units
+
+
+def in_range(unit: Unit, start: float | None, end: float | None) -> bool:
+    """Whether a unit is inside the part of the recording asked to be dubbed."""
+    return (start is None or unit.start >= start) and (end is None or unit.end <= end)
