@@ -28,6 +28,7 @@ from voxhub.body_limit import BodySizeLimitMiddleware
 from voxhub.config import Settings
 from voxhub.context import AppContext
 from voxhub.db import Database, schema_state
+from voxhub.dubbing.routes import router as dub_routes
 from voxhub.errors import error_response, install_error_handlers, responses
 from voxhub.files import tus
 from voxhub.files.routes import router as file_routes
@@ -37,7 +38,6 @@ from voxhub.insights.routes import router as insights_routes
 from voxhub.jobs import metrics as job_metrics
 from voxhub.jobs.executors import make_executor
 from voxhub.jobs.metrics import JobStateCollector
-from voxhub.dubbing.routes import router as dub_routes
 from voxhub.jobs.routes import admin as admin_routes
 from voxhub.jobs.routes import job_types as job_type_routes
 from voxhub.jobs.routes import router as job_routes

@@ -20,6 +20,7 @@ from tests.conftest import Mailbox, People, Person
 from tests.fixtures.workers import STALE_AFTER_S, on_executor
 from tests.speech.conftest import speak
 from voxhub.config import Settings
+from voxhub.media.audio import measure_loudness
 
 DUB_TIMEOUT_S = 600.0  # two cores shared by several test processes
 # (start second, text): three sentences of one speaker with gaps of music between them
@@ -39,6 +40,11 @@ class Recording:
     lines: tuple[tuple[float, str, float], ...]  # start, text, seconds spoken
     duration_s: float
 
+    @property
+    def onsets(self) -> list[float]:
+        """When each line is first heard."""
+        return [start for start, _text, _seconds in self.lines]
+
 
 def _ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-y", *args], check=True)
@@ -52,6 +58,14 @@ def seconds_of(path: Path) -> float:
     return float(json.loads(answer.stdout)["format"]["duration"])
 
 
+def _trimmed(path: Path) -> Path:
+    """A spoken line without the voice's own silence before and after it, so the line is heard from its start."""
+    target = path.with_name(path.stem + "-trimmed.wav")
+    edges = "silenceremove=start_periods=1:start_threshold=-45dB"
+    _ffmpeg("-i", str(path), "-af", f"{edges},areverse,{edges},areverse", str(target))
+    return target
+
+
 def make_recording(
     directory: Path,
     lines: tuple[tuple[float, str], ...] = LINES,
@@ -59,10 +73,15 @@ def make_recording(
     duration_s: float = DURATION_S,
     video: bool = True,
     name: str = "talk",
+    voice: str | None = None,
 ) -> Recording:
-    """English `lines` spoken at their times over the music bed, with a test-card picture when `video`."""
+    """`lines` (English, unless `voice` speaks another language) heard from their times on, over the music bed,
+    with a test-card picture when `video`."""
     directory.mkdir(parents=True, exist_ok=True)
-    spoken = [speak(directory / f"line{number}", text, format="wav") for number, (_start, text) in enumerate(lines)]
+    spoken = [
+        _trimmed(speak(directory / f"line{number}", text, format="wav", voice=voice))
+        for number, (_start, text) in enumerate(lines)
+    ]
     inputs = ["-f", "lavfi", "-t", f"{duration_s}", "-i", f"aevalsrc={BED}:s=44100:c=stereo"]
     for path in spoken:
         inputs += ["-i", str(path)]
@@ -72,8 +91,12 @@ def make_recording(
     ]
     mixed = "".join(f"[l{number}]" for number in range(len(lines)))
     graph = ";".join([*delays, f"[0:a]{mixed}amix=inputs={len(lines) + 1}:normalize=0:duration=first,volume=2.0[a]"])
+    loose = directory / f"{name}-loose.wav"
+    _ffmpeg(*inputs, "-filter_complex", graph, "-map", "[a]", "-c:a", "pcm_s16le", str(loose))
+    # at -16 LUFS, as a programme is published: a dub normalised to the same target then keeps the bed's level
+    gain = -16.0 - measure_loudness(loose).integrated_lufs
     audio = directory / f"{name}-audio.wav"
-    _ffmpeg(*inputs, "-filter_complex", graph, "-map", "[a]", "-c:a", "pcm_s16le", str(audio))
+    _ffmpeg("-i", str(loose), "-af", f"volume={gain:.2f}dB", "-c:a", "pcm_s16le", str(audio))
     if video:
         target = directory / f"{name}.mp4"
         _ffmpeg(

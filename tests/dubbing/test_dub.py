@@ -4,6 +4,7 @@ lines."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -35,11 +36,12 @@ def _db(samples: np.ndarray) -> float:
     return float(10 * np.log10(np.mean(samples**2) + 1e-12))
 
 
-def _portuguese(samples: np.ndarray) -> str:
+def _heard(samples: np.ndarray, language: str) -> str:
+    """What Whisper base hears in 16 kHz samples."""
     from faster_whisper import WhisperModel
 
     model = WhisperModel(resolve("base", Settings(_env_file=None)), cpu_threads=1)
-    segments, _info = model.transcribe(samples, language="pt", beam_size=5)
+    segments, _info = model.transcribe(samples, language=language, beam_size=5)
     return " ".join(segment.text for segment in segments)
 
 
@@ -73,23 +75,28 @@ def test_a_video_dubbed_into_portuguese_keeps_the_picture_the_original_and_the_t
     # In sync: each dubbed line starts within 250 ms of its source line, none overlaps the next, none too fast.
     qa = client.get(f"/api/v1/workspaces/{person.workspace_id}/dubs/{dub['id']}/qa", headers=person.headers).json()
     lines = sorted((item for item in qa["segments"] if item["language"] == "pt"), key=lambda item: item["index"])
-    assert len(lines) >= len(recording.lines)
-    offsets = sorted(abs(item["onset_offset_s"]) for item in lines)
-    assert offsets[int(0.95 * (len(offsets) - 1))] <= 0.25, lines
-    assert max(item["speed"] for item in lines) <= 1.25
     units = client.get(
         f"/api/v1/workspaces/{person.workspace_id}/dubs/{dub['id']}/segments", headers=person.headers
     ).json()["items"]
+    assert len(units) == len(lines) == len(recording.lines), units
     starts = {unit["index"]: unit["start"] for unit in units}
     placed = sorted((starts[item["index"]] + item["onset_offset_s"], item["clip_s"]) for item in lines)
-    for (start, seconds), (following, _next) in zip(placed, placed[1:], strict=False):
+    offsets = sorted(abs(start - onset) for (start, _s), onset in zip(placed, recording.onsets, strict=True))
+    assert offsets[int(0.95 * (len(offsets) - 1))] <= 0.25, (placed, recording.onsets)
+    assert max(item["speed"] for item in lines) <= 1.25
+    for (start, seconds), (following, _next) in itertools.pairwise(placed):
         assert start + seconds <= following + 0.01, placed
 
-    # The Portuguese track says the translation.
+    # The Portuguese track says the translation, as well as the voice says it alone: the original under it, the
+    # fit loop and the mix take nothing from it. (espeak-ng's Portuguese is the offline voice; Whisper base mishears
+    # about half of its words even alone, so the bar is the voice's own.)
     dubbed = _track(made, 0)
-    heard = _portuguese(dubbed)
     said = " ".join(unit["translations"]["pt"]["text"] for unit in units)
-    assert word_error_rate(said, heard) <= 0.35, (said, heard)
+    voice_only = download(client, person, dub["outputs"]["voice"]["pt"], tmp_path / "voice.m4a")
+    alone = word_error_rate(said, _heard(_track(voice_only, 0), "pt"))
+    mixed = word_error_rate(said, _heard(dubbed, "pt"))
+    assert mixed <= alone + 0.1, (mixed, alone)
+    assert mixed <= 0.6, mixed
 
     # The music between the lines is the original's (ducking only under speech), within 3 dB.
     original = _track(recording.path, 0)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from voxhub.dubbing.schemas import Unit
 
 MERGE_GAP_S = 0.3  # one speaker's sentences closer than this are one unit: a dub reads better in whole thoughts
@@ -78,8 +80,11 @@ def _text(words: list[_Word]) -> str:
     return " ".join(word.text for word in words).strip()
 
 
-def make_units(transcript: dict[str, Any], *, duration_s: float) -> list[Unit]:
-    """The dub units of a transcript, in order, with their slots."""
+def make_units(
+    transcript: dict[str, Any], *, duration_s: float, samples: np.ndarray | None = None, rate: int = 16000
+) -> list[Unit]:
+    """The dub units of a transcript, in order, with their slots; with the recording's `samples` (mono floats),
+    each unit's start and end moved to where its speech is heard."""
     groups: list[list[_Word]] = []
     for sentence in _sentences(_words(transcript)):
         for piece in _capped(sentence):
@@ -93,11 +98,15 @@ def make_units(transcript: dict[str, Any], *, duration_s: float) -> list[Unit]:
                 last.extend(piece)
             else:
                 groups.append(list(piece))
+    edges = _Edges(samples, rate) if samples is not None else None
+    spans = [(group[0].start, max(word.end for word in group)) for group in groups]
+    if edges is not None:
+        spans = [edges.span(group[0], group[-1]) for group in groups]
     units = [
         Unit(
             index=number,
-            start=round(group[0].start, 3),
-            end=round(max(word.end for word in group), 3),
+            start=round(spans[number][0], 3),
+            end=round(spans[number][1], 3),
             slot_end=0.0,
             speaker=group[0].speaker,
             text=_text(group),
@@ -120,3 +129,40 @@ def with_slots(units: list[Unit], *, duration_s: float) -> list[Unit]:
 def in_range(unit: Unit, start: float | None, end: float | None) -> bool:
     """Whether a unit is inside the part of the recording asked to be dubbed."""
     return (start is None or unit.start >= start) and (end is None or unit.end <= end)
+
+
+FRAME_S = 0.01
+ABOVE_DB = 9.0  # speech stands this far above the quiet part of the recording (a music bed, room noise)
+LOOK_BEFORE_S, LOOK_AFTER_S = 0.2, 0.4
+
+
+class _Edges:
+    """Where speech is heard: 10 ms frames whose level rises ABOVE_DB over the recording's 20th percentile.
+
+    Whisper stretches the first word of a segment back over the silence before it (by up to 0.7 s here, under a
+    music bed), so a dub placed by that time starts early; the end of that word, and the start of the last one,
+    are close. A unit's start is the first steady loud frame from a little before its first word up to that word's
+    end; its end the last loud frame from its last word's start to a little after its end."""
+
+    def __init__(self, samples: np.ndarray, rate: int) -> None:
+        hop = max(1, round(FRAME_S * rate))
+        frames = samples[: samples.size // hop * hop].reshape(-1, hop).astype(np.float64)
+        level = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-10) if frames.size else np.zeros(0)
+        self.loud = level > (float(np.percentile(level, 20)) + ABOVE_DB if level.size else 0.0)
+        # three frames in a row: a click is not speech
+        self.steady = self.loud & np.roll(self.loud, -1) & np.roll(self.loud, -2)
+
+    def _frames(self, begin: float, end: float) -> tuple[int, int]:
+        return max(0, round(begin / FRAME_S)), min(self.loud.size, round(end / FRAME_S))
+
+    def span(self, first: _Word, last: _Word) -> tuple[float, float]:
+        start, end = first.start, last.end
+        low, high = self._frames(first.start - LOOK_BEFORE_S, first.end)
+        onsets = np.flatnonzero(self.steady[low:high])
+        if onsets.size:
+            start = (low + int(onsets[0])) * FRAME_S
+        low, high = self._frames(last.start, last.end + LOOK_AFTER_S)
+        ends = np.flatnonzero(self.loud[low:high])
+        if ends.size:
+            end = (low + int(ends[-1]) + 1) * FRAME_S
+        return start, max(end, start + 0.1)

@@ -37,6 +37,7 @@ from voxhub.engines.llm import TextGenerator
 from voxhub.engines.llm_translate import LlmTranslator
 from voxhub.jobs.context import JobContext
 from voxhub.jobs.registry import JobType, PipelineError
+from voxhub.media import audio
 from voxhub.media import dub as media
 from voxhub.media.convert import ConvertFailed
 from voxhub.media.probe import MediaInfo
@@ -60,6 +61,7 @@ LEAD_IN_S = 0.6
 RAMP_S = 0.15  # the fade into and out of ducking
 JOIN_GAP_S = 0.6  # ducked spans closer than this are one: the bed does not pump between two lines
 TARGET_LUFS, CEILING_DBTP = -16.0, -1.0
+SILENT_LUFS = -69.0  # EBU R128's gate: quieter is silence, with no level to match
 VIDEO_SUFFIXES = {"mp4": "mp4", "mov": "mp4", "m4v": "mp4", "mkv": "mkv", "webm": "mkv"}
 
 
@@ -209,7 +211,9 @@ def _make(ctx: JobContext, dub_id: str) -> dict[str, Any]:
     # 3. Units.
     if state.units is None:
         ctx.progress(45, "units")
-        state.units = dub_units.make_units(state.transcript, duration_s=duration)
+        samples, rate = dub_voices.read_wav_mono(asr_wav)
+        state.units = dub_units.make_units(state.transcript, duration_s=duration, samples=samples, rate=rate)
+        del samples
         if not state.units:
             raise PipelineError("no_speech", "No speech was found to dub.")
         _save(ctx, state.id, segments=_dump(state.units))
@@ -500,6 +504,14 @@ class _VoiceTrack:
             self.samples[begin : begin + piece.size] = np.clip(mixed * 32768, -32768, 32767).astype("<i2")
         return samples.size / MIX_RATE
 
+    def scale(self, gain_db: float) -> None:
+        """Every sample raised (or lowered) by `gain_db`, a minute at a time."""
+        factor = 10 ** (gain_db / 20)
+        step = 60 * MIX_RATE
+        for begin in range(0, self.frames, step):
+            piece = self.samples[begin : begin + step].astype(np.float32) * factor
+            self.samples[begin : begin + step] = np.clip(piece, -32768, 32767).astype("<i2")
+
     def close(self) -> None:
         self.samples.flush()
         del self.samples
@@ -638,6 +650,11 @@ def _render(
             placed.append(_Placed(unit, path, at, seconds, report))
             # under the whole original line too: where the dub ends first, the original must not come back mid-line
             ducked.append((min(at, unit.start), max(last_end, unit.end)))
+        if placed:
+            # the dub as loud as the speech it replaces, so the bed keeps its place under it
+            track.samples.flush()
+            gain = _level_gain(original, track.path)
+            track.scale(gain)
         track.close()
         reports += [item.report for item in placed]
         totals[language] = _totals(dubbed, [item.report for item in placed])
@@ -680,6 +697,18 @@ def _render(
         "warnings": warnings,
         "outputs": outputs,
     }
+
+
+def _level_gain(original: Path, voice: Path) -> float:
+    """dB that bring the dubbed speech to the loudness of the original (within ±12 dB)."""
+    try:
+        target = audio.measure_loudness(original).integrated_lufs
+        level = audio.measure_loudness(voice).integrated_lufs
+    except ConvertFailed as exc:
+        raise PipelineError("mix_failed", f"Could not measure the loudness of the dub: {exc.message}") from exc
+    if target <= SILENT_LUFS or level <= SILENT_LUFS:
+        return 0.0
+    return max(-12.0, min(12.0, target - level))
 
 
 def _totals(units: list[Unit], reports: list[SegmentReport]) -> QaTotals:
