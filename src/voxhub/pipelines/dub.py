@@ -788,7 +788,7 @@ def _publish(
     audio_tracks.append(media.AudioTrack(path=original, language=source_language, title="Original"))
     subtitles = []
     burn = None
-    if state.options.subtitles == "soft":
+    if state.options.subtitles == "soft" and has_video:  # audio players seldom show text tracks: sidecars only
         subtitles = [
             media.SubtitleTrack(path=subtitle_files[language], language=language, title=title)
             for language, title in [(lang, f"Dub ({lang})") for lang, *_ in tracks] + [(source_language, "Original")]
