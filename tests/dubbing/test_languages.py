@@ -1,0 +1,48 @@
+"""Several languages in one dub: each its own track in one video, Portuguese by Bergamot and Spanish by the bundled
+language model (the 0.5B model, one thread), which also shortens a line that would not fit its slot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import People
+from tests.dubbing.conftest import Recording, download, dubs_url, start_dub, streams_of, wait_for_dub
+from tests.engines.test_llm import LLM_SETTINGS
+from tests.jobs_helpers import upload
+from voxhub.config import Settings
+
+
+@pytest.fixture(scope="session")
+def llm_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("dub-llm") / "var"
+
+
+@pytest.fixture
+def settings(settings: Settings, llm_data_dir: Path) -> Settings:
+    # One data dir per test process: the model is joined from its PyPI parts into it once, and loaded once.
+    return settings.model_copy(update={"data_dir": llm_data_dir, "llm_engine": "local", **LLM_SETTINGS})
+
+
+def test_two_languages_make_two_dubbed_tracks_in_one_video(
+    client: TestClient, people: People, recording: Recording, tmp_path: Path
+) -> None:
+    person = people.create()
+    file_id = upload(client, person, recording.path)
+    accepted = start_dub(client, person, file_id, target_languages=["pt", "es"])
+    assert accepted.status_code == 202, accepted.text
+    dub = wait_for_dub(client, person, accepted.json()["id"])
+    assert dub["status"] == "succeeded", dub
+    made = download(client, person, dub["outputs"]["media_file_id"], tmp_path / "two.mp4")
+    units = client.get(f"{dubs_url(person)}/{dub['id']}/segments", headers=person.headers).json()["items"]
+
+    audio = [stream for stream in streams_of(made) if stream["codec_type"] == "audio"]
+    assert [stream["tags"]["language"] for stream in audio] == ["por", "spa", "eng"]
+    assert [stream["disposition"]["default"] for stream in audio] == [1, 0, 0]
+    subtitles = [stream for stream in streams_of(made) if stream["codec_type"] == "subtitle"]
+    assert sorted(stream["tags"]["language"] for stream in subtitles) == ["eng", "por", "spa"]
+    assert set(dub["qa"]) == {"pt", "es"} and dub["qa"]["es"]["dubbed"] == len(units)
+    assert all(unit["translations"]["es"]["text"].strip() != unit["text"].strip() for unit in units), units
+    assert set(dub["outputs"]["audio"]) == {"pt", "es"}
