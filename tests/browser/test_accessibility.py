@@ -12,13 +12,15 @@ import pytest
 
 from tests.browser.helpers import Console, screenshot, sign_in, unique_email, visit, watch
 from tests.conftest import Person
+from tests.dubbing.conftest import make_recording, wait_for_dub
 from tests.podcasts.conftest import NOTES, podcasts_url, wait_for_podcast
 
 PHONE = {"width": 390, "height": 844}
 SERIOUS = ("serious", "critical")
 
 # [name, address]: {ws} and {job} are filled in with the signed-in user's workspace and transcribed job; {podcast} and
-# {podcast_in_review} with its episodes (made only for the podcast pages).
+# {podcast_in_review} with its episodes (made only for the podcast pages); {dub} with its dub (only for the dubbing
+# pages).
 PUBLIC_PAGES = [("login", "/login"), ("signup", "/signup")]
 SIGNED_IN_PAGES = [
     ("files", "/w/{ws}/files"),
@@ -29,6 +31,8 @@ SIGNED_IN_PAGES = [
     ("podcasts", "/w/{ws}/podcasts"),
     ("podcast-review", "/w/{ws}/podcasts/{podcast_in_review}"),
     ("podcast", "/w/{ws}/podcasts/{podcast}"),
+    ("dubs", "/w/{ws}/dubs"),
+    ("dub", "/w/{ws}/dubs/{dub}"),
     ("billing", "/w/{ws}/billing"),
     ("members", "/w/{ws}/members"),
     ("api-keys", "/w/{ws}/api-keys"),
@@ -87,6 +91,24 @@ def episodes(console: Console, signed_in: SignedIn) -> dict[str, str]:
             episode = wait_for_podcast(client, person, made[name], timeout=300.0)
             assert episode["status"] == wanted, episode
     return made
+
+
+@pytest.fixture(scope="module")
+def dubbed(console: Console, signed_in: SignedIn, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A few seconds of English video dubbed into Portuguese: the player, the QA table and the lines."""
+    person = signed_in.person
+    video = make_recording(tmp_path_factory.mktemp("axe-dub"), ((0.5, "Welcome to the show."),), duration_s=4.0)
+    with console.api() as client, video.path.open("rb") as handle:
+        base = f"/api/v1/workspaces/{person.workspace_id}"
+        files = {"file": (video.path.name, handle, "video/mp4")}
+        uploaded = client.post(f"{base}/files", headers=person.headers, files=files)
+        assert uploaded.status_code == 201, uploaded.text
+        body = {"file_id": uploaded.json()["id"], "target_languages": ["pt"], "title": "Welcome (dub)"}
+        accepted = client.post(f"{base}/dubs", headers=person.headers, json=body)
+        assert accepted.status_code == 202, accepted.text
+        dub = wait_for_dub(client, person, accepted.json()["id"], timeout=300.0)  # type: ignore[arg-type]
+    assert dub["status"] == "succeeded", dub
+    return {"dub": dub["id"]}
 
 
 def axe_violations(page: Any, axe_source: str) -> list[dict[str, Any]]:
@@ -181,6 +203,8 @@ def test_a_console_page_is_accessible_in_both_themes_and_fits_a_phone(
     name: str, path: str, signed_in: SignedIn, axe_source: str, screenshots: Path, request: pytest.FixtureRequest
 ) -> None:
     made = request.getfixturevalue("episodes") if "/podcasts" in path else {}
+    if "/dubs" in path:
+        made = request.getfixturevalue("dubbed")
     page = signed_in.context.new_page()
     errors = watch(page)
     try:

@@ -185,9 +185,9 @@ async function dubForm(ctx) {
   });
   const fileRow = h(
     "div",
-    { class: "row dub-file" },
+    { class: "dub-file" },
     field("Video or audio file", {}, { control: fileSelect, hint: "The output is a video when this is one, else audio." }),
-    h("div", { class: "field" }, h("div", { class: "file-pick" }, picker, h("label", { for: pickerId, class: "button secondary" }, "Upload a file"))),
+    h("div", { class: "upload-status" }, h("div", { class: "file-pick" }, picker, h("label", { for: pickerId, class: "button secondary small" }, "Upload a file")), uploadBar, uploadText),
   );
 
   // ---- the languages ----
@@ -234,13 +234,16 @@ async function dubForm(ctx) {
     { class: "dub-form" },
     [
       fileRow,
-      h("p", { class: "hint upload-status" }, uploadBar, uploadText),
-      field("Title (optional)", { name: "title", maxlength: 200 }, { hint: "Default: the file's name." }),
-      h("div", { class: "row" }, field("Spoken language", {}, { control: source })),
-      languagesBox,
       h(
         "div",
         { class: "row" },
+        field("Title (optional)", { name: "title", maxlength: 200 }, { hint: "Default: the file's name." }),
+        field("Spoken language", {}, { control: source, hint: "Detected when left to it." }),
+      ),
+      languagesBox,
+      h(
+        "div",
+        { class: "row dub-options" },
         field("Background", {}, { control: select({ name: "background" }, BACKGROUNDS, "duck"), hint: "Replace needs a separation model; without one the dub ducks, and says so." }),
         field("Subtitles", {}, { control: select({ name: "subtitles" }, SUBTITLES, "soft"), hint: "Files of the subtitles are made either way." }),
       ),
@@ -493,7 +496,8 @@ export async function dub(view, ctx) {
   // ---- the lines: reviewed, edited, rendered ----
   async function linesSection(units, qa) {
     const targets = current.target_languages;
-    const canEdit = editable && !WORKING.has(current.status);
+    // A failed dub is retried, not rendered: its lines are shown as they are.
+    const canEdit = editable && (current.status === "awaiting_review" || current.status === "succeeded");
     const report = new Map();
     for (const item of qa ? qa.segments : []) report.set(`${item.index}:${item.language}`, item);
     const saveState = h("p", { class: "muted", role: "status" }, "No changes.");
@@ -509,7 +513,7 @@ export async function dub(view, ctx) {
     const voiceRows = speakers.map((speaker) =>
       h(
         "div",
-        { class: "row" },
+        { class: "row dub-voices" },
         targets.map((language) => {
           const chosen = (current.voices[speaker] || {})[language] || "";
           const options = voiceLists[language].map((voice) => [voice.id, voice.description]);
@@ -751,6 +755,8 @@ function dubPlayer({ wsId, mediaFileId, mediaUrl, sounds, captions, isVideo, bur
   const audios = sounds.map((sound) => h("audio", { preload: "auto", src: sound.url, dataset: { track: sound.key } }));
   let active = audios[0] || null;
   let muted = false;
+  // No track to play beside it: the picture's own sound (its default track) is better than silence.
+  if (!active) video.muted = false;
 
   // Signed links expire: an element that fails to load gets a fresh one, once a minute at most.
   function renewing(element, fileId) {
@@ -770,9 +776,10 @@ function dubPlayer({ wsId, mediaFileId, mediaUrl, sounds, captions, isVideo, bur
   renewing(video, mediaFileId);
   audios.forEach((audio, index) => renewing(audio, sounds[index].fileId));
 
+  // A track still seeking is left to land: moving it again on every timeupdate would keep it loading for ever.
   function inStep(force) {
     if (!active) return;
-    if (force || Math.abs(active.currentTime - video.currentTime) > DRIFT_S) active.currentTime = video.currentTime;
+    if (force || (!active.seeking && Math.abs(active.currentTime - video.currentTime) > DRIFT_S)) active.currentTime = video.currentTime;
   }
 
   function sound() {
@@ -825,7 +832,6 @@ function dubPlayer({ wsId, mediaFileId, mediaUrl, sounds, captions, isVideo, bur
     if (active) active.pause();
     active = next;
     sound();
-    frame.dataset.sound = soundPick.value;
   });
   captionPick.addEventListener("change", () => {
     for (const track of video.textTracks) track.mode = track.language === captionPick.value ? "showing" : "disabled";
@@ -833,6 +839,7 @@ function dubPlayer({ wsId, mediaFileId, mediaUrl, sounds, captions, isVideo, bur
   muteButton.addEventListener("click", () => {
     muted = !muted;
     if (active) active.muted = muted;
+    else video.muted = muted;
     muteButton.textContent = muted ? "Unmute" : "Mute";
     muteButton.setAttribute("aria-pressed", String(muted));
   });
@@ -872,7 +879,6 @@ function dubPlayer({ wsId, mediaFileId, mediaUrl, sounds, captions, isVideo, bur
     showClock();
     captionPick.dispatchEvent(new Event("change"));
   });
-  frame.dataset.sound = soundPick.value;
 
   // In full screen the controls come along with the picture.
   const stage = h(
@@ -885,7 +891,7 @@ function dubPlayer({ wsId, mediaFileId, mediaUrl, sounds, captions, isVideo, bur
       playButton,
       clockText,
       seek,
-      field("Sound", {}, { control: soundPick }),
+      sounds.length ? field("Sound", {}, { control: soundPick }) : null,
       field("Subtitles", {}, { control: captionPick }),
       h("div", { class: "actions" }, muteButton, fullButton),
     ),
