@@ -29,17 +29,16 @@ def short_video(tmp_path_factory: pytest.TempPathFactory) -> Recording:
     return make_recording(tmp_path_factory.mktemp("dub-browser"), LINES, duration_s=10.0, name="weather")
 
 
-def playing(page: Any, track: str) -> bool:
-    """Whether the sound track `track` is the one heard: playing, and in step with the picture."""
-    return bool(
-        page.evaluate(
-            """(track) => {
-              const video = document.querySelector('video.dub-video');
-              const audio = document.querySelector(`audio[data-track="${track}"]`);
-              return !audio.paused && audio.currentTime > 0 && Math.abs(audio.currentTime - video.currentTime) < 0.5;
-            }""",
-            track,
-        )
+def heard(page: Any, track: str) -> None:
+    """Wait until the sound track `track` is the one heard: playing, in step with the picture."""
+    page.wait_for_function(
+        """(track) => {
+          const video = document.querySelector('video.dub-video');
+          const audio = document.querySelector(`audio[data-track="${track}"]`);
+          return !video.paused && !audio.paused && audio.currentTime > 0.2 &&
+            Math.abs(audio.currentTime - video.currentTime) < 0.5;
+        }""",
+        arg=track,
     )
 
 
@@ -117,20 +116,23 @@ def test_a_video_is_dubbed_reviewed_and_watched_with_its_sound_tracks_and_subtit
     # Played: the Portuguese track is heard in step with the picture; switched, the original is, and Portuguese stops.
     watch.get_by_role("button", name="Play").click()
     page.wait_for_function("() => document.querySelector('video.dub-video').currentTime > 1")
-    page.wait_for_function("() => !document.querySelector('audio[data-track=\"pt\"]').paused")
-    assert playing(page, "pt")
+    heard(page, "pt")
     sound.select_option("original")
     page.wait_for_function("() => document.querySelector('audio[data-track=\"pt\"]').paused")
-    page.wait_for_function(
-        "() => { const a = document.querySelector('audio[data-track=\"original\"]'); return !a.paused && "
-        "a.currentTime > 0; }"
-    )
-    assert playing(page, "original")
-    # Moved by hand, the sound follows the picture.
+    heard(page, "original")
+    # Paused, both stop; moved, the sound moves with the picture, and plays on from there.
+    watch.get_by_role("button", name="Pause").click()
+    page.wait_for_function("() => [...document.querySelectorAll('audio')].every((a) => a.paused)")
     video.evaluate("(v) => { v.currentTime = 6; }")
     page.wait_for_function(
-        "() => Math.abs(document.querySelector('audio[data-track=\"original\"]').currentTime - 6) < 0.8"
+        "() => Math.abs(document.querySelector('audio[data-track=\"original\"]').currentTime - 6) < 0.1"
     )
+    watch.get_by_role("button", name="Play").click()
+    heard(page, "original")
+    assert video.evaluate("(v) => v.currentTime") >= 6
+    # A track that wanders off is put back in step.
+    page.evaluate("() => { document.querySelector('audio[data-track=\"original\"]').currentTime -= 1.5; }")
+    heard(page, "original")
     watch.get_by_role("button", name="Pause").click()
     page.wait_for_function("() => [...document.querySelectorAll('audio')].every((a) => a.paused)")
     screenshot(page, screenshots, "dub-player")
