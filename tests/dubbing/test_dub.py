@@ -5,11 +5,13 @@ lines."""
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import People
@@ -18,6 +20,12 @@ from tests.jobs_helpers import upload
 from tests.speech.conftest import word_error_rate
 from voxhub.config import Settings
 from voxhub.engines.asr import resolve
+
+pytestmark = pytest.mark.skipif(
+    bool(os.environ.get("VOXHUB_TEST_DATABASE_URL")),
+    reason="media work, the same on either database: it runs once, in the SQLite pass (the dubs' rows and rules "
+    "run on both: test_api.py, test_review.py)",
+)
 
 RATE = 16_000
 
@@ -41,7 +49,10 @@ def _heard(samples: np.ndarray, language: str) -> str:
     from faster_whisper import WhisperModel
 
     model = WhisperModel(resolve("base", Settings(_env_file=None)), cpu_threads=1)
-    segments, _info = model.transcribe(samples, language=language, beam_size=5)
+    # nothing skipped as "no speech": under a music bed Whisper's guess at that is what is being tested, not trusted
+    segments, _info = model.transcribe(
+        samples, language=language, beam_size=5, no_speech_threshold=None, condition_on_previous_text=False
+    )
     return " ".join(segment.text for segment in segments)
 
 
@@ -93,10 +104,10 @@ def test_a_video_dubbed_into_portuguese_keeps_the_picture_the_original_and_the_t
     dubbed = _track(made, 0)
     said = " ".join(unit["translations"]["pt"]["text"] for unit in units)
     voice_only = download(client, person, dub["outputs"]["voice"]["pt"], tmp_path / "voice.m4a")
-    alone = word_error_rate(said, _heard(_track(voice_only, 0), "pt"))
-    mixed = word_error_rate(said, _heard(dubbed, "pt"))
-    assert mixed <= alone + 0.1, (mixed, alone)
-    assert mixed <= 0.6, mixed
+    heard_alone, heard_mixed = _heard(_track(voice_only, 0), "pt"), _heard(dubbed, "pt")
+    alone, mixed = word_error_rate(said, heard_alone), word_error_rate(said, heard_mixed)
+    assert mixed <= alone + 0.1, (mixed, alone, said, heard_alone, heard_mixed)
+    assert mixed <= 0.6, (mixed, said, heard_mixed)
 
     # The music between the lines is the original's (ducking only under speech), within 3 dB.
     original = _track(recording.path, 0)

@@ -3,6 +3,7 @@ language model (the 0.5B model, one thread), which also shortens a line that wou
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,12 @@ from tests.dubbing.conftest import Recording, download, dubs_url, start_dub, str
 from tests.engines.test_llm import LLM_SETTINGS
 from tests.jobs_helpers import upload
 from voxhub.config import Settings
+
+pytestmark = pytest.mark.skipif(
+    bool(os.environ.get("VOXHUB_TEST_DATABASE_URL")),
+    reason="media work, the same on either database: it runs once, in the SQLite pass (the dubs' rows and rules "
+    "run on both: test_api.py, test_review.py)",
+)
 
 
 @pytest.fixture(scope="session")

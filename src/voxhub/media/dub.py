@@ -286,6 +286,7 @@ class AudioTrack:
     language: str  # a language code ("pt", "pt-BR", "por"); stored as ISO 639-2/B
     title: str
     default: bool = False
+    copy: bool = False  # already encoded for the container (AAC for MP4): copied, not encoded again
 
 
 @dataclass(frozen=True)
@@ -313,7 +314,8 @@ def mux(
     burn: Path | None = None,
 ) -> None:
     """One file: `video`'s first video stream copied (re-encoded with libx264 -preset veryfast -crf 23 only when
-    `burn` names an SRT to burn in), each AudioTrack as AAC 128k stereo with its language tag and title, the
+    `burn` names an SRT to burn in), each AudioTrack as AAC 128k stereo (or copied as it is, when marked `copy`)
+    with its language tag and title, the
     default disposition only on tracks marked default, each subtitle as a soft track (mov_text in MP4, SRT in
     Matroska: the container follows target's suffix) with language and title. `video=None`: audio only (an .m4a
     with several audio tracks). Cut to the video's duration (or the first audio's), so a longer track cannot make
@@ -352,9 +354,11 @@ def mux(
             *(f"-metadata:s:a:{number}", f"handler_name={track.title}"),  # MP4 keeps a track's name here
             *(f"-disposition:a:{number}", "default" if track.default else "0"),
         ]
+        if track.copy:
+            codecs += [f"-c:a:{number}", "copy"]
+        else:
+            codecs += [f"-c:a:{number}", "aac", f"-b:a:{number}", "128k", f"-ac:a:{number}", "2"]
         index += 1
-    if audio:
-        codecs += ["-c:a", "aac", "-b:a", "128k", "-ac", "2"]
     for number, subtitle in enumerate(subtitles):
         inputs += ["-i", str(subtitle.path)]
         maps += ["-map", f"{index}:s:0"]

@@ -770,8 +770,10 @@ def _publish(
             outputs[fmt][language] = ctx.write_output(path.name, path, content_type, known=_TEXT).id
             if fmt == "srt":
                 subtitle_files[language] = path
+    encoded: dict[str, Path] = {}
     for language, mixed, voice, _cues in tracks:
         audio_path = ctx.scratch / f"{stem}.{language}.m4a"
+        encoded[language] = audio_path
         voice_path = ctx.scratch / f"{stem}.{language}.voice.m4a"
         _encode(mixed, audio_path, language, f"Dub ({language})")
         _encode(voice, voice_path, language, f"Dubbed speech ({language})")
@@ -781,11 +783,20 @@ def _publish(
         background_path = ctx.scratch / f"{stem}.background.m4a"
         _encode(background, background_path, None, "Background")
         outputs["background_file_id"] = ctx.write_output(background_path.name, background_path, "audio/mp4").id
+    # each language's M4A is what goes in the file, copied; the original as it came, when the container takes it
     audio_tracks = [
-        media.AudioTrack(path=mixed, language=language, title=f"Dub ({language})", default=number == 0)
-        for number, (language, mixed, _voice, _cues) in enumerate(tracks)
+        media.AudioTrack(
+            path=encoded[language], language=language, title=f"Dub ({language})", default=number == 0, copy=True
+        )
+        for number, (language, _mixed, _voice, _cues) in enumerate(tracks)
     ]
-    audio_tracks.append(media.AudioTrack(path=original, language=source_language, title="Original"))
+    suffix = VIDEO_SUFFIXES.get(facts.filename.rsplit(".", 1)[-1].lower(), "mp4") if has_video else "m4a"
+    as_it_came = suffix == "mkv" or (info or {}).get("audio_codec") == "aac"
+    audio_tracks.append(
+        media.AudioTrack(
+            path=source if as_it_came else original, language=source_language, title="Original", copy=as_it_came
+        )
+    )
     subtitles = []
     burn = None
     if state.options.subtitles == "soft" and has_video:  # audio players seldom show text tracks: sidecars only
@@ -795,7 +806,6 @@ def _publish(
         ]
     elif state.options.subtitles == "burn" and has_video:
         burn = subtitle_files[tracks[0][0]]
-    suffix = VIDEO_SUFFIXES.get(facts.filename.rsplit(".", 1)[-1].lower(), "mp4") if has_video else "m4a"
     target = ctx.scratch / f"{stem}.dub.{suffix}"
     try:
         media.mux(video=source if has_video else None, audio=audio_tracks, subtitles=subtitles, target=target,
