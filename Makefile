@@ -56,7 +56,8 @@ install-diarize: install
 # ---- run ----
 
 run: install
-	@scripts/ensure-programs.sh ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng
+	@scripts/ensure-programs.sh ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng apertium:apertium \
+		/usr/share/apertium/modes/eng-spa.mode:apertium-eng-spa
 	@mkdir -p var
 	VOXHUB_DATA_DIR=$(CURDIR)/var $(BIN)/voxhub migrate
 	VOXHUB_DATA_DIR=$(CURDIR)/var exec $(BIN)/voxhub serve --host $(HOST) --port $(PORT)
@@ -67,7 +68,8 @@ run: install
 # Debian's chromium for the console's browser tests (Playwright drives it; it never downloads a browser).
 programs:
 	@scripts/ensure-programs.sh ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng redis-server:redis-server \
-		chromium:chromium node:nodejs npm:npm
+		chromium:chromium node:nodejs npm:npm apertium:apertium \
+		/usr/share/apertium/modes/eng-spa.mode:apertium-eng-spa
 
 # axe-core, which the browser tests inject into pages, at the version tests/browser/package-lock.json pins; the
 # stamp makes a second run skip npm until the lockfile changes. Only the tests use Node: the console has no build.

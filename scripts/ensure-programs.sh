@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the programs voxhub runs are installed: `ensure-programs.sh ffmpeg:ffmpeg redis-server:redis-server`
-# (each argument is PROGRAM:DEBIAN_PACKAGE). Installs the missing ones with apt-get when it can, else says what to run.
+# (each argument is PROGRAM:DEBIAN_PACKAGE; PROGRAM is a command, or an absolute path the package installs). Installs
+# the missing ones with apt-get when it can, else says what to run.
 set -euo pipefail
 
 missing_programs=()
@@ -8,7 +9,8 @@ missing_packages=()
 for pair in "$@"; do
     program=${pair%%:*}
     package=${pair#*:}
-    if ! command -v "$program" >/dev/null 2>&1; then
+    # a PROGRAM starting with / is a file a data package installs (an Apertium language pair's mode)
+    if [[ $program == /* && ! -e $program ]] || [[ $program != /* ]] && ! command -v "$program" >/dev/null 2>&1; then
         missing_programs+=("$program")
         missing_packages+=("$package")
     fi

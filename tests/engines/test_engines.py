@@ -10,6 +10,7 @@ import pytest
 from voxhub import engines
 from voxhub.config import Settings
 from voxhub.engines import asr as whisper
+from voxhub.engines.apertium import ApertiumTranslator, LocalTranslator
 from voxhub.engines.base import EngineError, ModelUnavailable, UnsupportedLanguage
 from voxhub.engines.mt import BergamotTranslator, check_language
 from voxhub.engines.remote import RemoteSynthesizer, RemoteTranscriber, RemoteTranslator
@@ -64,7 +65,7 @@ def test_engines_follow_settings_and_per_job_overrides(offline: Settings) -> Non
     assert isinstance(engines.transcriber(offline), whisper.WhisperTranscriber)
     assert isinstance(engines.transcriber(offline, engine="remote"), RemoteTranscriber)
     assert isinstance(engines.synthesizer(offline, engine="remote"), RemoteSynthesizer)
-    assert isinstance(engines.translator(offline), BergamotTranslator)
+    assert isinstance(engines.translator(offline), LocalTranslator)  # Bergamot, and Apertium's pairs
     remote = offline.model_copy(update={"mt_engine": "remote"})
     assert isinstance(engines.translator(remote), RemoteTranslator)
     config = engines.remote_config(offline, "asr", api_key="sk-workspace", base_url="http://other/v1")
@@ -99,3 +100,20 @@ def test_local_translation_pairs_and_languages() -> None:
     assert check_language("pt-BR") == "pt"
     with pytest.raises(UnsupportedLanguage):
         check_language("portuguese!")
+
+
+def test_apertium_translates_the_pairs_debian_installed_and_refuses_others() -> None:
+    apertium = ApertiumTranslator()
+    assert ("en", "es") in apertium.pairs() and ("es", "en") in apertium.pairs()  # make installs apertium-eng-spa
+    assert apertium.translate(["Good morning.", "", "The rain will stop."], source="en", target="es") == [
+        "Buenos días.",
+        "",
+        "La lluvia parará.",
+    ]
+    with pytest.raises(EngineError) as unavailable:
+        apertium.translate(["Hello"], source="en", target="de")
+    assert unavailable.value.code == "engine_unavailable"
+    local = LocalTranslator(BergamotTranslator(), apertium)
+    assert local.translate(["Good morning."], source="en", target="pt") == ["Bom dia."] and local.name == "bergamot"
+    assert local.translate(["Good morning."], source="en", target="es") == ["Buenos días."]
+    assert local.name == "apertium"

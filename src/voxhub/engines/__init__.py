@@ -91,9 +91,10 @@ def translator(
 ) -> Translator:
     if (engine or settings.mt_engine) == "remote":
         return RemoteTranslator(remote or remote_config(settings, "mt"))
+    from voxhub.engines.apertium import ApertiumTranslator, LocalTranslator
     from voxhub.engines.mt import BergamotTranslator
 
-    return BergamotTranslator()
+    return LocalTranslator(BergamotTranslator(), ApertiumTranslator())
 
 
 def text_generator(

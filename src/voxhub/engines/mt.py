@@ -56,8 +56,9 @@ class BergamotTranslator:
         direction = PAIRS.get((_base(source), _base(target)))
         if direction is None:
             raise EngineUnavailable(
-                f"No local translation model for {source} → {target}: the local engine translates only English ↔ "
-                "Portuguese. Set VOXHUB_MT_ENGINE=remote (with VOXHUB_REMOTE_MT_URL and a key) or store an "
+                f"No local translation model for {source} → {target}: Bergamot translates English ↔ Portuguese and "
+                "Apertium the pairs whose Debian package is installed (`apertium -l`; e.g. apertium-eng-spa). Set "
+                "VOXHUB_MT_ENGINE=remote (with VOXHUB_REMOTE_MT_URL and a key) or store an "
                 "`openai` provider key in the workspace to translate other pairs with an OpenAI-compatible model; or "
                 "set VOXHUB_LLM_ENGINE=local (or remote) to have the language model translate them.",
                 source=source,
