@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Select
+from sqlalchemy import Select, tuple_
 from sqlalchemy.orm import Session
 
 from voxhub.clock import as_utc
@@ -61,5 +61,33 @@ def paginate(
         after = decode_cursor(cursor)
         query = query.where(id_column < after if newest else id_column > after)
     rows = list(db.scalars(query.order_by(id_column.desc() if newest else id_column.asc()).limit(limit + 1)))
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def paginate_by(
+    db: Session,
+    query: Select[Any],
+    model: Any,
+    *,
+    column: Any,
+    descending: bool,
+    cursor: str | None,
+    limit: int,
+    workspace_id: str,
+) -> tuple[list[Any], str | None]:
+    """Rows of `query` ordered by `column` (a creation or change time), ties by id, after the row `cursor` names,
+    which must be one of the workspace's rows; returns the rows and the cursor of the next page."""
+    limit = max(1, min(limit, MAX_LIMIT))
+    if cursor:
+        after = db.get(model, decode_cursor(cursor))
+        if after is None or after.workspace_id != workspace_id:
+            raise Unprocessable(
+                "The cursor is not valid; pass next_cursor from a previous page.", code="invalid_cursor"
+            )
+        key, mark = tuple_(column, model.id), tuple_(getattr(after, column.key), after.id)
+        query = query.where(key < mark if descending else key > mark)
+    ordering = (column.desc(), model.id.desc()) if descending else (column.asc(), model.id.asc())
+    rows = list(db.scalars(query.order_by(*ordering).limit(limit + 1)))
     next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
     return rows[:limit], next_cursor

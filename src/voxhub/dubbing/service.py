@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from voxhub import engines
@@ -42,7 +42,7 @@ from voxhub.jobs import service as jobs
 from voxhub.jobs.models import Job, JobStatus
 from voxhub.jobs.schemas import JobCreate
 from voxhub.notify import delivery
-from voxhub.pagination import MAX_LIMIT, decode_cursor, encode_cursor
+from voxhub.pagination import paginate_by
 from voxhub.podcasts import voices as podcast_voices
 from voxhub.workspaces.models import Role
 from voxhub.workspaces.service import WorkspaceAccess
@@ -77,24 +77,14 @@ def list_dubs(
     limit: int,
 ) -> tuple[list[Dub], str | None]:
     """One page of the workspace's dubs by creation or last change, and the cursor of the next page."""
-    limit = max(1, min(limit, MAX_LIMIT))
     column = Dub.updated_at if sort == "updated_at" else Dub.created_at
-    descending = order == "desc"
     query: Select[Any] = select(Dub).where(Dub.workspace_id == workspace_id)
     if status is not None:
         query = query.where(Dub.status == status.value)
-    if cursor:
-        after = db.get(Dub, decode_cursor(cursor))
-        if after is None or after.workspace_id != workspace_id:
-            raise Unprocessable(
-                "The cursor is not valid; pass next_cursor from a previous page.", code="invalid_cursor"
-            )
-        key, mark = tuple_(column, Dub.id), tuple_(getattr(after, column.key), after.id)
-        query = query.where(key < mark if descending else key > mark)
-    ordering = (column.desc(), Dub.id.desc()) if descending else (column.asc(), Dub.id.asc())
-    rows = list(db.scalars(query.order_by(*ordering).limit(limit + 1)))
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return paginate_by(
+        db, query, Dub, column=column, descending=order == "desc", cursor=cursor, limit=limit,
+        workspace_id=workspace_id,
+    )  # fmt: skip
 
 
 def options_of(dub: Dub) -> DubParams:
@@ -268,19 +258,7 @@ def _check_pair(ctx: AppContext, source: str | None, target: str) -> None:
 
 def dub_size(db: Session, *, workspace_id: str, file_id: str, params: DubParams) -> billing.JobSize:
     """What a dub's price counts: the minutes dubbed, once per target language."""
-    file = files.get_file(db, workspace_id=workspace_id, file_id=file_id)
-    if file.status != FileStatus.READY.value:
-        raise Unprocessable(
-            "The input file is not ready.",
-            code="input_not_ready",
-            details={"file_id": file_id, "status": file.status},
-        )
-    if (file.media or {}).get("container") == "text":
-        raise Unprocessable(
-            f"The input file {file.filename!r} is text; a dub needs audio or video.",
-            code="input_not_media",
-            details={"file_id": file_id, "content_type": file.content_type},
-        )
+    file = jobs.media_input(db, workspace_id=workspace_id, file_id=file_id, job_type=DUB_JOB)
     duration = float((file.media or {}).get("duration_s") or 0.0)
     end = min(duration, params.end) if params.end is not None else duration
     seconds = max(0.0, end - (params.start or 0.0))

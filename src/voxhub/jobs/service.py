@@ -22,7 +22,7 @@ from voxhub.context import AppContext
 from voxhub.db import affected, on_commit
 from voxhub.errors import Conflict, NotFound, Unprocessable, field_errors
 from voxhub.files import service as files
-from voxhub.files.models import FileStatus
+from voxhub.files.models import File, FileStatus
 from voxhub.hooks import Hook
 from voxhub.ids import new_id
 from voxhub.jobs import events
@@ -190,22 +190,27 @@ def _size(
     seconds = 0.0
     file_id = getattr(job_input, "file_id", None)
     if file_id:
-        file = files.get_file(db, workspace_id=workspace_id, file_id=file_id)
-        if require_ready and file.status != FileStatus.READY:
-            raise Unprocessable(
-                "The input file is not ready.",
-                code="input_not_ready",
-                details={"file_id": file_id, "status": file.status},
-            )
-        if (file.media or {}).get("container") == "text":
-            raise Unprocessable(
-                f"The input file {file.filename!r} is text; a {kind.name} job needs audio or video.",
-                code="input_not_media",
-                details={"file_id": file_id, "content_type": file.content_type},
-            )
+        file = media_input(db, workspace_id=workspace_id, file_id=file_id, job_type=kind.name, ready=require_ready)
         seconds = float((file.media or {}).get("duration_s") or 0.0)
     text = getattr(job_input, "text", None) or ""
     return billing.JobSize(input_seconds=seconds, text=text, speed=float(getattr(params, "speed", 1.0) or 1.0))
+
+
+def media_input(db: Session, *, workspace_id: str, file_id: str, job_type: str, ready: bool = True) -> File:
+    """The workspace's file a job of `job_type` would read: 404 `file_not_found`, 422 `input_not_ready` until it is
+    ready (when `ready`), 422 `input_not_media` for a text file."""
+    file = files.get_file(db, workspace_id=workspace_id, file_id=file_id)
+    if ready and file.status != FileStatus.READY:
+        raise Unprocessable(
+            "The input file is not ready.", code="input_not_ready", details={"file_id": file_id, "status": file.status}
+        )
+    if (file.media or {}).get("container") == "text":
+        raise Unprocessable(
+            f"The input file {file.filename!r} is text; a {job_type} job needs audio or video.",
+            code="input_not_media",
+            details={"file_id": file_id, "content_type": file.content_type},
+        )
+    return file
 
 
 def _enqueue_after_commit(db: Session, ctx: AppContext, job: Job, delay_s: float = 0) -> None:

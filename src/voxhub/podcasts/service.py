@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from voxhub.accounts.models import User
@@ -25,7 +25,7 @@ from voxhub.jobs import service as jobs
 from voxhub.jobs.models import Job, JobStatus
 from voxhub.jobs.schemas import JobCreate
 from voxhub.notify import delivery
-from voxhub.pagination import MAX_LIMIT, decode_cursor, encode_cursor
+from voxhub.pagination import paginate_by
 from voxhub.podcasts import voices
 from voxhub.podcasts.models import Podcast
 from voxhub.podcasts.schemas import (
@@ -86,24 +86,14 @@ def list_podcasts(
     limit: int,
 ) -> tuple[list[Podcast], str | None]:
     """One page of the workspace's episodes by creation or last change, and the cursor of the next page."""
-    limit = max(1, min(limit, MAX_LIMIT))
     column = Podcast.updated_at if sort == "updated_at" else Podcast.created_at
-    descending = order == "desc"
     query: Select[Any] = select(Podcast).where(Podcast.workspace_id == workspace_id)
     if status is not None:
         query = query.where(Podcast.status == status.value)
-    if cursor:
-        after = db.get(Podcast, decode_cursor(cursor))
-        if after is None or after.workspace_id != workspace_id:
-            raise Unprocessable(
-                "The cursor is not valid; pass next_cursor from a previous page.", code="invalid_cursor"
-            )
-        key, mark = tuple_(column, Podcast.id), tuple_(getattr(after, column.key), after.id)
-        query = query.where(key < mark if descending else key > mark)
-    ordering = (column.desc(), Podcast.id.desc()) if descending else (column.asc(), Podcast.id.asc())
-    rows = list(db.scalars(query.order_by(*ordering).limit(limit + 1)))
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return paginate_by(
+        db, query, Podcast, column=column, descending=order == "desc", cursor=cursor, limit=limit,
+        workspace_id=workspace_id,
+    )  # fmt: skip
 
 
 def options_of(podcast: Podcast) -> PodcastCreate:
