@@ -33,32 +33,31 @@ with it. A failed job exits 1; a missed figure never does.
 
 `--smoke`: a 20-second video, without the warm-up.
 
-On this machine (2 cores, shared with tests of other work: load average 3.2 at the start, 4.6 at the end), one full
-run: 40 lines (117 s of speech) became 41 units; 38 of the lines begin a unit, so of the four pairs placed 0.15 s
-apart at most two were merged (Whisper's word times can open such a gap past 0.3 s), and three units begin mid-line.
+On this machine (2 cores, load average about 2 through the run), after the mux copies each language's encoded
+track and the source's own audio into the video instead of encoding them again: 40 lines (117 s of speech) became
+39 units; 37 of the lines begin a unit (Whisper's word times can open a 0.15 s gap past 0.3 s, so not every close
+pair merges).
 
     stage       seconds    RTF
-    ingest         0.89  0.003
-    understand    26.34  0.088
-    translate      0.97  0.003
-    voices        16.16  0.054
-    mix            6.55  0.022
-    mux           43.73  0.146
-    job           94.86  0.316
-    transcribe    21.15  0.071  (the baseline: a plain job)
-    engine s 37.77, outside the engines 60.2%
-    cpu s: dub 67.0, transcribe 19.0
-    peak RSS 1034 MiB after the warm-up, 1641 MiB after the transcription, 1746 MiB after the dub; ffmpeg 64 MiB
-    pt: max speed 1.250, mean speed 1.028, sped up 8 (stretched 7), overflows 4 (0.63 s in all), flagged 1,
+    ingest         1.19  0.004
+    understand    18.42  0.061
+    translate      0.82  0.003
+    voices        11.92  0.040
+    mix            4.34  0.014
+    mux           12.13  0.040
+    job           48.98  0.163
+    transcribe    16.50  0.055  (the baseline: a plain job)
+    engine s 25.84, outside the engines 47.3%
+    cpu s: dub 45.9, transcribe 19.6
+    peak RSS 1715 MiB after the transcription, 1765 MiB after the dub; ffmpeg 58 MiB
+    pt: max speed 1.250, mean speed 1.026, sped up 8 (stretched 7), overflows 3 (0.309 s in all), flagged 1,
         shortened 0 (no language model to shorten with)
-    pt: onset offset P95 0.000 s (QA, max 0.412), 0.050 s against the true onsets (max 0.140)
-    ratio dub/transcribe seconds: 4.48; understand/transcribe: 1.25
+    pt: onset offset P95 0.000 s (QA, max 0.249), 0.070 s against the true onsets (max 0.269)
+    ratio dub/transcribe seconds: 2.97; understand/transcribe: 1.12
 
-The mux stage is almost half the job and most of the time outside the engines: five AAC encodes of the whole 5
-minutes by ffmpeg's one-threaded encoder (the dub, its voice stem and the background as files to download, then the
-dub and the original again inside the video), about 4 CPU seconds each here. The understand stage does the plain
-job's work (decode, Whisper, diarizer) and a pitch profile; the 1.25 is probably the heavier load during the dub
-(a single run: not measured apart).
+Before that change the mux stage took 43.7 s (five AAC encodes of the whole 5 minutes) and the job 94.9 s under a
+heavier load (ratio 4.48). What is left outside the engines is ffmpeg's: three AAC encodes of the files to download
+(each language's mix, its speech alone, the background), the ducking and loudness passes, and the pitch profile.
 """
 
 from __future__ import annotations
