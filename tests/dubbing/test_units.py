@@ -72,3 +72,21 @@ def test_slots_follow_edited_times_and_never_end_before_their_unit() -> None:
     units[1].start = 0.5  # an edit that overlaps the first unit
     units = with_slots(units, duration_s=6.0)
     assert units[0].slot_end == units[0].end  # squeezed, never shorter than the line itself
+
+
+def test_a_word_whisper_put_on_the_wrong_side_of_a_pause_goes_with_the_words_it_is_heard_with() -> None:
+    rate = 16_000
+    samples = np.full(8 * rate, 0.003, dtype=np.float32) * np.sin(np.arange(8 * rate) * 0.05)
+    for begin, end in ((0.5, 2.0), (5.0, 6.5)):  # two lines, the music alone between them
+        speech = slice(int(begin * rate), int(end * rate))
+        samples[speech] += 0.3 * np.sin(np.arange(speech.stop - speech.start) * 0.2)
+    # "Thank" is said at 5.0 but timed straight after "warm", where only the music plays
+    transcript = {
+        "segments": [
+            _segment("A", (0.5, 1.2, "will"), (1.2, 1.5, "be"), (1.5, 2.0, "warm")),
+            _segment("A", (2.0, 2.8, "Thank"), (5.3, 5.8, "you"), (5.8, 6.5, "all.")),
+        ]
+    }
+    units = make_units(transcript, duration_s=8.0, samples=samples, rate=rate)
+    assert [unit.text for unit in units] == ["will be warm", "Thank you all."], units
+    assert abs(units[1].start - 5.0) <= 0.05
