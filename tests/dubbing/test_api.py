@@ -101,8 +101,8 @@ def test_refusals_come_at_once_and_hold_nothing(
     assert error_of(twice, 422)["code"] == "validation_error"
     late = start_dub(client, person, file_id, target_languages=["pt"], start=3600)
     assert error_of(late, 422)["details"]["fields"][0]["field"] == "params.start"
-    voice = start_dub(client, person, file_id, target_languages=["pt"], voices={"SPEAKER_00": "nobody"})
-    assert error_of(voice, 422)["details"]["fields"][0]["field"] == "params.voices.SPEAKER_00"
+    voice = start_dub(client, person, file_id, target_languages=["pt"], voices={"S1": "nobody"})
+    assert error_of(voice, 422)["details"]["fields"][0]["field"] == "params.voices.S1"
     notes = tmp_path / "notes.txt"
     notes.write_text("Notes are text, not a recording to dub.\n")
     text = start_dub(client, person, upload(client, person, notes), target_languages=["pt"])

@@ -50,8 +50,8 @@ class DubParams(BaseModel):
     voices: dict[Label, VoiceId] = Field(
         default_factory=dict,
         max_length=MAX_SPEAKERS,
-        description="Speaker label (SPEAKER_00, …) → voice id (GET …/dubs/voices); default: one that fits the "
-        "speaker's pitch, different for each speaker.",
+        description="Speaker label (S1, S2, … in the order they first speak) → voice id (GET …/dubs/voices); "
+        "default: one that fits the speaker's pitch, different for each speaker.",
     )
     background: Background = Field(
         default="duck",

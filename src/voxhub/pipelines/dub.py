@@ -284,7 +284,7 @@ def _understand(
     for segment in transcript["segments"]:
         segment.setdefault("speaker", None)
         if segment["speaker"] is None:
-            segment["speaker"] = "SPEAKER_00"
+            segment["speaker"] = "S1"
     samples, rate = dub_voices.read_wav_mono(asr_wav)
     speakers: dict[str, Any] = {}
     for label in sorted({segment["speaker"] for segment in transcript["segments"]}):
@@ -301,7 +301,7 @@ def _understand(
 
 def _choose_voices(ctx: JobContext, state: _State) -> None:
     settings = ctx.app.settings
-    labels = sorted({unit.speaker or "SPEAKER_00" for unit in state.units or []} | set(state.speakers))
+    labels = sorted({unit.speaker or "S1" for unit in state.units or []} | set(state.speakers))
     changed = False
     for label in labels:
         state.speakers.setdefault(label, {"pitch_hz": None, "voices": {}})
@@ -339,7 +339,7 @@ def voice_for(state_speakers: dict[str, Any], unit: Unit, language: str) -> str:
     own = unit.translations.get(language)
     if own is not None and own.voice:
         return own.voice
-    speaker = state_speakers.get(unit.speaker or "SPEAKER_00") or next(iter(state_speakers.values()))
+    speaker = state_speakers.get(unit.speaker or "S1") or next(iter(state_speakers.values()))
     return str(speaker["voices"][language])
 
 
@@ -594,6 +594,12 @@ def _render(
             "weights ship on PyPI); the original was ducked under the dub instead."
         )
         background = "duck"
+    unknown = sorted(set(options.voices) - set(state.speakers))
+    if unknown:
+        warnings.append(
+            f"voices names {', '.join(unknown)}, who did not speak here; the speakers are "
+            f"{', '.join(sorted(state.speakers))} (GET …/segments shows who said what)."
+        )
     lead_in = LEAD_IN_S if background == "voiceover" else 0.0
     duck_db = VOICEOVER_DB if background == "voiceover" else DUCK_DB
     reports: list[SegmentReport] = []
