@@ -14,7 +14,6 @@ const LIST_POLL_MS = 5000;
 // English ↔ Portuguese is translated offline; the others need Apertium's pair or a language model, and the dub
 // fails with `unsupported_language_pair` when neither is there.
 const LANGUAGES = ["en", "pt", "es", "fr", "de", "it", "nl"];
-const OFFLINE_PAIR = new Set(["en", "pt"]);
 const MAX_LANGUAGES = 4;
 const STATUSES = ["queued", "running", "awaiting_review", "succeeded", "failed", "canceled"];
 const STAGES = {
@@ -225,7 +224,7 @@ async function dubForm(ctx) {
     { class: "dub-languages" },
     h("legend", {}, "Dub into"),
     h("div", { class: "dub-language-list" }, targets.map((target) => target.element)),
-    h("small", { class: "hint" }, `Up to ${MAX_LANGUAGES}: one sound track each. English ↔ Portuguese is translated on this server; other pairs need a translation engine or a language model. Each speaker gets the voice that fits their pitch; change it while reviewing.`),
+    h("small", { class: "hint" }, `Up to ${MAX_LANGUAGES}: one sound track each. Offline this server translates English ↔ Portuguese and English ↔ Spanish; other pairs need a translation engine or a language model, and are refused with the reason when there is none. Each speaker gets the voice that fits their pitch; change it while reviewing.`),
     voicesNote,
   );
 
@@ -256,8 +255,6 @@ async function dubForm(ctx) {
       if (!chosen.length) throw new Error("Choose at least one language to dub into.");
       if (chosen.length > MAX_LANGUAGES) throw new Error(`Choose at most ${MAX_LANGUAGES} languages.`);
       if (values.source_language && chosen.includes(values.source_language)) throw new Error(`The recording is in ${languageName(values.source_language)}: leave it out of the languages to dub into.`);
-      const offline = chosen.every((code) => OFFLINE_PAIR.has(code)) && (!values.source_language || OFFLINE_PAIR.has(values.source_language));
-      if (!offline) notify("Only English ↔ Portuguese is translated on this server; other languages need a translation engine or a language model.");
       const made = await api.post(`/workspaces/${wsId}/dubs`, {
         file_id: values.file_id,
         title: values.title.trim() || undefined,
