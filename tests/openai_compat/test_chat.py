@@ -87,7 +87,8 @@ def test_streaming_sends_pieces_then_the_usage_then_done(oai: OpenAI, http: http
     chunks = list(
         oai.chat.completions.create(
             model=SMALL,
-            messages=[{"role": "user", "content": "Count from one to ten in words."}],
+            # far more than 10 tokens to say: the stream always ends at the limit ("length"), whatever is sampled
+            messages=[{"role": "user", "content": "Count from one to one hundred in words, separated by commas."}],
             max_tokens=10,
             stream=True,
             stream_options={"include_usage": True},
