@@ -14,9 +14,10 @@ from playwright.sync_api import expect
 from tests.browser.helpers import Console, screenshot, sign_in, unique_email
 from tests.dubbing.conftest import Recording, make_recording
 
-# Two lines over ten seconds: the shortest recording with a line to edit and another left as translated.
+# Two lines over ten seconds: the shortest recording with a line to edit and another left as translated. One
+# sentence each: two sentences of a line are two units when Whisper hears them more than 300 ms apart.
 LINES = (
-    (1.0, "Welcome to the show. Today we talk about the weather."),
+    (1.0, "Welcome to the show, where we talk about the weather."),
     (5.5, "Thank you for watching, and see you next week."),
 )
 EDITED = "Bem-vindos ao programa. Hoje falamos do tempo."
