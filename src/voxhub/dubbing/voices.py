@@ -111,31 +111,33 @@ def speaking_rate(
 ) -> float:
     """Characters a second `voice_id` speaks `language` at its normal speed: measured on a calibration sentence the
     first time, then read from the blob store (shared by every worker) or this process."""
+    known = known_rate(store, voice_id, language)
+    if known is not None:
+        return known
     key = _rate_key(voice_id, language)
-    with _rates_lock:
-        if key in _rates:
-            return _rates[key]
-    if store.exists(key):
-        rate = float(json.loads(b"".join(store.open(key)))["chars_per_second"])
-    else:
-        sentence = CALIBRATION.get(language, CALIBRATION["en"])
-        with tempfile.TemporaryDirectory(prefix="voxhub-rate-") as scratch:
-            seconds = podcast_voices.render(settings, sentence, voice_id, Path(scratch) / "rate.wav", remote=remote)
-        rate = round(len(sentence) / max(seconds, 0.1), 2)
-        record = {"voice": voice_id, "language": language, "chars_per_second": rate}
-        store.put(key, io.BytesIO(json.dumps(record).encode()), content_type="application/json")
+    sentence = CALIBRATION.get(language, CALIBRATION["en"])
+    with tempfile.TemporaryDirectory(prefix="voxhub-rate-") as scratch:
+        seconds = podcast_voices.render(settings, sentence, voice_id, Path(scratch) / "rate.wav", remote=remote)
+    rate = round(len(sentence) / max(seconds, 0.1), 2)
+    record = {"voice": voice_id, "language": language, "chars_per_second": rate}
+    store.put(key, io.BytesIO(json.dumps(record).encode()), content_type="application/json")
     with _rates_lock:
         _rates[key] = rate
     return rate
 
 
 def known_rate(store: BlobStore, voice_id: str, language: str) -> float | None:
-    """A rate already measured, without measuring it."""
+    """A rate already measured (by this process or any worker), without measuring it."""
     key = _rate_key(voice_id, language)
     with _rates_lock:
         if key in _rates:
             return _rates[key]
-    return None
+    if not store.exists(key):
+        return None
+    rate = float(json.loads(b"".join(store.open(key)))["chars_per_second"])
+    with _rates_lock:
+        _rates[key] = rate
+    return rate
 
 
 def read_wav_mono(path: Path) -> tuple[np.ndarray, int]:

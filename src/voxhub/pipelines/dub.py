@@ -15,7 +15,7 @@ import statistics
 import struct
 import time
 import wave
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +40,8 @@ from voxhub.jobs.registry import JobType, PipelineError
 from voxhub.media import audio
 from voxhub.media import dub as media
 from voxhub.media.convert import ConvertFailed
-from voxhub.media.probe import MediaInfo
 from voxhub.pipelines.media_convert import FileInput
-from voxhub.pipelines.speech import decode_to_wav, pipeline_error, remote_for
+from voxhub.pipelines.speech import TEXT_FILE, Clock, decode_to_wav, download, pipeline_error, remote_for, slug
 from voxhub.pipelines.transcribe import TranscribeParams, transcribe_file
 from voxhub.podcasts import voices as podcast_voices
 from voxhub.podcasts.speakable import speakable
@@ -73,15 +72,6 @@ class RenderInput(BaseModel):
 
 class RenderParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-@dataclass
-class Clock:
-    stages: dict[str, float] = field(default_factory=dict)
-    engine_s: float = 0.0
-
-    def add(self, stage: str, seconds: float) -> None:
-        self.stages[stage] = round(self.stages.get(stage, 0.0) + seconds, 3)
 
 
 # ---- checks when a job is asked for ----
@@ -238,8 +228,6 @@ def _make(ctx: JobContext, dub_id: str) -> dict[str, Any]:
             "timings": clock.stages,
             "engine_s": round(clock.engine_s, 3),
         }
-    if state.options.review:
-        _save(ctx, state.id, approved_at=utcnow())
 
     # 6-9. Voices, mix, mux, report.
     made = _render(ctx, state, source, mix_wav, duration, source_language, generator, clock)
@@ -531,8 +519,7 @@ def _clip(
     blob = f"ws/{ctx.workspace_id}/dub-clips/{key}.wav"
     made = False
     if not path.exists() and ctx.app.store.exists(blob):
-        local = ctx.app.store.local_path(blob)
-        path.write_bytes(local.read_bytes() if local is not None else b"".join(ctx.app.store.open(blob)))
+        download(ctx, blob, path)
     elif not path.exists():
         began = time.perf_counter()
         try:
@@ -763,7 +750,7 @@ def _publish(
     """The media file with every track, each language's mixed audio and voice stem, the background stem, and
     subtitles (SRT and WebVTT) of the source and of each language."""
     facts = ctx.input_file(state.file_id)
-    stem = _slug(state.title)
+    stem = slug(state.title.rsplit(".", 1)[0], default="dub")
     info = _media_of(ctx, state.file_id)
     has_video = bool(info and info.get("video_codec"))
     outputs: dict[str, Any] = {"audio": {}, "voice": {}, "srt": {}, "vtt": {}}
@@ -773,7 +760,7 @@ def _publish(
         for fmt, render, content_type in (("srt", srt, "application/x-subrip"), ("vtt", vtt, "text/vtt")):
             path = ctx.scratch / f"{stem}.{language}.{fmt}"
             path.write_text(render(cues), encoding="utf-8")
-            outputs[fmt][language] = ctx.write_output(path.name, path, content_type, known=_TEXT).id
+            outputs[fmt][language] = ctx.write_output(path.name, path, content_type, known=TEXT_FILE).id
             if fmt == "srt":
                 subtitle_files[language] = path
     encoded: dict[str, Path] = {}
@@ -833,14 +820,6 @@ def _encode(source: Path, target: Path, language: str | None, title: str) -> Non
 def _media_of(ctx: JobContext, file_id: str) -> dict[str, Any] | None:
     with ctx.database.session() as db:
         return dubs.media_of(db, workspace_id=ctx.workspace_id, file_id=file_id)
-
-
-_TEXT = MediaInfo(duration_s=0.0, container="text", audio_codec="", sample_rate=0, channels=0, bit_rate=None)
-
-
-def _slug(title: str) -> str:
-    kept = "".join(ch.lower() if ch.isalnum() else "-" for ch in title.rsplit(".", 1)[0])
-    return "-".join(part for part in kept.split("-") if part)[:60] or "dub"
 
 
 JOB_TYPE = JobType(

@@ -12,8 +12,7 @@ import json
 import logging
 import random
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,8 +27,7 @@ from voxhub.engines.llm import TextGenerator
 from voxhub.errors import Conflict, Unprocessable
 from voxhub.jobs.context import JobContext
 from voxhub.jobs.registry import JobType, PipelineError
-from voxhub.media.probe import MediaInfo
-from voxhub.pipelines.speech import pipeline_error, remote_for
+from voxhub.pipelines.speech import TEXT_FILE, Clock, download, pipeline_error, remote_for, slug
 from voxhub.podcasts import mix, outputs, script, voices
 from voxhub.podcasts import service as podcasts
 from voxhub.podcasts.models import Podcast
@@ -65,17 +63,6 @@ class ScriptParams(BaseModel):
 
 class EpisodeParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-@dataclass
-class Clock:
-    """Seconds per stage, and how many of them were spent inside the engines (model calls, synthesis)."""
-
-    stages: dict[str, float] = field(default_factory=dict)
-    engine_s: float = 0.0
-
-    def add(self, stage: str, seconds: float) -> None:
-        self.stages[stage] = round(self.stages.get(stage, 0.0) + seconds, 3)
 
 
 class _TimedGenerator:
@@ -343,7 +330,7 @@ def _make_audio(ctx: JobContext, episode: _Episode, clock: Clock, *, start: floa
         path = clips_dir / f"{key}.wav"
         blob = f"ws/{ctx.workspace_id}/podcast-clips/{key}.wav"
         if not path.exists() and ctx.app.store.exists(blob):
-            _download(ctx, blob, path)
+            download(ctx, blob, path)
             cached += 1
         elif not path.exists():
             began = time.perf_counter()
@@ -387,7 +374,7 @@ def _make_audio(ctx: JobContext, episode: _Episode, clock: Clock, *, start: floa
     ctx.progress(start + span * 0.85, "outputs")
     hosts = ", ".join(host.name for host in options.hosts)
     date = utcnow().date().isoformat()
-    stem = _slug(episode.title)
+    stem = slug(episode.title, default="episode")
     made: dict[str, str] = {}
     encodings: dict[AudioFormat, str] = {"mp3": MP3_TYPE, "m4a": M4A_TYPE}
     for fmt in dict.fromkeys(options.formats):
@@ -408,7 +395,7 @@ def _make_audio(ctx: JobContext, episode: _Episode, clock: Clock, *, start: floa
     for name, (filename, text, content_type) in texts.items():
         target = ctx.scratch / filename
         target.write_text(text, encoding="utf-8")
-        made[name] = ctx.write_output(filename, target, content_type, known=_TEXT).id
+        made[name] = ctx.write_output(filename, target, content_type, known=TEXT_FILE).id
     chapters = [ChapterMark(start=mark.start, title=mark.title).model_dump(mode="json") for mark in mixed.chapters]
     _save(
         ctx,
@@ -431,27 +418,6 @@ def _make_audio(ctx: JobContext, episode: _Episode, clock: Clock, *, start: floa
         "script_engine": written.engine,
         **made,
     }
-
-
-_TEXT = MediaInfo(duration_s=0.0, container="text", audio_codec="", sample_rate=0, channels=0, bit_rate=None)
-
-
-def _download(ctx: JobContext, key: str, target: Path) -> None:
-    local = ctx.app.store.local_path(key)
-    partial = target.with_suffix(".part")
-    with partial.open("wb") as handle:
-        if local is not None:
-            handle.write(local.read_bytes())
-        else:
-            for chunk in ctx.app.store.open(key):
-                handle.write(chunk)
-    partial.replace(target)
-
-
-def _slug(title: str) -> str:
-    kept = "".join(ch.lower() if ch.isalnum() else "-" for ch in title)
-    slug = "-".join(part for part in kept.split("-") if part)[:60]
-    return slug or "episode"
 
 
 SCRIPT_JOB_TYPE = JobType(
