@@ -35,6 +35,7 @@ from voxhub.dubbing.subtitles import Cue, srt, vtt
 from voxhub.engines.base import EngineError, Translator
 from voxhub.engines.llm import TextGenerator
 from voxhub.engines.llm_translate import LlmTranslator
+from voxhub.engines.mt import LANGUAGE_NAMES
 from voxhub.jobs.context import JobContext
 from voxhub.jobs.registry import JobType, PipelineError
 from voxhub.media import audio
@@ -425,13 +426,9 @@ def _rate(ctx: JobContext, voice: str, language: str, clock: Clock) -> float:
         clock.engine_s += time.perf_counter() - began
 
 
-LANGUAGE_NAMES = {"en": "English", "pt": "Portuguese", "es": "Spanish", "fr": "French", "de": "German",
-                  "it": "Italian", "ca": "Catalan", "gl": "Galician", "nl": "Dutch"}  # fmt: skip
-
-
 def _shorten(generator: TextGenerator, text: str, language: str, budget: int) -> str | None:
     """The line said again in at most `budget` characters (about a third as many syllables), or None."""
-    name = LANGUAGE_NAMES.get(language, language)
+    name = LANGUAGE_NAMES.get(language, language)  # the names the translation prompts use
     messages = [
         {
             "role": "system",
