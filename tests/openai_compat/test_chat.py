@@ -87,18 +87,18 @@ def test_streaming_sends_pieces_then_the_usage_then_done(oai: OpenAI, http: http
     chunks = list(
         oai.chat.completions.create(
             model=SMALL,
-            # far more than 10 tokens to say: the stream always ends at the limit ("length"), whatever is sampled
-            messages=[{"role": "user", "content": "Count from one to one hundred in words, separated by commas."}],
+            # far more than 10 tokens to say: the stream ends at the limit ("length")
+            messages=[{"role": "user", "content": "Write a long story about a lighthouse keeper and his dog."}],
             max_tokens=10,
+            temperature=0,  # greedy: a sampled answer may end on its own before the limit ("One hundred one.")
             stream=True,
             stream_options={"include_usage": True},
         )
     )
 
     pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
-    # What a sampled small model says varies from run to run ("One, two…" or "Sure, here are…"): the stream's
-    # shape is what is tested here.
-    assert len(pieces) >= 4 and "".join(pieces).strip()
+    # The stream's shape is what is tested here: several pieces (a piece may carry more than one token).
+    assert len(pieces) >= 2 and "".join(pieces).strip()
     assert chunks[0].choices[0].delta.role == "assistant"
     assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["length"]
     usage = chunks[-1].usage

@@ -427,8 +427,10 @@ def _rate(ctx: JobContext, voice: str, language: str, clock: Clock) -> float:
 
 
 def _shorten(generator: TextGenerator, text: str, language: str, budget: int) -> str | None:
-    """The line said again in at most `budget` characters (about a third as many syllables), or None."""
+    """The line said again in at most `budget` characters (about a third as many syllables), or None. A first answer
+    still too long is told its length and asked once more."""
     name = LANGUAGE_NAMES.get(language, language)  # the names the translation prompts use
+    limit = max(budget, int(len(text) * 0.95))
     messages = [
         {
             "role": "system",
@@ -438,13 +440,20 @@ def _shorten(generator: TextGenerator, text: str, language: str, budget: int) ->
         },
         {"role": "user", "content": text},
     ]
-    try:
-        answer = generator.generate(messages, max_tokens=max(32, budget), temperature=0.2).text
-    except EngineError as exc:
-        log.info("could not shorten a line: %s", exc.message)
-        return None
-    line = " ".join(answer.strip().strip('"“”').split())
-    return line if 0 < len(line) <= max(budget, int(len(text) * 0.95)) else None
+    for _ in range(2):
+        try:
+            answer = generator.generate(messages, max_tokens=max(32, budget), temperature=0.0).text
+        except EngineError as exc:
+            log.info("could not shorten a line: %s", exc.message)
+            return None
+        line = " ".join(answer.strip().strip('"“”').split())
+        if 0 < len(line) <= limit:
+            return line
+        messages += [
+            {"role": "assistant", "content": answer},
+            {"role": "user", "content": f"That has {len(line)} characters. Say it in at most {budget}."},
+        ]
+    return None
 
 
 # ---- voices, mix, mux ----
