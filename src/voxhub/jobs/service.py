@@ -69,6 +69,8 @@ job_succeeded: Hook[JobSucceeded] = Hook("job.succeeded")
 # Sent in the transaction that ends a job (succeeded, failed or canceled), after its credits are settled: rooms
 # above keep what they made of the job in step (a podcast episode's status) and announce it.
 job_finished: Hook[JobFinished] = Hook("job.finished")
+# A user deleted a job: what was made from it (its search passages) goes too.
+job_deleted: Hook[Job] = Hook("job.deleted")
 
 
 def job_type(name: str) -> JobType:
@@ -357,6 +359,7 @@ def delete(db: Session, *, ctx: AppContext, access: WorkspaceAccess, job_id: str
     files.remove_outputs(db, ctx=ctx, file_ids=list(job.outputs or []), actor=access.actor)
     job.outputs = []
     job.deleted_at = utcnow()
+    job_deleted.send(db, job)
     audit.record(
         db,
         actor=access.actor,

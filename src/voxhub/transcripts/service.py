@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from voxhub.audit import service as audit
 from voxhub.errors import Conflict, NotFound, Unprocessable, field_errors
+from voxhub.hooks import Hook
 from voxhub.jobs import service as jobs
 from voxhub.jobs.models import Job, JobStatus
 from voxhub.transcripts.models import ORIGINAL, TranscriptVersion
@@ -18,6 +19,10 @@ from voxhub.workspaces.models import Role
 from voxhub.workspaces.service import WorkspaceAccess
 
 TRANSCRIPT_JOB_TYPES = ("transcribe", "translate")
+
+# A version of a transcript was saved (a job's, a translation's or an edit): what reads transcripts (the search index)
+# catches up.
+transcript_saved: Hook[TranscriptVersion] = Hook("transcript.saved")
 
 
 def save_from_job(
@@ -46,6 +51,7 @@ def save_from_job(
     )
     db.add(row)
     db.flush()
+    transcript_saved.send(db, row)
     return row
 
 
@@ -229,6 +235,7 @@ def edit(
         raise Conflict(
             "Another edit of this transcript landed first; reload it and edit again.", code="version_conflict"
         ) from exc
+    transcript_saved.send(db, row)
     audit.record(
         db,
         actor=access.actor,

@@ -55,6 +55,8 @@ class WorkspaceAccess:
 
 # Sent once a new workspace and its owner's membership are written (billing opens its account here).
 workspace_created: Hook[Workspace] = Hook("workspace.created")
+# A workspace was deleted: what rooms above keep outside its soft-deleted rows (search passages) goes at once.
+workspace_deleted: Hook[Workspace] = Hook("workspace.deleted")
 
 
 def create_workspace(db: Session, *, owner: User, name: str, actor: Actor, personal: bool = False) -> Workspace:
@@ -185,6 +187,7 @@ def delete(db: Session, *, access: WorkspaceAccess) -> None:
     """Soft delete: every member and API key loses access at once; rows stay for retention and audit."""
     access.require(Role.OWNER)
     access.workspace.deleted_at = utcnow()
+    workspace_deleted.send(db, access.workspace)
     audit.record(
         db,
         actor=access.actor,
@@ -325,6 +328,7 @@ def drop_user(db: Session, *, user_id: str, actor: Actor) -> None:
         )
         if members <= 1:
             workspace.deleted_at = utcnow()
+            workspace_deleted.send(db, workspace)
             audit.record(
                 db,
                 actor=actor,
