@@ -27,6 +27,7 @@ SIGNED_IN_PAGES = [
     ("jobs", "/w/{ws}/jobs"),
     ("job", "/w/{ws}/jobs/{job}"),
     ("transcript", "/w/{ws}/transcripts/{job}"),
+    ("search", "/w/{ws}/search?q=river"),
     ("speak", "/w/{ws}/speak"),
     ("podcasts", "/w/{ws}/podcasts"),
     ("podcast-review", "/w/{ws}/podcasts/{podcast_in_review}"),

@@ -29,6 +29,7 @@ const ROUTES = [
   ["/w/:ws/jobs/new", "jobs", "newJob", "Start a job"],
   ["/w/:ws/jobs/:job", "jobs", "job", "Job"],
   ["/w/:ws/transcripts/:job", "transcript", "transcript", "Transcript"],
+  ["/w/:ws/search", "search", "search", "Search"],
   ["/w/:ws/speak", "speak", "speak", "Speak"],
   ["/w/:ws/podcasts", "podcasts", "podcasts", "Podcasts"],
   ["/w/:ws/podcasts/:podcast", "podcasts", "podcast", "Podcast episode"],
@@ -48,6 +49,7 @@ const ROUTES = [
 const WORKSPACE_NAV = [
   ["/files", "Files"],
   ["/jobs", "Jobs"],
+  ["/search", "Search"],
   ["/speak", "Speak"],
   ["/podcasts", "Podcasts"],
   ["/dubs", "Dubbing"],
