@@ -108,7 +108,7 @@ def test_a_found_word_plays_from_its_second_and_an_answer_cites_moments_that_see
     sign_in(page, person.email)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Search").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Search and ask")
-    expect(page.get_by_text("1 recording indexed")).to_be_visible()
+    expect(page.get_by_text("from 1 transcript can be searched")).to_be_visible()
 
     # ---- search: the planted word, highlighted, and its result playing from its second ----
     page.get_by_label("Search the recordings").fill(PLANTED.lower())

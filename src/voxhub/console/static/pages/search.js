@@ -176,8 +176,9 @@ function indexStatus(wsId, timers) {
         );
         return;
       }
-      parts.push(`${plural(status.recordings, "recording")} indexed in ${plural(status.chunks, "passage")}.`);
-      if (status.pending) parts.push(`${plural(status.pending, "transcript")} waiting to be indexed.`);
+      // `recordings` counts every transcript the index knows, the ones still waiting among them.
+      if (status.chunks) parts.push(`${plural(status.chunks, "passage")} from ${plural(status.recordings, "transcript")} can be searched.`);
+      if (status.pending) parts.push(`${plural(status.pending, "transcript")} ${status.pending === 1 ? "is" : "are"} being indexed and can be searched within seconds.`);
       if (status.failed) parts.push(`${plural(status.failed, "transcript")} could not be indexed.`);
       line.textContent = parts.join(" ");
       if (status.pending) timers.add(setTimeout(check, STATUS_POLL_MS));
@@ -566,10 +567,17 @@ function chatPanel(ctx, player) {
 
   async function showSuggestions() {
     suggestions.hidden = true;
-    if (!conversation) return;
+    if (!canAsk(ctx.ws)) return;
+    // Suggestions belong to a conversation's scope; a new conversation covers the whole workspace, as does any
+    // earlier one without a scope, whose suggestions are therefore the same.
+    const whole = (item) => !item.scope || (!(item.scope.file_ids || []).length && !(item.scope.job_ids || []).length);
+    const source = conversation || conversations.find(whole);
+    if (!source) return;
+    const shownFor = conversation;
     let items = [];
     try {
-      items = (await api.get(`/workspaces/${wsId}/conversations/${conversation.id}/suggestions`)).items || [];
+      items = (await api.get(`/workspaces/${wsId}/conversations/${source.id}/suggestions`)).items || [];
+      if (shownFor !== conversation) return;
     } catch {
       items = []; // suggestions are a help, not the page: without them the box is still there
     }
@@ -580,7 +588,7 @@ function chatPanel(ctx, player) {
         "ul",
         {},
         items.slice(0, 4).map((text) =>
-          h("li", {}, h("button", { type: "button", class: "link", onclick: () => send(text) }, text)),
+          h("li", {}, h("button", { type: "button", class: "link", onclick: () => submit(text) }, text)),
         ),
       ),
     );
@@ -605,6 +613,7 @@ function chatPanel(ctx, player) {
       conversation = null;
       refreshChoices();
       empty();
+      showSuggestions();
       return;
     }
     log.replaceChildren(h("p", { class: "muted" }, "Loading the conversation…"));
@@ -715,12 +724,16 @@ function chatPanel(ctx, player) {
     }
   }
 
-  askForm.addEventListener("submit", (event) => {
-    event.preventDefault();
-    send(question.value).catch((error) => {
+  function submit(text) {
+    send(text).catch((error) => {
       formError.textContent = describe(error);
       formError.hidden = false;
     });
+  }
+
+  askForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submit(question.value);
   });
   question.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
@@ -759,7 +772,7 @@ function chatPanel(ctx, player) {
     askForm.replaceChildren(h("p", { class: "hint" }, "Viewers can read this workspace's conversations; asking takes a member."));
   }
   empty();
-  const ready = loadList().then(() => ctx.query.get("c") && open(ctx.query.get("c")));
+  const ready = loadList().then(() => open(ctx.query.get("c") || ""));
   const panel = section(
     "Ask",
     h("div", { class: "chat-choose" }, field("Conversation", {}, { control: choose }), h("div", { class: "actions" }, fresh, rename, remove)),
