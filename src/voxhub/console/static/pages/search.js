@@ -315,11 +315,12 @@ function searchPanel(ctx, player, timers) {
     more.hidden = !cursor;
     results.hidden = shown === 0;
     const quoted = `“${params.q}”`;
+    const waiting = page.pending ? ` ${plural(page.pending, "transcript")} still being indexed may have more.` : "";
     if (!shown) {
-      summary.textContent = `Nothing found for ${quoted}. Try other words${params.mode === "lexical" ? ", or match by meaning" : ""}${params.file_id || params.speaker || params.language || params.from !== undefined || params.to !== undefined ? ", or clear the filters" : ""}.`;
+      const filtered = params.file_id || params.speaker || params.language || params.from !== undefined || params.to !== undefined;
+      summary.textContent = `Nothing found for ${quoted}. Try other words${params.mode === "lexical" ? ", or match by meaning" : ""}${filtered ? ", or clear the filters" : ""}.${waiting}`;
     } else {
       const lexicalOnly = page.semantic === false && params.mode !== "lexical" ? " Matched by the words only: searching by meaning is not available on this server." : "";
-      const waiting = page.pending ? ` ${plural(page.pending, "recording")} still being indexed may be missing.` : "";
       summary.textContent = `${plural(shown, "result")}${cursor ? " so far" : ""} for ${quoted}.${lexicalOnly}${waiting}`;
     }
   }
