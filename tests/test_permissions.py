@@ -191,6 +191,31 @@ TABLE: list[Rule] = [
     Rule("POST", "/dubs/{dub_id}/render", "member", "write", ok("404 dub_not_found")),
     Rule("GET", "/dubs/{dub_id}/qa", "viewer", "read", ok("404 dub_not_found")),
     Rule("GET", "/dubs/{dub_id}/download", "viewer", "read", ok("404 dub_not_found")),
+    # -- search: viewers search (a query is required: without one, the viewer's 422 says so)
+    Rule("GET", "/search", "viewer", "read", ok("422 validation_error")),
+    Rule("GET", "/search/status", "viewer", "read", ok("200")),
+    # -- conversations over the recordings: viewers read, members start them, spenders ask (a question is charged)
+    Rule("POST", "/conversations", "member", "write", ok("201"), json={"title": "Launch questions"}),
+    Rule("GET", "/conversations", "viewer", "read", ok("200")),
+    Rule("GET", "/conversations/{conversation_id}", "viewer", "read", ok("404 conversation_not_found")),
+    Rule(
+        "PATCH",
+        "/conversations/{conversation_id}",
+        "member",
+        "write",
+        ok("404 conversation_not_found"),
+        json={"title": "Renamed"},
+    ),
+    Rule("DELETE", "/conversations/{conversation_id}", "member", "write", ok("404 conversation_not_found")),
+    Rule(
+        "POST",
+        "/conversations/{conversation_id}/messages",
+        "member",
+        "write",
+        ok("404 conversation_not_found"),
+        json={"content": "When is the launch?"},
+    ),
+    Rule("GET", "/conversations/{conversation_id}/suggestions", "viewer", "read", ok("404 conversation_not_found")),
     # -- outgoing webhooks: admins
     Rule("POST", "/webhooks", "admin", "admin", ok("422 webhook_url_not_allowed"), json=LOOPBACK_WEBHOOK),
     Rule("GET", "/webhooks", "admin", "admin", ok("200")),
@@ -232,6 +257,7 @@ MADE_UP = {
     "payment_id": "01900000-0000-7000-8000-0000000000aa",
     "podcast_id": "01900000-0000-7000-8000-0000000000ab",
     "dub_id": "01900000-0000-7000-8000-0000000000ac",
+    "conversation_id": "01900000-0000-7000-8000-0000000000ad",
     "segment": "0",
     "name": "episode.mp3",
 }

@@ -51,6 +51,7 @@ from voxhub.pipelines import register_all as register_pipelines
 from voxhub.podcasts.routes import router as podcast_routes
 from voxhub.search.chat_routes import router as conversation_routes
 from voxhub.search.routes import router as search_routes
+from voxhub.search.vectors import ensure_pgvector
 from voxhub.storage.routes import put_blob
 from voxhub.storage.routes import router as blob_routes
 from voxhub.tasks import PERIODIC_TASKS
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # With Celery, periodic work belongs to `voxhub beat`; running it here too would do it twice.
         local = not settings.queue_url
         runner = PeriodicRunner(database, ctx, PERIODIC_TASKS) if settings.run_periodic_tasks and local else None
+        ensure_pgvector(database.engine)
         executor.start()
         if runner:
             runner.start()

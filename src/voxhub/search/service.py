@@ -513,10 +513,12 @@ def passage(db: Session, *, hit: Hit, neighbours: int = 1) -> Passage:
 
 
 def encode_cursor(offset: int) -> str:
+    """An opaque cursor for the page starting at `offset` of a result list (which is always the workspace's own)."""
     return base64.urlsafe_b64encode(f"search:{offset}".encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str | None) -> int:
+    """The offset a cursor stands for (0 without one); 422 `invalid_cursor` for anything else."""
     if not cursor:
         return 0
     try:
@@ -574,6 +576,7 @@ def search(
 
 
 def hit_out(hit: Hit, url: str | None) -> SearchHitOut:
+    """A hit as the API shows it, with its playing link."""
     return SearchHitOut(
         job_id=hit.job_id,
         file_id=hit.file_id,
@@ -595,6 +598,7 @@ def hit_out(hit: Hit, url: str | None) -> SearchHitOut:
 
 
 def status(db: Session, ctx: AppContext, *, workspace_id: str) -> SearchStatus:
+    """What the workspace's index holds and how much of it waits to be (re)indexed."""
     model = index.model_id(ctx)
     by_status = dict(
         db.execute(

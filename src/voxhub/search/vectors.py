@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from sqlalchemy import text
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from voxhub.engines.embed import Vectors
 
@@ -75,3 +75,20 @@ def from_bytes(data: bytes, dim: int) -> Vectors:
 def literal(vector: Vectors) -> str:
     """pgvector's text form of a vector: `[0.1,0.2,…]`."""
     return "[" + ",".join(f"{value:.7g}" for value in vector.tolist()) + "]"
+
+
+def ensure_pgvector(engine: Engine) -> None:
+    """At start-up on PostgreSQL: add the vector column where the server has pgvector now (installed since the
+    migration ran), or say once, clearly, that semantic search will scan instead. Never stops the service."""
+    if engine.dialect.name != "postgresql":
+        return
+    try:
+        with engine.begin() as connection:
+            if not inspect(connection).has_table("search_chunks"):
+                return  # not migrated yet: `voxhub migrate` installs it
+            key = connection.engine.url.render_as_string(hide_password=True)
+            _present.pop(key, None)
+            if not has_pgvector(connection):
+                _present[key] = install_pgvector(connection)
+    except SQLAlchemyError as exc:
+        log.warning("could not check the search index's vector column: %s", exc)
