@@ -3,15 +3,20 @@ words and by meaning, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import itertools
+import logging
+import os
+import uuid
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, make_url, select, text
 
 from tests.conftest import People, Person
 from voxhub.clock import utcnow
 from voxhub.jobs.models import Job, JobStatus
-from voxhub.search import index
+from voxhub.search import index, vectors
 from voxhub.search.chunking import chunks_of
 from voxhub.search.models import SearchChunk, SearchSource
 from voxhub.transcripts import service as transcripts
@@ -77,7 +82,7 @@ def test_passages_are_runs_of_whole_segments_overlapping_by_one() -> None:
     lines = [("S1" if i % 10 < 5 else "S2", f"sentence number {i} " + "word " * 10) for i in range(40)]
     chunks = chunks_of(document(lines, seconds=6.0))
     assert all(chunk.tokens <= 300 for chunk in chunks)
-    for before, after in zip(chunks, chunks[1:], strict=False):
+    for before, after in itertools.pairwise(chunks):
         assert before.segment_ids[-1] == after.segment_ids[0]  # one segment shared
         assert after.segment_ids == sorted(after.segment_ids)
     assert sorted({i for chunk in chunks for i in chunk.segment_ids}) == list(range(40))
@@ -126,3 +131,34 @@ def test_an_edit_reindexes_and_a_deleted_job_leaves_the_index(client: TestClient
         assert db.scalar(select(func.count()).select_from(SearchChunk).where(SearchChunk.job_id == job_id)) == 0
         assert db.scalar(select(func.count()).select_from(SearchSource).where(SearchSource.job_id == job_id)) == 0
     assert not search(client, person, q="Aurora", mode="lexical")["items"]
+
+
+@pytest.mark.skipif(not os.environ.get("VOXHUB_TEST_DATABASE_URL"), reason="PostgreSQL only")
+def test_postgresql_holds_vectors_in_pgvector_and_a_server_without_it_is_told_why(
+    app: Any, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = app.state.db.engine
+    with engine.connect() as connection:
+        assert vectors.has_pgvector(connection)
+        indexes = set(connection.scalars(text("SELECT indexname FROM pg_indexes WHERE tablename = 'search_chunks'")))
+    assert {"ix_search_chunks_embedding_384", "ix_search_chunks_tsv"} <= indexes
+
+    # A role that may not create extensions, in a database without pgvector: a clear warning, no exception.
+    name = f"noext_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f"CREATE ROLE {name} LOGIN NOSUPERUSER"))
+            connection.execute(text(f"CREATE DATABASE {name} OWNER {name}"))
+        url = make_url(database_url).set(username=name, database=name)
+        plain = create_engine(url)
+        with plain.begin() as connection, caplog.at_level(logging.WARNING, logger="voxhub.search"):
+            assert vectors.install_pgvector(connection) is False
+            assert connection.execute(text("SELECT 1")).scalar() == 1  # the transaction is still usable
+        plain.dispose()
+        assert "PostgreSQL has no pgvector extension" in caplog.text and "CREATE EXTENSION vector" in caplog.text
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            connection.execute(text(f"DROP ROLE IF EXISTS {name}"))
+        admin.dispose()
