@@ -32,7 +32,8 @@ nothing where it must exits 1; a quality or speed figure never does.
     .venv/bin/python bench/search.py [--sizes 10000,100000] [--databases sqlite,postgresql] [--queries 56]
                                      [--http 30] [--smoke]
 
-`--smoke`: SQLite only, two of the corpus's recordings and their questions, 1000 synthetic passages, 8 queries.
+`--smoke`: SQLite only, the start of one of the corpus's recordings and its three questions, 1000 synthetic passages,
+the questions timed once per mode.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the corpus lives
 
 from api import BENCH_PLAN, bench_catalog, percentile  # bench/api.py: the script's folder is on sys.path
 from fastapi.testclient import TestClient
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.orm import Session
 from tests.search.corpus import Corpus, Question, make_corpus
 
@@ -593,12 +594,23 @@ def fill_to(
     wanted = {stack.synthetic_workspace: size}
     for workspace_id in stack.noise_workspaces:
         wanted[workspace_id] = int(size * NOISE_SHARE / len(stack.noise_workspaces))
+    hnsw = f"ix_search_chunks_embedding_{stack.dim}"
+    if not stack.is_sqlite:
+        # Building the HNSW graph once is several times faster than inserting each passage into it; the migration's
+        # own function builds it again below, as it was.
+        with stack.database.engine.begin() as connection:
+            connection.execute(text(f"DROP INDEX IF EXISTS {hnsw}"))
     for workspace_id, target in wanted.items():
         more = target - stack.passages.get(workspace_id, 0)
         if more > 0:
             add_synthetic(stack, workspace_id, more, vocabulary, rng, model)
             added += more
     if not stack.is_sqlite:
+        with stack.database.engine.begin() as connection:
+            connection.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))  # the graph built in memory
+            vectors.install_pgvector(connection)
+            if not connection.execute(text("SELECT 1 FROM pg_indexes WHERE indexname = :name"), {"name": hnsw}).first():
+                raise RuntimeError(f"postgresql: the HNSW index {hnsw} was not built again")
         # What autovacuum does to a table that grew: statistics for the planner, the GIN index's pending list merged.
         with stack.database.engine.connect() as connection:
             connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE search_chunks"))
@@ -616,6 +628,8 @@ class Timings:
     mode: str
     voxhub: list[float] = field(default_factory=list)
     floor: list[float] = field(default_factory=list)
+    voxhub_cpu: list[float] = field(default_factory=list)  # this process's CPU seconds (not a database server's)
+    floor_cpu: list[float] = field(default_factory=list)
     empty: int = 0  # questions that found nothing
 
     def p(self, which: str, pct: float) -> float:
@@ -639,8 +653,8 @@ def lexical_floor(db: Session, workspace_id: str, q: str) -> list[int]:
     return list(
         db.scalars(
             text(
-                "SELECT id FROM search_chunks, "
-                "to_tsquery('simple'::regconfig, :words) || to_tsquery('english'::regconfig, :words) AS query "
+                "SELECT id FROM search_chunks, (SELECT to_tsquery('simple'::regconfig, :words) "
+                "|| to_tsquery('english'::regconfig, :words)) AS q(query) "
                 "WHERE tsv @@ query AND workspace_id = :ws ORDER BY ts_rank_cd(tsv, query) DESC LIMIT 10"
             ),
             {"words": " | ".join(terms), "ws": workspace_id},
@@ -696,14 +710,15 @@ def measure_latency(stack: Stack, size: int, queries: Sequence[str], matrix: Mat
             floor(mode, q)
         for number, q in enumerate(queries):
             # Taking turns at going first, so neither side always finds the caches the other warmed.
-            sides: list[tuple[list[float], Callable[[str, str], int]]] = [
-                (timings.voxhub, voxhub),
-                (timings.floor, floor),
+            sides: list[tuple[list[float], list[float], Callable[[str, str], int]]] = [
+                (timings.voxhub, timings.voxhub_cpu, voxhub),
+                (timings.floor, timings.floor_cpu, floor),
             ]
-            for samples, side in sides if number % 2 == 0 else reversed(sides):
-                started = time.perf_counter()
+            for samples, cpu_samples, side in sides if number % 2 == 0 else reversed(sides):
+                cpu, started = time.process_time(), time.perf_counter()
                 hits = side(mode, q)
                 samples.append(time.perf_counter() - started)
+                cpu_samples.append(time.process_time() - cpu)
                 if side is voxhub and not hits:
                     timings.empty += 1
         out.append(timings)
@@ -721,6 +736,34 @@ def measure_latency(stack: Stack, size: int, queries: Sequence[str], matrix: Mat
     return out
 
 
+def plans(stack: Stack, q: str) -> dict[str, str]:
+    """PostgreSQL: how it runs the statements a hybrid retrieve() sends for the passages (EXPLAIN of each, with the
+    parameters it was sent with), by the index each uses: whether the HNSW and GIN indexes answer."""
+    sent: list[tuple[str, Any]] = []
+
+    def catch(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if "search_chunks" in statement and ("<=>" in statement or "ts_rank_cd" in statement):
+            sent.append((statement, parameters))
+
+    engine = stack.database.engine
+    event.listen(engine, "before_cursor_execute", catch)
+    try:
+        with stack.database.session() as db:
+            service.retrieve(db, stack.ctx, workspace_id=stack.synthetic_workspace, q=q, mode="hybrid", limit=DEPTH)
+    finally:
+        event.remove(engine, "before_cursor_execute", catch)
+    out = {}
+    with engine.connect() as connection:
+        cursor = connection.connection.driver_connection.cursor()
+        cursor.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', false)")
+        for statement, parameters in sent:
+            cursor.execute("EXPLAIN " + statement, parameters)
+            lines = [str(row[0]) for row in cursor.fetchall()]
+            used = [line.strip().removeprefix("->").strip() for line in lines if " using " in line.lower()]
+            out["semantic" if "<=>" in statement else "lexical"] = "; ".join(used) or lines[0].strip()
+    return out
+
+
 def cold_semantic(stack: Stack, q: str) -> float:
     """The first semantic search after the workspace's passages changed (SQLite reads every vector into memory)."""
     started = time.perf_counter()
@@ -735,14 +778,16 @@ def measure_http(stack: Stack, size: int, queries: Sequence[str], count: int, se
     url = f"/api/v1/workspaces/{stack.synthetic_workspace}/search"
     for number in range(WARMUP + count):
         q = queries[number % len(queries)]
-        started = time.perf_counter()
+        cpu, started = time.process_time(), time.perf_counter()
         answer = stack.client.get(url, headers=stack.headers, params={"q": q, "mode": "hybrid", "limit": DEPTH})
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         if answer.status_code != 200:
             raise RuntimeError(f"{stack.name}: GET /search answered {answer.status_code}: {answer.text[:300]}")
         if number >= WARMUP:
             timings.voxhub.append(elapsed)
-    timings.floor = list(service_timings.voxhub)  # retrieve() alone, the HTTP line's baseline
+            timings.voxhub_cpu.append(cpu)
+    # retrieve() alone is the HTTP line's baseline.
+    timings.floor, timings.floor_cpu = list(service_timings.voxhub), list(service_timings.voxhub_cpu)
     return timings
 
 
@@ -753,18 +798,20 @@ def report_latency(timings: list[Timings], colds: dict[tuple[str, int], float], 
     print(f"\nquery latency, ms ({queries} questions per mode, limit {DEPTH}; floor: the index alone, see the top)")
     print(
         f"{'database':10} {'passages':>9} {'mode':12} {'p50':>7} {'p95':>7} {'floor p50':>9} {'floor p95':>9} "
-        f"{'ratio p50':>9} {'ratio p95':>9}"
+        f"{'ratio p50':>9} {'ratio p95':>9} {'cpu p50':>7} {'cpu ratio':>9}"
     )
     for row in timings:
         p50, p95, f50, f95 = row.p("voxhub", 50), row.p("voxhub", 95), row.p("floor", 50), row.p("floor", 95)
+        cpu, floor_cpu = row.p("voxhub_cpu", 50), row.p("floor_cpu", 50)
         print(
             f"{row.database:10} {row.size:>9,} {row.mode:12} {p50:7.1f} {p95:7.1f} {f50:9.1f} {f95:9.1f} "
-            f"{p50 / f50:9.2f} {p95 / f95:9.2f}"
+            f"{p50 / f50:9.2f} {p95 / f95:9.2f} {cpu:7.1f} {cpu / floor_cpu if floor_cpu else math.nan:9.2f}"
         )
     print(
         "ratio: voxhub / floor (lexical: the FTS5 or tsvector query alone, top 10 ids; semantic: the query embedded "
         "and a numpy dot product over the workspace's vectors in memory; hybrid: both; http hybrid: GET /search "
-        "against retrieve() alone)"
+        "against retrieve() alone). cpu: this process's CPU ms per question, p50, and its ratio voxhub / floor; it "
+        "moves far less than wall time with other work on the machine, but leaves out the PostgreSQL server's work"
     )
     for (database, size), seconds in colds.items():
         print(f"first semantic search after loading, {database} {size:,} passages: {seconds * 1000:.0f} ms")
@@ -803,6 +850,31 @@ def report_quality(ranked: dict[str, list[Ranked]]) -> None:
 
 # ---- the run ----
 
+SMOKE_RECORDINGS = (1,)  # with an exact, a paraphrase and a follow-up question in its first 25 segments
+
+
+def smoke_corpus(corpus: Corpus) -> Corpus:
+    """The smoke run's corpus: SMOKE_RECORDINGS cut after their first follow-up's answer (a few passages each, to
+    embed in seconds), with the questions answered in what is left."""
+    recordings = list(corpus.recordings)
+    questions = []
+    for number in SMOKE_RECORDINGS:
+        own = [question for question in corpus.questions if question.recording == number]
+        last = next(question.segment_id for question in own if question.kind == "follow_up") + 3
+        questions += [question for question in own if question.segment_id < last]
+        document = recordings[number].document
+        segments = document["segments"][:last]
+        recordings[number] = replace(
+            recordings[number],
+            document={
+                **document,
+                "segments": segments,
+                "text": " ".join(s["text"] for s in segments),
+                "duration": segments[-1]["end"],
+            },
+        )
+    return replace(corpus, recordings=recordings, questions=questions)
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -810,6 +882,7 @@ def main() -> int:
     parser.add_argument("--databases", default=",".join(DATABASES), help="Comma-separated, of sqlite, postgresql.")
     parser.add_argument("--queries", type=int, default=56, help="Questions timed per mode and size (the corpus's).")
     parser.add_argument("--http", type=int, default=30, help="GET /search requests timed per size.")
+    parser.add_argument("--recordings", type=int, default=0, help="Index the corpus's first N recordings (0: all).")
     parser.add_argument("--smoke", action="store_true", help="Seconds, tiny sizes: fails on errors, not targets.")
     args = parser.parse_args()
     sizes = sorted(int(size) for size in args.sizes.split(",") if size.strip())
@@ -817,9 +890,10 @@ def main() -> int:
     if not databases or any(name not in DATABASES for name in databases):
         parser.error(f"--databases takes {', '.join(DATABASES)}")
     corpus = make_corpus(0)
-    recordings = list(range(len(corpus.recordings)))
+    recordings = list(range(args.recordings or len(corpus.recordings)))
     if args.smoke:
-        sizes, databases, args.queries, args.http, recordings = [1000], ["sqlite"], 8, 5, [1, 3]
+        sizes, databases, args.queries, args.http, recordings = [1000], ["sqlite"], 8, 5, list(SMOKE_RECORDINGS)
+        corpus = smoke_corpus(corpus)
     questions = [question for question in corpus.questions if question.recording in recordings]
     queries = [asked_as(question) for question in corpus.questions][: args.queries]
     vocabulary = Vocabulary.of([make_corpus(seed) for seed in range(3)], seed=7)
@@ -844,7 +918,9 @@ def main() -> int:
                 job_ids = dict(zip(recordings, stock_corpus(stack, corpus, recordings), strict=True))
                 log(f"{name}: indexing {len(recordings)} recordings of the corpus")
                 passages, seconds = index_corpus(stack)
-                indexed.append(Indexed(name, passages, seconds, embed_alone(stack)))
+                # The same passages on every database: the embedder alone is timed once.
+                embed_seconds = indexed[0].embed_seconds if indexed else embed_alone(stack)
+                indexed.append(Indexed(name, passages, seconds, embed_seconds))
                 log(f"{name}: {passages} passages indexed in {seconds:.1f} s; asking {len(questions)} questions")
                 ranked[name] = ask_corpus(stack, corpus, job_ids, questions)
                 model = index.model_id(stack.ctx)
@@ -855,6 +931,9 @@ def main() -> int:
                         f"{rate:.0f} passages/s written"
                     )
                     colds[name, size] = cold_semantic(stack, queries[0])
+                    if not stack.is_sqlite:
+                        for mode, plan in plans(stack, queries[0]).items():
+                            log(f"{name} {size:,}: {mode} plan: {plan}")
                     matrix = Matrix.load(stack, stack.synthetic_workspace)
                     rows = measure_latency(stack, size, queries, matrix)
                     latency += rows
