@@ -3,6 +3,7 @@ words and by meaning, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -16,7 +17,7 @@ from sqlalchemy import create_engine, func, make_url, select, text
 from tests.conftest import People, Person
 from voxhub.clock import utcnow
 from voxhub.jobs.models import Job, JobStatus
-from voxhub.search import index, vectors
+from voxhub.search import index, service, vectors
 from voxhub.search.chunking import chunks_of
 from voxhub.search.models import SearchChunk, SearchSource
 from voxhub.transcripts import service as transcripts
@@ -162,3 +163,26 @@ def test_postgresql_holds_vectors_in_pgvector_and_a_server_without_it_is_told_wh
             connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             connection.execute(text(f"DROP ROLE IF EXISTS {name}"))
         admin.dispose()
+
+
+def test_a_new_embedding_model_re_embeds_while_words_keep_working(app: Any, people: People) -> None:
+    person = people.create()
+    transcription(app, person, document(TALK))
+    index_all(app)
+    ctx = app.state.ctx
+    other = dataclasses.replace(ctx, settings=ctx.settings.model_copy(update={"search_embed_model": "wordllama"}))
+    with app.state.db.session() as db:
+        assert index.pending(db, ctx=other, workspace_id=person.workspace_id) == 1
+        words = service.retrieve(db, other, workspace_id=person.workspace_id, q="Zephyr budget", mode="lexical")
+        assert words.hits
+        # Never the old model's vectors against the new model's query: nothing by meaning until re-embedded.
+        meaning = service.retrieve(db, other, workspace_id=person.workspace_id, q="go live date", mode="semantic")
+        assert meaning.hits == []
+    while index.index_pending(app.state.db.session, other):
+        pass
+    with app.state.db.session() as db:
+        assert index.pending(db, ctx=other, workspace_id=person.workspace_id) == 0
+        meaning = service.retrieve(db, other, workspace_id=person.workspace_id, q="launch date", mode="semantic")
+        assert meaning.hits and meaning.semantic
+        chunks = db.scalars(select(SearchChunk).where(SearchChunk.workspace_id == person.workspace_id)).all()
+        assert {(chunk.model_id, chunk.dim) for chunk in chunks} == {("wordllama-l2-256", 256)}
