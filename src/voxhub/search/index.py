@@ -241,15 +241,21 @@ def _replace(
 
 def _set_vectors(db: Session, source_id: str, found: vectors.Vectors, made_by: str | None) -> None:
     ids = list(db.scalars(select(SearchChunk.id).where(SearchChunk.source_id == source_id).order_by(SearchChunk.seq)))
-    db.execute(
-        update(SearchChunk),
-        [
-            {"id": chunk_id, "vector": vectors.to_bytes(found[index]), "model_id": made_by, "dim": found.shape[1]}
-            for index, chunk_id in enumerate(ids)
-        ],
-    )
+    rows = [
+        {"id": chunk_id, "vector": vectors.to_bytes(found[index]), "model_id": made_by, "dim": int(found.shape[1])}
+        for index, chunk_id in enumerate(ids)
+    ]
     if vectors.has_pgvector(db.connection()):
-        _pgvector_column(db, ids, found)
+        # One statement per row for all four: the HNSW index of the new dimension must never see the old vector.
+        db.execute(
+            text(
+                "UPDATE search_chunks SET vector = :vector, model_id = :model_id, dim = :dim, "
+                "embedding = CAST(:embedding AS vector) WHERE id = :id"
+            ),
+            [{**row, "embedding": vectors.literal(found[index])} for index, row in enumerate(rows)],
+        )
+    else:
+        db.execute(update(SearchChunk), rows)
 
 
 def _pgvector_column(db: Session, ids: Sequence[int], found: vectors.Vectors) -> None:
