@@ -95,6 +95,8 @@ def test_the_passage_saying_the_fact_is_in_the_top_five_for_exact_terms_and_para
     asked: dict[tuple[str, str], list[Asked]],
 ) -> None:
     print(f"recall@{TOP}: {table(asked)}")
+    for (kind, mode), answers in asked.items():
+        print(f"{kind} {mode} missed:", [answer.question.text for answer in answers if not answer.found])
     for kind in KINDS:
         answers = asked[kind, "hybrid"]
         missed = [answer.question.text for answer in answers if not answer.found]
@@ -179,6 +181,17 @@ def test_a_hit_names_its_recording_marks_the_words_that_matched_and_plays_from_i
     [portuguese, *_] = search_json(search_client, ours.person, q="Ferreira Filhos", mode="lexical")["items"]
     assert "<mark>Ferreira</mark> &amp; <mark>Filhos</mark>" in portuguese["snippet"]
     assert portuguese["language"] == "pt"
+
+
+def test_words_with_accents_find_their_passage_by_words_alone(search_client: TestClient, shelves: Shelves) -> None:
+    ours = shelves.ours
+    portuguese = len(ours.corpus.recordings) - 1
+    [question] = [q for q in ours.corpus.of_kind("exact") if q.text == "inauguração do escritório"]
+    assert question.recording == portuguese
+    for q in ("inauguração do escritório", "inauguração"):
+        items = search_json(search_client, ours.person, q=q, mode="lexical", limit=TOP)["items"]
+        assert any(contains_gold(hit, ours, question) for hit in items), (q, items)
+        assert "<mark>inauguração</mark>" in items[0]["snippet"], q
 
 
 def test_filters_narrow_the_results_to_a_file_a_job_a_speaker_a_language_or_a_stretch_of_time(
