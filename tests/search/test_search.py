@@ -373,5 +373,6 @@ def test_a_new_recording_is_searchable_once_indexed_and_says_so_meanwhile(
     assert page["items"] == [] and page["pending"] == 1
     index_all(search_app)
     page = search_json(search_client, person, q=corpus.planted_terms[2], mode="lexical")
-    assert page["pending"] == 0 and page["items"][0]["job_id"] == library.job_ids[0]
+    assert page["pending"] == 0 and page["items"], page
+    assert page["items"][0]["job_id"] == library.job_ids[0]
     assert file_id not in {hit["file_id"] for hit in page["items"]}  # an untranscribed file has nothing to find
