@@ -178,6 +178,7 @@ def _index_one(unit: UnitOfWork, ctx: AppContext, source_id: str, model: str) ->
         else:
             _replace(db, source, work, found, made_by)
         source.indexed_version = work.version
+        source.language = work.document_language or None
         source.model_id = made_by
         if error is None:
             source.status, source.error, source.attempts = INDEXED, None, 0

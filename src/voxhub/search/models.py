@@ -26,6 +26,7 @@ class SearchSource(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))  # the transcription
     variant: Mapped[str] = mapped_column(String(16))  # "original" or a translation's language
     file_id: Mapped[str | None] = mapped_column(String(36), index=True)  # the recording transcribed
+    language: Mapped[str | None] = mapped_column(String(16))  # of the indexed version: how its words are stemmed
     wanted_version: Mapped[int] = mapped_column(Integer)  # the transcript's latest version
     indexed_version: Mapped[int | None] = mapped_column(Integer)  # what the chunks were cut from
     model_id: Mapped[str | None] = mapped_column(String(128))  # what made the chunks' vectors; None: none yet

@@ -8,9 +8,9 @@ import base64
 import binascii
 import html
 import json
+import math
 import re
 import threading
-import time
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,8 +35,8 @@ from voxhub.transcripts.models import TranscriptVersion
 from voxhub.workspaces.service import WorkspaceAccess
 
 RRF_K = 60  # reciprocal-rank fusion's constant, as in Cormack et al. (2009)
-CANDIDATES = 50  # from each list, at least
-MAX_CANDIDATES = 200  # how deep a cursor can page
+CANDIDATES = 100  # from each list; also how deep a cursor can page (the same depth for every page, so pages agree)
+MAX_CANDIDATES = CANDIDATES
 PER_RECORDING = 3  # hits of one recording on a page before other recordings' are shown
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -104,15 +104,26 @@ def _fold(word: str) -> str:
 
 
 def query_terms(q: str) -> list[str]:
-    """The query's words, folded to lower case without accents, stop words dropped unless nothing else is left."""
-    words = [_fold(word) for word in _WORD.findall(q)]
-    words = list(dict.fromkeys(word for word in words if word))
-    kept = [word for word in words if word not in STOP_WORDS]
+    """The query's words in lower case (accents kept: PostgreSQL's stemmers need them, FTS5 folds them itself), stop
+    words dropped unless nothing else is left."""
+    words = list(dict.fromkeys(word.lower() for word in _WORD.findall(q)))
+    kept = [word for word in words if _fold(word) not in STOP_WORDS]
     return (kept or words)[:32]
 
 
 def _stem(term: str) -> str:
-    return term[:5] if len(term) > 5 else term
+    folded = _fold(term)
+    return folded[:5] if len(folded) > 5 else folded
+
+
+def coverage(text_: str, rarity: dict[str, float]) -> float:
+    """The share of the query's information that `text_` holds: the rarity (idf) of the query's words it has (crudely
+    stemmed, accents folded) over all of theirs; 1 when no word is rarer than another."""
+    total = sum(rarity.values())
+    if total <= 0:
+        return 1.0
+    words = {_fold(word) for word in _WORD.findall(text_)}
+    return sum(idf for term, idf in rarity.items() if any(_matches(word, [_stem(term)]) for word in words)) / total
 
 
 def _matches(word: str, stems: Sequence[str]) -> bool:
@@ -150,23 +161,49 @@ def _filtered(query: Select[Any], workspace_id: str, filters: Filters) -> Select
 
 
 _FTS = table("search_chunks_fts", column("rowid"))
-_languages: dict[str, tuple[float, list[str]]] = {}  # workspace id → (when read, its passages' languages)
-_languages_lock = threading.Lock()
 
 
 def _workspace_languages(db: Session, workspace_id: str) -> list[str]:
-    """The languages a workspace's passages are in, read at most every 30 s (each needs its own stemming)."""
-    now = time.monotonic()
-    with _languages_lock:
-        known = _languages.get(workspace_id)
-    if known is not None and now - known[0] < 30:
-        return known[1]
-    found = sorted(
-        set(db.scalars(select(SearchChunk.language).where(SearchChunk.workspace_id == workspace_id).distinct()))
+    """The languages a workspace's transcripts are in (each needs its own stemming), from its few index sources."""
+    return sorted(
+        language
+        for language in db.scalars(
+            select(SearchSource.language).where(SearchSource.workspace_id == workspace_id).distinct()
+        )
+        if language
     )
-    with _languages_lock:
-        _languages[workspace_id] = (now, found)
-    return found
+
+
+def _term_query(db: Session, workspace_id: str, terms: Sequence[str], filters: Filters) -> Any:
+    """The match of any of `terms` in this database's lexical index: FTS5's MATCH or a tsquery in the workspace's
+    languages."""
+    if db.get_bind().dialect.name == "sqlite":
+        # Terms are \w+ words: quoted, nothing in them can be FTS5 syntax.
+        return literal_column("search_chunks_fts").op("MATCH")(" OR ".join(f'"{term}"' for term in terms))
+    languages = [filters.language] if filters.language else _workspace_languages(db, workspace_id)
+    words = " | ".join(terms)
+    tsquery: Any = func.to_tsquery(literal_column("'simple'::regconfig"), words)
+    for language in languages:
+        tsquery = tsquery.op("||")(func.to_tsquery(func.search_config(language), words))
+    return tsquery
+
+
+def rarity(db: Session, *, workspace_id: str, terms: Sequence[str]) -> dict[str, float]:
+    """Each query word's inverse document frequency among the workspace's passages, ln((N + 1) / (df + 1))."""
+    total = db.scalar(select(func.count()).select_from(SearchChunk).where(SearchChunk.workspace_id == workspace_id))
+    out = {}
+    for term in terms:
+        query = select(func.count()).select_from(SearchChunk).where(SearchChunk.workspace_id == workspace_id)
+        if db.get_bind().dialect.name == "sqlite":
+            query = query.join(_FTS, _FTS.c.rowid == SearchChunk.id)
+            query = query.where(_term_query(db, workspace_id, [term], Filters()))
+        else:
+            query = query.where(
+                literal_column("search_chunks.tsv").op("@@")(_term_query(db, workspace_id, [term], Filters()))
+            )
+        found = db.scalar(query) or 0
+        out[term] = math.log((int(total or 0) + 1) / (found + 1))
+    return out
 
 
 def lexical(db: Session, *, workspace_id: str, terms: Sequence[str], filters: Filters, limit: int) -> list[int]:
@@ -175,22 +212,17 @@ def lexical(db: Session, *, workspace_id: str, terms: Sequence[str], filters: Fi
         return []
     if db.get_bind().dialect.name == "sqlite":
         fts: ColumnElement[Any] = literal_column("search_chunks_fts")
-        match = " OR ".join(f'"{term}"' for term in terms)  # \w+ words only: nothing to escape
         rank = func.bm25(fts)
         query = (
             select(SearchChunk.id)
             .select_from(_FTS)
             .join(SearchChunk, SearchChunk.id == _FTS.c.rowid)
-            .where(fts.op("MATCH")(match))
+            .where(_term_query(db, workspace_id, terms, filters))
             .order_by(rank)
             .limit(limit)
         )
     else:
-        languages = [filters.language] if filters.language else _workspace_languages(db, workspace_id)
-        words = " | ".join(terms)
-        tsquery: Any = func.to_tsquery(literal_column("'simple'::regconfig"), words)
-        for language in languages:
-            tsquery = tsquery.op("||")(func.to_tsquery(func.search_config(language), words))
+        tsquery = _term_query(db, workspace_id, terms, filters)
         tsv: ColumnElement[Any] = literal_column("search_chunks.tsv")
         query = (
             select(SearchChunk.id)
@@ -253,7 +285,7 @@ def semantic(
         # Filters are applied while walking the HNSW graph, not after it: a small workspace among many still fills
         # its page (pgvector ≥ 0.8).
         db.execute(text("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)"))
-        db.execute(text("SELECT set_config('hnsw.ef_search', '100', true)"))
+        db.execute(text(f"SELECT set_config('hnsw.ef_search', '{max(100, limit)}', true)"))
         distance = literal_column(
             f"(search_chunks.embedding::vector({dim})) <=> '{vectors.literal(vector)}'::vector({dim})", Float
         )
@@ -282,12 +314,17 @@ def semantic(
 # ---- fusion, diversity, the page ----
 
 
-def fuse(lists: Sequence[Sequence[int]], k: int = RRF_K) -> list[tuple[int, float]]:
-    """Reciprocal-rank fusion: each id scores the sum of 1 / (k + rank) over the lists it is in."""
+def fuse(
+    lists: Sequence[Sequence[int]], k: int = RRF_K, weights: Sequence[dict[int, float] | None] = ()
+) -> list[tuple[int, float]]:
+    """Reciprocal-rank fusion: each id scores the sum of w / (k + rank) over the lists it is in, w being 1 unless
+    `weights` gives that list a weight per id."""
     scores: dict[int, float] = {}
-    for ranked in lists:
+    for number, ranked in enumerate(lists):
+        weight = weights[number] if number < len(weights) else None
         for rank, chunk_id in enumerate(ranked, start=1):
-            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (k + rank)
+            share = 1.0 if weight is None else weight.get(chunk_id, 1.0)
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + share / (k + rank)
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
@@ -317,14 +354,12 @@ def retrieve(
     """A page of the workspace's passages for `q`, best first."""
     filters = filters or Filters()
     terms = query_terms(q)
-    depth = min(MAX_CANDIDATES, max(CANDIDATES, 2 * (offset + limit)))
-    lists: list[list[int]] = []
+    depth = CANDIDATES
     lexical_ids: list[int] = []
     semantic_ids: list[int] = []
     used_vectors = False
     if mode in ("hybrid", "lexical"):
         lexical_ids = lexical(db, workspace_id=workspace_id, terms=terms, filters=filters, limit=depth)
-        lists.append(lexical_ids)
     if mode in ("hybrid", "semantic"):
         try:
             embedder = index.embedder(ctx)
@@ -336,19 +371,34 @@ def retrieve(
         except EngineError:  # no embedder at hand: words alone answer (the response says so)
             if mode == "semantic":
                 lexical_ids = lexical(db, workspace_id=workspace_id, terms=terms, filters=filters, limit=depth)
-                lists.append(lexical_ids)
-        lists.append(semantic_ids)
-    ranked = fuse([ranked for ranked in lists if ranked])
+    rows = {
+        chunk_id: (job_id, text_)
+        for chunk_id, job_id, text_ in db.execute(
+            select(SearchChunk.id, SearchChunk.job_id, SearchChunk.text).where(
+                SearchChunk.workspace_id == workspace_id, SearchChunk.id.in_({*lexical_ids, *semantic_ids})
+            )
+        )
+    }
+    if lexical_ids and semantic_ids:
+        # A passage's word match counts as much as the share of the query's information it holds, cubed: a question
+        # put in other words matches common words everywhere, and that noise must not outrank what meaning found,
+        # while a rare name or number matched keeps its full weight. (Measured on tests/search/corpus.py: plain RRF
+        # lost a sixth of the paraphrases that meaning alone found; this keeps them and every exact term.)
+        idf = rarity(db, workspace_id=workspace_id, terms=terms)
+        weight = {chunk_id: coverage(rows[chunk_id][1], idf) ** 3 for chunk_id in lexical_ids if chunk_id in rows}
+        ranked = fuse([lexical_ids, semantic_ids], weights=[weight, None])
+    else:
+        ranked = fuse([lexical_ids or semantic_ids])
+    ranked = _spread([item for item in ranked if item[0] in rows], {i: job for i, (job, _) in rows.items()})
+    page = ranked[offset : offset + limit]
     chunks = {
         chunk.id: chunk
         for chunk in db.scalars(
             select(SearchChunk).where(
-                SearchChunk.workspace_id == workspace_id, SearchChunk.id.in_([chunk_id for chunk_id, _ in ranked])
+                SearchChunk.workspace_id == workspace_id, SearchChunk.id.in_([chunk_id for chunk_id, _ in page])
             )
         )
     }
-    ranked = _spread([item for item in ranked if item[0] in chunks], {i: c.job_id for i, c in chunks.items()})
-    page = ranked[offset : offset + limit]
     names = _file_names(db, workspace_id, {chunks[i].file_id for i, _ in page if chunks[i].file_id})
     lexical_rank = {chunk_id: rank for rank, chunk_id in enumerate(lexical_ids, start=1)}
     semantic_rank = {chunk_id: rank for rank, chunk_id in enumerate(semantic_ids, start=1)}

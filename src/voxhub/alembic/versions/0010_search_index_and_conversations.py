@@ -75,6 +75,7 @@ def upgrade() -> None:
     sa.Column('job_id', sa.String(length=36), nullable=False),
     sa.Column('variant', sa.String(length=16), nullable=False),
     sa.Column('file_id', sa.String(length=36), nullable=True),
+    sa.Column('language', sa.String(length=16), nullable=True),
     sa.Column('wanted_version', sa.Integer(), nullable=False),
     sa.Column('indexed_version', sa.Integer(), nullable=True),
     sa.Column('model_id', sa.String(length=128), nullable=True),
