@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -78,19 +78,22 @@ REWRITE_TOKENS = 64
 QUERY_MAX_CHARS = 400
 FOLLOW_UP_TERMS = 8
 # A passage is relevant when its cited segment shares a term with the question, or is this close to it by the
-# index's embeddings: multilingual-e5's cosines run high (unrelated sentences score 0.70 to 0.79, answers 0.82 and up);
-# wordllama's and hosted models' run from 0 (unrelated below 0.2, answers 0.35 and up).
-SEMANTIC_FLOOR = {"multilingual-e5-small": 0.80}
+# index's embeddings: multilingual-e5's cosines run high (small talk scores up to 0.82 with any question, answers
+# 0.77 to 0.90), wordllama's and hosted models' from 0 (unrelated below 0.2, answers 0.35 and up). Without a language
+# model, only relevant passages are quoted; with one, it reads the best passages once any is relevant.
+SEMANTIC_FLOOR = {"multilingual-e5-small": 0.82}
 DEFAULT_SEMANTIC_FLOOR = 0.30
 
 NOT_COVERED = "The recordings do not cover this: nothing in them answers the question."
 EXTRACTIVE_INTRO = "Here is what the recordings say:"
 SYSTEM_PROMPT = (
-    "You answer questions about a workspace's recordings, using only the numbered passages of their transcripts "
-    "given with the question. Cite each fact with the number of the passage it comes from in square brackets, like "
-    "[1] or [2][3], right after the fact. Never cite a number that is not given. If the passages do not answer the "
-    f'question, say exactly: "{NOT_COVERED}" Answer briefly, in the language of the question.'
+    "You answer questions about recordings from the numbered passages of their transcripts that come with each "
+    "question, and from nothing else. Write a short answer in full sentences, and after each fact the number of the "
+    "passage it comes from in square brackets. For example: The launch moved to June 3rd [2], and Ana announces it "
+    "[1][4]. If the passages do not say, answer only: "
+    f'"{NOT_COVERED}" Answer in the language of the question.'
 )
+ANSWER_CUE = "Answer in a sentence or two, citing the passages as [1], [2]…"
 REWRITE_PROMPT = (
     "Rewrite the user's last question as one standalone search query that names everything it refers to (people, "
     "projects, products, dates), using the conversation. Answer with the query only, on one line."
@@ -290,6 +293,8 @@ def ask(database: Database, *, ctx: AppContext, access: WorkspaceAccess, convers
     try:
         with database.session() as db:
             conversation = get(db, workspace_id=access.workspace_id, conversation_id=conversation_id)
+            if conversation.title == DEFAULT_TITLE and not _has_messages(db, conversation.id):
+                conversation.title = _title_from(content)
             message = ChatMessage(
                 conversation_id=conversation.id,
                 workspace_id=access.workspace_id,
@@ -299,8 +304,6 @@ def ask(database: Database, *, ctx: AppContext, access: WorkspaceAccess, convers
                 usage={},
             )
             db.add(message)
-            if conversation.title == DEFAULT_TITLE and not _has_messages(db, conversation.id):
-                conversation.title = _title_from(content)
             conversation.updated_at = utcnow()
             db.flush()
             _audit(db, access, "conversation.message", conversation, {"message_id": message.id, "chars": len(content)})
@@ -381,31 +384,46 @@ class _Spent:
 
 
 @dataclass(frozen=True)
+class Said:
+    """One segment of a transcript: who said what, when."""
+
+    id: int
+    start: float
+    end: float
+    speaker: str | None
+    text: str
+
+
+@dataclass(frozen=True)
 class Passage:
-    """What the model reads for one hit: its cited segment with the segments around it."""
+    """What the model reads for one hit: the hit's segments and one either side; `cited` is the segment among them
+    that answers the question best, where an answer without a model points."""
 
     n: int
     job_id: str
+    variant: str
     file_id: str | None
     file_name: str | None
-    start: float  # the cited segment
-    end: float
-    speaker: str | None
-    quote: str
-    text: str  # the cited segment and its neighbours, each line with its speaker
+    cited: Said
+    around: tuple[Said, ...]  # in order of time, `cited` among them
+    score: float  # how well `cited` answers: its closeness in meaning (standardised) plus the share of terms
     relevant: bool
-    key: tuple[str, str, int]  # (job, variant, cited segment id): one passage per segment
 
-    def citation(self) -> dict[str, Any]:
+    @property
+    def text(self) -> str:
+        return "\n".join(f"{said.speaker}: {said.text}" if said.speaker else said.text for said in self.around)
+
+    def citation(self, said: Said | None = None) -> dict[str, Any]:
+        said = said or self.cited
         return {
             "n": self.n,
             "job_id": self.job_id,
             "file_id": self.file_id,
             "file_name": self.file_name,
-            "start": round(self.start, 3),
-            "end": round(self.end, 3),
-            "speaker": self.speaker,
-            "quote": self.quote,
+            "start": round(said.start, 3),
+            "end": round(said.end, 3),
+            "speaker": said.speaker,
+            "quote": _shortened(said.text, QUOTE_CHARS),
         }
 
 
@@ -416,6 +434,7 @@ class _History:
     recent: list[ChatMessage]  # the turns the model reads word for word, oldest first
     to_fold: list[ChatMessage]  # older turns not yet in the summary
     last_query: str | None  # the standalone question of the last answer
+    last_quote: str | None  # the words the last answer cited first
     scope: Scope
 
 
@@ -435,11 +454,12 @@ def answer(database: Database, ctx: AppContext, turn: Turn) -> Iterator[Event]:
         yield StatusEvent(stage=Stage.READING)
         with database.session() as db:
             passages = _passages(db, ctx, turn.workspace_id, query, found)
-        relevant = [passage for passage in passages if passage.relevant]
-        if turn.generator is not None:
-            relevant = _pack(turn.generator, relevant, turn.question, history, summary)
+        if not any(passage.relevant for passage in passages):
+            relevant = []
+        elif turn.generator is not None:  # the model judges what answers better than a threshold does
+            relevant = _pack(turn.generator, passages, turn.question, history, summary)
         else:
-            relevant = relevant[:EXTRACTIVE_QUOTES]
+            relevant = [passage for passage in passages if passage.relevant][:EXTRACTIVE_QUOTES]
         relevant = [replace(passage, n=n) for n, passage in enumerate(relevant, start=1)]
         with database.session() as db:
             given = [_citation_out(db, ctx, turn.workspace_id, passage.citation()) for passage in relevant]
@@ -459,9 +479,16 @@ def answer(database: Database, ctx: AppContext, turn: Turn) -> Iterator[Event]:
         content = "".join(pieces)
         with database.session() as db:
             message = _store(
-                db, turn=turn, history=history, summary=summary, content=content,
-                citations=_cited(content, relevant), engine=engine, spent=spent, query=query,
-            )  # fmt: skip
+                db,
+                turn=turn,
+                history=history,
+                summary=summary,
+                content=content,
+                citations=_cited(content, relevant, written=engine not in (ChatEngine.EXTRACTIVE,)),
+                engine=engine,
+                spent=spent,
+                query=query,
+            )
             billing.end_sync_charge(db, ctx=ctx, charge_id=turn.charge_id, result={"tokens": spent.total})
             settled = True
             done = DoneEvent(message=message_out(db, ctx=ctx, message=message), user_message_id=turn.user_message_id)
@@ -523,13 +550,16 @@ def _history(database: Database, ctx: AppContext, turn: Turn) -> _History:
             break
         used += cost
         kept -= 1
-    last_query = next((m.query for m in reversed(earlier) if m.role == "assistant" and m.query), None)
+    last_answer = next((m for m in reversed(earlier) if m.role == "assistant"), None)
+    last_query = last_answer.query if last_answer is not None else None
+    quotes = [str(c.get("quote") or "") for c in (last_answer.citations or [])] if last_answer is not None else []
     return _History(
         summary=summary,
         summarized_upto=upto,
         recent=earlier[kept:],
         to_fold=earlier[upto:kept],
         last_query=last_query,
+        last_quote=quotes[0] if quotes else None,
         scope=scope,
     )
 
@@ -586,8 +616,8 @@ def _standalone(generator: TextGenerator | None, question: str, history: _Histor
     if generator is not None:
         rewritten = _rewrite(generator, question, history, summary, spent)
         if rewritten:
-            return _with_terms(rewritten, question, history.last_query)
-    return _with_terms(question, question, history.last_query)
+            return rewritten
+    return _with_terms(question, history.last_query, history.last_quote)
 
 
 def _rewrite(generator: TextGenerator, question: str, history: _History, summary: str, spent: _Spent) -> str | None:
@@ -605,27 +635,29 @@ def _rewrite(generator: TextGenerator, question: str, history: _History, summary
     return line if 0 < len(line) <= QUERY_MAX_CHARS else None
 
 
-def _with_terms(query: str, question: str, last_query: str | None) -> str:
-    """`query` with the terms of the last standalone question it lacks, when `question` points back at an earlier
-    turn (a pronoun, or almost no terms of its own)."""
+def _with_terms(question: str, last_query: str | None, last_quote: str | None) -> str:
+    """The question with the terms of the last standalone question it lacks, and the names in the passage the last
+    answer cited first ("was there any concern about him?" is about the person that answer named), when it points
+    back at an earlier turn: a pronoun, or almost no terms of its own."""
     if not last_query:
-        return query
+        return question
     words = [word.lower() for word in _WORD.findall(question)]
     stop = _stopwords("en")
-    own = [word for word in words if word not in stop]
-    if not (set(words) & _ANAPHORS) and len(own) > 2:
-        return query
-    have = {_stem(word) for word in _WORD.findall(query.lower())}
+    if not (set(words) & _ANAPHORS) and len([word for word in words if word not in stop]) > 2:
+        return question
+    names = [  # capitalised where a sentence does not begin
+        match.group() for match in _WORD.finditer(last_quote or "")
+        if match.group()[:1].isupper() and (last_quote or "")[: match.start()].rstrip()[-1:] not in ("", ".", "!", "?")
+    ]  # fmt: skip
+    have = {_stem(word) for word in words}
     added: list[str] = []
-    for word in _WORD.findall(last_query):
+    for word in [*names, *_WORD.findall(last_query)]:
         stem = _stem(word.lower())
         if word.lower() in stop or word.lower() in _ANAPHORS or stem in have:
             continue
         have.add(stem)
         added.append(word)
-        if len(added) == FOLLOW_UP_TERMS:
-            break
-    return f"{query} {' '.join(added)}".strip() if added else query
+    return " ".join([question, *added[:FOLLOW_UP_TERMS]])
 
 
 @lru_cache(maxsize=16)
@@ -651,20 +683,16 @@ def _terms(text: str, language: str = "en") -> set[str]:
 
 @dataclass
 class _Transcript:
-    segments: list[dict[str, Any]]
-    names: dict[str, str]
-    position: dict[int, int] = field(default_factory=dict)
-
-    def speaker(self, segment: dict[str, Any]) -> str | None:
-        label = str(segment.get("speaker") or "").strip()
-        return (self.names.get(label) or label) if label else None
+    said: list[Said]  # segments with words, in order of time
+    position: dict[int, int]  # segment id → its place in `said`
 
 
 def _passages(db: Session, ctx: AppContext, workspace_id: str, query: str, hits: Sequence[search.Hit]) -> list[Passage]:
-    """Each hit narrowed to the segment that answers best — by the question's terms, and by the index's embeddings —
-    read with its neighbouring segments; one passage per segment, best hit first."""
+    """Each hit's segments read with one more either side, and the segment among the hit's own that answers best —
+    by the question's terms, and by the index's embeddings. Best first: retrieval ranks passages of about 20 s, this
+    ranks the single segments that answer; a hit whose segments another passage already holds is left out."""
     read: dict[tuple[str, str, int], _Transcript | None] = {}
-    candidates: list[tuple[search.Hit, _Transcript, list[dict[str, Any]]]] = []
+    candidates: list[tuple[search.Hit, _Transcript, list[Said]]] = []
     for hit in hits:
         key = (hit.job_id, hit.variant, hit.transcript_version)
         if key not in read:
@@ -672,49 +700,55 @@ def _passages(db: Session, ctx: AppContext, workspace_id: str, query: str, hits:
         transcript = read[key]
         if transcript is None:
             continue
-        segments = [transcript.segments[transcript.position[i]] for i in hit.segment_ids if i in transcript.position]
-        if segments:
-            candidates.append((hit, transcript, segments))
+        own = [transcript.said[transcript.position[i]] for i in hit.segment_ids if i in transcript.position]
+        if own:
+            candidates.append((hit, transcript, own))
     if not candidates:
         return []
     wanted = _terms(query)
-    similarity, floor = _similarities(ctx, query, [segment for _h, _t, segments in candidates for segment in segments])
-    out: list[Passage] = []
-    seen: set[tuple[str, str, int]] = set()
+    cosines, floor = _similarities(ctx, query, [said.text for _hit, _t, own in candidates for said in own])
+    standard = _standardised(cosines)
+    passages: list[Passage] = []
     offset = 0
-    for hit, transcript, segments in candidates:
-        scores = []
-        for number, segment in enumerate(segments):
-            shared = len(wanted & _terms(str(segment.get("text") or ""), hit.language)) / max(len(wanted), 1)
-            cosine = float(similarity[offset + number]) if similarity is not None else 0.0
-            scores.append((shared + cosine, shared, cosine))
-        offset += len(segments)
-        best = max(range(len(segments)), key=lambda i: scores[i][0])
-        _total, shared, cosine = scores[best]
-        cited = segments[best]
-        key = (hit.job_id, hit.variant, int(cited["id"]))
-        if key in seen:
-            continue
-        seen.add(key)
-        place = transcript.position[int(cited["id"])]
-        around = transcript.segments[max(0, place - NEIGHBOURS) : place + NEIGHBOURS + 1]
-        relevant = shared > 0 or (similarity is not None and cosine >= floor)
-        out.append(
+    for hit, transcript, own in candidates:
+        scored = []
+        for number, said in enumerate(own):
+            shared = len(wanted & _terms(said.text, hit.language)) / max(len(wanted), 1)
+            closeness = float(standard[offset + number]) if standard is not None else 0.0
+            cosine = float(cosines[offset + number]) if cosines is not None else 0.0
+            scored.append((closeness + shared, said, shared > 0 or cosine >= floor))
+        offset += len(own)
+        score, cited, relevant = max(scored, key=lambda item: item[0])
+        first, last = transcript.position[own[0].id], transcript.position[own[-1].id]
+        around = tuple(transcript.said[max(0, first - NEIGHBOURS) : last + NEIGHBOURS + 1])
+        passages.append(
             Passage(
                 n=0,
                 job_id=hit.job_id,
+                variant=hit.variant,
                 file_id=hit.file_id,
                 file_name=hit.file_name,
-                start=float(cited["start"]),
-                end=float(cited["end"]),
-                speaker=transcript.speaker(cited),
-                quote=_shortened(str(cited.get("text") or "").strip(), QUOTE_CHARS),
-                text="\n".join(_line(transcript, segment) for segment in around),
+                cited=cited,
+                around=around,
+                score=score,
                 relevant=relevant,
-                key=key,
             )
         )
-    return out
+    passages.sort(key=lambda passage: -passage.score)
+    kept: list[Passage] = []
+    for passage in passages:
+        held = {(p.job_id, p.variant, said.id) for p in kept for said in p.around}
+        if (passage.job_id, passage.variant, passage.cited.id) not in held:
+            kept.append(passage)
+    return kept
+
+
+def _standardised(cosines: np.ndarray | None) -> np.ndarray | None:
+    """Cosines as standard scores among the candidates: how much closer than the others a segment is, which is what
+    tells an answer apart when every sentence of a meeting is about equally close to a question."""
+    if cosines is None or len(cosines) < 2 or float(cosines.std()) < 1e-6:
+        return None if cosines is None else np.zeros_like(cosines)
+    return np.asarray((cosines - cosines.mean()) / cosines.std(), dtype=np.float32)
 
 
 def _read_transcript(db: Session, workspace_id: str, hit: search.Hit) -> _Transcript | None:
@@ -725,33 +759,32 @@ def _read_transcript(db: Session, workspace_id: str, hit: search.Hit) -> _Transc
         )
     except VoxhubError:
         return None
-    segments = sorted(
-        (s for s in row.data.get("segments") or [] if str(s.get("text") or "").strip() and s.get("start") is not None),
-        key=lambda s: (float(s["start"]), int(s["id"])),
-    )
-    transcript = _Transcript(segments=segments, names=dict(row.data.get("speakers") or {}))
-    transcript.position = {int(segment["id"]): place for place, segment in enumerate(segments)}
-    return transcript
+    names = dict(row.data.get("speakers") or {})
+    said = []
+    for segment in row.data.get("segments") or []:
+        text = " ".join(str(segment.get("text") or "").split())
+        if not text or segment.get("start") is None:
+            continue
+        label = str(segment.get("speaker") or "").strip()
+        speaker = (names.get(label) or label) if label else None
+        start = float(segment["start"])
+        said.append(Said(int(segment["id"]), start, float(segment.get("end") or start), speaker, text))
+    said.sort(key=lambda item: (item.start, item.id))
+    return _Transcript(said=said, position={item.id: place for place, item in enumerate(said)})
 
 
-def _similarities(ctx: AppContext, query: str, segments: list[dict[str, Any]]) -> tuple[np.ndarray | None, float]:
+def _similarities(ctx: AppContext, query: str, texts: list[str]) -> tuple[np.ndarray | None, float]:
     """Cosines of the question and each segment by the index's embedder, and the cosine that makes a segment
     relevant to the question by meaning; no cosines when it cannot embed now."""
     try:
         embedder = index.embedder(ctx)
         question = embedder.embed([query])
-        found = passage_vectors(embedder, [str(segment.get("text") or "") for segment in segments])
+        found = passage_vectors(embedder, texts)
     except EngineError as exc:
         log.warning("chat passages chosen by their words only: %s", exc.message)
         return None, 1.0
     floor = SEMANTIC_FLOOR.get(embedder.model_id, DEFAULT_SEMANTIC_FLOOR)
     return np.asarray(found @ question[0], dtype=np.float32), floor
-
-
-def _line(transcript: _Transcript, segment: dict[str, Any]) -> str:
-    speaker = transcript.speaker(segment)
-    text = " ".join(str(segment.get("text") or "").split())
-    return f"{speaker}: {text}" if speaker else text
 
 
 def _shortened(text: str, limit: int) -> str:
@@ -767,7 +800,7 @@ def _timestamp(seconds: float) -> str:
 
 def _heading(passage: Passage) -> str:
     where = passage.file_name or "a recording"
-    return f"[{passage.n}] {where}, at {_timestamp(passage.start)}"
+    return f"[{passage.n}] {where}, from {_timestamp(passage.around[0].start)} to {_timestamp(passage.around[-1].end)}"
 
 
 # ---- the prompt ----
@@ -787,7 +820,7 @@ def _prompt(question: str, passages: Sequence[Passage], history: _History, summa
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
         *_memory_messages(history, summary),
-        {"role": "user", "content": f"Passages:\n\n{given}\n\nQuestion: {question}"},
+        {"role": "user", "content": f"Passages:\n\n{given}\n\nQuestion: {question}\n\n{ANSWER_CUE}"},
     ]
 
 
@@ -847,9 +880,10 @@ def _extractive(passages: Sequence[Passage]) -> Iterator[str]:
     """The passages quoted, each cited: what an answer is without a language model."""
     yield EXTRACTIVE_INTRO
     for passage in passages:
-        who = f"{passage.speaker}, " if passage.speaker else ""
+        said = passage.cited
+        who = f"{said.speaker}, " if said.speaker else ""
         where = passage.file_name or "a recording"
-        yield f"\n\n“{passage.quote}” ({who}{where}, at {_timestamp(passage.start)}) [{passage.n}]"
+        yield f"\n\n“{_shortened(said.text, QUOTE_CHARS)}” ({who}{where}, at {_timestamp(said.start)}) [{passage.n}]"
 
 
 # ---- citations ----
@@ -903,13 +937,38 @@ def _clean_markers(text: str) -> str:
     return _MARKER.sub(lambda match: "", text).strip()
 
 
-def _cited(content: str, passages: Sequence[Passage]) -> list[dict[str, Any]]:
-    """The passages the answer cites, in the order it first cites them, with their numbers."""
+def _cited(content: str, passages: Sequence[Passage], *, written: bool) -> list[dict[str, Any]]:
+    """The passages the answer cites, in the order it first cites them, with their numbers. A written answer's
+    citation points at the segment of its passage that the sentences citing it take their words from (the passage
+    is a few segments long; the model read them all), else at the passage's best segment."""
     by_number = {passage.n: passage for passage in passages}
     numbers: list[int] = []
     for match in _MARKER.finditer(content):
         numbers += [int(n) for n in re.findall(r"\d+", match.group("numbers")) if int(n) in by_number]
-    return [by_number[n].citation() for n in dict.fromkeys(numbers)]
+    cited = []
+    for n in dict.fromkeys(numbers):
+        passage = by_number[n]
+        cited.append(passage.citation(_source(content, passage) if written else None))
+    return cited
+
+
+_SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?](?!\d)|\n|$)")
+
+
+def _source(content: str, passage: Passage) -> Said:
+    """The segment of `passage` sharing most terms with the sentence that cites it (or, where that sentence names
+    nothing the passage says, the sentence before: "… 43 minutes. This is in [1]."); its best segment otherwise."""
+    marker = re.compile(rf"\[{passage.n}\]")
+    sentences = [sentence for sentence in _SENTENCE.findall(content) if sentence.strip()]
+    for place, sentence in enumerate(sentences):
+        if not marker.search(sentence):
+            continue
+        for text in (sentence, sentences[place - 1] if place else ""):
+            words = _terms(_clean_markers(text))
+            best = max(passage.around, key=lambda said: (len(words & _terms(said.text)), said is passage.cited))
+            if words & _terms(best.text):
+                return best
+    return passage.cited
 
 
 def _store(
