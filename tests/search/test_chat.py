@@ -41,6 +41,7 @@ from voxhub.config import Settings
 from voxhub.engines.llm import ModelUnavailable, model_file
 from voxhub.insights.models import Insights
 from voxhub.jobs.models import Job, JobStatus
+from voxhub.search.chat import MarkerFilter
 
 PLATFORM, HIRING = 1, 3  # the corpus's platform stand-up and hiring committee
 KEPT_SEGMENTS = 34  # the first four to five minutes of each: every question below is answered in them
@@ -602,3 +603,23 @@ def test_the_local_model_answers_citing_passages_that_were_retrieved(
         assert (citation["job_id"], citation["file_id"]) == (passage["job_id"], passage["file_id"])
     assert set(markers(message["content"])) == {c["n"] for c in message["citations"]}
     assert cites_gold(library, question, message["citations"]), message
+
+
+# ---- markers, however the model's pieces fall ----
+
+
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        ("It lasted 43 minutes [1].", "It lasted 43 minutes [1]."),
+        ("Kofi fixes it [2, 9] and Lena helps [3].", "Kofi fixes it [2] and Lena helps [3]."),
+        ("Nobody knows [7]. Really [passage 1]", "Nobody knows. Really [1]"),
+        ("  Lists [1][2] and [a note] stay [ 3 ;1 ]\n", "Lists [1][2] and [a note] stay [3][1]"),
+        ("An array[0] is not a citation [0].", "An array is not a citation."),
+    ],
+)
+def test_markers_naming_no_passage_are_removed_wherever_the_stream_splits_them(written: str, kept: str) -> None:
+    for size in (1, 2, 3, 5, len(written)):
+        markers_ = MarkerFilter(3)
+        pieces = [markers_.feed(written[at : at + size]) for at in range(0, len(written), size)]
+        assert "".join([*pieces, markers_.finish()]) == kept, size
