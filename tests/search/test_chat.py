@@ -576,7 +576,7 @@ def local_client(chat_settings: Settings, library: Library, database_url: str) -
     update = {
         "llm_engine": "local",
         "llm_model": str(path),
-        "llm_context_tokens": 1536,
+        "llm_context_tokens": 1024,
         "data_dir": models.parent / "local",
     }
     settings = chat_settings.model_copy(update=update)

@@ -2,9 +2,9 @@
 turn by turn — the question made standalone, the recordings searched, the best passages read around their cited
 segment, and an answer written by the language model citing them as [n] (or, without one, the passages quoted).
 
-A question is stored and paid for before anything is searched (`ask`), each in a short transaction of its own; the
-answer (`answer`) is made outside any transaction, which only the stored answer and its charge open at the end, so
-a minute of generation holds no lock and no connection."""
+A question is stored and held for before anything is searched (`ask`), each in a short transaction of its own; the
+answer (`answer`) is made outside them, in short sessions that read, and one at the end that stores the answer and
+settles its charge: a minute of generation holds no lock."""
 
 from __future__ import annotations
 
@@ -29,13 +29,12 @@ from voxhub.db import Database
 from voxhub.engines import llm
 from voxhub.engines.base import EngineError
 from voxhub.engines.embed import passage_vectors
-from voxhub.engines.llm import Generation, TextGenerator
+from voxhub.engines.llm import TEMPLATE_TOKENS, TOKENS_PER_MESSAGE, Generation, TextGenerator, engine_failure
 from voxhub.errors import NotFound, TooManyRequests, Unprocessable, VoxhubError, field_errors
 from voxhub.files import service as files
 from voxhub.insights.models import Insights
 from voxhub.insights.schemas import InsightsDocument, InsightsEngine
 from voxhub.jobs import service as jobs
-from voxhub.openai_compat.chat import TEMPLATE_TOKENS, TOKENS_PER_MESSAGE, engine_failure
 from voxhub.pagination import paginate_by
 from voxhub.pipelines.speech import remote_for
 from voxhub.search import index
@@ -71,7 +70,7 @@ PASSAGES = 6  # the most the model reads
 EXTRACTIVE_QUOTES = 3  # the most an answer without a model quotes
 NEIGHBOURS = 1  # segments read either side of the cited one
 QUOTE_CHARS = 400
-ANSWER_TOKENS = 512
+ANSWER_TOKENS = 512  # at most; a quarter of a smaller window
 MEMORY_SHARE = 8  # the recent turns get a window's 1/8
 SUMMARY_TOKENS = 200
 REWRITE_TOKENS = 64
@@ -570,7 +569,7 @@ def _window(generator: TextGenerator | None, ctx: AppContext) -> int:
 
 def _count_tokens(generator: TextGenerator | None, text: str) -> int:
     if generator is None:
-        return max(1, len(text) // 4)  # about four characters a token: only the memory's share is counted so
+        return max(1, len(text) // 4)  # about four characters a token: without a model, nothing is read by the token
     return generator.count_tokens(text)
 
 
@@ -831,7 +830,7 @@ def _pack(
     answer's room."""
     fixed = _prompt(question, [], history, summary)
     used = TEMPLATE_TOKENS + sum(generator.count_tokens(m["content"]) + TOKENS_PER_MESSAGE for m in fixed)
-    room = generator.context_tokens - ANSWER_TOKENS - used
+    room = generator.context_tokens - _answer_tokens(generator) - used
     packed: list[Passage] = []
     for passage in passages[:PASSAGES]:
         cost = generator.count_tokens(f"{_heading(passage)}\n{passage.text}\n\n") + 4
@@ -840,6 +839,10 @@ def _pack(
         room -= cost
         packed.append(passage)
     return packed
+
+
+def _answer_tokens(generator: TextGenerator) -> int:
+    return min(ANSWER_TOKENS, generator.context_tokens // 4)
 
 
 def _written(
@@ -853,7 +856,7 @@ def _written(
     """The model's answer in pieces, its markers kept only where they name a passage given. Closed early, it stops
     the generation and counts the prompt and the pieces made so far."""
     messages = _prompt(question, passages, history, summary)
-    stream = generator.stream(messages, max_tokens=ANSWER_TOKENS, temperature=0.2)
+    stream = generator.stream(messages, max_tokens=_answer_tokens(generator), temperature=0)  # facts, not style
     markers = MarkerFilter(len(passages))
     made = 0
     try:

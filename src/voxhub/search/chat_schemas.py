@@ -107,7 +107,10 @@ class StatusEvent(BaseModel):
 
 
 class CitationsEvent(BaseModel):
-    citations: list[CitationOut] = Field(description="The passages given to the model, numbered.")
+    citations: list[CitationOut] = Field(
+        description="The passages given to the model, numbered, each at the segment that answers best by the "
+        "question's words and meaning; the model reads the segments around it too."
+    )
 
 
 class DeltaEvent(BaseModel):
@@ -115,5 +118,8 @@ class DeltaEvent(BaseModel):
 
 
 class DoneEvent(BaseModel):
-    message: MessageOut = Field(description="The stored answer, as GET …/conversations/{id} shows it.")
+    message: MessageOut = Field(
+        description="The stored answer, as GET …/conversations/{id} shows it: the passages it cites keep their "
+        "numbers, each at the segment the sentence citing it takes its words from."
+    )
     user_message_id: str
