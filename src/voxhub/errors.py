@@ -95,6 +95,18 @@ class TooManyRequests(VoxhubError):
         super().__init__(message, **kwargs)
 
 
+class EngineFailed(VoxhubError):
+    status_code = 500
+    code = "engine_error"
+    message = "The speech engine failed."
+
+
+class EngineBusy(VoxhubError):
+    status_code = 503
+    code = "engine_unavailable"
+    message = "The speech engine is not available right now; try again."
+
+
 def field_errors(*fields: tuple[str, str]) -> dict[str, Any]:
     """`details` naming the offending fields, `(field, message)` each, in the shape validation errors have."""
     return {"fields": [{"field": field, "message": message} for field, message in fields]}

@@ -26,6 +26,7 @@ from voxhub.config import Settings
 from voxhub.engines.base import EngineError, ModelUnavailable
 from voxhub.engines.cache import ModelCache
 from voxhub.engines.remote import RemoteConfig, _call, _error_message
+from voxhub.errors import BadRequest, EngineBusy, EngineFailed, VoxhubError
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,24 @@ class TextStream:
 
     def close(self) -> None:
         self._source.close()
+
+
+# What a chat template adds around the messages, in tokens: an estimate for budgets made before the model is asked.
+TOKENS_PER_MESSAGE = 8
+TEMPLATE_TOKENS = 64
+
+# Engine failures that are the request's fault; the others are the server's.
+_BAD_REQUEST = frozenset({"context_length_exceeded", "invalid_request", "invalid_json"})
+
+
+def engine_failure(exc: EngineError) -> VoxhubError:
+    """An engine's failure as the caller should see it: its request's fault (400), a passing trouble (503), or
+    ours (500)."""
+    if exc.code in _BAD_REQUEST:
+        return BadRequest(exc.message, code=exc.code, details={"param": "messages"})
+    if exc.transient or exc.code == "model_unavailable":
+        return EngineBusy(exc.message, code=exc.code)
+    return EngineFailed(exc.message, code=exc.code)
 
 
 def generate_json(

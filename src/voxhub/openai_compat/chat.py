@@ -21,8 +21,17 @@ from voxhub.billing import service as billing
 from voxhub.context import AppContext
 from voxhub.db import Database
 from voxhub.engines.base import EngineError
-from voxhub.engines.llm import Generation, TextGenerator, TextStream, local_model_id, local_models
-from voxhub.errors import BadRequest, NotFound, VoxhubError
+from voxhub.engines.llm import (
+    TEMPLATE_TOKENS,
+    TOKENS_PER_MESSAGE,
+    Generation,
+    TextGenerator,
+    TextStream,
+    engine_failure,
+    local_model_id,
+    local_models,
+)
+from voxhub.errors import NotFound
 from voxhub.openai_compat.schemas import (
     ChatChoice,
     ChatCompletionIn,
@@ -31,19 +40,14 @@ from voxhub.openai_compat.schemas import (
     ResponseFormat,
     Usage,
 )
-from voxhub.openai_compat.service import EngineBusy, EngineFailed, held
+from voxhub.openai_compat.service import held
 from voxhub.pipelines.speech import remote_for
 from voxhub.workspaces.service import WorkspaceAccess
 
 DEFAULT_MAX_TOKENS = 1024  # when the request names none: OpenAI's "up to the window" would hold a window's price
 # What a chat template adds, counted into what a call holds: markers around each message, and a default system
 # prompt some models' templates insert (Qwen's is about 20 tokens). A hold too small would leave tokens unpaid.
-TOKENS_PER_MESSAGE = 8
-TEMPLATE_TOKENS = 64
 CHAT_JOB_TYPE = "chat"  # its price in the billing catalog
-
-# Engine failures that are the request's fault; the others are the server's.
-_BAD_REQUEST = frozenset({"context_length_exceeded", "invalid_request", "invalid_json"})
 
 
 def chat_generator(db: Session, ctx: AppContext, *, workspace_id: str, model: str) -> TextGenerator:
@@ -108,16 +112,6 @@ def tokens_to_hold(generator: TextGenerator, request: ChatRequest) -> tuple[int,
     if generator.engine == "local":  # a remote model's window is its own; the local one's is known
         completion = max(1, min(completion, generator.context_tokens - prompt))
     return prompt, completion
-
-
-def engine_failure(exc: EngineError) -> VoxhubError:
-    """An engine's failure as the caller should see it: its request's fault (400), a passing trouble (503), or
-    ours (500)."""
-    if exc.code in _BAD_REQUEST:
-        return BadRequest(exc.message, code=exc.code, details={"param": "messages"})
-    if exc.transient or exc.code == "model_unavailable":
-        return EngineBusy(exc.message, code=exc.code)
-    return EngineFailed(exc.message, code=exc.code)
 
 
 def _generate(generator: TextGenerator, request: ChatRequest) -> Generation:

@@ -26,7 +26,7 @@ from voxhub.engines.embed import OPENAI_EMBED_ALIASES
 from voxhub.engines.llm import local_models
 from voxhub.engines.remote import RemoteConfig, language_name
 from voxhub.engines.textnorm import estimate_seconds
-from voxhub.errors import BadRequest, NotFound, Unprocessable, VoxhubError
+from voxhub.errors import BadRequest, EngineBusy, EngineFailed, NotFound, Unprocessable, VoxhubError
 from voxhub.jobs.registry import PipelineError
 from voxhub.media import convert as ffmpeg
 from voxhub.media.probe import MediaInfo, MediaRejected, ToolMissing, probe
@@ -53,18 +53,6 @@ class TooLongForSync(VoxhubError):
     status_code = 413
     code = "audio_too_long"
     message = "The audio is too long for a synchronous call; use the jobs API."
-
-
-class EngineFailed(VoxhubError):
-    status_code = 500
-    code = "engine_error"
-    message = "The speech engine failed."
-
-
-class EngineBusy(VoxhubError):
-    status_code = 503
-    code = "engine_unavailable"
-    message = "The speech engine is not available right now; try again."
 
 
 # ---- models ----
