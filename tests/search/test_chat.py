@@ -43,6 +43,10 @@ from voxhub.insights.models import Insights
 from voxhub.jobs.models import Job, JobStatus
 from voxhub.search.chat import MarkerFilter
 
+# The module's tests share one app and one indexed corpus (module fixtures): under pytest-xdist (`--dist loadgroup`)
+# they run together on one worker, where no other module's table cleanup can empty them midway.
+pytestmark = pytest.mark.xdist_group("chat-corpus")
+
 PLATFORM, HIRING = 1, 3  # the corpus's platform stand-up and hiring committee
 KEPT_SEGMENTS = 34  # the first four to five minutes of each: every question below is answered in them
 START_TOLERANCE_S = 1.0

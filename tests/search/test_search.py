@@ -28,6 +28,10 @@ from tests.search.corpus import Question, make_corpus
 from tests.storage.stores import call_link
 from voxhub.search.models import SearchChunk, SearchSource
 
+# The module's tests share one app and one indexed corpus (module fixtures): under pytest-xdist (`--dist loadgroup`)
+# they run together on one worker, where no other module's table cleanup can empty them midway.
+pytestmark = pytest.mark.xdist_group("search-corpus")
+
 MODES = ("lexical", "semantic", "hybrid")
 KINDS = ("exact", "paraphrase")
 TOP = 5
