@@ -234,6 +234,7 @@ def stack_on(name: str, workdir: Path) -> Iterator[Stack]:
             secret_key="bench-search-secret-key-" + "k" * 32,
             billing_catalog=bench_catalog(workdir / "billing.toml"),
             run_periodic_tasks=False,  # the bench indexes when it chooses to
+            access_token_ttl_s=24 * 3600,  # a full run outlasts the default quarter of an hour
             password_hash_time_cost=1,
             password_hash_memory_kib=1024,
             password_hash_parallelism=1,
