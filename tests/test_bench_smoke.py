@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_every_benchmark_is_listed() -> None:
-    listed = {"api.py", "jobs.py", "upload.py", "billing.py", "asr.py", "tts.py", "diarize.py", "podcast.py"}
+    listed = {"api.py", "jobs.py", "upload.py", "billing.py", "asr.py", "tts.py", "diarize.py", "podcast.py", "load.py"}
     assert listed <= set(BENCHMARKS)
 
 
