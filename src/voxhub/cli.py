@@ -404,3 +404,62 @@ def show_billing(workspace_id: str) -> None:
         included = "unlimited" if allowance["included"] is None else allowance["included"]
         typer.echo(f"  {meter:15} used {allowance['used']} of {included}")
     typer.echo(f"credits: balance {summary['balance']}, held {summary['held']}, available {summary['available']}")
+
+
+# ---- backups ----
+
+
+@admin.command("backup")
+def backup_command(
+    destination: Annotated[Path, typer.Argument(help="A new (or empty) directory to write the backup into.")],
+) -> None:
+    """Back up the database (pg_dump, or SQLite's online backup) and every stored file, with sha256s and a manifest.
+
+    On PostgreSQL, run it with the URL of the tables' owner or a superuser (the one `voxhub migrate` uses), with
+    pg_dump of the server's major version on PATH.
+    """
+    from voxhub import backup
+
+    settings = _settings()
+    try:
+        manifest = backup.backup(settings, destination, progress=lambda line: typer.echo(line, err=True))
+    except backup.BackupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    typer.echo(f"Backed up into {destination}: {backup.describe(manifest)}.")
+
+
+@admin.command("restore")
+def restore_command(
+    source: Annotated[Path, typer.Argument(help="A directory written by `voxhub admin backup`.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace whatever the database and the store hold (it is deleted).")
+    ] = False,
+    older_schema: Annotated[
+        bool,
+        typer.Option("--older-schema", help="Restore a backup of an older schema as it is; run `voxhub migrate` next."),
+    ] = False,
+) -> None:
+    """Restore a backup into an empty database and store (VOXHUB_DATABASE_URL, VOXHUB_STORAGE_URL).
+
+    Every checksum is verified before anything is written, and the data is read back afterwards. Nothing is
+    migrated: the backup's schema revision must be this voxhub's (or --older-schema).
+    """
+    from voxhub import backup
+    from voxhub.db import head_revision
+
+    settings = _settings()
+    try:
+        report = backup.restore(
+            settings,
+            source,
+            force=force,
+            older_schema=older_schema,
+            progress=lambda line: typer.echo(line, err=True),
+        )
+    except backup.BackupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    typer.echo(f"Restored {backup.describe(report.manifest)}.")
+    if report.manifest.database.revision != head_revision():
+        typer.echo("The schema is older than this voxhub's: run `voxhub migrate` before starting it.")

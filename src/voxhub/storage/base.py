@@ -62,6 +62,10 @@ class BlobStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def iter_keys(self) -> Iterator[str]:
+        """Every object's key, in no promised order (unfinished uploads are not objects yet)."""
+        ...
+
     def size(self, key: str) -> int: ...
 
     def local_path(self, key: str) -> Path | None:

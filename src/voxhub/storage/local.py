@@ -143,6 +143,13 @@ class LocalBlobStore:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def iter_keys(self) -> Iterator[str]:
+        for path in self.objects.rglob("*"):
+            relative = path.relative_to(self.objects)
+            # A name starting with a dot is a write in progress (_write_atomically), never a key.
+            if path.is_file() and not any(part.startswith(".") for part in relative.parts):
+                yield relative.as_posix()
+
     def size(self, key: str) -> int:
         try:
             return self._path(key).stat().st_size

@@ -105,6 +105,16 @@ class S3BlobStore:
             return False
         return True
 
+    def iter_keys(self) -> Iterator[str]:
+        start = f"{self.prefix}/" if self.prefix else ""
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=start):
+                for item in page.get("Contents", []):
+                    yield str(item["Key"])[len(start) :]
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"S3 list_objects_v2 failed: {exc}") from exc
+
     def size(self, key: str) -> int:
         return int(self._call("head_object", Key=self._key(key))["ContentLength"])
 
