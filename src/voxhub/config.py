@@ -51,7 +51,12 @@ class Settings(BaseSettings):
     login_max_failures_per_ip: int = Field(default=20, description="Failed logins per IP before lockout.")
     login_window_s: int = Field(default=900, description="Window over which failed logins are counted, seconds.")
     trust_proxy_headers: bool = Field(
-        default=False, description="Take the client IP from X-Forwarded-For (only behind a trusted proxy)."
+        default=False,
+        description="Take the client IP from X-Forwarded-For and the scheme from X-Forwarded-Proto "
+        "(only behind a trusted proxy).",
+    )
+    hsts_max_age_s: int = Field(
+        default=31536000, ge=0, description="Strict-Transport-Security max-age sent over HTTPS, seconds; 0 sends none."
     )
     cors_origins: str = Field(default="", description="Comma-separated origins allowed by CORS; empty disables CORS.")
     max_request_body_kb: int = Field(
