@@ -84,6 +84,9 @@ class Settings(BaseSettings):
         default=None, description="Job worker threads inside `voxhub serve`; default CPU count."
     )
     job_stale_after_s: int = Field(default=60, description="A running job silent this long is requeued, seconds.")
+    job_resend_after_s: int = Field(
+        default=300, gt=0, description="A job queued and due this long is sent to the queue again, seconds."
+    )
     job_max_attempts: int = Field(default=3, description="Attempts per job for transient failures.")
     job_timeouts: dict[str, int] = Field(
         default_factory=dict, description='Per-type timeouts in seconds as JSON, e.g. {"media.convert": 1800}.'

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
@@ -93,6 +94,29 @@ class TooManyRequests(VoxhubError):
         kwargs.setdefault("headers", {"Retry-After": str(max(1, retry_after_s))})
         kwargs.setdefault("details", {"retry_after_s": max(1, retry_after_s)})
         super().__init__(message, **kwargs)
+
+
+class ServiceUnavailable(VoxhubError):
+    """Something voxhub depends on (the database, the blob store) cannot be reached: nothing was done, try again."""
+
+    status_code = 503
+    code = "service_unavailable"
+    message = "A service voxhub depends on is not reachable right now; try again shortly."
+    retry_after_s = 5
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"Retry-After": str(self.retry_after_s)})
+        super().__init__(message, **kwargs)
+
+
+# The database could not be reached or dropped the connection: PostgreSQL restarting, a network cut. The pool's
+# pre-ping replaces dead connections on the next checkout, so the request after it is back succeeds.
+DATABASE_UNREACHABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError, sa_exc.TimeoutError)
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """Whether `exc` says the database is unreachable (rather than that a statement was wrong)."""
+    return isinstance(exc, DATABASE_UNREACHABLE) or bool(getattr(exc, "connection_invalidated", False))
 
 
 class EngineFailed(VoxhubError):
@@ -274,6 +298,16 @@ def install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc.detail, str) and exc.status_code not in (404, 405):
             message = exc.detail
         return _respond(request, exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+        if not is_database_outage(exc):
+            return await _unexpected(request, exc)
+        log.warning("database unreachable during %s %s: %s", request.method, request.url.path, exc)
+        unavailable = ServiceUnavailable("The database is not reachable right now; try again shortly.")
+        return _respond(request, 503, unavailable.code, unavailable.message, headers=unavailable.headers)
+
+    for database_error in (sa_exc.DBAPIError, sa_exc.DisconnectionError, sa_exc.TimeoutError):
+        app.add_exception_handler(database_error, _database_error)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

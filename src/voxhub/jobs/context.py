@@ -23,6 +23,9 @@ from voxhub.media.probe import MediaInfo
 
 PROGRESS_EVERY_S = 0.5  # at most two progress writes a second per job
 CANCEL_CHECK_EVERY_S = 0.5
+# A disk with less room than this left is full for a job's purposes: no media file of note fits in it.
+DISK_FULL_BELOW_BYTES = 1024 * 1024
+DISK_FULL_MESSAGE = "The worker's disk is full; the job's files were removed. It runs again where there is room."
 
 
 class _EventHandler(logging.Handler):
@@ -200,9 +203,12 @@ class JobContext:
         )  # fmt: skip
         try:
             with self.database.session() as db:
+                # Locked, and still this worker's running job: a job settled meanwhile (canceled, timed out while its
+                # pipeline hung, taken over) gets no output from this attempt.
+                job = db.scalar(select(Job).where(Job.id == self.job_id).with_for_update())
+                if job is None or job.status != JobStatus.RUNNING.value or job.worker_id != self.worker_id:
+                    raise JobCanceled()
                 file = files.record_output(db, stored=stored, job_id=self.job_id)
-                job = db.get(Job, self.job_id)
-                assert job is not None
                 job.outputs = [*job.outputs, file.id]
                 db.expunge(file)
         except BaseException:
@@ -210,6 +216,13 @@ class JobContext:
             raise
         self.outputs.append(file.id)
         return file
+
+    def disk_full(self) -> bool:
+        """Whether the disk holding this job's scratch dir is full (or as good as): a failed job's likely cause."""
+        try:
+            return shutil.disk_usage(self.scratch).free < DISK_FULL_BELOW_BYTES
+        except OSError:
+            return False
 
     def close(self) -> None:
         self.logger.removeHandler(self._handler)

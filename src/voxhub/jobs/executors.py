@@ -22,6 +22,8 @@ log = logging.getLogger("voxhub.jobs")
 
 POLL_S = 1.0
 RUN_JOB_TASK = "voxhub.run_job"
+# A broker that is down is given about a second, not Celery's default of several: a request waits on it.
+SEND_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.25, "interval_max": 0.5}
 
 
 class Executor(Protocol):
@@ -121,7 +123,14 @@ class CeleryExecutor:
         self.celery = celery or make_celery(settings)
 
     def enqueue(self, job_id: str, queue: str, *, delay_s: float = 0) -> None:
-        self.celery.send_task(RUN_JOB_TASK, args=[job_id], queue=queue, countdown=delay_s or None)
+        """Send the job id; when the broker cannot take it, log and go on: the job's row is committed and queued,
+        and `resend_queued` sends it again. A request that accepted a job must not fail because Redis is down."""
+        try:
+            self.celery.send_task(
+                RUN_JOB_TASK, args=[job_id], queue=queue, countdown=delay_s or None, retry_policy=SEND_RETRY
+            )
+        except Exception:
+            log.warning("could not send job %s to queue %s; it will be sent again", job_id, queue, exc_info=True)
 
     def start(self) -> None:
         pass

@@ -15,9 +15,11 @@ from pathlib import Path
 from voxhub.audit.service import Actor
 from voxhub.context import AppContext
 from voxhub.db import Database
+from voxhub.errors import is_database_outage
 from voxhub.files import service as files
 from voxhub.jobs import service
-from voxhub.jobs.context import JobContext
+from voxhub.jobs.context import DISK_FULL_MESSAGE, JobContext
+from voxhub.jobs.deadline import run_within_deadline
 from voxhub.jobs.metrics import observe_finished, observe_started
 from voxhub.jobs.models import Job, JobStatus
 from voxhub.jobs.registry import JobCanceled, JobTimedOut, PipelineError, WorkerStopping, registered
@@ -103,7 +105,7 @@ def run_job(
                 raise PipelineError("unknown_job_type", f"This worker does not know job type {job.type!r}.")
             job_input = kind.input_model.model_validate(job.input)
             params = kind.params_model.model_validate(job.params)
-            result = kind.run(context, job_input, params)
+            result = run_within_deadline(context, lambda: kind.run(context, job_input, params))
             context.stopping = None  # the work is done: a shutdown now must not throw it away
             context.check_canceled(force=True)
         outcome = Outcome(Ending.SUCCEEDED)
@@ -118,16 +120,49 @@ def run_job(
     except StorageError as error:
         outcome = Outcome.failed("storage_unavailable", str(error), transient=True)
     except Exception as error:  # a bug or an unexpected condition: logged, retried like a transient failure
-        log.exception("job %s (%s) crashed", job_id, job.type)
-        outcome = Outcome.failed("internal_error", f"Unexpected error: {type(error).__name__}", transient=True)
+        if is_database_outage(error):
+            outcome = Outcome.failed("database_unavailable", "The database was not reachable.", transient=True)
+        else:
+            log.exception("job %s (%s) crashed", job_id, job.type)
+            outcome = Outcome.failed("internal_error", f"Unexpected error: {type(error).__name__}", transient=True)
     finally:
+        disk_full = context.disk_full()  # looked at before the scratch dir goes, which frees what it held
         context.close()
+    if outcome.ending is Ending.FAILED and disk_full:
+        # Whatever the failure looked like to the pipeline (an ffmpeg error, an OSError), this was its cause.
+        outcome = Outcome.failed("worker_disk_full", DISK_FULL_MESSAGE, transient=True)
     return _settle(
         database, ctx, job, worker_id, outcome, locals().get("result"), context.outputs, time.monotonic() - started
     )
 
 
 def _settle(
+    database: Database,
+    ctx: AppContext,
+    job: Job,
+    worker_id: str,
+    outcome: Outcome,
+    result: object,
+    written: list[str],
+    elapsed: float,
+) -> str | None:
+    """Record how the run ended. While the database is unreachable (restarting) the worker keeps trying, for as long
+    as the reaper would wait before it takes the job over: the outcome is known, and rerunning the job would be
+    waste. Past that, the job is left running, and the reaper requeues it."""
+    give_up_at = time.monotonic() + ctx.settings.job_stale_after_s
+    pause = 0.25
+    while True:
+        try:
+            return _settle_once(database, ctx, job, worker_id, outcome, result, written, elapsed)
+        except Exception as error:
+            if not is_database_outage(error) or time.monotonic() > give_up_at:
+                raise
+            log.warning("could not settle job %s: the database is not reachable; trying again", job.id)
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+
+def _settle_once(
     database: Database,
     ctx: AppContext,
     job: Job,

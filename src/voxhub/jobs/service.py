@@ -676,6 +676,31 @@ def reap_stale(db: Session, *, ctx: AppContext, now: datetime | None = None) -> 
     return count
 
 
+def resend_queued(db: Session, *, ctx: AppContext, now: datetime | None = None) -> int:
+    """Send again the ids of jobs queued and due for longer than `job_resend_after_s`: the row is the truth, and a
+    queue that lost its messages (Redis restarted without persistence, an enqueue that failed while it was down)
+    must not lose the jobs. A job delivered twice still runs once (`claim`); each is sent at most once per period."""
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=ctx.settings.job_resend_after_s)
+    forgotten = list(
+        db.scalars(
+            select(Job).where(Job.status == JobStatus.QUEUED.value, Job.run_after < cutoff, Job.deleted_at.is_(None))
+        )
+    )
+    count = 0
+    for job in forgotten:
+        # run_after moves to now (the job stays due), so the next sweep waits a full period before sending it again.
+        if affected(
+            db,
+            update(Job)
+            .where(Job.id == job.id, Job.status == JobStatus.QUEUED.value, Job.run_after == job.run_after)
+            .values(run_after=now),
+        ):
+            _enqueue_after_commit(db, ctx, job)
+            count += 1
+    return count
+
+
 def requeue_running_on_start(db: Session, *, ctx: AppContext) -> int:
     """Local mode after a restart: jobs this single process was running are requeued at once."""
     now = utcnow()

@@ -6,7 +6,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
+
+from voxhub.errors import ServiceUnavailable
 
 # Keys are built by voxhub (ws/{workspace_id}/files/{file_id}), never from user input; this shape is enforced.
 _KEY_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
@@ -14,12 +16,29 @@ _KEY_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]
 COPY_CHUNK = 1024 * 1024
 
 
-class StorageError(Exception):
-    """The store failed in a way that may pass (network, server); callers may retry."""
+class StorageError(ServiceUnavailable):
+    """The store failed in a way that may pass (network, server); callers may retry. A request it ends is answered
+    503 `storage_unavailable` with Retry-After, and its transaction is rolled back (no file row without its bytes)."""
+
+    code = "storage_unavailable"
+    message = "The file store is not reachable right now; try again shortly."
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        # The client reads the class's message; what the store said (endpoints, keys) stays in logs and str(exc).
+        super().__init__(None, **kwargs)
+        self.args = (detail or self.message,)
 
 
 class BlobNotFound(StorageError):
-    pass
+    """No object under this key (a file row whose bytes are gone, an upload already finished or aborted)."""
+
+    status_code = 404
+    code = "blob_not_found"
+    message = "The file's bytes are not in the store."
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {})
+        super().__init__(detail, **kwargs)
 
 
 def check_key(key: str) -> str:
