@@ -28,7 +28,7 @@ from tests.storage.stores import S3Server, running_s3_server
 from voxhub.app import create_app
 from voxhub.audit.service import Actor
 from voxhub.config import Settings
-from voxhub.db import Base, Database, make_engine, migrate
+from voxhub.db import Base, Database, grant_app_role, make_engine, migrate
 
 # Shared fixtures live in these modules; a test package overrides one by defining it again in its conftest.
 pytest_plugins = ["tests.fixtures.media", "tests.fixtures.servers", "tests.fixtures.workers"]
@@ -149,6 +149,26 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield url
 
 
+@pytest.fixture(scope="session")
+def app_database_url(database_url: str) -> str:
+    """The URL the app under test connects with. On PostgreSQL, a role that owns nothing and is no superuser, as in
+    production: the tables' row-level security holds for it, so the whole suite runs behind the tenant wall."""
+    if not database_url.startswith("postgresql"):
+        return database_url
+    server = make_url(database_url)
+    role = f"voxhub_app_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        exists = connection.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :role"), {"role": role}).first()
+        if not exists:
+            connection.execute(text(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS'))
+    admin.dispose()
+    owner = make_engine(database_url)
+    grant_app_role(owner, role)
+    owner.dispose()
+    return server.set(username=role).render_as_string(hide_password=False)
+
+
 def _empty_all_tables(url: str) -> None:
     engine = make_engine(url)
     tables = [table.name for table in Base.metadata.sorted_tables]
@@ -172,13 +192,15 @@ def billing_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, smtp_server: tuple[_Collector, int], billing_catalog: Path) -> Settings:
+def settings(
+    tmp_path: Path, app_database_url: str, smtp_server: tuple[_Collector, int], billing_catalog: Path
+) -> Settings:
     _collector, port = smtp_server
     return Settings(
         billing_catalog=billing_catalog,
         _env_file=None,  # type: ignore[call-arg]
         data_dir=tmp_path / "var",
-        database_url=database_url,
+        database_url=app_database_url,
         smtp_url=f"smtp://127.0.0.1:{port}",
         public_url="http://voxhub.test",
         secret_key="test-secret-key-" + "x" * 32,

@@ -15,7 +15,7 @@ import typer
 
 from voxhub import speech_cli
 from voxhub.config import PREVIOUS_SECRET_KEYS_FILE, SECRET_KEY_FILE, Settings
-from voxhub.db import Database, migrate, schema_state
+from voxhub.db import Database, grant_app_role, migrate, schema_state, wall_bypassed
 from voxhub.jobs.registry import QUEUES
 from voxhub.observability import configure_logging
 
@@ -45,6 +45,13 @@ def prepare_database(settings: Settings) -> None:
     try:
         state = schema_state(database.engine)
         if state == "current":
+            if wall_bypassed(database.engine):
+                typer.echo(
+                    "warning: voxhub connects to PostgreSQL as a superuser (or a role with BYPASSRLS), so the "
+                    "row-level security under each workspace does not apply. Run it as a role of its own: "
+                    "`voxhub migrate --app-role NAME`, then use NAME in VOXHUB_DATABASE_URL.",
+                    err=True,
+                )
             return
         if settings.is_sqlite:
             typer.echo(f"Migrating the SQLite database at {database.engine.url.database} …", err=True)
@@ -138,13 +145,27 @@ def beat() -> None:
 
 
 @app.command("migrate")
-def migrate_command() -> None:
+def migrate_command(
+    app_role: Annotated[
+        str | None,
+        typer.Option(
+            help="PostgreSQL: also let this role (one that owns nothing and is no superuser) use the tables; "
+            "run voxhub as it, so row-level security holds."
+        ),
+    ] = None,
+) -> None:
     """Bring the database schema up to date."""
     settings = _settings()
     database = Database(settings)
     try:
         migrate(database.engine)
         typer.echo(f"Database at {database.engine.url.render_as_string(hide_password=True)} is up to date.")
+        if app_role:
+            if database.is_sqlite:
+                typer.echo("error: --app-role is for PostgreSQL; SQLite has no roles.", err=True)
+                raise typer.Exit(code=2)
+            grant_app_role(database.engine, app_role)
+            typer.echo(f"The role {app_role} may read and write voxhub's tables, behind row-level security.")
     finally:
         database.dispose()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -12,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event, inspect
+from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, CursorResult, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -123,6 +124,86 @@ def finish(db: Session, error: BaseException | None) -> None:
         db.close()  # rolls back whatever was not committed
 
 
+# ---- the tenant wall: PostgreSQL row-level security under the service's own workspace filters ----
+#
+# Every table with a `workspace_id` column has a policy (`tenant_wall_statements`): a row is visible and writable
+# only when it belongs to the workspace named by the transaction's `app.workspace_id` setting, or when the
+# transaction set `app.bypass` to `on`. Each transaction a session begins gets both settings from the session:
+# a session scoped to a workspace (every workspace route, every job's pipeline) sees that workspace alone; a session
+# nobody scoped is an operator's (sign-in, account and superuser routes, periodic work, a job's bookkeeping) and
+# runs with the bypass. A connection that sets neither (a role connecting by hand) sees and writes nothing.
+# SQLite has no such wall: there the service-level filters are the only one.
+
+_WORKSPACE = "voxhub_workspace"
+_job_workspace: ContextVar[str | None] = ContextVar("voxhub_job_workspace", default=None)
+_SET_TENANT = "SELECT set_config('app.workspace_id', %(workspace)s, true), set_config('app.bypass', %(bypass)s, true)"
+
+
+def tenant_wall_statements(table: str) -> list[str]:
+    """The DDL that puts `table` (which has a `workspace_id` column) behind the wall, its owner included."""
+    visible = "current_setting('app.bypass', true) = 'on' OR workspace_id = current_setting('app.workspace_id', true)"
+    return [
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
+        f"CREATE POLICY workspace_wall ON {table} USING ({visible}) WITH CHECK ({visible})",
+    ]
+
+
+def _apply_tenant(connection: Connection, workspace_id: str | None) -> None:
+    connection.exec_driver_sql(
+        _SET_TENANT, {"workspace": workspace_id or "", "bypass": "off" if workspace_id else "on"}
+    )
+
+
+def scope_to_workspace(db: Session, workspace_id: str) -> None:
+    """From now on `db` sees and writes only `workspace_id`'s rows on PostgreSQL, in this transaction and the next."""
+    db.info[_WORKSPACE] = workspace_id
+    if db.in_transaction() and db.get_bind().dialect.name == "postgresql":
+        _apply_tenant(db.connection(), workspace_id)
+
+
+@contextmanager
+def job_workspace(workspace_id: str) -> Iterator[None]:
+    """Sessions opened in this thread meanwhile are scoped to `workspace_id`: a job's pipeline sees its workspace."""
+    token = _job_workspace.set(workspace_id)
+    try:
+        yield
+    finally:
+        _job_workspace.reset(token)
+
+
+@event.listens_for(Session, "after_begin")
+def _scope_transaction(session: Session, _transaction: Any, connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        _apply_tenant(connection, session.info.get(_WORKSPACE) or _job_workspace.get())
+
+
+def grant_app_role(engine: Engine, role: str) -> None:
+    """Let `role` (which should own nothing and be no superuser, so the wall holds for it) read and write voxhub's
+    tables, now and after later migrations run by the owner."""
+    quoted = engine.dialect.identifier_preparer.quote(role)
+    with engine.begin() as connection:
+        for statement in (
+            f"GRANT USAGE ON SCHEMA public TO {quoted}",
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}",
+            f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {quoted}",
+            f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {quoted}",
+            f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {quoted}",
+        ):
+            connection.execute(text(statement))
+
+
+def wall_bypassed(engine: Engine) -> bool:
+    """Whether this engine's role skips row-level security altogether (a superuser, or a role with BYPASSRLS)."""
+    if engine.dialect.name != "postgresql":
+        return False
+    with engine.connect() as connection:
+        row = connection.execute(
+            text("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        ).scalar()
+    return bool(row)
+
+
 # ---- engine and sessions ----
 
 
@@ -209,4 +290,7 @@ def schema_state(engine: Engine) -> SchemaState:
 
 def migrate(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Migrations are an operator's: data they move crosses workspaces.
+            connection.exec_driver_sql("SELECT set_config('app.bypass', 'on', true)")
         command.upgrade(alembic_config(connection), revision)

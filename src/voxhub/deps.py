@@ -22,7 +22,7 @@ from voxhub.audit.service import Actor
 from voxhub.billing import service as billing
 from voxhub.clock import utcnow
 from voxhub.context import AppContext
-from voxhub.db import finish
+from voxhub.db import finish, scope_to_workspace
 from voxhub.errors import Forbidden, TooManyRequests, Unauthorized
 from voxhub.workspaces import service as workspaces
 from voxhub.workspaces.models import Role
@@ -172,6 +172,8 @@ def get_workspace_access(
     else:
         assert principal.user is not None
         access = workspaces.access_for_user(db, workspace_id=workspace_id, user=principal.user, actor=principal.actor)
+    # Past this point the request is this workspace's alone, down to the database's own row-level security.
+    scope_to_workspace(db, access.workspace_id)
     limit_requests(db, ctx, access, request=request)
     return access
 

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from voxhub.accounts import service as accounts
 from voxhub.apikeys import service as apikeys
+from voxhub.db import scope_to_workspace
 from voxhub.deps import Ctx, CurrentPrincipal, DbSession, limit_requests
 from voxhub.errors import NotFound, Unauthorized, openai_responses
 from voxhub.files import service as files
@@ -48,6 +49,7 @@ def get_key_access(principal: CurrentPrincipal, db: DbSession, ctx: Ctx, request
         access = apikeys.access_for_key(db, key=key, workspace_id=key.workspace_id, actor=principal.actor)
     except NotFound as exc:
         raise Unauthorized("The API key's workspace no longer exists.", code="invalid_api_key") from exc
+    scope_to_workspace(db, access.workspace_id)
     limit_requests(db, ctx, access, request=request)
     return access
 
