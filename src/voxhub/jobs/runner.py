@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import errno
 import logging
 import os
 import socket
@@ -122,6 +123,8 @@ def run_job(
     except Exception as error:  # a bug or an unexpected condition: logged, retried like a transient failure
         if is_database_outage(error):
             outcome = Outcome.failed("database_unavailable", "The database was not reachable.", transient=True)
+        elif _disk_full_error(error):
+            outcome = Outcome.failed("worker_disk_full", DISK_FULL_MESSAGE, transient=True)
         else:
             log.exception("job %s (%s) crashed", job_id, job.type)
             outcome = Outcome.failed("internal_error", f"Unexpected error: {type(error).__name__}", transient=True)
@@ -134,6 +137,15 @@ def run_job(
     return _settle(
         database, ctx, job, worker_id, outcome, locals().get("result"), context.outputs, time.monotonic() - started
     )
+
+
+def _disk_full_error(error: BaseException | None) -> bool:
+    """Whether `error`, or one it was raised from, is the disk refusing a write (ENOSPC, or a quota's EDQUOT)."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _settle(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import subprocess
 import threading
@@ -185,6 +187,8 @@ def convert(
         drain.join(timeout=5)
         stderr = "".join(errors)
         if returncode != 0:
+            if os.strerror(errno.ENOSPC) in stderr:  # ffmpeg's only word for it: the disk filled, not the input
+                raise OSError(errno.ENOSPC, f"ffmpeg: {_what_failed(stderr)}")
             raise ConvertFailed(_what_failed(stderr))
     except BaseException:
         process.kill()
