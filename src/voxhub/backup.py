@@ -26,6 +26,7 @@ import secrets
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -37,6 +38,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from voxhub import __version__
 from voxhub.config import Settings
@@ -239,7 +241,7 @@ def _libpq(url: str) -> _Libpq:
     return _Libpq(uri=uri, env=env)
 
 
-def _run(arguments: list[str], env: dict[str, str], what: str) -> None:
+def _run(arguments: list[str], env: dict[str, str], what: str) -> str:
     # A program found on PATH and arguments made here, no shell.
     finished = subprocess.run(arguments, env=env, capture_output=True, text=True, check=False)  # noqa: S603
     if finished.returncode != 0:
@@ -253,6 +255,17 @@ def _run(arguments: list[str], env: dict[str, str], what: str) -> None:
         elif "version mismatch" in said:
             hint = "\nUse the client programs of the server's major version (put their directory first on PATH)."
         raise BackupError(f"{what} failed (exit {finished.returncode}):\n{said}{hint}")
+    return finished.stdout
+
+
+def _row_security(connection: Connection) -> list[str]:
+    """pg_dump and pg_restore turn row security off, and fail for a role it holds (an owner that is no superuser:
+    voxhub's policies are forced). For such a role they keep it on, and `app.bypass` (set in PGOPTIONS) lets every
+    row through the policies; the row counts, taken the same way, show that nothing was left out."""
+    exempt = connection.exec_driver_sql(
+        "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
+    ).scalar()
+    return [] if exempt else ["--enable-row-security"]
 
 
 def _dump_postgres(engine: Engine, url: str, target: Path) -> tuple[str | None, dict[str, int]]:
@@ -265,7 +278,16 @@ def _dump_postgres(engine: Engine, url: str, target: Path) -> tuple[str | None, 
         revision = _revision(connection, tables)
         # pg_dump reads the very snapshot the counts were taken in, while this transaction holds it open.
         _run(
-            [pg_dump, "--format=custom", f"--snapshot={snapshot}", f"--file={target}", "--dbname", libpq.uri],
+            [
+                pg_dump,
+                "--format=custom",
+                f"--snapshot={snapshot}",
+                *_row_security(connection),
+                f"--file={target}",
+                "--no-password",
+                "--dbname",
+                libpq.uri,
+            ],
             libpq.env,
             "pg_dump",
         )
@@ -273,22 +295,48 @@ def _dump_postgres(engine: Engine, url: str, target: Path) -> tuple[str | None, 
     return revision, tables
 
 
-def _restore_postgres(url: str, dump: Path) -> None:
+def _restore_postgres(engine: Engine, url: str, dump: Path) -> None:
     pg_restore = _program("pg_restore")
     libpq = _libpq(url)
-    _run(
-        [pg_restore, "--single-transaction", "--exit-on-error", "--no-password", "--dbname", libpq.uri, str(dump)],
-        libpq.env,
-        "pg_restore",
-    )
+    with engine.connect() as connection:
+        row_security = _row_security(connection)
+    # Everything but the comments on extensions: only an extension's owner (a superuser, who created pgvector for an
+    # owner that is none) may set them, and they are the extension's own text.
+    contents = _run([pg_restore, "--list", str(dump)], libpq.env, "pg_restore --list")
+    with tempfile.TemporaryDirectory(prefix="voxhub-restore-") as scratch:
+        wanted = Path(scratch) / "contents.list"
+        wanted.write_text(
+            "".join(line for line in contents.splitlines(keepends=True) if " COMMENT - EXTENSION " not in line)
+        )
+        _run(
+            [
+                pg_restore,
+                f"--use-list={wanted}",
+                "--single-transaction",
+                "--exit-on-error",
+                *row_security,
+                "--no-password",
+                "--dbname",
+                libpq.uri,
+                str(dump),
+            ],
+            libpq.env,
+            "pg_restore",
+        )
 
 
 def _empty_postgres(engine: Engine) -> None:
-    """--force: the public schema dropped and made again, extensions and all; the dump brings back what it holds."""
+    """--force: what the target holds is dropped, and the dump brings it all back. A superuser drops the public schema
+    with everything in it and makes it again as PostgreSQL makes it; the database's owner, which may not drop the
+    extensions a superuser created for it, drops everything it owns."""
     with engine.begin() as connection:
-        connection.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
-        connection.exec_driver_sql("CREATE SCHEMA public")
-        connection.exec_driver_sql("GRANT USAGE ON SCHEMA public TO PUBLIC")
+        superuser = connection.exec_driver_sql("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").scalar()
+        if superuser:
+            connection.exec_driver_sql("DROP SCHEMA public CASCADE")
+            connection.exec_driver_sql("CREATE SCHEMA public AUTHORIZATION pg_database_owner")
+            connection.exec_driver_sql("GRANT USAGE ON SCHEMA public TO PUBLIC")
+        else:
+            connection.exec_driver_sql("DROP OWNED BY CURRENT_USER")
 
 
 # ---- SQLite through its online backup API ----
@@ -339,8 +387,23 @@ def _restore_sqlite(engine: Engine, dump: Path) -> None:
 # ---- backup ----
 
 
+@contextmanager
+def _database_errors(what: str) -> Iterator[None]:
+    """A database that refuses (unreachable, a missing privilege) ends the command with what it said."""
+    try:
+        yield
+    except (SQLAlchemyError, sqlite3.Error) as exc:
+        said = str(getattr(exc, "orig", None) or exc).strip()
+        raise BackupError(f"{what} failed in the database: {said}") from exc
+
+
 def backup(settings: Settings, destination: Path, *, progress: Progress = _quiet) -> Manifest:
     """Back up the database named by `settings` and its blob store into `destination` (new, or an empty directory)."""
+    with _database_errors("the backup"):
+        return _backup(settings, destination, progress)
+
+
+def _backup(settings: Settings, destination: Path, progress: Progress) -> Manifest:
     if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
         raise BackupError(f"{destination} exists and is not an empty directory; back up into a new one")
     started_at = _now()
@@ -450,6 +513,11 @@ def restore(
 ) -> RestoreReport:
     """Restore the backup at `source` into the database and blob store named by `settings`. Both must be empty
     unless `force` (which empties them first). Checked before anything is written, and read back after."""
+    with _database_errors("the restore"):
+        return _restore(settings, source, force=force, older_schema=older_schema, progress=progress)
+
+
+def _restore(settings: Settings, source: Path, *, force: bool, older_schema: bool, progress: Progress) -> RestoreReport:
     manifest = verify(source)
     progress(
         f"verified the backup: the database dump and {len(manifest.objects)} object(s), {manifest.total_bytes} bytes"
@@ -481,7 +549,7 @@ def restore(
         if kind == "postgresql":
             if tables:
                 _empty_postgres(engine)
-            _restore_postgres(settings.resolved_database_url, dump)
+            _restore_postgres(engine, settings.resolved_database_url, dump)
         else:
             _restore_sqlite(engine, dump)
         progress(f"restored the {kind} database at revision {manifest.database.revision}")
