@@ -405,3 +405,21 @@ def flip_a_byte(path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("store_kind", ["local"])
+def test_a_backup_needs_pg_dump_only_on_postgresql_and_says_so_when_it_is_missing(
+    app: Any, people: People, database_url: str, source_env: dict[str, str], tmp_path: Path
+) -> None:
+    people.create()
+    without_programs = {**source_env, "PATH": str(tmp_path / "no-programs-here")}
+
+    made = voxhub(without_programs, "admin", "backup", str(tmp_path / "backup"))
+
+    if database_url.startswith("postgresql"):
+        assert made.exit_code == 1
+        assert "pg_dump is not on PATH" in made.output and "postgresql-client" in made.output
+        assert not (tmp_path / "backup").exists()  # half a backup is removed
+    else:
+        assert made.exit_code == 0, made.output
+        assert json.loads((tmp_path / "backup" / "manifest.json").read_text())["database"]["tables"]["users"] == 1

@@ -399,15 +399,25 @@ def _database_errors(what: str) -> Iterator[None]:
 
 def backup(settings: Settings, destination: Path, *, progress: Progress = _quiet) -> Manifest:
     """Back up the database named by `settings` and its blob store into `destination` (new, or an empty directory)."""
-    with _database_errors("the backup"):
-        return _backup(settings, destination, progress)
+    if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
+        raise BackupError(f"{destination} exists and is not an empty directory; back up into a new one")
+    created = not destination.exists()
+    destination.mkdir(parents=True, exist_ok=True)
+    try:
+        with _database_errors("the backup"):
+            return _backup(settings, destination, progress)
+    except BaseException:
+        # Half a backup is none: what was written goes, so the directory can be used again.
+        if created:
+            shutil.rmtree(destination, ignore_errors=True)
+        else:
+            for entry in destination.iterdir():
+                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+        raise
 
 
 def _backup(settings: Settings, destination: Path, progress: Progress) -> Manifest:
-    if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
-        raise BackupError(f"{destination} exists and is not an empty directory; back up into a new one")
     started_at = _now()
-    destination.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
     try:
         kind = _kind(engine)
