@@ -15,7 +15,7 @@ from pathlib import Path
 
 from voxhub.audit.service import Actor
 from voxhub.context import AppContext
-from voxhub.db import Database
+from voxhub.db import Database, job_workspace
 from voxhub.errors import is_database_outage
 from voxhub.files import service as files
 from voxhub.jobs import service
@@ -106,7 +106,8 @@ def run_job(
                 raise PipelineError("unknown_job_type", f"This worker does not know job type {job.type!r}.")
             job_input = kind.input_model.model_validate(job.input)
             params = kind.params_model.model_validate(job.params)
-            result = run_within_deadline(context, lambda: kind.run(context, job_input, params))
+            with job_workspace(job.workspace_id):  # the pipeline's sessions see this workspace's rows alone
+                result = run_within_deadline(context, lambda: kind.run(context, job_input, params))
             context.stopping = None  # the work is done: a shutdown now must not throw it away
             context.check_canceled(force=True)
         outcome = Outcome(Ending.SUCCEEDED)
