@@ -42,5 +42,5 @@ def test_redoc_draws_the_api_and_searches_it_under_its_policy(console: Console, 
     expect(page.locator("[data-role='search:results'] [aria-label='Liveness']")).to_be_visible(timeout=DRAWN_MS)
     context.close()
     # ReDoc's sidebar shows its maker's logo from their CDN: the policy keeps visitors' addresses from going there,
-    # and that refusal is the only thing the page reports.
-    assert problems.found and all(REDOC_LOGO in problem for problem in problems.found), problems.found
+    # and that refusal is the only thing the page may report.
+    assert all(REDOC_LOGO in problem for problem in problems.found), problems.found
