@@ -34,6 +34,7 @@ import io
 import json
 import math
 import random
+import re
 import resource
 import shutil
 import signal
@@ -44,6 +45,7 @@ import sys
 import tempfile
 import time
 import wave
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -72,6 +74,9 @@ FOLLOW_EVERY = 2  # every second job created is followed over SSE to its final e
 SLOW_RATE_BPS = 5000  # slow clients read or send this many bytes a second
 BIG_FILE_BYTES = 8 * 1024 * 1024  # more than the kernel buffers on both sides: the server must wait for the reader
 SLOW_UPLOAD_BYTES = 512 * 1024
+LOGGED_ERROR = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Timeout\w*)\b:")
+PROBE_TIMEOUT_S = 40.0  # one probe request; longer than the database pool's 30-s wait, so a timeout there shows as 5xx
+PROBE_LIMIT_S = 120.0  # all of one probe's requests: past it the rest count as failed
 
 
 # ---- what a run records ----
@@ -143,6 +148,7 @@ class SetupResult:
     probes: list[Probe]
     load_before: str
     load_after: str
+    server_errors: list[str] = field(default_factory=list)  # the errors voxhub's processes logged, with counts
 
 
 # ---- one voxhub ----
@@ -465,14 +471,21 @@ async def probe(stack: Stack, count: int) -> tuple[list[float], int]:
     """`GET /api/v1/me` `count` times, one after another, on a fresh keep-alive connection: seconds, and errors."""
     seconds: list[float] = []
     errors = 0
-    async with httpx.AsyncClient(base_url=stack.server.url, headers=stack.headers, timeout=60.0) as client:
+    give_up_at = time.monotonic() + PROBE_LIMIT_S
+    async with httpx.AsyncClient(base_url=stack.server.url, headers=stack.headers, timeout=PROBE_TIMEOUT_S) as client:
         for _ in range(count):
+            if time.monotonic() > give_up_at:
+                errors += 1  # a blocked server: the requests not sent count as failed
+                continue
             started = time.perf_counter()
             try:
                 answer = await client.get("/api/v1/me")
-                errors += answer.status_code != 200
             except httpx.HTTPError:
                 errors += 1
+                continue
+            if answer.status_code != 200:
+                errors += 1
+                log(f"probe answered {answer.status_code} after {time.perf_counter() - started:.1f} s")
                 continue
             seconds.append(time.perf_counter() - started)
     return seconds, errors
@@ -560,9 +573,10 @@ async def slow_uploaders(stack: Stack, clients: int, stop: asyncio.Event) -> str
     return f"{clients} uploads of {SLOW_UPLOAD_BYTES // 1024} KiB under way, {sent_kib:.0f} KiB sent each"
 
 
-async def idle_followers(stack: Stack, job_id: str, clients: int, stop: asyncio.Event) -> str:
+async def idle_followers(stack: Stack, job_id: str, clients: int, batch: int, stop: asyncio.Event) -> str:
     """`clients` SSE streams of a job that stays queued, each reading whatever comes (heartbeats) until `stop`."""
     opened = [False] * clients
+    status = [0] * clients  # 0: no answer
     path = f"{stack.workspace}/jobs/{job_id}/events"
     begun = time.perf_counter()
 
@@ -575,7 +589,8 @@ async def idle_followers(stack: Stack, job_id: str, clients: int, stop: asyncio.
         try:
             writer.write(request_head("GET", path, {**stack.headers, "Accept": "text/event-stream"}))
             await writer.drain()
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 120)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), PROBE_LIMIT_S)
+            status[number] = int(head.split(b" ", 2)[1])
             opened[number] = head.startswith(b"HTTP/1.1 200")
             ready.set()
             while not stop.is_set():
@@ -588,10 +603,14 @@ async def idle_followers(stack: Stack, job_id: str, clients: int, stop: asyncio.
             writer.close()
 
     readies = [asyncio.Event() for _ in range(clients)]
-    tasks = [asyncio.create_task(follower(number, readies[number])) for number in range(clients)]
-    await asyncio.gather(*(ready.wait() for ready in readies))
+    tasks: list[asyncio.Task[None]] = []
+    for first in range(0, clients, batch):  # each batch open before the next connects
+        numbers = range(first, min(clients, first + batch))
+        tasks += [asyncio.create_task(follower(number, readies[number])) for number in numbers]
+        await asyncio.gather(*(readies[number].wait() for number in numbers))
     asyncio.get_running_loop().create_task(_reap(tasks, stop))
-    return f"{sum(opened)}/{clients} streams open (answered 200) after {time.perf_counter() - begun:.1f} s"
+    answers = ", ".join(f"{count} x {code or 'none'}" for code, count in sorted(Counter(status).items()))
+    return f"{sum(opened)}/{clients} streams open after {time.perf_counter() - begun:.1f} s (answers: {answers})"
 
 
 async def _reap(tasks: list[asyncio.Task[None]], stop: asyncio.Event) -> None:
@@ -641,16 +660,21 @@ def run_clients_cases(stack: Stack, args: argparse.Namespace) -> list[Probe]:
             ),
             await beside(
                 stack, f"{args.sse_clients} idle SSE clients", args.probe_requests,
-                lambda stop: idle_followers(stack, job_id, args.sse_clients, stop),
+                lambda stop: idle_followers(stack, job_id, args.sse_clients, args.sse_batch, stop),
             ),
         ]  # fmt: skip
 
     try:
         return asyncio.run(cases())
     finally:
-        canceled = httpx.post(f"{stack.server.url}{stack.workspace}/jobs/{job_id}/cancel", headers=stack.headers)
-        if canceled.status_code != 200:
-            log(f"canceling the parked job answered {canceled.status_code}: {canceled.text}")
+        try:
+            canceled = httpx.post(
+                f"{stack.server.url}{stack.workspace}/jobs/{job_id}/cancel", headers=stack.headers, timeout=60.0
+            )
+            if canceled.status_code != 200:
+                log(f"canceling the parked job answered {canceled.status_code}: {canceled.text}")
+        except httpx.HTTPError as exc:
+            log(f"canceling the parked job failed: {exc!r}")
 
 
 # ---- a setup ----
@@ -683,10 +707,21 @@ def bench_setup(
         log(f"[{setup}] slow clients and idle SSE clients")
         probes = run_clients_cases(stack, args)
         stack.check_alive()
-        return SetupResult(setup, levels, probes, load_before, load_average())
+        return SetupResult(setup, levels, probes, load_before, load_average(), logged_errors(stack))
     finally:
         for process in reversed(stack.processes):
             process.stop()
+
+
+def logged_errors(stack: Stack) -> list[str]:
+    """Each kind of exception voxhub's processes logged (the last line of a traceback), most frequent first."""
+    found: Counter[str] = Counter()
+    for process in stack.processes:
+        if process.log_path.exists():
+            for line in process.log_path.read_text(errors="replace").splitlines():
+                if LOGGED_ERROR.match(line):
+                    found[f"{process.name}: {line[:200]}"] += 1
+    return [f"{count} x {line}" for line, count in found.most_common(8)]
 
 
 # ---- the report ----
@@ -750,6 +785,8 @@ def report(results: list[SetupResult]) -> int:
                 f"{statistics.median(found.alone) * 1000 if found.alone else math.nan:.1f} ms; "
                 f"{found.errors} errors; {found.note})"
             )
+        for line in result.server_errors:
+            print(f"logged by voxhub: {line}")
         errors = sum(level.errors for level in levels)
         lost = sum(len(level.lost) for level in levels)
         failed = sum(level.failed_jobs for level in levels)
@@ -772,6 +809,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="Jobs at once: VOXHUB_WORKERS, worker --concurrency.")
     parser.add_argument("--slow-clients", type=int, default=32, help="Slow readers, then slow uploads.")
     parser.add_argument("--sse-clients", type=int, default=500, help="Idle SSE followers.")
+    parser.add_argument(
+        "--sse-batch",
+        type=int,
+        default=20,
+        help="Idle SSE clients connecting at once (below the database pool: a larger burst can block the server).",
+    )
     parser.add_argument("--probe-requests", type=int, default=40, help="GET /api/v1/me per probe.")
     parser.add_argument("--timeout-s", type=int, default=1800, help="Give up (and clean up) after this long.")
     parser.add_argument("--smoke", action="store_true", help="A few seconds, tiny sizes: fails on errors, not targets.")
