@@ -217,6 +217,7 @@ def _event_id(last_event_id: str | None) -> int:
 async def job_events(
     job_id: str,
     request: Request,
+    db: DbSession,
     access: Annotated[WorkspaceAccess, Depends(events_access)],
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> Response:
@@ -228,9 +229,10 @@ async def job_events(
     after = _event_id(last_event_id)
 
     def anything_to_follow() -> bool:
-        with database.session() as db:
-            job = service.get(db, workspace_id=access.workspace_id, job_id=job_id)
-            return job.status not in FINAL_STATES or bool(events.since(db, job_id=job_id, after_id=after, limit=1))
+        # The request's own session (ended before the stream starts): a second one while it holds a connection would
+        # let as many streams opening at once as the pool has connections wait on each other for a free one.
+        job = service.get(db, workspace_id=access.workspace_id, job_id=job_id)
+        return job.status not in FINAL_STATES or bool(events.since(db, job_id=job_id, after_id=after, limit=1))
 
     if not await run_in_threadpool(anything_to_follow):
         # A client reconnecting after the final event would wait forever; 204 tells an EventSource to stop.
