@@ -111,7 +111,10 @@ def test_jobs_queued_when_redis_restarts_are_sent_again_and_run_once(
         now = [get_job(client, owner, job["id"]) for job in jobs]
         return now if all(is_final(job) for job in now) else None
 
-    done = wait_until(all_over, timeout=180, what="every job to run once Redis is back", every=1.0)
+    try:
+        done = wait_until(all_over, timeout=180, what="every job to run once Redis is back", every=1.0)
+    finally:
+        beat.close()
 
     assert [job["status"] for job in done] == ["succeeded"] * 4, done
     for job in done:
