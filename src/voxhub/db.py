@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -22,6 +23,7 @@ from voxhub.config import Settings
 from voxhub.ids import new_id
 
 ALEMBIC_DIR = Path(__file__).parent / "alembic"
+log = logging.getLogger("voxhub.db")
 
 # The largest value of an INTEGER column on PostgreSQL. Integers a request carries into a query (versions, event ids)
 # are bounded by it, so a larger one is a 422 and not an OverflowError (SQLite refuses anything past 2**63 - 1).
@@ -77,9 +79,14 @@ def on_commit(db: Session, callback: Callable[[], None]) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _run_after_commit(session: Session) -> None:
+    # The transaction is durable by now: a callback that fails (a queue or a mail server away) is logged, and neither
+    # stops the callbacks after it nor turns a request that did its work into an error.
     callbacks = session.info.pop(_HOOKS, [])
     for callback in callbacks:
-        callback()
+        try:
+            callback()
+        except Exception:
+            log.exception("an after-commit callback failed: %r", callback)
 
 
 @event.listens_for(Session, "after_rollback")
