@@ -29,7 +29,7 @@ from voxhub.config import Settings
 from voxhub.context import AppContext
 from voxhub.db import Database, schema_state
 from voxhub.dubbing.routes import router as dub_routes
-from voxhub.errors import error_response, install_error_handlers, responses
+from voxhub.errors import document_body_errors, error_response, install_error_handlers, responses
 from voxhub.files import tus
 from voxhub.files.routes import router as file_routes
 from voxhub.files.routes import upload_file
@@ -197,13 +197,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         return JSONResponse({"status": "ready", "database": "ok", "migrations": "current"})
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", include_in_schema=True)
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}},
+    )
     def prometheus_metrics(request: Request) -> Response:
         """Requests by route and status, and a latency histogram, in the Prometheus text format."""
         body = generate_latest(metrics.registry) + generate_latest(job_metrics.REGISTRY)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     console.install(app, settings)
+    document_body_errors(app)
 
     origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
     if origins:

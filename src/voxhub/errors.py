@@ -9,10 +9,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.routing import Match
 
 log = logging.getLogger("voxhub.errors")
 
@@ -265,6 +267,18 @@ def _respond(
     return error_response(status, code, message, details, headers)
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method some route answers on the request's path: Starlette's 405 names only the first route's."""
+    matching = [
+        (len(route.param_convertors), route.methods)
+        for route in iter_route_contexts(request.app.router.routes)
+        if route.methods and route.matches(request.scope)[0] is not Match.NONE
+    ]
+    # `/podcasts/estimate` is also `/podcasts/{podcast_id}`: the path with the fewest parameters is the one meant.
+    fewest = min((count for count, _ in matching), default=0)
+    return ", ".join(sorted({method for count, methods in matching if count == fewest for method in methods}))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Every error a client can receive goes through one of these handlers and so has the one shape."""
 
@@ -297,9 +311,15 @@ def install_error_handlers(app: FastAPI) -> None:
         code, message = _HTTP_CODES.get(exc.status_code, ("error", "The request failed."))
         if isinstance(exc.detail, str) and exc.status_code not in (404, 405):
             message = exc.detail
-        return _respond(request, exc.status_code, code, message, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+        return _respond(request, exc.status_code, code, message, headers=headers)
 
     async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, sa_exc.DataError):  # a value the database cannot store (PostgreSQL: a NUL in text)
+            log.info("value refused by the database on %s %s: %s", request.method, request.url.path, exc.orig)
+            return _respond(request, 422, "invalid_value", "A value in the request cannot be stored.")
         if not is_database_outage(exc):
             return await _unexpected(request, exc)
         log.warning("database unreachable during %s %s: %s", request.method, request.url.path, exc)
@@ -331,7 +351,7 @@ class ErrorOut(BaseModel):
 
 
 _DESCRIPTIONS = {
-    400: "Bad request (e.g. an invalid or expired token)",
+    400: "Bad request (e.g. an invalid or expired token, or a body that cannot be parsed)",
     401: "Not authenticated, or the token or API key is not valid",
     402: "Payment required: insufficient_credits or quota_exceeded; details say what was needed and what is left",
     403: "Authenticated but not allowed (role, scope, or unverified email)",
@@ -374,3 +394,28 @@ _OPENAI_DESCRIPTIONS = {
 def openai_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """Error responses in OpenAI's shape, for the OpenAPI description of the /v1 routes."""
     return {status: {"model": OpenAIErrorOut, "description": _OPENAI_DESCRIPTIONS[status]} for status in statuses}
+
+
+def document_body_errors(app: FastAPI) -> None:
+    """Every operation that reads a request body can answer 400 (a body that cannot be parsed: not UTF-8, a broken
+    form) and 413 (over VOXHUB_MAX_REQUEST_BODY_KB) before its own code runs: its OpenAPI description says so."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for path, operations in schema.get("paths", {}).items():
+                model, descriptions = (
+                    ("OpenAIErrorOut", _OPENAI_DESCRIPTIONS) if _is_openai_path(path) else ("ErrorOut", _DESCRIPTIONS)
+                )
+                content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}}
+                for operation in operations.values():
+                    if "requestBody" in operation:
+                        for status in (400, 413):
+                            operation["responses"].setdefault(
+                                str(status), {"description": descriptions[status], "content": content}
+                            )
+            return schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

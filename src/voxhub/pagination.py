@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel
+from fastapi import Query
+from pydantic import BaseModel, BeforeValidator
 from sqlalchemy import Select, tuple_
 from sqlalchemy.orm import Session
 
@@ -22,6 +24,18 @@ MAX_LIMIT = 200
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
+
+
+# What `encode_cursor` makes of a row's id (36 characters): 48 URL-safe base64 characters, as the schema of every
+# list's `cursor` parameter states. decode_cursor refuses any other (422 `invalid_cursor`), and one of that shape that
+# no page handed out.
+Cursor = Annotated[
+    str | None,
+    Query(
+        description="`next_cursor` of the previous page.",
+        json_schema_extra={"pattern": "^[A-Za-z0-9_-]{48}$", "minLength": 48, "maxLength": 48},
+    ),
+]
 
 
 def encode_cursor(row_id: str) -> str:
@@ -48,6 +62,18 @@ def created_between(query: Select[Any], column: Any, after: datetime | None, bef
 
 
 Sort = Literal["newest", "oldest"]
+
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _date_time_text(value: Any) -> Any:
+    if isinstance(value, str) and not _DATE_TIME.match(value.strip()):
+        raise ValueError("expected a date-time such as 2026-01-31T12:00:00Z")
+    return value
+
+
+# A time filter in a query: an ISO 8601 date-time, as the schema says, never a number taken as Unix seconds.
+QueryTime = Annotated[datetime, BeforeValidator(_date_time_text)]
 
 
 def paginate(

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
+from voxhub.security import MIN_PASSWORD_LENGTH
+
+
+# A new password: the schema states the shortest allowed; the service refuses shorter ones (and common ones) itself,
+# as 422 `weak_password`.
+def new_password() -> Any:
+    return Field(max_length=1024, json_schema_extra={"minLength": MIN_PASSWORD_LENGTH})
+
 
 class SignupIn(BaseModel):
-    email: str = Field(max_length=320, examples=["ada@example.com"])
-    password: str = Field(max_length=1024)
+    email: str = Field(max_length=320, examples=["ada@example.com"], json_schema_extra={"format": "email"})
+    password: str = new_password()
     name: str = Field(min_length=1, max_length=200)
     invitation_token: str | None = Field(
         default=None, max_length=512, description="Token from an invitation link, to join on signup."
@@ -61,12 +70,12 @@ class RefreshIn(BaseModel):
 
 class PasswordResetConfirmIn(BaseModel):
     token: str = Field(min_length=1, max_length=512)
-    new_password: str = Field(max_length=1024)
+    new_password: str = new_password()
 
 
 class PasswordChangeIn(BaseModel):
     current_password: str = Field(max_length=1024)
-    new_password: str = Field(max_length=1024)
+    new_password: str = new_password()
 
 
 class PasswordIn(BaseModel):

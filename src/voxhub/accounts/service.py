@@ -421,7 +421,8 @@ def request_password_reset(db: Session, *, ctx: AppContext, email: str, actor: A
     try:
         address = normalize_email(email)
     except Unprocessable:
-        address = email.strip().lower()[:320]
+        # Not an address, but still the mail's recipient below: nothing in it may start a new header line.
+        address = "".join(char for char in email.strip().lower() if char.isprintable())[:320]
     user = get_by_email(db, address)
     hours = ctx.settings.email_token_ttl_h
     token = _issue_user_token(db, user=user, purpose=PASSWORD_RESET, ttl=timedelta(hours=hours))

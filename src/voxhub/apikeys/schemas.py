@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, UrlConstraints
 
 Scope = Literal["read", "write", "admin"]
+
+
+def _stored_whole(url: HttpUrl) -> HttpUrl:
+    if len(str(url)) > URL_MAX_LENGTH:  # as normalised: an international host grows when spelled in ASCII
+        raise ValueError(f"at most {URL_MAX_LENGTH} characters")
+    return url
+
+
+# A URL that fits its column (String(2000)), with room for normalising (a trailing slash, an international host
+# spelled in ASCII): the schema states the smaller limit, and the normalised form is checked against the column.
+URL_MAX_LENGTH = 2000
+StoredUrl = Annotated[HttpUrl, UrlConstraints(max_length=URL_MAX_LENGTH - 100), AfterValidator(_stored_whole)]
 
 
 class ApiKeyIn(BaseModel):
@@ -38,8 +50,8 @@ class ApiKeyCreatedOut(ApiKeyOut):
 
 
 class ProviderKeyIn(BaseModel):
-    api_key: str = Field(min_length=8, max_length=4096)
-    base_url: HttpUrl | None = Field(default=None, description="For OpenAI-compatible providers other than OpenAI.")
+    api_key: str = Field(min_length=8, max_length=4096, pattern=r"^[^\x00-\x1f\x7f]+$")  # printable text
+    base_url: StoredUrl | None = Field(default=None, description="For OpenAI-compatible providers other than OpenAI.")
 
 
 class ProviderKeyOut(BaseModel):

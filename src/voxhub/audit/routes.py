@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -11,7 +10,7 @@ from voxhub.audit import service
 from voxhub.audit.schemas import AuditEventOut, SecurityEventOut
 from voxhub.deps import AdminAccess, CurrentUser, DbSession
 from voxhub.errors import responses
-from voxhub.pagination import Page
+from voxhub.pagination import Cursor, Page, QueryTime
 
 router = APIRouter(tags=["audit"])
 
@@ -24,13 +23,13 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 def audit_log(
     db: DbSession,
     access: AdminAccess,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: Limit = 50,
     action: Annotated[str | None, Query(description="Exact action, or a prefix ending in '.'")] = None,
     actor_user_id: str | None = None,
     actor_api_key_id: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: QueryTime | None = None,
+    until: QueryTime | None = None,
 ) -> Page[AuditEventOut]:
     """Every change made in the workspace, newest first (admins)."""
     rows, next_cursor = service.list_audit(
@@ -48,9 +47,7 @@ def audit_log(
 
 
 @router.get("/api/v1/me/security-events", summary="My security events", responses=responses(401, 403, 422))
-def security_events(
-    db: DbSession, me: CurrentUser, cursor: str | None = None, limit: Limit = 50
-) -> Page[SecurityEventOut]:
+def security_events(db: DbSession, me: CurrentUser, cursor: Cursor = None, limit: Limit = 50) -> Page[SecurityEventOut]:
     """Failed sign-ins, lockouts, token reuse, password changes, key changes — newest first."""
     rows, next_cursor = service.list_security_events(db, user_id=me.user.id, cursor=cursor, limit=limit)
     return Page(items=[SecurityEventOut.model_validate(row) for row in rows], next_cursor=next_cursor)

@@ -3,7 +3,7 @@ provider webhooks, and superusers' grants and plan changes."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response
@@ -35,7 +35,7 @@ from voxhub.billing.schemas import (
 from voxhub.clock import utcnow
 from voxhub.deps import AdminAccess, AnonymousActor, Ctx, DbSession, MemberAccess, SuperUser
 from voxhub.errors import responses
-from voxhub.pagination import Page
+from voxhub.pagination import Cursor, Page, QueryTime
 
 public = APIRouter(prefix="/api/v1/billing", tags=["billing"])
 router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/billing", tags=["billing"])
@@ -92,7 +92,7 @@ def get_billing(db: DbSession, ctx: Ctx, access: MemberAccess) -> BillingOut:
 def get_ledger(
     db: DbSession,
     access: MemberAccess,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[LedgerEntryOut]:
     """Every change to the workspace's credits, newest first."""
@@ -156,8 +156,8 @@ def get_usage(
     db: DbSession,
     access: MemberAccess,
     meter: str | None = None,
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    start: Annotated[QueryTime | None, Query(alias="from")] = None,
+    end: Annotated[QueryTime | None, Query(alias="to")] = None,
     granularity: Literal["day", "month"] = "day",
 ) -> UsageOut:
     """What was used on each meter per day (or month); the last 30 days unless `from` and `to` say otherwise."""

@@ -23,7 +23,7 @@ from voxhub.dubbing.schemas import (
 )
 from voxhub.errors import responses
 from voxhub.files import service as files
-from voxhub.pagination import Page
+from voxhub.pagination import Cursor, Page
 
 router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/dubs", tags=["dubbing"])
 Download = Literal["media", "audio", "voice", "background", "srt", "vtt"]
@@ -43,7 +43,7 @@ def list_dubs(
     status: DubStatus | None = None,
     sort: Literal["created_at", "updated_at"] = "created_at",
     order: Literal["asc", "desc"] = "desc",
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Page[DubOut]:
     rows, next_cursor = service.list_dubs(
@@ -118,7 +118,13 @@ def dub_qa(dub_id: str, db: DbSession, access: ViewerAccess) -> QaReport:
     return service.qa_report(db, workspace_id=access.workspace_id, dub_id=dub_id)
 
 
-@router.get("/{dub_id}/download", status_code=302, summary="Download a dub's file", responses=responses(401, 403, 404))
+@router.get(
+    "/{dub_id}/download",
+    status_code=302,
+    response_class=RedirectResponse,
+    summary="Download a dub's file",
+    responses=responses(401, 403, 404),
+)
 def download_dub(
     dub_id: str,
     db: DbSession,

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator, model_validator
 
 from voxhub.engines.base import EngineError
 from voxhub.engines.mt import check_language
@@ -59,7 +59,9 @@ class DubParams(BaseModel):
         "a separation model; otherwise duck, with a warning); voiceover: the original heard first, then kept low.",
     )
     subtitles: Subtitles = Field(default="soft", description="soft: subtitle tracks; burn: the dub's into the picture.")
-    review: bool = Field(default=False, description="Stop before the voices so the units can be checked and edited.")
+    review: StrictBool = Field(
+        default=False, description="Stop before the voices so the units can be checked and edited."
+    )
     start: float | None = Field(default=None, ge=0, description="Dub only speech from this second on.")
     end: float | None = Field(default=None, gt=0, description="… and up to this second; the rest keeps its audio.")
 
@@ -139,8 +141,8 @@ class UnitPatch(BaseModel):
     speaker: Label | None = None
     start: float | None = Field(default=None, ge=0)
     end: float | None = Field(default=None, gt=0)
-    mute: bool | None = None
-    keep_original: bool | None = None
+    mute: StrictBool | None = None
+    keep_original: StrictBool | None = None
 
 
 class SegmentsPatch(BaseModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -15,7 +14,7 @@ from voxhub.errors import BadRequest, VoxhubError, responses
 from voxhub.files import service, uploads
 from voxhub.files.models import File, UploadProtocol
 from voxhub.files.schemas import FileLinkOut, FileOut, FileRename, MultipartIn, MultipartOut, PartOut
-from voxhub.pagination import Page, Sort
+from voxhub.pagination import Cursor, Page, QueryTime, Sort
 
 router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}", tags=["files"])
 
@@ -36,7 +35,7 @@ def file_out(file: File) -> FileOut:
     "/files",
     status_code=201,
     summary="Upload a file in one request",
-    responses={**responses(401, 403, 404, 413, 422), 402: {"description": "Storage quota exceeded"}},
+    responses={**responses(400, 401, 403, 404, 413, 422), 402: {"description": "Storage quota exceeded"}},
     openapi_extra={
         "requestBody": {
             "content": {
@@ -66,6 +65,9 @@ async def upload_file(request: Request, db: DbSession, ctx: Ctx, access: Spender
         size=max(0, int(declared) - FORM_OVERHEAD),
         one_request=True,
     )
+    # The body may take minutes to arrive: the session hands its connection back to the pool meanwhile, so slow
+    # uploads cannot hold every connection while other requests wait for one.
+    await run_in_threadpool(db.commit)
     form = await request.form(max_files=1, max_fields=5)
     try:
         upload = form.get("file")
@@ -89,12 +91,12 @@ async def upload_file(request: Request, db: DbSession, ctx: Ctx, access: Spender
 def list_files(
     db: DbSession,
     access: ViewerAccess,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     kind: Annotated[str | None, Query(pattern="^(upload|output)$")] = None,
     status: Annotated[str | None, Query(pattern="^(pending|ready|rejected)$")] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: QueryTime | None = None,
+    created_before: QueryTime | None = None,
     sort: Sort = "newest",
 ) -> Page[FileOut]:
     """The workspace's files, newest first (or `sort=oldest`)."""
@@ -131,7 +133,13 @@ def delete_file(file_id: str, db: DbSession, ctx: Ctx, access: SpenderAccess) ->
     return Response(status_code=204)
 
 
-@router.get("/files/{file_id}/download", status_code=302, summary="Download a file", responses=responses(401, 403, 404))
+@router.get(
+    "/files/{file_id}/download",
+    status_code=302,
+    response_class=RedirectResponse,
+    summary="Download a file",
+    responses=responses(401, 403, 404),
+)
 def download_file(
     file_id: str, db: DbSession, ctx: Ctx, access: ViewerAccess, inline: bool = False
 ) -> RedirectResponse:

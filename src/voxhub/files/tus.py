@@ -21,7 +21,7 @@ from starlette.requests import ClientDisconnect
 from voxhub.clock import as_utc
 from voxhub.context import AppContext
 from voxhub.deps import Ctx, DbSession, SpenderAccess
-from voxhub.errors import VoxhubError, error_body, responses
+from voxhub.errors import ErrorOut, VoxhubError, error_body, responses
 from voxhub.files import service as files
 from voxhub.files import uploads
 from voxhub.files.models import File, Upload, UploadProtocol, UploadStatus
@@ -45,6 +45,19 @@ class TusError(VoxhubError):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message, code=code)
         self.status_code = status
+
+
+# tus's own refusals: a missing or unknown Tus-Resumable, a malformed tus header, a PATCH body of the wrong type.
+TUS_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "A tus header is missing or malformed"},
+    412: {"model": ErrorOut, "description": "Tus-Resumable is missing or not 1.0.0"},
+}
+# HEAD and OPTIONS answers carry headers only.
+BARE: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Not authenticated"},
+    404: {"description": "No such workspace or upload"},
+    422: {"description": "A parameter is not valid"},
+}
 
 
 def _headers(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -183,7 +196,13 @@ async def _write(
     return result.offset, await _in_session(request, finish) if result.complete else None, expires
 
 
-@router.options("/", summary="tus: discover capabilities", responses=responses(401, 404))
+@router.options(
+    "/",
+    status_code=204,
+    response_class=Response,
+    summary="tus: discover capabilities",
+    responses={**BARE, 403: {"description": "Not allowed to upload"}},
+)
 @router.options("/{upload_id}", include_in_schema=False)
 def tus_options(access: SpenderAccess, db: DbSession, ctx: Ctx) -> Response:
     """The tus versions, extensions, checksum algorithms and the largest upload this workspace's plan allows."""
@@ -205,7 +224,8 @@ def tus_options(access: SpenderAccess, db: DbSession, ctx: Ctx) -> Response:
     "/",
     status_code=201,
     summary="tus: create an upload",
-    responses={**responses(401, 403, 404, 413), 402: {"description": "Storage quota exceeded"}},
+    response_class=Response,
+    responses={**responses(401, 403, 404, 413), **TUS_ERRORS, 402: {"description": "Storage quota exceeded"}},
 )
 async def tus_create(request: Request, ctx: Ctx, access: SpenderAccess) -> Response:
     """Create an upload of `Upload-Length` bytes (metadata `filename`, `filetype`); the body may carry the first
@@ -248,7 +268,12 @@ async def tus_create(request: Request, ctx: Ctx, access: SpenderAccess) -> Respo
         return _tus_error(exc)
 
 
-@router.head("/{upload_id}", summary="tus: how much has arrived", responses=responses(401, 404))
+@router.head(
+    "/{upload_id}",
+    response_class=Response,
+    summary="tus: how much has arrived",
+    responses={**BARE, 403: {"description": "Not allowed to upload"}},
+)
 def tus_upload_head(upload_id: str, db: DbSession, ctx: Ctx, access: SpenderAccess) -> Response:
     """The upload's current offset, length and metadata."""
     try:
@@ -276,7 +301,13 @@ def tus_upload_head(upload_id: str, db: DbSession, ctx: Ctx, access: SpenderAcce
     "/{upload_id}",
     status_code=204,
     summary="tus: send bytes",
-    responses={**responses(401, 404, 409, 413, 422), 460: {"description": "Checksum mismatch"}},
+    response_class=Response,
+    responses={
+        **responses(401, 403, 404, 409, 413, 422),
+        **TUS_ERRORS,
+        415: {"model": ErrorOut, "description": "The body is not application/offset+octet-stream"},
+        460: {"model": ErrorOut, "description": "Checksum mismatch"},
+    },
 )
 async def tus_upload_patch(upload_id: str, request: Request, ctx: Ctx, access: SpenderAccess) -> Response:
     """Append the body at `Upload-Offset`. The last chunk completes the upload: the file is probed and the response
@@ -297,7 +328,13 @@ async def tus_upload_patch(upload_id: str, request: Request, ctx: Ctx, access: S
         return _tus_error(exc)
 
 
-@router.delete("/{upload_id}", status_code=204, summary="tus: terminate an upload", responses=responses(401, 404))
+@router.delete(
+    "/{upload_id}",
+    status_code=204,
+    response_class=Response,
+    summary="tus: terminate an upload",
+    responses=responses(401, 403, 404),
+)
 def tus_terminate(upload_id: str, db: DbSession, ctx: Ctx, access: SpenderAccess) -> Response:
     """Stop the upload and remove what was received."""
     upload, file = uploads.get(db, workspace_id=access.workspace_id, upload_id=upload_id, protocol=UploadProtocol.TUS)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated, Any
 
 import anyio
@@ -42,7 +41,7 @@ from voxhub.jobs.schemas import (
     admin_job_out,
     job_out,
 )
-from voxhub.pagination import Page, Sort
+from voxhub.pagination import Cursor, Page, QueryTime, Sort
 from voxhub.workspaces.models import Role
 from voxhub.workspaces.service import WorkspaceAccess
 
@@ -77,12 +76,12 @@ def create_job(
 def list_jobs(
     db: DbSession,
     access: ViewerAccess,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     status: Annotated[str | None, Query(pattern=STATUS_PATTERN)] = None,
     type: Annotated[str | None, Query(max_length=64)] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: QueryTime | None = None,
+    created_before: QueryTime | None = None,
     metadata: Annotated[list[str] | None, Query(description="key=value; repeat to require several")] = None,
     sort: Sort = "newest",
 ) -> Page[JobOut]:
@@ -278,7 +277,7 @@ def queue_overview(db: DbSession, me: SuperUser) -> QueueOverview:
 def list_all_jobs(
     db: DbSession,
     me: SuperUser,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     status: Annotated[str | None, Query(pattern=STATUS_PATTERN)] = None,
     queue: Annotated[str | None, Query(max_length=64)] = None,

@@ -17,7 +17,10 @@ MetadataValue = Annotated[str, StringConstraints(max_length=500)]
 
 class JobCreate(BaseModel):
     type: str = Field(max_length=64, description="Job type, e.g. media.convert.", examples=["media.convert"])
-    input: dict[str, Any] = Field(description='What to work on: {"file_id": …} or {"text": …}, per type.')
+    input: dict[str, Any] = Field(
+        description='What to work on: {"file_id": …} or {"text": …}, per type (GET /job-types).',
+        json_schema_extra={"minProperties": 1},  # the type's own input schema then says which keys (422 if not)
+    )
     params: dict[str, Any] = Field(default_factory=dict, description="Options of the job type.")
     priority: int = Field(default=0, ge=0, le=9, description="Higher runs first among queued jobs.")
     webhook_url: HttpUrl | None = Field(default=None, description="Receives this job's final event.")

@@ -19,7 +19,7 @@ from voxhub.notify.schemas import (
     WebhookOut,
     WebhookPatch,
 )
-from voxhub.pagination import Page
+from voxhub.pagination import Cursor, Page
 
 router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/webhooks", tags=["webhooks"])
 
@@ -100,7 +100,7 @@ def get_webhook(webhook_id: str, db: DbSession, access: AdminAccess) -> WebhookO
 @router.patch("/{webhook_id}", summary="Change a webhook endpoint", responses=ERRORS)
 def patch_webhook(webhook_id: str, body: WebhookPatch, db: DbSession, ctx: Ctx, access: AdminAccess) -> WebhookOut:
     """Change URL, events, description, or enable/disable it."""
-    changes = body.model_dump(exclude_unset=True, mode="json")
+    changes = body.model_dump(exclude_unset=True, exclude_none=True, mode="json")  # null: leave it as it is
     return endpoint_out(endpoints.update_endpoint(db, ctx=ctx, access=access, endpoint_id=webhook_id, changes=changes))
 
 
@@ -122,7 +122,7 @@ def list_deliveries(
     webhook_id: str,
     db: DbSession,
     access: AdminAccess,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[DeliveryOut]:
     """Deliveries to this endpoint, newest first, each with its attempts (status, response time, body)."""

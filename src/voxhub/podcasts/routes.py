@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse
 
 from voxhub.deps import AdminAccess, Ctx, DbSession, SpenderAccess, ViewerAccess
 from voxhub.errors import responses
-from voxhub.pagination import Page
+from voxhub.pagination import Cursor, Page
 from voxhub.podcasts import feed, service, voices
 from voxhub.podcasts.schemas import (
     EstimateOut,
@@ -48,7 +48,7 @@ def list_podcasts(
     status: PodcastStatus | None = None,
     sort: Literal["created_at", "updated_at"] = "created_at",
     order: Literal["asc", "desc"] = "desc",
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Page[PodcastOut]:
     rows, next_cursor = service.list_podcasts(
@@ -105,7 +105,13 @@ def feed_xml(workspace_id: str, db: DbSession, ctx: Ctx, token: Annotated[str, Q
     return Response(body, media_type="application/rss+xml; charset=utf-8", headers={"Cache-Control": "private"})
 
 
-@router.get("/{podcast_id}/feed/{name}", status_code=302, summary="An episode's file, for the feed")
+@router.get(
+    "/{podcast_id}/feed/{name}",
+    status_code=302,
+    response_class=RedirectResponse,
+    summary="An episode's file, for the feed",
+    responses=responses(404),
+)
 def feed_media(
     workspace_id: str,
     podcast_id: str,
@@ -189,7 +195,11 @@ def regenerate_segment(podcast_id: str, segment: int, db: DbSession, ctx: Ctx, a
 
 
 @router.get(
-    "/{podcast_id}/download", status_code=302, summary="Download an episode", responses=responses(401, 403, 404, 409)
+    "/{podcast_id}/download",
+    status_code=302,
+    response_class=RedirectResponse,
+    summary="Download an episode",
+    responses=responses(401, 403, 404, 409),
 )
 def download_podcast(
     podcast_id: str, db: DbSession, ctx: Ctx, access: ViewerAccess, format: Literal["mp3", "m4a"] = "mp3"

@@ -7,7 +7,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 Format = Literal["deep_dive", "brief", "debate", "critique", "interview"]
 ScriptEngine = Literal["local", "remote", "extractive"]
@@ -88,7 +97,7 @@ class PodcastCreate(BaseModel):
     intro_file_id: Id | None = None
     outro_file_id: Id | None = None
     music_bed_file_id: Id | None = None
-    review: bool = Field(default=False, description="Wait in `awaiting_review` after the script, until approved.")
+    review: StrictBool = Field(default=False, description="Wait in `awaiting_review` after the script, until approved.")
     formats: list[AudioFormat] = Field(
         default_factory=_mp3_only, min_length=1, max_length=2, description="Audio files to make: mp3, m4a."
     )

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from voxhub.deps import Ctx, DbSession, MemberAccess, SpenderAccess, ViewerAccess
 from voxhub.errors import VoxhubError, error_body, responses
-from voxhub.pagination import Page
+from voxhub.pagination import Cursor, Page
 from voxhub.search import chat
 from voxhub.search.chat_schemas import (
     CitationsEvent,
@@ -61,7 +61,7 @@ def create_conversation(body: ConversationCreate, db: DbSession, ctx: Ctx, acces
 def list_conversations(
     db: DbSession,
     access: ViewerAccess,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Page[ConversationSummaryOut]:
     """The workspace's conversations, the one last spoken in first."""

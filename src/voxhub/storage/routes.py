@@ -12,6 +12,8 @@ from voxhub.storage.streaming import pump_body
 
 router = APIRouter(tags=["files"])
 
+BINARY = {"type": "string", "format": "binary"}
+
 
 def _local_store(ctx: Ctx) -> LocalBlobStore:
     if not isinstance(ctx.store, LocalBlobStore):
@@ -27,7 +29,16 @@ def _claims(ctx: Ctx, token: str, op: str) -> dict[str, object]:
     return claims
 
 
-@router.get("/blobs/{token}", summary="Download through a signed link", responses=responses(403, 404))
+@router.get(
+    "/blobs/{token}",
+    summary="Download through a signed link",
+    response_class=FileResponse,
+    responses={
+        200: {"description": "The bytes, typed as stored", "content": {"*/*": {"schema": BINARY}}},
+        206: {"description": "The bytes a Range header asked for", "content": {"*/*": {"schema": BINARY}}},
+        **responses(403, 404),
+    },
+)
 def get_blob(token: str, ctx: Ctx) -> FileResponse:
     """Serve the bytes a signed link names; supports Range requests."""
     claims = _claims(ctx, token, "get")
@@ -42,7 +53,12 @@ def get_blob(token: str, ctx: Ctx) -> FileResponse:
     )
 
 
-@router.put("/blobs/{token}", summary="Upload through a signed link", responses=responses(403, 404))
+@router.put(
+    "/blobs/{token}",
+    summary="Upload through a signed link",
+    response_class=Response,
+    responses={200: {"description": "Stored; a part's ETag header names it"}, **responses(403, 404)},
+)
 async def put_blob(token: str, request: Request, ctx: Ctx) -> Response:
     """Receive a part of a multipart upload, or a whole object, sent to a signed link."""
     store = _local_store(ctx)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
 
 from voxhub.accounts.schemas import TokenIn
 from voxhub.accounts.service import normalize_email
@@ -205,7 +207,9 @@ def resend_invitation(invitation_id: str, db: DbSession, ctx: Ctx, access: Admin
 
 
 @invitations.get("/preview", summary="Look at an invitation", responses=responses(400, 422))
-def preview_invitation(token: str, db: DbSession) -> InvitationPreviewOut:
+def preview_invitation(
+    token: Annotated[str, Query(min_length=1, max_length=512)], db: DbSession
+) -> InvitationPreviewOut:
     """What an invitation link offers (workspace, email, role), so a page can show it before sign-in."""
     invitation, workspace = service.find_open_invitation(db, token=token)
     return InvitationPreviewOut(

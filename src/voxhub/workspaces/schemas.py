@@ -46,7 +46,7 @@ class RoleIn(BaseModel):
 
 
 class InvitationIn(BaseModel):
-    email: str = Field(max_length=320)
+    email: str = Field(max_length=320, json_schema_extra={"format": "email"})
     role: Role = Role.MEMBER
 
 
