@@ -229,8 +229,10 @@ def make_engine(url: str) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # A pool as large as the request thread pool: opening a connection (and its PRAGMAs) per request is slow.
+        # Past it, overflow without bound: requests take their connection on the event loop (deps.read_db), and a
+        # checkout that waited for a free one would stop the loop that the holders need to give theirs back.
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 15}, pool_size=40, max_overflow=40
+            url, connect_args={"check_same_thread": False, "timeout": 15}, pool_size=40, max_overflow=-1
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

@@ -22,7 +22,7 @@ from voxhub.audit.service import Actor
 from voxhub.billing import service as billing
 from voxhub.clock import utcnow
 from voxhub.context import AppContext
-from voxhub.db import finish, scope_to_workspace
+from voxhub.db import Database, finish, scope_to_workspace
 from voxhub.errors import Forbidden, TooManyRequests, Unauthorized
 from voxhub.workspaces import service as workspaces
 from voxhub.workspaces.models import Role
@@ -59,19 +59,26 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
     try:
         yield db
     except BaseException as exc:
-        if database.is_sqlite:
+        if _ends_on_the_loop(database, db):
             finish(db, exc)
         else:
             await anyio.to_thread.run_sync(finish, db, exc, limiter=_ending_limiter())
         raise
-    # A request that holds a lock (SQLite's one write lock, a locked account row) must never wait for a thread to
-    # commit while every request thread waits for that lock: under many concurrent writers they all do, and none
-    # would move until a timeout. So sessions end outside the request threads: on the event loop for SQLite (a WAL
-    # commit is fast, and so is ending a read), in threads of their own for a networked database (a round trip).
-    if database.is_sqlite:
+    if _ends_on_the_loop(database, db):
         finish(db, None)
     else:
         await anyio.to_thread.run_sync(finish, db, None, limiter=_ending_limiter())
+
+
+def _ends_on_the_loop(database: Database, db: Session) -> bool:
+    """A request that holds a lock (SQLite's one write lock, a locked account row) must never wait for a thread to
+    commit while every request thread waits for that lock: under many concurrent writers they all do, and none would
+    move until a timeout. So sessions end outside the request threads: in threads of their own for a networked
+    database (a round trip), on the event loop for SQLite when that cannot wait (a read, or a commit of rows already
+    flushed under the write lock this session holds). A SQLite session with rows still to write ends in a thread
+    too: its INSERT may wait for the write lock, and the loop must not wait with it, since the lock's holder may
+    need the loop to commit."""
+    return database.is_sqlite and not (db.new or db.dirty or db.deleted)
 
 
 Ctx = Annotated[AppContext, Depends(get_ctx)]
