@@ -24,7 +24,18 @@ PACKAGE = SRC / "voxhub"
 LEVELS: tuple[tuple[str, ...], ...] = (
     ("voxhub", "config", "errors", "ids", "clock"),  # "voxhub": the package's __init__, its version only
     ("db", "security", "hooks"),
-    ("pagination", "ratelimit", "observability", "body_limit", "headers", "mail", "storage", "media", "engines"),
+    (
+        "pagination",
+        "fields",
+        "ratelimit",
+        "observability",
+        "body_limit",
+        "headers",
+        "mail",
+        "storage",
+        "media",
+        "engines",
+    ),
     ("context", "periodic", "backup"),
     ("audit",),
     ("accounts",),

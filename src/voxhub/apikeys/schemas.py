@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, UrlConstraints
+from pydantic import BaseModel, ConfigDict, Field
+
+from voxhub.fields import StoredUrl
 
 Scope = Literal["read", "write", "admin"]
-
-
-def _stored_whole(url: HttpUrl) -> HttpUrl:
-    if len(str(url)) > URL_MAX_LENGTH:  # as normalised: an international host grows when spelled in ASCII
-        raise ValueError(f"at most {URL_MAX_LENGTH} characters")
-    return url
-
-
-# A URL that fits its column (String(2000)), with room for normalising (a trailing slash, an international host
-# spelled in ASCII): the schema states the smaller limit, and the normalised form is checked against the column.
-URL_MAX_LENGTH = 2000
-StoredUrl = Annotated[HttpUrl, UrlConstraints(max_length=URL_MAX_LENGTH - 100), AfterValidator(_stored_whole)]
 
 
 class ApiKeyIn(BaseModel):

@@ -5,22 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field, HttpUrl, StrictBool, StringConstraints, UrlConstraints
+from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
+from voxhub.fields import StoredUrl
 from voxhub.notify.endpoints import EVENT_TYPES
-
-
-def _stored_whole(url: HttpUrl) -> HttpUrl:
-    if len(str(url)) > URL_MAX_LENGTH:  # as normalised: an international host grows when spelled in ASCII
-        raise ValueError(f"at most {URL_MAX_LENGTH} characters")
-    return url
-
-
-# A URL that fits its column (String(2000)), with room for normalising (a trailing slash, an international host
-# spelled in ASCII): the schema states the smaller limit, and the normalised form is checked against the column.
-URL_MAX_LENGTH = 2000
-StoredUrl = Annotated[HttpUrl, UrlConstraints(max_length=URL_MAX_LENGTH - 100), AfterValidator(_stored_whole)]
-
 
 # The schema lists the known event types; the service refuses others itself (422 naming them).
 EventType = Annotated[str, StringConstraints(max_length=64), Field(json_schema_extra={"enum": list(EVENT_TYPES)})]
