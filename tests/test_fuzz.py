@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import People
 from tests.fixtures.workers import parked_queue_url
-from tests.fuzz.run import run
+from tests.fuzz.run import Found, run
 from tests.fuzz.seed import Seeded, seed
 from tests.live_server import LiveServer
 from voxhub.config import Settings
@@ -101,6 +101,27 @@ def fuzz_config(seeded: Seeded) -> dict[str, Any]:
     }
 
 
+# CPython 3.11 before 3.11.8 now and then raises a spurious SystemError while compiling in a thread
+# (https://github.com/python/cpython/issues/106905); Schemathesis compiles as its stateful phase starts.
+CPYTHON_AST_BUG = "AST constructor recursion depth mismatch"
+
+
+def _again_past_cpython_ast_bug(found: Found, url: str, seeded: Seeded) -> Found:
+    """When that bug stopped a phase, the phases that hit it run once more, alone; their findings join the rest."""
+    hit = [error for error in found.errors if CPYTHON_AST_BUG in error]
+    if not hit:
+        return found
+    config = fuzz_config(seeded)
+    phases = {"examples": {"enabled": False}, "coverage": {"enabled": False}, "fuzzing": {"enabled": False}}
+    config["phases"] = {**phases, "stateful": {"enabled": True}}
+    again = run(url, config, only=ONLY, skip=LAST, refused=REFUSED)
+    found.errors = [error for error in found.errors if CPYTHON_AST_BUG not in error] + again.errors
+    for check, failures in again.failures.items():
+        found.failures[check].extend(failures)
+    found.cases += again.cases
+    return found
+
+
 def test_fuzzing_finds_no_server_error_and_no_response_unlike_its_description(
     client: TestClient, people: People, settings: Settings, live_server: LiveServer, job_media: dict[str, Path]
 ) -> None:
@@ -108,6 +129,7 @@ def test_fuzzing_finds_no_server_error_and_no_response_unlike_its_description(
     url = f"{live_server.url}/openapi.json"
 
     found = run(url, fuzz_config(seeded), only=ONLY, skip=LAST, refused=REFUSED)
+    found = _again_past_cpython_ast_bug(found, url, seeded)
     ending = run(url, fuzz_config(seeded), only=ONLY, keep=LAST, refused=REFUSED)
 
     report = f"{found.report(limit=60)}\n-- then the operations that end the session:\n{ending.report(limit=60)}"
