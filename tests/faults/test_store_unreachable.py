@@ -13,15 +13,23 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from tests.conftest import People
+from tests.conftest import People, Person
 from tests.faults.servers import SeaweedFS
 from tests.jobs_helpers import download, upload
 from tests.storage.stores import S3Server
+from tests.waiting import wait_until
 from voxhub.config import Settings
 from voxhub.files.models import File
 
 pytestmark = pytest.mark.xdist_group("faults-s3")
 PREFIX = f"faults-{uuid.uuid4().hex[:8]}"
+
+
+def _downloaded(client: TestClient, person: Person, settings: Settings, file_id: str, target: Path) -> Path | None:
+    try:
+        return download(client, person, settings, file_id, target)
+    except AssertionError:  # the store is not serving yet
+        return None
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +75,14 @@ def test_uploads_answer_503_while_the_store_is_down_and_files_download_again_onc
     finally:
         seaweed.start()
 
-    fetched = download(client, owner, settings, kept, tmp_path / "kept.wav")
+    # SeaweedFS answers S3 requests a moment before its volume server has registered again (a 500 InternalError for
+    # an object meanwhile): "back" is when it serves the bytes it held.
+    fetched = wait_until(
+        lambda: _downloaded(client, owner, settings, kept, tmp_path / "kept.wav"),
+        timeout=60,
+        what="the store to serve the kept file again",
+        every=0.5,
+    )
     again = upload(client, owner, media["quiet.wav"])
 
     assert refused.status_code == 503, refused.text
