@@ -117,8 +117,16 @@ DATABASE_UNREACHABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.D
 
 
 def is_database_outage(exc: BaseException) -> bool:
-    """Whether `exc` says the database is unreachable (rather than that a statement was wrong)."""
+    """Whether `exc` says the database is unreachable or too busy (rather than that a statement was wrong)."""
     return isinstance(exc, DATABASE_UNREACHABLE) or bool(getattr(exc, "connection_invalidated", False))
+
+
+def is_database_busy(exc: BaseException) -> bool:
+    """Whether the database answered but not in time: SQLite's write lock held past the busy timeout, or every pooled
+    connection in use. A 503 like an outage, but told as what it is."""
+    if isinstance(exc, sa_exc.TimeoutError):
+        return True
+    return isinstance(exc, sa_exc.OperationalError) and "database is locked" in str(exc.orig)
 
 
 class EngineFailed(VoxhubError):
@@ -322,8 +330,11 @@ def install_error_handlers(app: FastAPI) -> None:
             return _respond(request, 422, "invalid_value", "A value in the request cannot be stored.")
         if not is_database_outage(exc):
             return await _unexpected(request, exc)
-        log.warning("database unreachable during %s %s: %s", request.method, request.url.path, exc)
-        unavailable = ServiceUnavailable("The database is not reachable right now; try again shortly.")
+        busy = is_database_busy(exc)
+        what = "busy" if busy else "unreachable"
+        log.warning("database %s during %s %s: %s", what, request.method, request.url.path, exc)
+        state = "too busy to answer in time" if busy else "not reachable right now"
+        unavailable = ServiceUnavailable(f"The database is {state}; try again shortly.")
         return _respond(request, 503, unavailable.code, unavailable.message, headers=unavailable.headers)
 
     for database_error in (sa_exc.DBAPIError, sa_exc.DisconnectionError, sa_exc.TimeoutError):
