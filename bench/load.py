@@ -649,20 +649,26 @@ def run_clients_cases(stack: Stack, args: argparse.Namespace) -> list[Probe]:
     job_id = park_job(stack)
 
     async def cases() -> list[Probe]:
-        return [
-            await beside(
-                stack, f"{args.slow_clients} slow readers", args.probe_requests,
-                lambda stop: slow_readers(stack, args.slow_clients, stop),
-            ),
-            await beside(
-                stack, f"{args.slow_clients} slow uploads", args.probe_requests,
-                lambda stop: slow_uploaders(stack, args.slow_clients, stop),
-            ),
-            await beside(
-                stack, f"{args.sse_clients} idle SSE clients", args.probe_requests,
-                lambda stop: idle_followers(stack, job_id, args.sse_clients, args.sse_batch, stop),
-            ),
-        ]  # fmt: skip
+        probes = []
+        if args.slow_clients:  # 0 leaves the slow cases out
+            probes += [
+                await beside(
+                    stack, f"{args.slow_clients} slow readers", args.probe_requests,
+                    lambda stop: slow_readers(stack, args.slow_clients, stop),
+                ),
+                await beside(
+                    stack, f"{args.slow_clients} slow uploads", args.probe_requests,
+                    lambda stop: slow_uploaders(stack, args.slow_clients, stop),
+                ),
+            ]  # fmt: skip
+        if args.sse_clients:
+            probes.append(
+                await beside(
+                    stack, f"{args.sse_clients} idle SSE clients", args.probe_requests,
+                    lambda stop: idle_followers(stack, job_id, args.sse_clients, args.sse_batch, stop),
+                )
+            )  # fmt: skip
+        return probes
 
     try:
         return asyncio.run(cases())
