@@ -296,7 +296,7 @@ class TestSharedRateLimits:
         other.start()
         try:
             here = [client.get(url, headers=owner.headers).status_code for _ in range(2)]
-            with httpx.Client(base_url=other.url) as http:
+            with httpx.Client(base_url=other.url, timeout=60) as http:
                 there = [http.get(url, headers=owner.headers).status_code for _ in range(3)]
         finally:
             other.stop()

@@ -51,7 +51,7 @@ class RemoteVoxhub:
 
     def transcriptions_served(self) -> int:
         """How many transcriptions this voxhub's audit log holds."""
-        with httpx.Client(base_url=self.server.url) as http:
+        with httpx.Client(base_url=self.server.url, timeout=60) as http:
             answer = http.get(
                 f"/api/v1/workspaces/{self.owner.workspace_id}/audit-log",
                 headers=self.owner.headers,
@@ -92,7 +92,7 @@ def remote_voxhub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteVo
     server = LiveServer(settings, port)
     server.start()
     try:
-        with httpx.Client(base_url=server.url) as http:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
             tokens = http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()
             headers = {"Authorization": f"Bearer {tokens['access_token']}"}
             workspace_id = http.get("/api/v1/workspaces", headers=headers).json()["items"][0]["id"]
@@ -206,7 +206,7 @@ def test_remote_failures_say_whether_to_retry(remote_voxhub: RemoteVoxhub, speec
     assert "404" in unknown_model.message and "whisper-9" in unknown_model.message
     nobody_there = failure(RemoteConfig(f"http://127.0.0.1:{free_port()}/v1", "key", "whisper-1", timeout_s=5))
     assert (nobody_there.code, nobody_there.transient) == ("remote_unreachable", True)
-    with httpx.Client(base_url=remote_voxhub.server.url) as http:
+    with httpx.Client(base_url=remote_voxhub.server.url, timeout=60) as http:
         read_only = create_api_key(http, remote_voxhub.owner, "read")
     engine = RemoteSynthesizer(remote_voxhub.config("tts-1", key=read_only))
     with pytest.raises(EngineError) as refused:

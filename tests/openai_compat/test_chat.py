@@ -236,7 +236,7 @@ def second_voxhub(tmp_path_factory: pytest.TempPathFactory, shared_data_dir: Any
     server = LiveServer(settings, port)
     server.start()
     try:
-        with httpx.Client(base_url=server.url) as http:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
             tokens = http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()
             headers = {"Authorization": f"Bearer {tokens['access_token']}"}
             workspace_id = http.get("/api/v1/workspaces", headers=headers).json()["items"][0]["id"]
