@@ -29,6 +29,7 @@ LEVELS: tuple[tuple[str, ...], ...] = (
         "fields",
         "ratelimit",
         "observability",
+        "telemetry",
         "body_limit",
         "headers",
         "mail",

@@ -56,6 +56,8 @@ from voxhub.search.vectors import ensure_pgvector
 from voxhub.storage.routes import put_blob
 from voxhub.storage.routes import router as blob_routes
 from voxhub.tasks import PERIODIC_TASKS
+from voxhub.telemetry import TelemetryMiddleware
+from voxhub.telemetry import configure as configure_telemetry
 from voxhub.transcripts.routes import router as transcript_routes
 from voxhub.transcripts.routes import voices_router as voices_routes
 from voxhub.workspaces.routes import invitations as invitation_routes
@@ -108,6 +110,7 @@ def install_docs(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    telemetry = configure_telemetry(settings, process="api")  # off unless VOXHUB_OTEL_ENDPOINT is set
     database = Database(settings)
     register_pipelines()
     ctx = AppContext.from_settings(settings)
@@ -225,6 +228,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The upload routes stream files under the file-size limits they enforce themselves.
     uploads = (upload_file, tus.tus_create, tus.tus_upload_patch, put_blob, create_transcription, create_translation)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_kb * 1024, exempt=uploads)
+    if telemetry:
+        app.add_middleware(TelemetryMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.add_middleware(SecurityHeadersMiddleware, settings=settings)  # outermost: every answer, the proxy's scheme
     return app

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     )
     log_format: Literal["text", "json"] = Field(default="text", description="Log line format.")
     log_level: str = Field(default="INFO", description="Log level.")
+    otel_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP endpoint (http://collector:4318) for OpenTelemetry traces and metrics; unset: off.",
+    )
     access_token_ttl_s: int = Field(default=900, description="Lifetime of an access token (JWT), seconds.")
     refresh_token_ttl_days: int = Field(default=30, description="Lifetime of a refresh token, days.")
     email_token_ttl_h: int = Field(default=24, description="Lifetime of email-verification and reset links, hours.")

@@ -15,6 +15,7 @@ from voxhub.jobs.executors import RUN_JOB_TASK, CeleryExecutor, make_celery
 from voxhub.jobs.runner import new_worker_id, run_job
 from voxhub.pipelines import register_all
 from voxhub.tasks import PERIODIC_TASKS
+from voxhub.telemetry import configure as configure_telemetry
 
 PERIODIC_TASK = "voxhub.periodic"
 
@@ -35,6 +36,7 @@ def worker_state() -> WorkerState:
     global _state
     if _state is None or _state.pid != os.getpid():
         settings = Settings()
+        configure_telemetry(settings, process="worker")  # after the fork: the exporter's thread is this process's
         register_all()
         ctx = AppContext.from_settings(settings)
         ctx.queue = CeleryExecutor(settings)

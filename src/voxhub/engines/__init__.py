@@ -12,6 +12,7 @@ from voxhub.engines.cache import ModelCache
 from voxhub.engines.embed import Embedder, RemoteEmbedder, local_embedder
 from voxhub.engines.llm import LocalGenerator, RemoteGenerator, TextGenerator
 from voxhub.engines.remote import RemoteConfig, RemoteSynthesizer, RemoteTranscriber, RemoteTranslator
+from voxhub.telemetry import traced_engine
 
 Capability = Literal["asr", "tts", "mt", "llm", "embed"]
 EngineName = Literal["local", "remote"]
@@ -70,31 +71,36 @@ def transcriber(
         config = remote or remote_config(settings, "asr")
         if model:
             config = RemoteConfig(config.base_url, config.api_key, model, config.timeout_s)
-        return RemoteTranscriber(config)
+        return traced_engine(RemoteTranscriber(config), capability="asr", name="remote", model=config.model)
     from voxhub.engines.asr import WhisperTranscriber
 
-    return WhisperTranscriber(settings, model_cache(settings), model)
+    local = WhisperTranscriber(settings, model_cache(settings), model)
+    return traced_engine(local, capability="asr", name="local", model=model or settings.asr_model)
 
 
 def synthesizer(
     settings: Settings, *, engine: EngineName | None = None, remote: RemoteConfig | None = None
 ) -> Synthesizer:
     if (engine or settings.tts_engine) == "remote":
-        return RemoteSynthesizer(remote or remote_config(settings, "tts"))
+        config = remote or remote_config(settings, "tts")
+        return traced_engine(RemoteSynthesizer(config), capability="tts", name="remote", model=config.model)
     from voxhub.engines.tts import LocalSynthesizer
 
-    return LocalSynthesizer(settings, model_cache(settings))
+    local = LocalSynthesizer(settings, model_cache(settings))
+    return traced_engine(local, capability="tts", name="local", model=settings.tts_voice)
 
 
 def translator(
     settings: Settings, *, engine: EngineName | None = None, remote: RemoteConfig | None = None
 ) -> Translator:
     if (engine or settings.mt_engine) == "remote":
-        return RemoteTranslator(remote or remote_config(settings, "mt"))
+        config = remote or remote_config(settings, "mt")
+        return traced_engine(RemoteTranslator(config), capability="mt", name="remote", model=config.model)
     from voxhub.engines.apertium import ApertiumTranslator, LocalTranslator
     from voxhub.engines.mt import BergamotTranslator
 
-    return LocalTranslator(BergamotTranslator(), ApertiumTranslator())
+    local = LocalTranslator(BergamotTranslator(), ApertiumTranslator())
+    return traced_engine(local, capability="mt", name="local", model="bergamot+apertium")
 
 
 def text_generator(
@@ -112,8 +118,10 @@ def text_generator(
         config = remote or remote_config(settings, "llm")
         if model:
             config = RemoteConfig(config.base_url, config.api_key, model, config.timeout_s)
-        return RemoteGenerator(config, context_tokens=settings.llm_context_tokens)
-    return LocalGenerator(settings, model_cache(settings), model)
+        generator: TextGenerator = RemoteGenerator(config, context_tokens=settings.llm_context_tokens)
+        return traced_engine(generator, capability="llm", name="remote", model=config.model)
+    generator = LocalGenerator(settings, model_cache(settings), model)
+    return traced_engine(generator, capability="llm", name="local", model=model or settings.llm_model)
 
 
 def embedder(
@@ -128,8 +136,9 @@ def embedder(
         config = remote or remote_config(settings, "embed")
         if model:
             config = RemoteConfig(config.base_url, config.api_key, model, config.timeout_s)
-        return RemoteEmbedder(config)
-    return local_embedder(model_cache(settings), model or settings.embed_model)
+        return traced_engine(RemoteEmbedder(config), capability="embed", name="remote", model=config.model)
+    local = local_embedder(model_cache(settings), model or settings.embed_model)
+    return traced_engine(local, capability="embed", name="local", model=model or settings.embed_model)
 
 
 def speaks(voice: Voice, language: str) -> bool:

@@ -20,6 +20,7 @@ from voxhub.jobs import events
 from voxhub.jobs.models import EventKind, Job, JobStatus
 from voxhub.jobs.registry import JobCanceled, JobTimedOut, PipelineError, WorkerStopping
 from voxhub.media.probe import MediaInfo
+from voxhub.telemetry import stage_begins
 
 PROGRESS_EVERY_S = 0.5  # at most two progress writes a second per job
 CANCEL_CHECK_EVERY_S = 0.5
@@ -103,6 +104,8 @@ class JobContext:
             return
         self._last_progress = now
         self._last_stage = stage or self._last_stage
+        if stage_changed and stage is not None:
+            stage_begins(stage)  # a trace span per stage, when telemetry is on
         pct = max(0.0, min(100.0, round(pct, 1)))
         self._check_clock()
         values: dict[str, Any] = {"progress": pct}

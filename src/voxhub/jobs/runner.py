@@ -25,6 +25,7 @@ from voxhub.jobs.metrics import observe_finished, observe_started
 from voxhub.jobs.models import Job, JobStatus
 from voxhub.jobs.registry import JobCanceled, JobTimedOut, PipelineError, WorkerStopping, registered
 from voxhub.storage import StorageError
+from voxhub.telemetry import count_job_finished, job_span
 
 log = logging.getLogger("voxhub.jobs")
 
@@ -101,7 +102,10 @@ def run_job(
     started = time.monotonic()
     outcome: Outcome
     try:
-        with _Heartbeat(database, job_id, worker_id, max(1.0, ctx.settings.job_stale_after_s / 4)):
+        with (
+            _Heartbeat(database, job_id, worker_id, max(1.0, ctx.settings.job_stale_after_s / 4)),
+            job_span(job_id=job.id, workspace_id=job.workspace_id, job_type=job.type, attempt=job.attempts),
+        ):
             if kind is None:
                 raise PipelineError("unknown_job_type", f"This worker does not know job type {job.type!r}.")
             job_input = kind.input_model.model_validate(job.input)
@@ -214,4 +218,5 @@ def _settle_once(
         status = settled.status if settled is not None else None
     log.info("job %s (%s) -> %s in %.2fs", job.id, job.type, status or "lost", elapsed)
     observe_finished(job.type, status, elapsed)
+    count_job_finished(job.type, status)
     return status
