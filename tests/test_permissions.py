@@ -115,6 +115,8 @@ TABLE: list[Rule] = [
     Rule("DELETE", "/provider-keys/{provider}", "admin", "admin", ok("404 provider_key_not_found")),
     # -- audit
     Rule("GET", "/audit-log", "admin", "admin", ok("200")),
+    # -- the email log: admins read their workspace's mail
+    Rule("GET", "/email-log", "admin", "admin", ok("200")),
     # -- files: viewers read, members upload
     Rule("GET", "/files", "viewer", "read", ok("200")),
     Rule("GET", "/files/{file_id}", "viewer", "read", ok("404 file_not_found")),

@@ -42,6 +42,7 @@ from voxhub.jobs.metrics import JobStateCollector
 from voxhub.jobs.routes import admin as admin_routes
 from voxhub.jobs.routes import job_types as job_type_routes
 from voxhub.jobs.routes import router as job_routes
+from voxhub.notify.email_routes import router as email_routes
 from voxhub.notify.routes import router as webhook_routes
 from voxhub.observability import Metrics, RequestContextMiddleware
 from voxhub.openai_compat.embeddings import router as openai_embedding_routes
@@ -164,6 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         job_type_routes,
         admin_routes,
         webhook_routes,
+        email_routes,
         transcript_routes,
         insights_routes,
         podcast_routes,

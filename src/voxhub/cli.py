@@ -285,6 +285,37 @@ def latest_mail(
     typer.echo(found)
 
 
+@admin.command("email-preview")
+def email_preview(
+    template: Annotated[str, typer.Argument(help="The mail's template, e.g. verify_email, job_ready.")],
+    html: Annotated[bool, typer.Option("--html", help="Print the HTML part instead of the text.")] = False,
+    to: Annotated[str, typer.Option(help="The address shown in To.")] = "ada@example.com",
+) -> None:
+    """Render a mail with sample values, as voxhub would send it (templates in DATA_DIR/email-templates/ first)."""
+    from voxhub.mail import Mailer, plain_text
+    from voxhub.mail.samples import SAMPLE_USER_ID, sample_context
+
+    settings = _settings()
+    mailer = Mailer(settings)
+    try:
+        if template not in mailer.templates():
+            typer.echo(f"error: no template {template!r}; there are: {', '.join(mailer.templates())}", err=True)
+            raise typer.Exit(code=1)
+        message = mailer.render(
+            template, to, sample_context(template, public_url=settings.public_url), user_id=SAMPLE_USER_ID
+        )
+    finally:
+        mailer.close()
+    for header in ("From", "To", "Subject", "List-Unsubscribe", "List-Unsubscribe-Post"):
+        if message[header]:
+            typer.echo(f"{header}: {message[header]}")
+    if html:
+        part = message.get_body(preferencelist=("html",))
+        typer.echo(f"\n{part.get_content() if part is not None else ''}")
+    else:
+        typer.echo(f"\n{plain_text(message)}")
+
+
 @admin.command("rotate-secret")
 def rotate_secret(
     generate: Annotated[

@@ -35,6 +35,24 @@ class Settings(BaseSettings):
         default=None, description="smtp://user:pass@host:587?starttls=1 — unset writes mail to DATA_DIR/mail/."
     )
     mail_from: str = Field(default="voxhub <no-reply@localhost>", description="From address of outgoing mail.")
+    sendgrid_api_key: str | None = Field(
+        default=None, description="SendGrid API key; when set, mail goes through SendGrid's v3 API instead of SMTP."
+    )
+    sendgrid_api_url: str = Field(default="https://api.sendgrid.com", description="Base URL of SendGrid's API.")
+    sendgrid_webhook_public_key: str | None = Field(
+        default=None,
+        description="Verification key of SendGrid's signed Event Webhook (base64 DER, as SendGrid shows it, or PEM); "
+        "enables POST /api/v1/email/sendgrid/events.",
+    )
+    mail_retry_attempts: int = Field(
+        default=4, ge=1, le=10, description="Tries per mail when the provider fails for a while (5xx, timeouts)."
+    )
+    mail_retry_base_s: float = Field(
+        default=2.0, ge=0, le=300, description="First wait between tries, seconds; doubled after each."
+    )
+    job_ready_mail_after_s: float = Field(
+        default=60.0, ge=0, description="A job that ran at least this long mails its starter when it succeeds, seconds."
+    )
     require_verified_email: bool = Field(
         default=True, description="Unverified users get 403 email_not_verified from anything that spends resources."
     )
@@ -255,6 +273,10 @@ class Settings(BaseSettings):
     @property
     def mail_dir(self) -> Path:
         return self.data_dir / "mail"
+
+    @property
+    def email_templates_dir(self) -> Path:
+        return self.data_dir / "email-templates"
 
     @property
     def models_dir(self) -> Path:

@@ -19,6 +19,7 @@ from voxhub.dubbing.models import Dub
 from voxhub.files.models import File, Upload
 from voxhub.insights.models import Insights
 from voxhub.jobs.models import Job, JobAttempt, JobEvent
+from voxhub.mail.models import EmailLog, EmailPreferences, EmailSuppression
 from voxhub.notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from voxhub.podcasts.models import Podcast, PodcastFeed
 from voxhub.search.models import ChatMessage, Conversation, SearchChunk, SearchSource
@@ -35,6 +36,9 @@ __all__ = [
     "Conversation",
     "CreditAccount",
     "Dub",
+    "EmailLog",
+    "EmailPreferences",
+    "EmailSuppression",
     "File",
     "Insights",
     "Invitation",

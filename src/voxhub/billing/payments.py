@@ -40,6 +40,7 @@ from voxhub.clock import utcnow
 from voxhub.context import AppContext
 from voxhub.db import Database, affected
 from voxhub.errors import BadRequest, Conflict, NotFound, TooManyRequests, Unprocessable, VoxhubError, field_errors
+from voxhub.workspaces import service as workspaces
 from voxhub.workspaces.models import Workspace
 from voxhub.workspaces.service import WorkspaceAccess
 
@@ -475,9 +476,14 @@ def _apply(db: Session, *, ctx: AppContext, event: ProviderEvent) -> Outcome:
 
 
 def _mail_payment_failed(db: Session, *, ctx: AppContext, workspace: Workspace, provider: str) -> None:
-    for email in billing.owner_emails(db, workspace_id=workspace.id):
+    for owner in workspaces.owners(db, workspace_id=workspace.id):
         ctx.mailer.send_after_commit(
-            db, template="payment_failed", to=email, context={"workspace_name": workspace.name, "provider": provider}
+            db,
+            template="payment_failed",
+            to=owner.email,
+            context={"workspace_name": workspace.name, "provider": provider},
+            user_id=owner.id,
+            workspace_id=workspace.id,
         )
 
 

@@ -926,12 +926,14 @@ def _send_alert(db: Session, *, ctx: AppContext, workspace_id: str, data: dict[s
     workspace = db.get(Workspace, workspace_id)
     payload = {"workspace_id": workspace_id, **data}
     delivery.emit(db, workspace_id=workspace_id, event_type="billing.usage_alert", data=payload)
-    for email in owner_emails(db, workspace_id=workspace_id):
+    for owner in workspaces.owners(db, workspace_id=workspace_id):
         ctx.mailer.send_after_commit(
             db,
             template="billing_alert",
-            to=email,
+            to=owner.email,
             context={"workspace_name": workspace.name if workspace else workspace_id, **payload},
+            user_id=owner.id,
+            workspace_id=workspace_id,
         )
 
 

@@ -215,6 +215,11 @@ def _note_endpoint_failure(db: Session, *, ctx: AppContext, endpoint: WebhookEnd
         endpoint.disabled_reason = "failing for 3 days"
         for owner in workspaces.owners(db, workspace_id=endpoint.workspace_id):
             ctx.mailer.send_after_commit(
-                db, template="webhook_disabled", to=owner.email, context={"name": owner.name, "url": endpoint.url}
+                db,
+                template="webhook_disabled",
+                to=owner.email,
+                context={"name": owner.name, "url": endpoint.url},
+                user_id=owner.id,
+                workspace_id=endpoint.workspace_id,
             )
         log.warning("webhook endpoint %s disabled after failing for 3 days", endpoint.id)

@@ -1,6 +1,7 @@
 """One module per job type, each defining its `JOB_TYPE`. The app and the worker register them when they are
 assembled (`register_all`); the jobs room below knows job types only through its registry."""
 
+from voxhub.jobs import ready_mail
 from voxhub.jobs.registry import JobType, register
 from voxhub.pipelines import dub, insights, media_convert, podcast, synthesize, transcribe, translate
 
@@ -21,3 +22,4 @@ def register_all() -> None:
     """Make every job type known to the jobs room of this process (idempotent)."""
     for job_type in JOB_TYPES:
         register(job_type)
+    ready_mail.connect()

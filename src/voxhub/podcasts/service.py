@@ -618,6 +618,9 @@ def _mail_when_slow(db: Session, ctx: AppContext, podcast: Podcast) -> None:
             "workspace_id": podcast.workspace_id,
             "podcast_id": podcast.id,
         },
+        user_id=creator.id,
+        workspace_id=podcast.workspace_id,
+        event_key=f"podcast_ready:{podcast.id}",
     )
 
 

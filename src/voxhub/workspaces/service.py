@@ -364,6 +364,7 @@ def _mail_invitation(
             "email": invitation.email,
             "days": ctx.settings.invitation_ttl_days,
         },
+        workspace_id=access.workspace.id,
     )
 
 
