@@ -242,6 +242,7 @@ TABLE: list[Rule] = [
     Rule("GET", "/billing/payments/{payment_id}/receipt", "member", "write", ok("404 payment_not_found")),
     Rule("GET", "/billing/usage", "member", "write", ok("200")),
     Rule("POST", "/billing/checkout", "admin", "admin", ok("422 unknown_package"), json=UNKNOWN_PACKAGE),
+    Rule("POST", "/billing/checkouts/{checkout_id}/confirm", "admin", "admin", ok("404 checkout_not_found")),
     Rule("POST", "/billing/subscription/cancel", "admin", "admin", ok("422 nothing_to_cancel")),
 ]
 
@@ -257,6 +258,7 @@ MADE_UP = {
     "provider": "madeupprovider",
     "entry_id": "01900000-0000-7000-8000-0000000000a9",
     "payment_id": "01900000-0000-7000-8000-0000000000aa",
+    "checkout_id": "01900000-0000-7000-8000-0000000000c1",
     "podcast_id": "01900000-0000-7000-8000-0000000000ab",
     "dub_id": "01900000-0000-7000-8000-0000000000ac",
     "conversation_id": "01900000-0000-7000-8000-0000000000ad",

@@ -220,6 +220,20 @@ class Settings(BaseSettings):
     polar_access_token: str | None = Field(default=None, description="Polar organization access token; enables Polar.")
     polar_webhook_secret: str | None = Field(default=None, description="Signing secret of Polar's webhook.")
     polar_api_url: str = Field(default="https://api.polar.sh", description="Base URL of Polar's API.")
+    eway_api_key: str | None = Field(default=None, description="eWAY Rapid API key; with the password, enables eWAY.")
+    eway_api_password: str | None = Field(default=None, description="eWAY Rapid API password.")
+    eway_endpoint: str = Field(
+        default="https://api.ewaypayments.com",
+        description="eWAY Rapid API endpoint: https://api.ewaypayments.com, or https://api.sandbox.ewaypayments.com "
+        "for the sandbox.",
+    )
+    dodo_api_key: str | None = Field(default=None, description="Dodo Payments API key; enables Dodo Payments.")
+    dodo_webhook_secret: str | None = Field(default=None, description="Signing secret (whsec_…) of Dodo's webhook.")
+    dodo_api_url: str = Field(
+        default="https://live.dodopayments.com",
+        description="Base URL of Dodo's API: https://live.dodopayments.com, or https://test.dodopayments.com "
+        "in test mode.",
+    )
 
     @field_validator("public_url")
     @classmethod

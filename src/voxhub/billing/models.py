@@ -48,6 +48,7 @@ class CheckoutStatus(enum.StrEnum):
 
     OPEN = "open"
     COMPLETED = "completed"
+    FAILED = "failed"  # the provider declined the payment (eWAY, whose answer voxhub asks for)
 
 
 class SubscriptionStatus(enum.StrEnum):
@@ -197,6 +198,9 @@ class Checkout(Base):
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     url: Mapped[str | None] = mapped_column(String(2000))
+    # Where the customer goes after paying or giving up, for providers that return to voxhub first (eWAY).
+    success_url: Mapped[str | None] = mapped_column(String(2000))
+    cancel_url: Mapped[str | None] = mapped_column(String(2000))
     status: Mapped[str] = mapped_column(String(16), default=CheckoutStatus.OPEN)  # a CheckoutStatus
     created_by: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -264,3 +268,26 @@ class SyncCharge(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+
+
+class EwayTokenCustomer(Base):
+    """A workspace's card stored at eWAY (a token customer) for its plan: voxhub charges it when `paid_through`
+    passes. `charging_since` is set while a charge is in flight, so no two charges start for one period."""
+
+    __tablename__ = "eway_token_customers"
+    __table_args__ = (Index("ix_eway_token_customers_paid_through", "paid_through"),)
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    token_customer_id: Mapped[str] = mapped_column(String(40))
+    plan: Mapped[str] = mapped_column(String(40))
+    interval: Mapped[str] = mapped_column(String(8))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    paid_through: Mapped[datetime]
+    charging_since: Mapped[datetime | None]
+    # Declined renewals in a row, and when to try again.
+    failures: Mapped[int] = mapped_column(default=0)
+    retry_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -29,7 +29,10 @@ from voxhub.billing.models import (
     SubscriptionStatus,
 )
 from voxhub.billing.providers import (
+    PRODUCT_PROVIDERS,
     CheckoutRequest,
+    DodoProvider,
+    EwayProvider,
     ProviderError,
     ProviderEvent,
     ProviderNotConfigured,
@@ -119,12 +122,16 @@ def start_checkout(
         description = f"voxhub {chosen.name} plan, {'yearly' if interval == 'year' else 'monthly'}"
     adapter = _provider(ctx, provider)
     product_id = (product_ids.get(f"{provider}:{interval}") if kind == "plan" else None) or product_ids.get(provider)
-    if provider == "polar" and product_id is None:
+    if provider in PRODUCT_PROVIDERS and product_id is None:
         log.warning(
-            "the billing catalog has no polar product id for %s %r: add product_ids.polar (or polar:month and "
-            "polar:year for plans) to it",
+            "the billing catalog has no %s product id for %s %r: add product_ids.%s (or %s:month and "
+            "%s:year for plans) to it",
+            provider,
             kind,
             name,
+            provider,
+            provider,
+            provider,
         )
         raise Unprocessable(
             f"The {kind} {name!r} cannot be bought through polar on this server; choose another provider.",
@@ -160,6 +167,8 @@ def start_checkout(
         amount_cents=amount,
         currency=catalog.currency,
         url=result.url,
+        success_url=request.success_url,
+        cancel_url=request.cancel_url,
         created_by=access.user.id if access.user else None,
     )
     db.add(checkout)
@@ -220,6 +229,13 @@ def receive_webhook(
         raise InvalidSignature(str(exc), details={"reason": exc.reason}) from exc
     except (KeyError, TypeError, ValueError) as exc:
         raise BadRequest(f"The {provider} event could not be read.", code="malformed_event") from exc
+    return _store_event(db, provider=provider, event=event, payload=payload, headers=headers)
+
+
+def _store_event(
+    db: Session, *, provider: str, event: ProviderEvent, payload: dict[str, Any], headers: Mapping[str, str]
+) -> tuple[str, bool]:
+    """Store one event once per (provider, event id). Returns (stored event id, whether it is new)."""
     lowered = {key.lower(): value for key, value in headers.items()}
     inserted = ledger.insert_ignoring_conflict(
         db,
@@ -246,6 +262,16 @@ def receive_webhook(
     )
     assert record_id is not None
     return record_id, bool(inserted)
+
+
+def record_own_event(db: Session, *, ctx: AppContext, provider: str, payload: dict[str, Any]) -> str:
+    """An event voxhub writes itself from a provider's API answer (eWAY sends no webhooks): stored like a webhook,
+    once per id, and acted on in this transaction. Returns the stored event's id."""
+    event = _provider(ctx, provider).parse(headers={}, payload=payload)
+    record_id, new = _store_event(db, provider=provider, event=event, payload=payload, headers={})
+    if new:
+        process_event(db, ctx=ctx, record_id=record_id)
+    return record_id
 
 
 def process_event(
@@ -573,7 +599,12 @@ def _refund(db: Session, *, ctx: AppContext, event: ProviderEvent) -> Outcome:
     )
     if payment is None:
         return Outcome(BillingEventStatus.AWAITING_PAYMENT, f"refund for unknown payment {event.payment_id!r}")
-    refunded_cents = min(payment.amount_cents, event.refunded_cents or payment.amount_cents)
+    if event.refunded_cents is None and event.refund_cents is not None:
+        # A provider that reports each refund alone: this one adds to what was refunded before (the event is acted
+        # on once, so it is counted once).
+        refunded_cents = min(payment.amount_cents, payment.refunded_cents + event.refund_cents)
+    else:
+        refunded_cents = min(payment.amount_cents, event.refunded_cents or payment.amount_cents)
     if refunded_cents <= payment.refunded_cents:
         return Outcome(BillingEventStatus.IGNORED, "refund already applied")
     owed = (payment.credits * refunded_cents) // payment.amount_cents if payment.amount_cents else payment.credits
@@ -659,6 +690,90 @@ def mark_checkout_paid(db: Session, *, ctx: AppContext, checkout_id: str, actor:
             provider=checkout.provider,
         )
     checkout.status = CheckoutStatus.COMPLETED
+    return payment
+
+
+# ---- refunds an administrator starts ----
+
+
+def refund_payment(
+    db: Session,
+    *,
+    ctx: AppContext,
+    workspace_id: str,
+    payment_id: str,
+    amount_cents: int | None,
+    reason: str | None,
+    actor: Actor,
+) -> Payment:
+    """Refund a payment through its provider's API (eWAY, Dodo), in full unless `amount_cents` says less. The credits
+    it bought come back off the ledger as with any refund: at once for eWAY, whose answer is final; with Dodo's
+    refund.succeeded webhook. Stripe and Polar payments are refunded in their dashboards."""
+    payment = get_payment(db, workspace_id=workspace_id, payment_id=payment_id)
+    # One refund of a payment at a time: a second waits here and then sees what the first refunded.
+    db.execute(select(Payment.id).where(Payment.id == payment.id).with_for_update())
+    db.refresh(payment)
+    remaining = payment.amount_cents - payment.refunded_cents
+    amount = remaining if amount_cents is None else amount_cents
+    if remaining <= 0:
+        raise Conflict("This payment is refunded in full already.", code="already_refunded")
+    if amount > remaining:
+        raise Unprocessable(
+            f"At most {remaining} cents of this payment are left to refund.",
+            code="refund_too_large",
+            details=field_errors(("amount_cents", f"at most {remaining}")),
+        )
+    adapter = _provider(ctx, payment.provider)
+    try:
+        if isinstance(adapter, EwayProvider):
+            result = adapter.refund(transaction_id=payment.external_id, amount_cents=amount)
+            if not result.approved or result.transaction_id is None:
+                raise Conflict(
+                    f"eWAY declined the refund ({result.response_message or result.response_code or 'no reason'}).",
+                    code="refund_declined",
+                    details={"provider": "eway", "response_message": result.response_message},
+                )
+            refund_id = result.transaction_id
+            record_own_event(
+                db,
+                ctx=ctx,
+                provider="eway",
+                payload={
+                    "id": f"refund:{refund_id}",
+                    "type": "refund.approved",
+                    "workspace_id": payment.workspace_id,
+                    "payment_id": payment.external_id,
+                    "refund_cents": amount,
+                    "currency": payment.currency,
+                    "transaction": result.raw,
+                },
+            )
+        elif isinstance(adapter, DodoProvider):
+            if amount != remaining:
+                raise Unprocessable(
+                    "Dodo payments are refunded whole through voxhub; refund part of one in Dodo's dashboard.",
+                    code="partial_refund_unsupported",
+                    details=field_errors(("amount_cents", "leave it out to refund the whole payment")),
+                )
+            refund_id = adapter.start_refund(payment_id=payment.external_id, reason=reason).refund_id
+        else:
+            raise Conflict(
+                f"Refund a {payment.provider} payment at {payment.provider}; its refund reaches voxhub from there.",
+                code="refund_at_provider",
+                details={"provider": payment.provider},
+            )
+    except ProviderError as exc:
+        raise ProviderUnavailable(str(exc), details={"provider": payment.provider, "status": exc.status}) from exc
+    audit.record(
+        db,
+        actor=actor,
+        action="billing.refund_requested",
+        workspace_id=payment.workspace_id,
+        target_type="payment",
+        target_id=payment.id,
+        summary={"provider": payment.provider, "amount_cents": amount, "refund_id": refund_id, "reason": reason},
+    )
+    db.flush()
     return payment
 
 

@@ -4,12 +4,13 @@ provider webhooks, and superusers' grants and plan changes."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response
+from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from voxhub.billing import payments, receipts
+from voxhub.billing import eway, payments, receipts
 from voxhub.billing import service as billing
 from voxhub.billing.catalog import catalog_of
 from voxhub.billing.providers import configured_providers
@@ -18,12 +19,14 @@ from voxhub.billing.schemas import (
     CatalogOut,
     CheckoutIn,
     CheckoutOut,
+    CheckoutStateOut,
     GrantIn,
     LedgerEntryOut,
     PackageOut,
     PaymentOut,
     PlanChangeIn,
     PriceOut,
+    RefundIn,
     UsageOut,
     UsagePoint,
     WebhookAck,
@@ -80,6 +83,29 @@ async def provider_webhook(
     if new:
         tasks.add_task(payments.process_safely, request.app.state.db, ctx, record_id)
     return WebhookAck(duplicate=not new, event=record_id)
+
+
+@public.get(
+    "/eway/return",
+    summary="Back from eWAY's payment page",
+    response_class=RedirectResponse,
+    status_code=303,
+    responses={**responses(404), 303: {"description": "To the checkout's success_url, or its cancel_url"}},
+)
+def eway_return(
+    db: DbSession, ctx: Ctx, access_code: Annotated[str, Query(alias="AccessCode", min_length=1, max_length=200)]
+) -> RedirectResponse:
+    """eWAY sends the customer here; voxhub asks eWAY what became of the payment, acts on it, and sends them on."""
+    checkout = eway.checkout_by_access_code(db, access_code=access_code)
+    checkout = eway.confirm_checkout(db, ctx=ctx, checkout=checkout)
+    public_url = ctx.settings.public_url
+    if checkout.status == "completed":
+        return RedirectResponse(checkout.success_url or f"{public_url}/billing/success", status_code=303)
+    return RedirectResponse(checkout.cancel_url or f"{public_url}/billing/canceled", status_code=303)
+
+
+def _checkout_state(checkout: Any) -> CheckoutStateOut:
+    return CheckoutStateOut.model_validate(checkout, from_attributes=True)
 
 
 @router.get("", summary="Plan, allowances and credits", responses=responses(401, 403, 404))
@@ -202,6 +228,18 @@ def create_checkout(body: CheckoutIn, db: DbSession, ctx: Ctx, access: AdminAcce
 
 
 @router.post(
+    "/checkouts/{checkout_id}/confirm",
+    summary="Confirm an eWAY payment",
+    responses={**responses(401, 403, 404, 409), 502: {"description": "eWAY failed"}},
+)
+def confirm_checkout(checkout_id: str, db: DbSession, ctx: Ctx, access: AdminAccess) -> CheckoutStateOut:
+    """Ask eWAY what became of this checkout's payment and apply it, once (what its return page does, for clients
+    that keep the customer elsewhere)."""
+    checkout = eway.get_checkout(db, workspace_id=access.workspace_id, checkout_id=checkout_id)
+    return _checkout_state(eway.confirm_checkout(db, ctx=ctx, checkout=checkout))
+
+
+@router.post(
     "/subscription/cancel",
     summary="Cancel the plan at period end",
     responses={**responses(401, 403, 404, 422), 502: {"description": "The payment provider failed"}},
@@ -213,6 +251,27 @@ def cancel_subscription(db: DbSession, ctx: Ctx, access: AdminAccess) -> Billing
 
 
 # ---- superusers ----
+
+
+@admin.post(
+    "/workspaces/{workspace_id}/billing/payments/{payment_id}/refund",
+    summary="Refund a payment (superusers)",
+    responses={**responses(401, 403, 404, 409, 422), 502: {"description": "The payment provider failed"}},
+)
+def refund_payment(
+    workspace_id: str, payment_id: str, body: RefundIn, db: DbSession, ctx: Ctx, me: SuperUser
+) -> PaymentOut:
+    """Refund an eWAY or Dodo payment through the provider; the credits it bought are taken back. Audited."""
+    payment = payments.refund_payment(
+        db,
+        ctx=ctx,
+        workspace_id=workspace_id,
+        payment_id=payment_id,
+        amount_cents=body.amount_cents,
+        reason=body.reason,
+        actor=me.actor,
+    )
+    return payment_out(payment)
 
 
 @admin.post(

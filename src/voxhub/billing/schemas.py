@@ -145,7 +145,7 @@ class UsageOut(Page[UsagePoint]):
 class CheckoutIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    provider: Literal["stripe", "polar", "manual"]
+    provider: Literal["stripe", "polar", "eway", "dodo", "manual"]
     package: str | None = Field(default=None, max_length=40)
     plan: str | None = Field(default=None, max_length=40)
     interval: Literal["month", "year"] = "month"
@@ -163,6 +163,25 @@ class CheckoutOut(BaseModel):
     amount_cents: int
     currency: str
     instructions: str | None = None
+
+
+class CheckoutStateOut(BaseModel):
+    """Where a checkout stands: open (not paid yet), completed (paid, credits or plan applied) or failed (declined)."""
+
+    id: str
+    provider: str
+    status: Literal["open", "completed", "failed"]
+    kind: str
+    item: str
+    amount_cents: int
+    currency: str
+
+
+class RefundIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount_cents: int | None = Field(default=None, gt=0, description="Refund this much; leave it out for the rest.")
+    reason: str | None = Field(default=None, max_length=MAX_REASON)
 
 
 class GrantIn(BaseModel):

@@ -14,6 +14,8 @@ from voxhub.billing.providers.base import (
     ProviderNotConfigured,
     WebhookVerificationError,
 )
+from voxhub.billing.providers.dodo import DodoProvider
+from voxhub.billing.providers.eway import EwayProvider
 from voxhub.billing.providers.manual import ManualProvider
 from voxhub.billing.providers.polar import PolarProvider
 from voxhub.billing.providers.stripe import StripeProvider
@@ -21,13 +23,21 @@ from voxhub.billing.providers.stripe import StripeProvider
 if TYPE_CHECKING:
     from voxhub.config import Settings
 
-PROVIDERS = ("stripe", "polar", "manual")
+PROVIDERS = ("stripe", "polar", "eway", "dodo", "manual")
+# Providers that sell the catalog's items as their own products (product_ids.<provider> in the catalog).
+PRODUCT_PROVIDERS = ("polar", "dodo")
+# voxhub's own route that eWAY sends a customer back to (it asks eWAY what became of the payment).
+EWAY_RETURN_PATH = "/api/v1/billing/eway/return"
 
 __all__ = [
     "EVENT_KINDS",
+    "EWAY_RETURN_PATH",
+    "PRODUCT_PROVIDERS",
     "PROVIDERS",
     "Checkout",
     "CheckoutRequest",
+    "DodoProvider",
+    "EwayProvider",
     "ManualProvider",
     "PolarProvider",
     "Provider",
@@ -66,6 +76,26 @@ def get_provider(settings: Settings, name: str) -> Provider:
             access_token=access_token,
             webhook_secret=webhook_secret,
             api_url=settings.polar_api_url,
+            tolerance_s=settings.billing_webhook_tolerance_s,
+        )
+    if name == "eway":
+        api_key, api_password = _keys(
+            name, VOXHUB_EWAY_API_KEY=settings.eway_api_key, VOXHUB_EWAY_API_PASSWORD=settings.eway_api_password
+        )
+        return EwayProvider(
+            api_key=api_key,
+            api_password=api_password,
+            endpoint=settings.eway_endpoint,
+            return_url=f"{settings.public_url}{EWAY_RETURN_PATH}",
+        )
+    if name == "dodo":
+        api_key, webhook_secret = _keys(
+            name, VOXHUB_DODO_API_KEY=settings.dodo_api_key, VOXHUB_DODO_WEBHOOK_SECRET=settings.dodo_webhook_secret
+        )
+        return DodoProvider(
+            api_key=api_key,
+            webhook_secret=webhook_secret,
+            api_url=settings.dodo_api_url,
             tolerance_s=settings.billing_webhook_tolerance_s,
         )
     if name == "manual":

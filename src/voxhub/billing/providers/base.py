@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -77,6 +80,8 @@ class ProviderEvent:
     period_end: datetime | None = None
     cancel_at_period_end: bool = False
     customer_email: str | None = None
+    # Refunds from a provider that reports each refund alone (Dodo, eWAY), not the running total: this one's amount.
+    refund_cents: int | None = None
 
 
 class WebhookVerificationError(Exception):
@@ -156,6 +161,34 @@ def check_freshness(*, timestamp: int, now: datetime, tolerance_s: int) -> None:
             "stale_timestamp",
             f"The webhook was signed {abs(int(skew))} s {direction}; at most {tolerance_s} s is accepted.",
         )
+
+
+def verify_standard_webhook(
+    *, headers: Mapping[str, str], body: bytes, keys: list[bytes], now: datetime, tolerance_s: int
+) -> dict[str, Any]:
+    """A delivery signed the Standard Webhooks way (Polar, Dodo): HMAC-SHA256 over `id.timestamp.body`, base64, in
+    `webhook-signature` as space-separated `v1,<sig>`; any one of `keys` may have signed it. The parsed payload."""
+    msg_id, timestamp = header(headers, "webhook-id"), header(headers, "webhook-timestamp")
+    signature_header = header(headers, "webhook-signature")
+    if not (msg_id and timestamp and signature_header):
+        raise WebhookVerificationError(
+            "missing_signature", "The webhook-id, webhook-timestamp and webhook-signature headers are required."
+        )
+    signatures = [
+        signature.encode(errors="replace")
+        for version, _, signature in (part.partition(",") for part in signature_header.split())
+        if version == "v1" and signature
+    ]
+    if not signatures:
+        raise WebhookVerificationError("missing_signature", "The webhook-signature header has no v1 signature.")
+    signed_at = parse_timestamp(timestamp)
+    signed_content = f"{msg_id}.{timestamp}.".encode() + body
+    expected = [base64.b64encode(hmac.new(key, signed_content, hashlib.sha256).digest()) for key in keys]
+    if not any(hmac.compare_digest(mine, theirs) for mine in expected for theirs in signatures):
+        raise WebhookVerificationError("bad_signature", "No v1 signature matches the webhook secret.")
+    # Freshness is judged only once the signature holds, so "stale" always means a genuine but old delivery.
+    check_freshness(timestamp=signed_at, now=now, tolerance_s=tolerance_s)
+    return load_payload(body)
 
 
 def load_payload(body: bytes) -> dict[str, Any]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import hashlib
-import hmac
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -17,16 +15,14 @@ from voxhub.billing.providers.base import (
     ProviderError,
     ProviderEvent,
     WebhookVerificationError,
-    check_freshness,
     from_iso,
     header,
     integer,
-    load_payload,
     mapping,
-    parse_timestamp,
     request_json,
     subscription_status,
     text,
+    verify_standard_webhook,
 )
 
 SECRET_PREFIX = "whsec_"
@@ -83,27 +79,9 @@ class PolarProvider:
         )
 
     def verify(self, *, headers: Mapping[str, str], body: bytes, now: datetime) -> dict[str, Any]:
-        msg_id, timestamp = header(headers, "webhook-id"), header(headers, "webhook-timestamp")
-        signature_header = header(headers, "webhook-signature")
-        if not (msg_id and timestamp and signature_header):
-            raise WebhookVerificationError(
-                "missing_signature", "The webhook-id, webhook-timestamp and webhook-signature headers are required."
-            )
-        signatures = [
-            signature.encode(errors="replace")
-            for version, _, signature in (part.partition(",") for part in signature_header.split())
-            if version == "v1" and signature
-        ]
-        if not signatures:
-            raise WebhookVerificationError("missing_signature", "The webhook-signature header has no v1 signature.")
-        signed_at = parse_timestamp(timestamp)
-        signed_content = f"{msg_id}.{timestamp}.".encode() + body
-        expected = [base64.b64encode(hmac.new(key, signed_content, hashlib.sha256).digest()) for key in self._keys]
-        if not any(hmac.compare_digest(mine, theirs) for mine in expected for theirs in signatures):
-            raise WebhookVerificationError("bad_signature", "No v1 signature matches the webhook secret.")
-        # Freshness is judged only once the signature holds, so "stale" always means a genuine but old delivery.
-        check_freshness(timestamp=signed_at, now=now, tolerance_s=self.tolerance_s)
-        return load_payload(body)
+        return verify_standard_webhook(
+            headers=headers, body=body, keys=self._keys, now=now, tolerance_s=self.tolerance_s
+        )
 
     def parse(self, *, headers: Mapping[str, str], payload: dict[str, Any]) -> ProviderEvent:
         # Polar's payloads carry no id of their own: the delivery's webhook-id is the event's, stable across retries.

@@ -19,6 +19,8 @@ const METERS = {
 const PROVIDERS = [
   ["stripe", "Card (Stripe)"],
   ["polar", "Polar"],
+  ["eway", "Card (eWAY)"],
+  ["dodo", "Dodo Payments"],
   ["manual", "Invoice or bank transfer"],
 ];
 
