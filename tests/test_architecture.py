@@ -44,7 +44,7 @@ LEVELS: tuple[tuple[str, ...], ...] = (
     ("apikeys",),
     ("notify",),
     ("billing",),
-    ("files",),
+    ("files", "voices"),
     ("jobs",),
     ("pipelines", "transcripts", "insights", "search", "podcasts", "dubbing"),
     ("openai_compat",),

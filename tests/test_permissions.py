@@ -50,6 +50,12 @@ TOO_FEW_NOTES = {"notes": "Too short to talk about."}
 EPISODE_RENAME = {"title": "Renamed by the permission test"}
 DUB_UNKNOWN_FILE = {"file_id": "01900000-0000-7000-8000-0000000000ad", "target_languages": ["pt"]}
 DUB_EDIT = {"segments": [{"index": 0, "text": "Hello."}]}
+CLONE_UNKNOWN_FILE = {
+    "name": "Permission test",
+    "file_id": "01900000-0000-7000-8000-0000000000ad",
+    "consent": True,
+    "consented_by": "Ana Lima",
+}
 ONE_LINE_SCRIPT = {"segments": [{"title": "Hello", "lines": [{"speaker": "Alex", "text": "Hello."}]}]}
 
 # Podcast apps fetch the feed with its token in the URL, the only credential they can carry: no role or key is asked
@@ -193,6 +199,11 @@ TABLE: list[Rule] = [
     Rule("POST", "/dubs/{dub_id}/render", "member", "write", ok("404 dub_not_found")),
     Rule("GET", "/dubs/{dub_id}/qa", "viewer", "read", ok("404 dub_not_found")),
     Rule("GET", "/dubs/{dub_id}/download", "viewer", "read", ok("404 dub_not_found")),
+    # -- cloned voices: viewers list them, members clone (consent stated) and delete
+    Rule("GET", "/voices", "viewer", "read", ok("200")),
+    Rule("POST", "/voices", "member", "write", ok("404 file_not_found"), json=CLONE_UNKNOWN_FILE),
+    Rule("GET", "/voices/{voice_id}", "viewer", "read", ok("404 voice_not_found")),
+    Rule("DELETE", "/voices/{voice_id}", "member", "write", ok("404 voice_not_found")),
     # -- search: viewers search (a query is required: without one, the viewer's 422 says so)
     Rule("GET", "/search", "viewer", "read", ok("422 validation_error")),
     Rule("GET", "/search/status", "viewer", "read", ok("200")),
@@ -262,6 +273,7 @@ MADE_UP = {
     "podcast_id": "01900000-0000-7000-8000-0000000000ab",
     "dub_id": "01900000-0000-7000-8000-0000000000ac",
     "conversation_id": "01900000-0000-7000-8000-0000000000ad",
+    "voice_id": "01900000-0000-7000-8000-0000000000c5",
     "segment": "0",
     "name": "episode.mp3",
 }

@@ -61,6 +61,7 @@ from voxhub.telemetry import TelemetryMiddleware
 from voxhub.telemetry import configure as configure_telemetry
 from voxhub.transcripts.routes import router as transcript_routes
 from voxhub.transcripts.routes import voices_router as voices_routes
+from voxhub.voices.routes import router as cloned_voice_routes
 from voxhub.workspaces.routes import invitations as invitation_routes
 from voxhub.workspaces.routes import router as workspace_routes
 
@@ -173,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         search_routes,
         conversation_routes,
         voices_routes,
+        cloned_voice_routes,
         openai_routes,
         openai_embedding_routes,
         billing_public_routes,

@@ -25,6 +25,7 @@ from voxhub.notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoin
 from voxhub.podcasts.models import Podcast, PodcastFeed
 from voxhub.search.models import ChatMessage, Conversation, SearchChunk, SearchSource
 from voxhub.transcripts.models import TranscriptVersion
+from voxhub.voices.models import HostedVoice
 from voxhub.workspaces.models import Invitation, Membership, Workspace
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "EmailPreferences",
     "EmailSuppression",
     "File",
+    "HostedVoice",
     "Insights",
     "Invitation",
     "Job",

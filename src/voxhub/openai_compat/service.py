@@ -21,6 +21,7 @@ from voxhub.context import AppContext
 from voxhub.db import Database
 from voxhub.engines import Capability
 from voxhub.engines.asr import installed_models
+from voxhub.engines.base import Synthesizer
 from voxhub.engines.embed import LOCAL_MODELS as EMBED_MODELS
 from voxhub.engines.embed import OPENAI_EMBED_ALIASES
 from voxhub.engines.llm import local_models
@@ -35,6 +36,7 @@ from voxhub.pipelines.speech import remote_for
 from voxhub.pipelines.synthesize import SynthesizeParams, stream_speech
 from voxhub.pipelines.transcribe import TranscribeParams, transcribe_file
 from voxhub.transcripts import formats
+from voxhub.voices import service as hosted_voices
 from voxhub.workspaces.service import WorkspaceAccess
 
 Task = Literal["transcribe", "translate"]
@@ -273,12 +275,17 @@ def speech_params(settings: Settings, body: SpeechIn, *, workspace_id: str) -> S
 
 
 def start_speech(
-    settings: Settings, text: str, params: SynthesizeParams, *, remote: RemoteConfig | None
+    settings: Settings,
+    text: str,
+    params: SynthesizeParams,
+    *,
+    remote: RemoteConfig | None,
+    hosted: Synthesizer | None = None,
 ) -> Iterator[bytes]:
     """The encoded audio as it is made, for a worker thread: the first sentence is spoken here, so that a bad voice
     or a failing engine is an error response rather than a broken stream."""
     try:
-        audio, _voice = stream_speech(settings, text, params, remote=remote)
+        audio, _voice = stream_speech(settings, text, params, remote=remote, hosted=hosted)
     except Unprocessable as exc:  # from choosing the voice
         if exc.code == "voice_not_found":
             raise BadRequest(exc.message, code=exc.code, details={"param": "voice"}) from exc
@@ -349,10 +356,14 @@ async def speech_call(
     charged when the stream ends."""
     params = speech_params(ctx.settings, body, workspace_id=access.workspace_id)
     remote = await run_in_threadpool(remote_engine, db, ctx, access.workspace_id, "tts")
+    # An `elevenlabs:…` or `unrealspeech:…` voice is spoken by that provider with the workspace's key.
+    hosted = await run_in_threadpool(
+        lambda: hosted_voices.synthesizer_for(db, ctx=ctx, workspace_id=access.workspace_id, voice=body.voice)
+    )
     seconds = estimate_seconds(body.input, speed=body.speed)
     measure = billing.Measure(seconds=seconds, characters=len(body.input))
     async with held(database, ctx=ctx, access=access, job_type="synthesize", measure=measure) as charge_id:
-        audio = await run_in_threadpool(start_speech, ctx.settings, body.input, params, remote=remote)
+        audio = await run_in_threadpool(start_speech, ctx.settings, body.input, params, remote=remote, hosted=hosted)
     record_speech(db, access=access, body=body)
     return charged_stream(database, ctx, audio, charge_id=charge_id, characters=len(body.input), seconds=seconds)
 

@@ -23,6 +23,7 @@ from voxhub.jobs.registry import JobType, PipelineError
 from voxhub.media import convert as ffmpeg
 from voxhub.media.probe import MediaInfo
 from voxhub.pipelines.speech import pipeline_error, remote_for
+from voxhub.voices import service as hosted_voices
 
 MAX_CHARS = 100_000
 ESPEAK_CHUNK_CHARS = 5000  # per espeak-ng run: progress still moves, and starting the program stops mattering
@@ -50,7 +51,12 @@ class TextInput(BaseModel):
 class SynthesizeParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    voice: str | None = Field(default=None, max_length=200, description="A voice id from GET /api/v1/voices.")
+    voice: str | None = Field(
+        default=None,
+        max_length=200,
+        description="A voice id from GET /api/v1/voices; `elevenlabs:…` and `unrealspeech:…` voices use the "
+        "workspace's key for that provider.",
+    )
     language: str | None = Field(default=None, max_length=16, description="Picks a voice when none is named.")
     speed: float = Field(default=1.0, ge=0.25, le=4.0)
     format: Format = "mp3"
@@ -115,10 +121,12 @@ def synthesize_file(
     *,
     progress: Progress,
     remote: RemoteConfig | None = None,
+    hosted: Synthesizer | None = None,
 ) -> tuple[Path, MediaInfo | None, Voice]:
     """Speak `text` into a file in `scratch`; its media facts when known without probing (raw PCM), and the voice.
-    Shared by the job, the CLI and (through `stream_speech`'s parts) the OpenAI-compatible route."""
-    engine = engines.synthesizer(settings, engine=params.engine, remote=remote)
+    Shared by the job, the CLI and (through `stream_speech`'s parts) the OpenAI-compatible route. `hosted` is the
+    engine of a hosted provider's voice (voices.service.synthesizer_for), used instead of the configured one."""
+    engine = hosted or engines.synthesizer(settings, engine=params.engine, remote=remote)
     voice = pick_voice(settings, engine, params)
     progress(2, "synthesizing")
     wav = scratch / "synthesized.wav"  # not "speech.wav": that may be the output
@@ -180,11 +188,16 @@ def _write_wav(target: Path, pcm: Iterator[tuple[bytes, int]]) -> int:
 
 
 def stream_speech(
-    settings: Settings, text: str, params: SynthesizeParams, *, remote: RemoteConfig | None = None
+    settings: Settings,
+    text: str,
+    params: SynthesizeParams,
+    *,
+    remote: RemoteConfig | None = None,
+    hosted: Synthesizer | None = None,
 ) -> tuple[Iterator[bytes], Voice]:
     """Encoded audio as it is made: each sentence goes to an ffmpeg encoder as soon as it is synthesised, so the
     first bytes leave long before the last sentence is spoken. Errors before the first byte raise here."""
-    engine = engines.synthesizer(settings, engine=params.engine, remote=remote)
+    engine = hosted or engines.synthesizer(settings, engine=params.engine, remote=remote)
     voice = pick_voice(settings, engine, params)
     pcm = pcm_stream(engine, voice, text, speed=params.speed, progress=lambda *_: None)
     # The first sentence is spoken here: a failing engine or an empty text fails the request itself.
@@ -206,6 +219,8 @@ def stream_speech(
 
 
 def _check(db: Session, ctx: AppContext, workspace_id: str, job_input: TextInput, params: SynthesizeParams) -> None:
+    if hosted_voices.synthesizer_for(db, ctx=ctx, workspace_id=workspace_id, voice=params.voice) is not None:
+        return  # a hosted voice: the workspace has a key for its provider, which judges the voice and the text
     if (params.engine or ctx.settings.tts_engine) == "remote":
         return
     engine = engines.synthesizer(ctx.settings, engine="local")
@@ -219,8 +234,12 @@ def _check(db: Session, ctx: AppContext, workspace_id: str, job_input: TextInput
 def run(ctx: JobContext, job_input: TextInput, params: SynthesizeParams) -> dict[str, Any]:
     ctx.progress(0, "preparing")
     remote = None
-    if (params.engine or ctx.app.settings.tts_engine) == "remote":
-        with ctx.database.session() as db:
+    with ctx.database.session() as db:
+        try:
+            hosted = hosted_voices.synthesizer_for(db, ctx=ctx.app, workspace_id=ctx.workspace_id, voice=params.voice)
+        except Unprocessable as exc:  # the provider's key was deleted after the job was accepted
+            raise PipelineError(exc.code, exc.message) from exc
+        if hosted is None and (params.engine or ctx.app.settings.tts_engine) == "remote":
             remote = remote_for(db, ctx.app, ctx.workspace_id, "tts")
 
     def progress(pct: float, stage: str | None) -> None:
@@ -228,7 +247,7 @@ def run(ctx: JobContext, job_input: TextInput, params: SynthesizeParams) -> dict
         ctx.check_canceled()
 
     target, known, voice = synthesize_file(
-        ctx.app.settings, job_input.text, params, ctx.scratch, progress=progress, remote=remote
+        ctx.app.settings, job_input.text, params, ctx.scratch, progress=progress, remote=remote, hosted=hosted
     )
     ctx.progress(95, "storing")
     output = ctx.write_output(target.name, target, ffmpeg.content_type(params.format), known=known)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from voxhub import engines
 from voxhub.db import MAX_INTEGER
-from voxhub.deps import Ctx, CurrentPrincipal, DbSession, MemberAccess, ViewerAccess
+from voxhub.deps import Ctx, CurrentPrincipal, DbSession, MemberAccess, ViewerAccess, get_workspace_access
 from voxhub.errors import Unprocessable, responses
 from voxhub.pagination import Page
 from voxhub.transcripts import formats, service
 from voxhub.transcripts.schemas import TranscriptEdit, TranscriptVersionOut, VoiceOut, transcript_document, version_out
+from voxhub.voices import service as hosted_voices
+from voxhub.workspaces.models import Role
 
 router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/jobs/{job_id}/transcript", tags=["transcripts"])
 voices_router = APIRouter(prefix="/api/v1/voices", tags=["speech"])
@@ -92,13 +94,37 @@ def transcript_languages(job_id: str, db: DbSession, access: ViewerAccess) -> Pa
     return Page(items=[version_out(row) for row in rows])
 
 
-@voices_router.get("", summary="Voices for synthesis", responses=responses(401))
+@voices_router.get("", summary="Voices for synthesis", responses=responses(401, 403, 404, 422))
 async def list_voices(
     ctx: Ctx,
     principal: CurrentPrincipal,
+    db: DbSession,
+    request: Request,
     language: Annotated[str | None, Query(max_length=16, description="e.g. `en` or `pt-BR`")] = None,
-    engine: Literal["piper", "espeak-ng"] | None = None,
+    engine: Literal["piper", "espeak-ng", "elevenlabs", "unrealspeech"] | None = None,
+    workspace_id: Annotated[
+        str | None,
+        Query(
+            max_length=36,
+            description="Add the hosted voices (ElevenLabs, Unreal Speech, the workspace's clones) of this workspace, "
+            "for each provider it stored a key for. An API key always lists its own workspace's.",
+        ),
+    ] = None,
 ) -> Page[VoiceOut]:
-    """Installed voices: piper voices first (natural), then espeak-ng (robotic, every language)."""
+    """Installed voices: piper voices first (natural), then espeak-ng (robotic, every language); then a workspace's
+    hosted voices."""
     voices = await run_in_threadpool(engines.installed_voices, ctx.settings, language=language, engine=engine)
+    if workspace_id is None and principal.api_key is not None:
+        workspace_id = principal.api_key.workspace_id
+    if workspace_id is not None and engine in (None, "elevenlabs", "unrealspeech"):
+        access = await run_in_threadpool(get_workspace_access, workspace_id, principal, db, ctx, request)
+        access.require(Role.VIEWER)
+        hosted = await run_in_threadpool(
+            lambda: hosted_voices.workspace_voices(db, ctx=ctx, workspace_id=access.workspace_id)
+        )
+        voices += [
+            voice
+            for voice in hosted
+            if (not language or engines.speaks(voice, language)) and engine in (None, voice.engine)
+        ]
     return Page(items=[VoiceOut(**voice.to_dict()) for voice in voices])

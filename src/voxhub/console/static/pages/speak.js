@@ -1,8 +1,9 @@
 // Speak: text to speech in a voice from the server's list (a `synthesize` job), followed live and played here;
-// the workspace's recent speech below, each with its player.
+// the workspace's recent speech below, each with its player. Hosted voices (ElevenLabs, Unreal Speech) are in the list
+// when the workspace stored a key for them; members clone a voice at ElevenLabs from an upload, consent stated.
 
 import { api, all } from "../lib/api.js";
-import { h, field, form, heading, section, describe, badge, when, duration, bytes, uid } from "../lib/dom.js";
+import { h, field, form, heading, section, describe, badge, when, duration, bytes, uid, notify, confirmDialog } from "../lib/dom.js";
 import { followJob, jobProgress, languageName } from "./transcript.js";
 
 // pcm is left out: raw samples have no header a browser could play (the API still makes it).
@@ -32,7 +33,10 @@ function remember(voice) {
   }
 }
 
+const HOSTED = { elevenlabs: "ElevenLabs", unrealspeech: "Unreal Speech" };
+
 function voiceLabel(voice) {
+  if (HOSTED[voice.engine]) return `${voice.name} — ${HOSTED[voice.engine]}`;
   // espeak-ng's voices are named after their language already ("Portuguese (Brazil)").
   return voice.engine === "piper" ? `${voice.name} — ${languageName(voice.language)}` : voice.name;
 }
@@ -40,7 +44,11 @@ function voiceLabel(voice) {
 function voicePicker(voices) {
   const groups = [
     ["Natural voices (piper)", voices.filter((voice) => voice.engine === "piper")],
-    ["Robotic voices, every language (espeak-ng)", voices.filter((voice) => voice.engine !== "piper")],
+    ...Object.entries(HOSTED).map(([engine, name]) => [
+      `Hosted voices (${name}, the workspace's key)`,
+      voices.filter((voice) => voice.engine === engine),
+    ]),
+    ["Robotic voices, every language (espeak-ng)", voices.filter((voice) => voice.engine === "espeak-ng")],
   ].filter(([, list]) => list.length);
   const wanted = voices.some((voice) => voice.id === remembered()) ? remembered() : voices[0] && voices[0].id;
   return h(
@@ -72,7 +80,7 @@ export async function speak(view, ctx) {
   let voices = [];
   let voicesError = null;
   try {
-    voices = await all(`/voices`);
+    voices = await all(`/voices`, { workspace_id: wsId });
   } catch (error) {
     voicesError = describe(error);
   }
@@ -240,11 +248,104 @@ export async function speak(view, ctx) {
     }
   }
 
+  // ---- cloning a voice (ElevenLabs, with consent) ----
+  const cloned = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+
+  async function refreshCloned() {
+    try {
+      const rows = await all(`/workspaces/${wsId}/voices`);
+      cloned.replaceChildren(
+        rows.length
+          ? h(
+              "ul",
+              { class: "speech-list cloned-voices" },
+              rows.map((row) =>
+                h(
+                  "li",
+                  { class: "speech-item" },
+                  h("p", {}, h("strong", {}, row.name), " ", h("span", { class: "muted" }, `consent: ${row.consented_by} · `, when(row.created_at))),
+                  canSpeak
+                    ? h(
+                        "button",
+                        {
+                          type: "button",
+                          class: "danger small",
+                          "aria-label": `Delete the voice ${row.name}`,
+                          onclick: async () => {
+                            if (!(await confirmDialog(`Delete ${row.name} here and at ElevenLabs?`, { confirm: "Delete", danger: true }))) return;
+                            try {
+                              await api.del(`/workspaces/${wsId}/voices/${row.id}`);
+                              notify(`${row.name} is deleted.`, "success");
+                              refreshCloned();
+                            } catch (error) {
+                              notify(describe(error), "error");
+                            }
+                          },
+                        },
+                        "Delete",
+                      )
+                    : null,
+                ),
+              ),
+            )
+          : h("p", { class: "empty" }, "No cloned voices in this workspace."),
+      );
+    } catch (error) {
+      cloned.replaceChildren(h("p", { class: "form-error" }, describe(error)));
+    }
+  }
+
+  let samples = [];
+  try {
+    samples = (await api.get(`/workspaces/${wsId}/files`, { kind: "upload", limit: 100 })).items.filter(
+      (file) => file.status === "ready" && file.media && file.media.audio_codec,
+    );
+  } catch {
+    /* no files listed: the form says there is nothing to clone from */
+  }
+  const consentBox = h("input", { type: "checkbox", name: "consent", id: uid(), required: true });
+  const cloneForm = form(
+    { class: "clone-form" },
+    [
+      field("Name of the voice", { name: "name", required: true, maxlength: 100 }),
+      field("Recording of the speaker", {}, {
+        control: h(
+          "select",
+          { name: "file_id", required: true },
+          samples.map((file) => h("option", { value: file.id }, file.filename)),
+        ),
+        hint: samples.length ? "An uploaded recording, 5 seconds or longer, of one speaker." : "Upload a recording of the speaker in Files first.",
+      }),
+      field("Who consented", { name: "consented_by", required: true, maxlength: 200 }, { hint: "The speaker's name." }),
+      h(
+        "div",
+        { class: "field checkbox-field" },
+        h("label", { for: consentBox.id }, consentBox, " The speaker consented to having their voice cloned."),
+      ),
+      h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", disabled: !canSpeak || !samples.length }, "Clone the voice")),
+      h("p", { class: "hint" }, "Made at ElevenLabs with this workspace's ElevenLabs key (Provider keys); recorded in the audit log."),
+    ],
+    async (values, element) => {
+      const made = await api.post(`/workspaces/${wsId}/voices`, {
+        name: values.name,
+        file_id: values.file_id,
+        consent: values.consent,
+        consented_by: values.consented_by,
+      });
+      notify(`${made.name} is cloned; it is in the voice list.`, "success");
+      element.reset();
+      const option = h("option", { value: made.voice, selected: true }, `${made.name} — ElevenLabs`);
+      if (picker) picker.append(option);
+      refreshCloned();
+    },
+  );
+
   view.append(
     section("Text to speech", speakForm, result),
+    section("Clone a voice", cloneForm, h("h3", {}, "Cloned voices"), cloned),
     h("section", { class: "card", "aria-labelledby": "recent-speech" }, h("h2", { id: "recent-speech" }, "Recent speech"), recent),
   );
-  await refreshRecent();
+  await Promise.all([refreshRecent(), refreshCloned()]);
   // Speech started before this page was opened (or before a reload) is followed here too.
   const unfinished = recentJobs.find((job) => job.status === "queued" || job.status === "running");
   if (unfinished) follow(unfinished);
