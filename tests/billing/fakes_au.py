@@ -14,12 +14,19 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 from standardwebhooks.webhooks import Webhook
 
 from tests.billing.fakes import FakeProviderAPI, RecordedRequest
 
 # ---- eWAY ----
+
+
+class AnswerLost(Exception):
+    """Raised inside the fake's handler: the server closes the connection without an answer, as a network failure
+    after eWAY took the charge would look to voxhub."""
+
 
 _transaction_ids = itertools.count(11_000_000 + secrets.randbelow(1_000_000))
 
@@ -42,6 +49,7 @@ class FakeEway(FakeProviderAPI):
         self.transactions: dict[str, dict[str, Any]] = {}
         self.tokens: dict[str, dict[str, Any]] = {}
         self.decline_next_charges = 0
+        self.lose_next_charge_answer = False  # charge, then hang up without answering (a network failure)
         self._state = threading.Lock()
 
     def authorized(self, request: RecordedRequest) -> bool:
@@ -59,6 +67,10 @@ class FakeEway(FakeProviderAPI):
                 return self._query(path.removeprefix("/AccessCode/"))
             if (request.method, path) == ("POST", "/Transaction"):
                 return self._token_charge(request.json())
+            if request.method == "GET" and path.startswith("/Transaction/InvoiceRef/"):
+                reference = unquote(path.removeprefix("/Transaction/InvoiceRef/"))
+                found = [dict(t["answer"]) for t in self.transactions.values() if t.get("reference") == reference]
+                return 200, {"Transactions": found, "Errors": None}
             if request.method == "POST" and path.startswith("/Transaction/") and path.endswith("/Refund"):
                 return self._refund(path.split("/")[2], request.json())
         return 404, {"Errors": "V6000"}
@@ -142,8 +154,7 @@ class FakeEway(FakeProviderAPI):
         approve = self.decline_next_charges <= 0
         self.decline_next_charges -= 1
         transaction_id = str(next(_transaction_ids))
-        self.transactions[transaction_id] = {"amount": payment["TotalAmount"], "refunded": 0, "approved": approve}
-        return 200, {
+        answer = {
             "AuthorisationCode": "654321" if approve else None,
             "ResponseCode": "00" if approve else "05",
             "ResponseMessage": "A2000" if approve else "D4405",
@@ -154,6 +165,21 @@ class FakeEway(FakeProviderAPI):
             "Payment": payment,
             "Errors": None,
         }
+        self.transactions[transaction_id] = {
+            "amount": payment["TotalAmount"],
+            "refunded": 0,
+            "approved": approve,
+            "reference": payment.get("InvoiceReference"),
+            "answer": {
+                **answer,
+                "InvoiceReference": payment.get("InvoiceReference"),
+                "TotalAmount": payment["TotalAmount"],
+            },
+        }
+        if self.lose_next_charge_answer:
+            self.lose_next_charge_answer = False
+            raise AnswerLost(transaction_id)
+        return 200, answer
 
     def _refund(self, transaction_id: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         original = self.transactions.get(transaction_id)

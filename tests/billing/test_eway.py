@@ -250,6 +250,46 @@ def test_declined_renewals_make_the_plan_past_due_then_end_it(
     assert len([request for request in fake_eway.requests if request.path == "/Transaction"]) == 3
 
 
+def test_a_renewal_whose_answer_was_lost_is_looked_up_not_charged_again(
+    client: TestClient, app: Any, people: People, fake_eway: FakeEway
+) -> None:
+    owner = people.create()
+    _subscribe(client, fake_eway, owner)
+    _period_over(app, owner.workspace_id)
+    fake_eway.lose_next_charge_answer = True
+
+    assert _renew(app) == 1  # eWAY charged the card, but its answer never arrived
+    assert _renew(app) == 0  # the claim holds: no second charge while nobody knows
+    with app.state.db.session() as db:  # a while later, the claim is stale
+        db.execute(update(EwayTokenCustomer).values(charging_since=utcnow() - eway.STALE_CLAIM - timedelta(seconds=1)))
+    assert _renew(app) == 1
+
+    charges = [request for request in fake_eway.requests if request.path == "/Transaction"]
+    lookups = [request for request in fake_eway.requests if request.path.startswith("/Transaction/InvoiceRef/")]
+    assert len(charges) == 1 and len(lookups) == 1
+    assert sorted(payment["kind"] for payment in payments_of(client, owner)) == ["plan", "plan"]
+    with app.state.db.session() as db:
+        row = db.get(EwayTokenCustomer, owner.workspace_id)
+        assert row is not None and row.paid_through > utcnow() and row.charging_since is None
+
+
+def test_an_unanswered_renewal_that_eway_never_made_is_charged_on_a_later_run(
+    client: TestClient, app: Any, people: People, fake_eway: FakeEway
+) -> None:
+    owner = people.create()
+    _subscribe(client, fake_eway, owner)
+    _period_over(app, owner.workspace_id)
+    with app.state.db.session() as db:  # a claim from a process that stopped before it charged
+        db.execute(update(EwayTokenCustomer).values(charging_since=utcnow() - eway.STALE_CLAIM - timedelta(seconds=1)))
+
+    assert _renew(app) == 1  # looked up: eWAY has no such transaction, so the claim is let go
+    assert [r.path for r in fake_eway.requests if r.path.startswith("/Transaction")][-1].startswith("/Transaction/Inv")
+    assert _renew(app) == 1  # and charged
+
+    assert len([request for request in fake_eway.requests if request.path == "/Transaction"]) == 1
+    assert sorted(payment["kind"] for payment in payments_of(client, owner)) == ["plan", "plan"]
+
+
 # ---- refunds by a superuser ----
 
 

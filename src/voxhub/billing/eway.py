@@ -5,7 +5,7 @@ when its period ends. Each answer from eWAY becomes a stored billing event, acte
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from voxhub.billing import payments
 from voxhub.billing import service as billing
-from voxhub.billing.models import Checkout, CheckoutStatus, EwayTokenCustomer, Subscription
+from voxhub.billing.models import Checkout, CheckoutStatus, EwayTokenCustomer, Subscription, SubscriptionStatus
 from voxhub.billing.providers import EwayProvider, ProviderError
 from voxhub.billing.providers.eway import TransactionResult
 from voxhub.clock import utcnow
@@ -28,6 +28,7 @@ log = logging.getLogger("voxhub.billing.eway")
 PROVIDER = "eway"
 RETRY_AFTER = timedelta(days=3)  # a declined renewal is tried again this much later
 MAX_RENEWAL_FAILURES = 3  # declined renewals in a row before the plan ends
+STALE_CLAIM = timedelta(minutes=15)  # a charge unanswered this long is looked up at eWAY by its reference
 
 
 def _eway(ctx: AppContext) -> EwayProvider:
@@ -177,32 +178,28 @@ def _start_plan(
 
 def charge_renewals(db: Session, *, ctx: AppContext, now: datetime | None = None, limit: int = 100) -> int:
     """Periodic: claim each plan whose paid period is over, and charge its token customer once this transaction has
-    committed (a charge cannot be rolled back, so the claim must be durable first). Returns how many were claimed."""
+    committed (a charge cannot be rolled back, so the claim must be durable first). A claim whose charge got no
+    answer is looked up at eWAY by its invoice reference once it is STALE_CLAIM old, never charged blindly again.
+    Returns how many were claimed."""
     now = now or utcnow()
     due = list(
         db.scalars(
             select(EwayTokenCustomer)
             .where(
                 EwayTokenCustomer.paid_through <= now,
-                EwayTokenCustomer.charging_since.is_(None),
-                (EwayTokenCustomer.retry_at.is_(None)) | (EwayTokenCustomer.retry_at <= now),
+                (EwayTokenCustomer.charging_since.is_(None) & (
+                    EwayTokenCustomer.retry_at.is_(None) | (EwayTokenCustomer.retry_at <= now)
+                ))
+                | (EwayTokenCustomer.charging_since <= now - STALE_CLAIM),
             )
             .order_by(EwayTokenCustomer.paid_through)
             .limit(limit)
         )
-    )
+    )  # fmt: skip
     claimed = 0
     for token in due:
-        sub = db.get(Subscription, token.workspace_id)
-        renews = (
-            sub is not None
-            and sub.provider == PROVIDER
-            and sub.external_id == token.token_customer_id
-            and sub.plan == token.plan
-            and not sub.cancel_at_period_end
-            and sub.status != "canceled"
-        )
-        if not renews:
+        lost_answer = token.charging_since is not None
+        if not lost_answer and not _renews(db, token):
             # Canceled, moved to another plan or provider: the card is not charged again.
             db.delete(token)
             continue
@@ -211,20 +208,36 @@ def charge_renewals(db: Session, *, ctx: AppContext, now: datetime | None = None
             update(EwayTokenCustomer)
             .where(
                 EwayTokenCustomer.workspace_id == token.workspace_id,
-                EwayTokenCustomer.charging_since.is_(None),
                 EwayTokenCustomer.paid_through == token.paid_through,
+                EwayTokenCustomer.charging_since.is_(None)
+                if token.charging_since is None
+                else EwayTokenCustomer.charging_since == token.charging_since,
             )
             .values(charging_since=now),
         ):
             claimed += 1
-            on_commit(db, _charge_later(db.get_bind(), ctx, token.workspace_id))  # type: ignore[arg-type]
+            bind = db.get_bind()
+            assert isinstance(bind, Engine)
+            on_commit(db, _later(bind, ctx, token.workspace_id, look_up=lost_answer))
     return claimed
 
 
-def _charge_later(engine: Engine, ctx: AppContext, workspace_id: str) -> Any:
+def _renews(db: Session, token: EwayTokenCustomer) -> bool:
+    sub = db.get(Subscription, token.workspace_id)
+    return (
+        sub is not None
+        and sub.provider == PROVIDER
+        and sub.external_id == token.token_customer_id
+        and sub.plan == token.plan
+        and not sub.cancel_at_period_end
+        and sub.status != SubscriptionStatus.CANCELED
+    )
+
+
+def _later(engine: Engine, ctx: AppContext, workspace_id: str, *, look_up: bool) -> Callable[[], None]:
     def charge() -> None:
         with _unit_of_work(engine) as db:
-            charge_one(db, ctx=ctx, workspace_id=workspace_id)
+            charge_one(db, ctx=ctx, workspace_id=workspace_id, look_up=look_up)
 
     return charge
 
@@ -240,36 +253,57 @@ def _unit_of_work(engine: Engine) -> Iterator[Session]:
     finish(db, None)
 
 
-def charge_one(db: Session, *, ctx: AppContext, workspace_id: str) -> None:
+def renewal_reference(token: EwayTokenCustomer) -> str:
+    """The invoice reference of the charge for the token customer's next period (and attempt): what eWAY is asked
+    about when a charge got no answer, and what a person finds it by in MyeWAY."""
+    return f"{token.workspace_id[:36]}:{token.paid_through:%Y%m%d}:{token.failures}"
+
+
+def charge_one(db: Session, *, ctx: AppContext, workspace_id: str, look_up: bool = False) -> None:
     """Charge one claimed token customer for its next period and record the outcome: a payment and the period moved
-    on, or a declined renewal (past due, the owners mailed; after MAX_RENEWAL_FAILURES the plan ends)."""
+    on, or a declined renewal (past due, the owners mailed; after MAX_RENEWAL_FAILURES the plan ends). With
+    `look_up`, an earlier charge got no answer: eWAY is asked what it made of it instead, and only when it has no
+    transaction with that reference is the claim let go, to be charged on a later run."""
     token = db.get(EwayTokenCustomer, workspace_id, with_for_update=True)
     if token is None or token.charging_since is None:
         return
-    months = 12 if token.interval == "year" else 1
-    start = token.paid_through
-    end = billing.add_months(start, months)
-    reference = f"renewal:{workspace_id}:{start:%Y%m%d}"
+    reference = renewal_reference(token)
+    adapter = _eway(ctx)
     try:
-        result = _eway(ctx).charge_token(
-            token_customer_id=token.token_customer_id,
-            amount_cents=token.amount_cents,
-            currency=token.currency,
-            reference=f"{workspace_id[:36]}:{start:%Y%m%d}",
-            description=f"voxhub {token.plan} plan renewal",
-        )
+        if look_up:
+            found = adapter.transactions_by_reference(reference)
+            if not found:
+                token.charging_since, token.last_error = None, None  # never charged: the next run charges it
+                return
+            result = found[-1]
+        else:
+            result = adapter.charge_token(
+                token_customer_id=token.token_customer_id,
+                amount_cents=token.amount_cents,
+                currency=token.currency,
+                reference=reference,
+                description=f"voxhub {token.plan} plan renewal",
+            )
     except ProviderError as exc:
         token.last_error = str(exc)[:1000]
-        if exc.status is not None:
+        if exc.status is not None and not look_up:
             # eWAY answered with an error: nothing was charged; try again on a later run.
             token.charging_since = None
         else:
-            # No answer: the charge may or may not have gone through. The claim stays, for a person to check in
-            # eWAY's dashboard (reference below), rather than risk charging twice.
-            log.error("eWAY renewal %s got no answer; left claimed for a person to check: %s", reference, exc)
+            # No answer: the charge may or may not have gone through. The claim stays, and once it is STALE_CLAIM
+            # old eWAY is asked about the reference, rather than risk charging twice.
+            log.warning("eWAY renewal %s got no answer; it is looked up later: %s", reference, exc)
         return
+    _apply_renewal(db, ctx=ctx, token=token, result=result, reference=reference)
+
+
+def _apply_renewal(
+    db: Session, *, ctx: AppContext, token: EwayTokenCustomer, result: TransactionResult, reference: str
+) -> None:
+    start = token.paid_through
+    end = billing.add_months(start, 12 if token.interval == "year" else 1)
     purchase = {
-        "workspace_id": workspace_id,
+        "workspace_id": token.workspace_id,
         "purchase": "plan",
         "item": token.plan,
         "interval": token.interval,

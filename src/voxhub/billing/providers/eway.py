@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -133,6 +134,11 @@ class EwayProvider:
             },
         )
         return _result(answer)
+
+    def transactions_by_reference(self, reference: str) -> list[TransactionResult]:
+        """Every transaction eWAY has with this invoice reference (a charge whose answer was lost is found so)."""
+        answer = self._call("GET", f"/Transaction/InvoiceRef/{quote(reference, safe='')}")
+        return [_result(item) for item in answer.get("Transactions") or [] if isinstance(item, dict)]
 
     def refund(self, *, transaction_id: str, amount_cents: int) -> TransactionResult:
         """Refund `amount_cents` of a transaction; the result's id is the refund's own transaction."""
