@@ -18,9 +18,12 @@ const ROUTES = [
   ["/reset-password", "auth", "resetPassword", "Choose a new password", PUBLIC],
   ["/verify-email", "auth", "verifyEmail", "Verify your email", PUBLIC],
   ["/accept-invitation", "auth", "acceptInvitation", "Invitation", PUBLIC],
+  ["/unsubscribe", "email", "unsubscribe", "Unsubscribe", PUBLIC],
   ["/", "home", "home", "voxhub"],
   ["/account", "account", "account", "Your account"],
+  ["/email", "email", "preferences", "Email"],
   ["/admin", "admin", "operations", "Operations"],
+  ["/admin/email", "email", "allEmail", "All mail"],
   ["/billing/success", "billing", "checkoutReturn", "Payment"],
   ["/billing/canceled", "billing", "checkoutReturn", "Payment"],
   ["/w/:ws", "home", "workspaceHome", "Workspace"],
@@ -43,6 +46,7 @@ const ROUTES = [
   ["/w/:ws/webhooks", "webhooks", "webhooks", "Webhooks"],
   ["/w/:ws/webhooks/:webhook", "webhooks", "webhook", "Webhook"],
   ["/w/:ws/audit", "audit", "audit", "Audit log"],
+  ["/w/:ws/email-log", "email", "workspaceEmailLog", "Email log"],
 ];
 
 // The workspace menu: [path under /w/:ws, label].
@@ -59,6 +63,7 @@ const WORKSPACE_NAV = [
   ["/provider-keys", "Provider keys"],
   ["/webhooks", "Webhooks"],
   ["/audit", "Audit log"],
+  ["/email-log", "Email log"],
   ["/settings", "Settings"],
 ];
 
@@ -172,6 +177,7 @@ function frame(route, ws) {
       "ul",
       { class: "nav-foot" },
       h("li", {}, navLink("/account", "Your account")),
+      h("li", {}, navLink("/email", "Email")),
       state.me.is_superuser ? h("li", {}, navLink("/admin", "Operations")) : null,
       h("li", {}, h("a", { href: "/docs" }, "API docs")),
       h("li", { class: "signout-nav" }, h("button", { type: "button", class: "ghost", onclick: leave }, "Sign out")),
