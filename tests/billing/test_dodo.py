@@ -101,6 +101,28 @@ def test_a_package_checkout_is_a_dodo_checkout_session_for_its_product(
     assert body["customer"] == {"email": owner.email}
 
 
+def test_a_plan_checkout_sells_the_dodo_product_of_its_interval(
+    client: TestClient, people: People, fake_dodo: FakeDodo
+) -> None:
+    owner = people.create()
+    url = f"/api/v1/workspaces/{owner.workspace_id}/billing/checkout"
+
+    monthly = client.post(url, headers=owner.headers, json={"provider": "dodo", "plan": "pro", "interval": "month"})
+    yearly = client.post(url, headers=owner.headers, json={"provider": "dodo", "plan": "pro", "interval": "year"})
+
+    assert monthly.status_code == 201, monthly.text
+    [request] = fake_dodo.requests  # the yearly plan names no Dodo product: Dodo is not asked
+    assert request.json()["product_cart"] == [{"product_id": "pdt_pro_monthly", "quantity": 1}]
+    assert request.json()["metadata"] == {"workspace_id": owner.workspace_id, "plan": "pro", "interval": "month"}
+    assert yearly.status_code == 422 and yearly.json()["error"]["code"] == "not_sold_through_provider"
+    # Dodo's webhooks complete its checkouts; asking voxhub to confirm one is eWAY's way, not Dodo's.
+    confirm = client.post(
+        f"/api/v1/workspaces/{owner.workspace_id}/billing/checkouts/{monthly.json()['id']}/confirm",
+        headers=owner.headers,
+    )
+    assert confirm.status_code == 409 and confirm.json()["error"]["code"] == "checkout_not_eway"
+
+
 def test_a_paid_package_is_credited_once_however_often_dodo_delivers_it(
     client: TestClient, app: Any, people: People
 ) -> None:

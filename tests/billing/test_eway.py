@@ -6,10 +6,13 @@ server speaking the Rapid API."""
 from __future__ import annotations
 
 import base64
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
@@ -17,12 +20,14 @@ from sqlalchemy import select, update
 from tests.billing.conftest import assert_books_balance, billing_of, ledger_entries
 from tests.billing.fakes_au import FakeEway
 from tests.conftest import Mailbox, People, Person
+from tests.live_server import LiveServer
 from voxhub.billing import eway
 from voxhub.billing.models import EwayTokenCustomer, ProviderEventRecord
 from voxhub.clock import utcnow
 from voxhub.config import Settings
 
 RETURN = "/api/v1/billing/eway/return"
+RETURNS = 6  # browsers coming back with the same access code at once (a double click, a reload, a retry)
 
 
 @pytest.fixture
@@ -112,6 +117,31 @@ def test_a_package_is_credited_once_eway_confirms_the_transaction(
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["status"] == "completed"
     assert [entry["kind"] for entry in ledger_entries(client, owner)] == ["purchase"]
+    assert_books_balance(app, owner.workspace_id)
+
+
+def test_simultaneous_returns_credit_the_package_once(
+    client: TestClient, app: Any, people: People, fake_eway: FakeEway, live_server: LiveServer
+) -> None:
+    owner = people.create()
+    checkout = start(client, owner, package="basic")
+    fake_eway.pay(checkout["external_id"])
+    together = threading.Barrier(RETURNS)
+
+    def come_back_at_once(_: int) -> httpx.Response:
+        with httpx.Client(timeout=60) as http:
+            together.wait()
+            return http.get(
+                f"{live_server.url}{RETURN}", params={"AccessCode": checkout["external_id"]}, follow_redirects=False
+            )
+
+    with ThreadPoolExecutor(RETURNS) as pool:
+        answers = list(pool.map(come_back_at_once, range(RETURNS)))
+
+    assert [answer.status_code for answer in answers] == [303] * RETURNS, [answer.text for answer in answers]
+    assert {answer.headers["location"] for answer in answers} == {"http://voxhub.test/billing/success"}
+    assert billing_of(client, owner)["balance"] == 250
+    assert len(payments_of(client, owner)) == 1
     assert_books_balance(app, owner.workspace_id)
 
 
