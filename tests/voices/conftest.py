@@ -24,7 +24,8 @@ def people(client: TestClient, app: Any, mailbox: Mailbox) -> People:
 
 @pytest.fixture
 def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
-    return on_executor(settings, "local", request, job_stale_after_s=STALE_AFTER_S, workers=1)
+    # Podcast scripts are extractive (no language model): the voices are what these tests are about.
+    return on_executor(settings, "local", request, job_stale_after_s=STALE_AFTER_S, workers=1, llm_engine="none")
 
 
 @pytest.fixture(autouse=True)

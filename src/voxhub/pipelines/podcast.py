@@ -22,7 +22,7 @@ from voxhub import engines
 from voxhub.clock import utcnow
 from voxhub.context import AppContext
 from voxhub.engines import llm
-from voxhub.engines.base import EngineError
+from voxhub.engines.base import EngineError, Synthesizer
 from voxhub.engines.llm import TextGenerator
 from voxhub.errors import Conflict, Unprocessable
 from voxhub.jobs.context import JobContext
@@ -41,6 +41,7 @@ from voxhub.podcasts.schemas import (
     duration_range,
 )
 from voxhub.podcasts.speakable import speakable
+from voxhub.voices import service as hosted_voices
 
 log = logging.getLogger(__name__)
 
@@ -314,6 +315,18 @@ def _make_audio(ctx: JobContext, episode: _Episode, clock: Clock, *, start: floa
     else:
         chosen = list(REMOTE_VOICES[: len(options.hosts)])
     voice_of = {host.name: host.voice or chosen[number] for number, host in enumerate(options.hosts)}
+    # Voices of hosted providers (ElevenLabs, Unreal Speech), spoken with the workspace's key for the provider.
+    hosted_of: dict[str, Synthesizer] = {}
+    with ctx.database.session() as db:
+        for chosen_voice in set(voice_of.values()):
+            try:
+                hosted = hosted_voices.synthesizer_for(
+                    db, ctx=ctx.app, workspace_id=ctx.workspace_id, voice=chosen_voice
+                )
+            except Unprocessable as exc:  # the provider's key was deleted after the episode was accepted
+                raise PipelineError(exc.code, exc.message) from exc
+            if hosted is not None:
+                hosted_of[chosen_voice] = hosted
     clips_dir = ctx.scratch / "clips"
     clips_dir.mkdir(parents=True, exist_ok=True)
     lines = [(number, line) for number, segment in enumerate(written.segments) for line in segment.lines]
@@ -335,7 +348,7 @@ def _make_audio(ctx: JobContext, episode: _Episode, clock: Clock, *, start: floa
         elif not path.exists():
             began = time.perf_counter()
             try:
-                voices.render(settings, spoken, voice, path, remote=tts_remote)
+                voices.render(settings, spoken, voice, path, remote=tts_remote, hosted=hosted_of.get(voice))
             except EngineError as exc:
                 raise pipeline_error(exc) from exc
             clock.engine_s += time.perf_counter() - began

@@ -50,6 +50,7 @@ from voxhub.podcasts.schemas import (
     duration_range,
 )
 from voxhub.transcripts import service as transcripts
+from voxhub.voices import service as hosted_voices
 from voxhub.workspaces.models import Role
 from voxhub.workspaces.service import WorkspaceAccess
 
@@ -183,7 +184,7 @@ def create(db: Session, *, ctx: AppContext, access: WorkspaceAccess, request: Po
     access.require(Role.MEMBER)
     notes = read_notes(db, ctx=ctx, workspace_id=access.workspace_id, request=request)
     _check_audio_files(db, workspace_id=access.workspace_id, request=request)
-    _check_voices(ctx, request)
+    _check_voices(db, ctx, access.workspace_id, request)
     options = request.model_dump(mode="json", exclude={"notes"})
     podcast = Podcast(
         workspace_id=access.workspace_id,
@@ -310,10 +311,18 @@ def _check_audio_files(db: Session, *, workspace_id: str, request: PodcastCreate
             )
 
 
-def _check_voices(ctx: AppContext, request: PodcastCreate) -> None:
+def _check_voices(db: Session, ctx: AppContext, workspace_id: str, request: PodcastCreate) -> None:
+    # A hosted provider's voice needs the workspace's key for that provider (422 provider_key_not_found); the
+    # provider judges the voice itself.
+    named = [host.voice for host in request.hosts if host.voice]
+    hosted = {
+        voice
+        for voice in named
+        if hosted_voices.synthesizer_for(db, ctx=ctx, workspace_id=workspace_id, voice=voice) is not None
+    }
     if ctx.settings.tts_engine == "remote":
         return  # the remote API knows its voices; a wrong one fails the voices stage with its answer
-    known = {option.id for option in voices.voice_options(ctx.settings, request.language or "en")}
+    known = {option.id for option in voices.voice_options(ctx.settings, request.language or "en")} | hosted
     for index, host in enumerate(request.hosts):
         if host.voice is not None and host.voice not in known:
             raise Unprocessable(

@@ -206,7 +206,9 @@ def _local_voice(settings: Settings, voice_id: str) -> tuple[Voice, Shift | None
     return None
 
 
-def _speaker(settings: Settings, voice_id: str, remote: RemoteConfig | None) -> _Speaker:
+def _speaker(settings: Settings, voice_id: str, remote: RemoteConfig | None, hosted: Synthesizer | None) -> _Speaker:
+    if hosted is not None:  # a hosted provider's voice (voices.service.synthesizer_for): the one voice it knows
+        return _Speaker(hosted, hosted.voices()[0], None)
     local = _local_voice(settings, voice_id)
     if local is not None:
         voice, shift = local
@@ -240,13 +242,20 @@ def _trimmed(chunks: Iterable[tuple[bytes, int]]) -> tuple[np.ndarray, int]:
 
 
 def render(
-    settings: Settings, text: str, voice: str, target: Path, *, speed: float = 1.0, remote: RemoteConfig | None = None
+    settings: Settings,
+    text: str,
+    voice: str,
+    target: Path,
+    *,
+    speed: float = 1.0,
+    remote: RemoteConfig | None = None,
+    hosted: Synthesizer | None = None,
 ) -> float:
     """Speak `text` (already speakable) with `voice` into `target`: WAV, 44.1 kHz, mono, 16-bit; returns seconds.
     Raises EngineError with a clear code/message for an unknown voice or a failed engine."""
     if not text.strip():
         raise EngineError("empty_text", "A line has nothing to say.")
-    speaker = _speaker(settings, voice, remote)
+    speaker = _speaker(settings, voice, remote, hosted)
     chunks = ((chunk.pcm, chunk.sample_rate) for chunk in speaker.engine.synthesize(text, speaker.voice, speed=speed))
     samples, rate = _trimmed(chunks)
     if not samples.size:
