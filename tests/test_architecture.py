@@ -41,6 +41,7 @@ LEVELS: tuple[tuple[str, ...], ...] = (
     ("audit",),
     ("accounts",),
     ("workspaces",),
+    ("labels",),  # tags and custom fields: below every room whose items carry them (files, jobs, podcasts, dubs)
     ("apikeys",),
     ("notify",),
     ("billing",),

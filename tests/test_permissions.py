@@ -34,6 +34,18 @@ def unique_email() -> dict[str, Any]:
 
 
 RENAME = {"name": "Renamed by the permission test"}
+
+
+def unique_tag() -> dict[str, Any]:
+    return {"name": f"tag-{uuid.uuid4().hex[:10]}"}
+
+
+def unique_field() -> dict[str, Any]:
+    return {"key": f"f_{uuid.uuid4().hex[:10]}", "name": "Permission test", "type": "text"}
+
+
+NO_TAGS = {"tags": []}
+NO_VALUES = {"values": {}}
 ROLE = {"role": "viewer"}
 API_KEY = {"name": "permission test", "scopes": ["read"]}
 PROVIDER_KEY = {"api_key": "sk-permission-test-0000"}
@@ -229,6 +241,21 @@ TABLE: list[Rule] = [
         json={"content": "When is the launch?"},
     ),
     Rule("GET", "/conversations/{conversation_id}/suggestions", "viewer", "read", ok("404 conversation_not_found")),
+    # -- tags and custom fields: viewers read, members add tags and label what they may edit, admins do the rest
+    Rule("GET", "/tags", "viewer", "read", ok("200")),
+    Rule("POST", "/tags", "member", "write", ok("201"), json=unique_tag),
+    Rule("PATCH", "/tags/{tag_id}", "admin", "admin", ok("404 tag_not_found"), json=RENAME),
+    Rule("DELETE", "/tags/{tag_id}", "admin", "admin", ok("404 tag_not_found")),
+    Rule("GET", "/custom-fields", "viewer", "read", ok("200")),
+    Rule("POST", "/custom-fields", "admin", "admin", ok("201"), json=unique_field),
+    Rule("PATCH", "/custom-fields/{field_id}", "admin", "admin", ok("404 custom_field_not_found"), json=RENAME),
+    Rule("DELETE", "/custom-fields/{field_id}", "admin", "admin", ok("404 custom_field_not_found")),
+    Rule("PUT", "/files/{file_id}/tags", "member", "write", ok("404 file_not_found"), json=NO_TAGS),
+    Rule("PUT", "/jobs/{job_id}/tags", "member", "write", ok("404 job_not_found"), json=NO_TAGS),
+    Rule("PUT", "/podcasts/{podcast_id}/tags", "member", "write", ok("404 podcast_not_found"), json=NO_TAGS),
+    Rule("PUT", "/dubs/{dub_id}/tags", "member", "write", ok("404 dub_not_found"), json=NO_TAGS),
+    Rule("PATCH", "/files/{file_id}/custom-fields", "member", "write", ok("404 file_not_found"), json=NO_VALUES),
+    Rule("PATCH", "/jobs/{job_id}/custom-fields", "member", "write", ok("404 job_not_found"), json=NO_VALUES),
     # -- outgoing webhooks: admins
     Rule("POST", "/webhooks", "admin", "admin", ok("422 webhook_url_not_allowed"), json=LOOPBACK_WEBHOOK),
     Rule("GET", "/webhooks", "admin", "admin", ok("200")),
@@ -274,6 +301,8 @@ MADE_UP = {
     "dub_id": "01900000-0000-7000-8000-0000000000ac",
     "conversation_id": "01900000-0000-7000-8000-0000000000ad",
     "voice_id": "01900000-0000-7000-8000-0000000000c5",
+    "tag_id": "01900000-0000-7000-8000-0000000000b1",
+    "field_id": "01900000-0000-7000-8000-0000000000b2",
     "segment": "0",
     "name": "episode.mp3",
 }

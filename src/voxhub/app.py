@@ -42,6 +42,7 @@ from voxhub.jobs.metrics import JobStateCollector
 from voxhub.jobs.routes import admin as admin_routes
 from voxhub.jobs.routes import job_types as job_type_routes
 from voxhub.jobs.routes import router as job_routes
+from voxhub.labels.routes import router as label_routes
 from voxhub.notify.email_routes import router as email_routes
 from voxhub.notify.routes import router as webhook_routes
 from voxhub.observability import Metrics, RequestContextMiddleware
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         insights_routes,
         podcast_routes,
         dub_routes,
+        label_routes,
         search_routes,
         conversation_routes,
         voices_routes,

@@ -20,6 +20,7 @@ from voxhub.dubbing.models import Dub
 from voxhub.files.models import File, Upload
 from voxhub.insights.models import Insights
 from voxhub.jobs.models import Job, JobAttempt, JobEvent
+from voxhub.labels.models import CustomField, FieldValue, ItemTag, Tag
 from voxhub.mail.models import EmailLog, EmailPreferences, EmailSuppression
 from voxhub.notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from voxhub.podcasts.models import Podcast, PodcastFeed
@@ -37,15 +38,18 @@ __all__ = [
     "Checkout",
     "Conversation",
     "CreditAccount",
+    "CustomField",
     "Dub",
     "EmailLog",
     "EmailPreferences",
     "EmailSuppression",
     "EwayTokenCustomer",
+    "FieldValue",
     "File",
     "HostedVoice",
     "Insights",
     "Invitation",
+    "ItemTag",
     "Job",
     "JobAttempt",
     "JobEvent",
@@ -64,6 +68,7 @@ __all__ = [
     "SecurityEvent",
     "Subscription",
     "SyncCharge",
+    "Tag",
     "TranscriptVersion",
     "Upload",
     "UsageRecord",

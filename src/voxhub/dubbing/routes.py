@@ -23,6 +23,7 @@ from voxhub.dubbing.schemas import (
 )
 from voxhub.errors import responses
 from voxhub.files import service as files
+from voxhub.labels.filters import TagQuery
 from voxhub.pagination import Cursor, Page
 
 router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/dubs", tags=["dubbing"])
@@ -40,6 +41,7 @@ def create_dub(body: DubCreate, db: DbSession, ctx: Ctx, access: SpenderAccess) 
 def list_dubs(
     db: DbSession,
     access: ViewerAccess,
+    tags: TagQuery,
     status: DubStatus | None = None,
     sort: Literal["created_at", "updated_at"] = "created_at",
     order: Literal["asc", "desc"] = "desc",
@@ -47,7 +49,14 @@ def list_dubs(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Page[DubOut]:
     rows, next_cursor = service.list_dubs(
-        db, workspace_id=access.workspace_id, status=status, sort=sort, order=order, cursor=cursor, limit=limit
+        db,
+        workspace_id=access.workspace_id,
+        status=status,
+        sort=sort,
+        order=order,
+        cursor=cursor,
+        limit=limit,
+        tags=tags,
     )
     return Page(items=[service.out(db, row) for row in rows], next_cursor=next_cursor)
 

@@ -227,6 +227,7 @@ class DubOut(DubStatusOut):
     created_by: str | None
     created_at: datetime
     updated_at: datetime
+    tags: list[str] = Field(default=[], description="The dub's tags, by name.")
 
 
 class VoiceOut(BaseModel):

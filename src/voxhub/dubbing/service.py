@@ -41,6 +41,9 @@ from voxhub.files.models import FileStatus
 from voxhub.jobs import service as jobs
 from voxhub.jobs.models import Job, JobStatus
 from voxhub.jobs.schemas import JobCreate
+from voxhub.labels import service as labels
+from voxhub.labels.models import TargetType
+from voxhub.labels.service import LabelFilter
 from voxhub.notify import delivery
 from voxhub.pagination import paginate_by
 from voxhub.podcasts import voices as podcast_voices
@@ -75,12 +78,14 @@ def list_dubs(
     order: str,
     cursor: str | None,
     limit: int,
+    tags: LabelFilter | None = None,
 ) -> tuple[list[Dub], str | None]:
     """One page of the workspace's dubs by creation or last change, and the cursor of the next page."""
     column = Dub.updated_at if sort == "updated_at" else Dub.created_at
     query: Select[Any] = select(Dub).where(Dub.workspace_id == workspace_id)
     if status is not None:
         query = query.where(Dub.status == status.value)
+    query = labels.narrow(db, query, Dub.id, workspace_id=workspace_id, target_type=TargetType.DUB, wanted=tags)
     return paginate_by(
         db, query, Dub, column=column, descending=order == "desc", cursor=cursor, limit=limit,
         workspace_id=workspace_id,
@@ -133,6 +138,7 @@ def out(db: Session, dub: Dub) -> DubOut:
         else None,
         warnings=list(dub.warnings or []),
         created_by=dub.created_by,
+        tags=labels.tags_of(db, workspace_id=dub.workspace_id, target_type=TargetType.DUB, target_id=dub.id),
         created_at=as_utc(dub.created_at),
         updated_at=as_utc(dub.updated_at),
     )

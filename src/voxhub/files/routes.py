@@ -14,6 +14,9 @@ from voxhub.errors import BadRequest, VoxhubError, responses
 from voxhub.files import service, uploads
 from voxhub.files.models import File, UploadProtocol
 from voxhub.files.schemas import FileLinkOut, FileOut, FileRename, MultipartIn, MultipartOut, PartOut
+from voxhub.labels.filters import LabelQuery
+from voxhub.labels.models import TargetType
+from voxhub.labels.service import labelled
 from voxhub.pagination import Cursor, Page, QueryTime, Sort
 
 router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}", tags=["files"])
@@ -91,6 +94,7 @@ async def upload_file(request: Request, db: DbSession, ctx: Ctx, access: Spender
 def list_files(
     db: DbSession,
     access: ViewerAccess,
+    labels: LabelQuery,
     cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     kind: Annotated[str | None, Query(pattern="^(upload|output)$")] = None,
@@ -110,20 +114,26 @@ def list_files(
         created_after=created_after,
         created_before=created_before,
         sort=sort,
+        labels=labels,
     )
-    return Page(items=[file_out(f) for f in rows], next_cursor=next_cursor)
+    items = labelled(
+        db, workspace_id=access.workspace_id, target_type=TargetType.FILE, items=[file_out(f) for f in rows]
+    )
+    return Page(items=items, next_cursor=next_cursor)
 
 
 @router.get("/files/{file_id}", summary="Get a file", responses=responses(401, 403, 404))
 def get_file(file_id: str, db: DbSession, access: ViewerAccess) -> FileOut:
     """One file with its media facts, or why it was rejected."""
-    return file_out(service.get_file(db, workspace_id=access.workspace_id, file_id=file_id))
+    file = file_out(service.get_file(db, workspace_id=access.workspace_id, file_id=file_id))
+    return labelled(db, workspace_id=access.workspace_id, target_type=TargetType.FILE, items=[file])[0]
 
 
 @router.patch("/files/{file_id}", summary="Rename a file", responses=responses(401, 403, 404, 422))
 def rename_file(file_id: str, body: FileRename, db: DbSession, access: SpenderAccess) -> FileOut:
     """Change the display name."""
-    return file_out(service.rename(db, access=access, file_id=file_id, filename=body.filename))
+    file = file_out(service.rename(db, access=access, file_id=file_id, filename=body.filename))
+    return labelled(db, workspace_id=access.workspace_id, target_type=TargetType.FILE, items=[file])[0]
 
 
 @router.delete("/files/{file_id}", status_code=204, summary="Delete a file", responses=responses(401, 403, 404))

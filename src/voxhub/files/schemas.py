@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from voxhub.labels.schemas import FieldValueOut
+
 
 class MediaOut(BaseModel):
     duration_s: float
@@ -36,6 +38,8 @@ class FileOut(BaseModel):
     created_by: str | None
     created_at: datetime
     expires_at: datetime | None
+    tags: list[str] = Field(default=[], description="The file's tags, by name.")
+    custom_fields: dict[str, FieldValueOut] = Field(default={}, description="Custom field key → value.")
 
 
 class FileLinkOut(BaseModel):

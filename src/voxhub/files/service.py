@@ -23,6 +23,8 @@ from voxhub.files.models import File, FileKind, FileStatus, Upload, UploadStatus
 from voxhub.files.schemas import FileOut
 from voxhub.hooks import Hook
 from voxhub.ids import new_id
+from voxhub.labels.models import TargetType
+from voxhub.labels.service import LabelFilter, narrow
 from voxhub.media.probe import MediaInfo, MediaRejected, probe
 from voxhub.notify import delivery
 from voxhub.pagination import Sort, created_between, paginate
@@ -363,14 +365,17 @@ def list_files(
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     sort: Sort = "newest",
+    labels: LabelFilter | None = None,
 ) -> tuple[list[File], str | None]:
-    """One page of the workspace's files, filtered by kind, status and creation time, and the next cursor."""
+    """One page of the workspace's files, filtered by kind, status, creation time, tags and custom fields, and the
+    next cursor."""
     query: Select[Any] = select(File).where(File.workspace_id == workspace_id, File.status != FileStatus.DELETED.value)
     if kind:
         query = query.where(File.kind == kind)
     if status:
         query = query.where(File.status == status)
     query = created_between(query, File.created_at, created_after, created_before)
+    query = narrow(db, query, File.id, workspace_id=workspace_id, target_type=TargetType.FILE, wanted=labels)
     return paginate(db, query, File.id, cursor=cursor, limit=limit, sort=sort)
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from voxhub.db import MAX_INTEGER
@@ -28,7 +29,7 @@ from voxhub.deps import (
 )
 from voxhub.errors import responses
 from voxhub.jobs import event_tokens, events, service
-from voxhub.jobs.models import FINAL_STATES, JobStatus
+from voxhub.jobs.models import FINAL_STATES, Job, JobStatus
 from voxhub.jobs.registry import registered
 from voxhub.jobs.schemas import (
     AdminJobOut,
@@ -41,6 +42,9 @@ from voxhub.jobs.schemas import (
     admin_job_out,
     job_out,
 )
+from voxhub.labels.filters import LabelQuery
+from voxhub.labels.models import TargetType
+from voxhub.labels.service import labelled
 from voxhub.pagination import Cursor, Page, QueryTime, Sort
 from voxhub.workspaces.models import Role
 from voxhub.workspaces.service import WorkspaceAccess
@@ -55,6 +59,12 @@ POLL_S = 0.3
 # A stream with nothing new polls less and less often, down to this: 500 idle followers polling every POLL_S made
 # 1,700 reads a second and slowed every other request (bench/load.py).
 IDLE_POLL_S = 2.0
+
+
+def labelled_jobs(db: Session, access: WorkspaceAccess, jobs: list[Job]) -> list[JobOut]:
+    """The jobs as the API shows them, with their tags and custom fields."""
+    items = [job_out(job) for job in jobs]
+    return labelled(db, workspace_id=access.workspace_id, target_type=TargetType.JOB, items=items)
 
 
 @router.post(
@@ -79,6 +89,7 @@ def create_job(
 def list_jobs(
     db: DbSession,
     access: ViewerAccess,
+    labels: LabelQuery,
     cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     status: Annotated[str | None, Query(pattern=STATUS_PATTERN)] = None,
@@ -101,14 +112,15 @@ def list_jobs(
         created_before=created_before,
         metadata=wanted or None,
         sort=sort,
+        labels=labels,
     )
-    return Page(items=[job_out(job) for job in rows], next_cursor=next_cursor)
+    return Page(items=labelled_jobs(db, access, rows), next_cursor=next_cursor)
 
 
 @router.get("/{job_id}", summary="Get a job", responses=responses(401, 403, 404))
 def get_job(job_id: str, db: DbSession, access: ViewerAccess) -> JobOut:
     """Status, progress, timings, outputs, result and error."""
-    return job_out(service.get(db, workspace_id=access.workspace_id, job_id=job_id))
+    return labelled_jobs(db, access, [service.get(db, workspace_id=access.workspace_id, job_id=job_id)])[0]
 
 
 @router.get("/{job_id}/attempts", summary="A job's attempts", responses=responses(401, 403, 404))
@@ -134,13 +146,13 @@ def job_attempts(job_id: str, db: DbSession, access: ViewerAccess) -> Page[JobAt
 @router.post("/{job_id}/cancel", summary="Cancel a job", responses=responses(401, 403, 404, 409))
 def cancel_job(job_id: str, db: DbSession, ctx: Ctx, access: MemberAccess) -> JobOut:
     """Queued jobs stop at once; running ones at their next checkpoint, leaving no outputs."""
-    return job_out(service.cancel(db, ctx=ctx, access=access, job_id=job_id))
+    return labelled_jobs(db, access, [service.cancel(db, ctx=ctx, access=access, job_id=job_id)])[0]
 
 
 @router.post("/{job_id}/retry", status_code=202, summary="Retry a job", responses=responses(401, 402, 403, 404, 409))
 def retry_job(job_id: str, db: DbSession, ctx: Ctx, access: SpenderAccess) -> JobOut:
     """Run a failed or canceled job again."""
-    return job_out(service.retry(db, ctx=ctx, access=access, job_id=job_id))
+    return labelled_jobs(db, access, [service.retry(db, ctx=ctx, access=access, job_id=job_id)])[0]
 
 
 @router.delete("/{job_id}", status_code=204, summary="Delete a job", responses=responses(401, 403, 404))

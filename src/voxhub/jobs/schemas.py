@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, HttpUrl, StringConstraints, field_validat
 from pydantic_core import PydanticCustomError
 
 from voxhub.billing.charges import Charge
+from voxhub.labels.schemas import FieldValueOut
 
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 MetadataValue = Annotated[str, StringConstraints(max_length=500)]
@@ -86,6 +87,8 @@ class JobOut(BaseModel):
     error: JobError | None
     credits: Charge | None = Field(description="What the job holds and was charged; null when it is free.")
     webhook_url: str | None
+    tags: list[str] = Field(default=[], description="The job's tags, by name.")
+    custom_fields: dict[str, FieldValueOut] = Field(default={}, description="Custom field key → value.")
 
 
 class JobTypeOut(BaseModel):

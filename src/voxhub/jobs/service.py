@@ -29,6 +29,8 @@ from voxhub.jobs import events
 from voxhub.jobs.models import FINAL_STATES, AttemptOutcome, EventKind, Job, JobAttempt, JobStatus
 from voxhub.jobs.registry import QUEUES, JobType, registered
 from voxhub.jobs.schemas import JobCreate, QueueOverview, job_out
+from voxhub.labels.models import TargetType
+from voxhub.labels.service import LabelFilter, narrow
 from voxhub.notify import delivery, endpoints
 from voxhub.pagination import MAX_LIMIT, Sort, created_between, encode_cursor, paginate
 from voxhub.workspaces.models import Role
@@ -242,14 +244,17 @@ def list_jobs(
     created_before: datetime | None = None,
     metadata: dict[str, str] | None = None,
     sort: Sort = "newest",
+    labels: LabelFilter | None = None,
 ) -> tuple[list[Job], str | None]:
-    """One page of the workspace's jobs, filtered by status, type, time and metadata, and the next cursor."""
+    """One page of the workspace's jobs, filtered by status, type, time, metadata, tags and custom fields, and the
+    next cursor."""
     query: Select[Any] = select(Job).where(Job.workspace_id == workspace_id, Job.deleted_at.is_(None))
     if status:
         query = query.where(Job.status == status)
     if type:
         query = query.where(Job.type == type)
     query = created_between(query, Job.created_at, created_after, created_before)
+    query = narrow(db, query, Job.id, workspace_id=workspace_id, target_type=TargetType.JOB, wanted=labels)
     if not metadata:
         return paginate(db, query, Job.id, cursor=cursor, limit=limit, sort=sort)
     # JSON filtering differs per database; metadata filters are applied to a bounded scan of rows instead. A page

@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse
 
 from voxhub.deps import AdminAccess, Ctx, DbSession, SpenderAccess, ViewerAccess
 from voxhub.errors import responses
+from voxhub.labels.filters import TagQuery
 from voxhub.pagination import Cursor, Page
 from voxhub.podcasts import feed, service, voices
 from voxhub.podcasts.schemas import (
@@ -45,6 +46,7 @@ def estimate_podcast(body: PodcastCreate, db: DbSession, ctx: Ctx, access: Spend
 def list_podcasts(
     db: DbSession,
     access: ViewerAccess,
+    tags: TagQuery,
     status: PodcastStatus | None = None,
     sort: Literal["created_at", "updated_at"] = "created_at",
     order: Literal["asc", "desc"] = "desc",
@@ -52,7 +54,14 @@ def list_podcasts(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Page[PodcastOut]:
     rows, next_cursor = service.list_podcasts(
-        db, workspace_id=access.workspace_id, status=status, sort=sort, order=order, cursor=cursor, limit=limit
+        db,
+        workspace_id=access.workspace_id,
+        status=status,
+        sort=sort,
+        order=order,
+        cursor=cursor,
+        limit=limit,
+        tags=tags,
     )
     return Page(items=[service.out(db, row) for row in rows], next_cursor=next_cursor)
 

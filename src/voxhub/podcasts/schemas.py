@@ -237,6 +237,7 @@ class PodcastOut(BaseModel):
     created_by: str | None
     created_at: datetime
     updated_at: datetime
+    tags: list[str] = Field(default=[], description="The episode's tags, by name.")
 
 
 class PodcastStatusOut(BaseModel):

@@ -24,6 +24,9 @@ from voxhub.files.models import File, FileStatus
 from voxhub.jobs import service as jobs
 from voxhub.jobs.models import Job, JobStatus
 from voxhub.jobs.schemas import JobCreate
+from voxhub.labels import service as labels
+from voxhub.labels.models import TargetType
+from voxhub.labels.service import LabelFilter
 from voxhub.notify import delivery
 from voxhub.pagination import paginate_by
 from voxhub.podcasts import voices
@@ -85,12 +88,14 @@ def list_podcasts(
     order: str,
     cursor: str | None,
     limit: int,
+    tags: LabelFilter | None = None,
 ) -> tuple[list[Podcast], str | None]:
     """One page of the workspace's episodes by creation or last change, and the cursor of the next page."""
     column = Podcast.updated_at if sort == "updated_at" else Podcast.created_at
     query: Select[Any] = select(Podcast).where(Podcast.workspace_id == workspace_id)
     if status is not None:
         query = query.where(Podcast.status == status.value)
+    query = labels.narrow(db, query, Podcast.id, workspace_id=workspace_id, target_type=TargetType.PODCAST, wanted=tags)
     return paginate_by(
         db, query, Podcast, column=column, descending=order == "desc", cursor=cursor, limit=limit,
         workspace_id=workspace_id,
@@ -134,6 +139,9 @@ def out(db: Session, podcast: Podcast) -> PodcastOut:
         chapters=[ChapterMark.model_validate(mark) for mark in podcast.chapters] if podcast.chapters else None,
         outputs=Outputs.model_validate(podcast.outputs or {}),
         created_by=podcast.created_by,
+        tags=labels.tags_of(
+            db, workspace_id=podcast.workspace_id, target_type=TargetType.PODCAST, target_id=podcast.id
+        ),
         created_at=as_utc(podcast.created_at),
         updated_at=as_utc(podcast.updated_at),
     )
