@@ -48,7 +48,7 @@ LEVELS: tuple[tuple[str, ...], ...] = (
     ("files", "voices"),
     ("jobs",),
     ("pipelines", "transcripts", "insights", "search", "podcasts", "dubbing"),
-    ("openai_compat",),
+    ("openai_compat", "activity"),  # activity: the audit log in words, naming what every room below made
     ("web", "console"),
     ("app", "worker", "cli", "asgi", "speech_cli", "tasks", "models", "alembic"),
 )

@@ -133,6 +133,7 @@ TABLE: list[Rule] = [
     Rule("DELETE", "/provider-keys/{provider}", "admin", "admin", ok("404 provider_key_not_found")),
     # -- audit
     Rule("GET", "/audit-log", "admin", "admin", ok("200")),
+    Rule("GET", "/activity", "viewer", "read", ok("200")),  # each sees only what it may read (tests/activity/)
     # -- the email log: admins read their workspace's mail
     Rule("GET", "/email-log", "admin", "admin", ok("200")),
     # -- files: viewers read, members upload

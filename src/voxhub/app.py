@@ -19,6 +19,7 @@ from voxhub import __version__, console
 from voxhub.accounts.routes import auth as auth_routes
 from voxhub.accounts.routes import browser as browser_routes
 from voxhub.accounts.routes import me as me_routes
+from voxhub.activity.routes import router as activity_routes
 from voxhub.apikeys.routes import router as apikey_routes
 from voxhub.audit.routes import router as audit_routes
 from voxhub.billing.routes import admin as billing_admin_routes
@@ -160,6 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         invitation_routes,
         apikey_routes,
         audit_routes,
+        activity_routes,
         file_routes,
         tus_routes,
         blob_routes,

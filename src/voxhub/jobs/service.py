@@ -581,6 +581,16 @@ def mark_canceled(db: Session, *, ctx: AppContext, job_id: str, worker_id: str) 
 def on_final(db: Session, *, ctx: AppContext, job: Job) -> None:
     """A job reached a final state: settle what it held, tell the rooms above, its watchers (SSE) and webhooks."""
     billing.settle_job(db, ctx=ctx, job=job)
+    if job.status in (JobStatus.SUCCEEDED.value, JobStatus.FAILED.value):  # a cancel is audited where it is asked
+        audit.record(
+            db,
+            actor=Actor.system(),
+            action=f"job.{job.status}",
+            workspace_id=job.workspace_id,
+            target_type="job",
+            target_id=job.id,
+            summary={"type": job.type, **({"error_code": job.error_code} if job.error_code else {})},
+        )
     job_finished.send(db, JobFinished(ctx=ctx, job=job))
     events.emit(
         db,

@@ -45,6 +45,7 @@ const ROUTES = [
   ["/w/:ws/provider-keys", "keys", "providerKeys", "Provider keys"],
   ["/w/:ws/webhooks", "webhooks", "webhooks", "Webhooks"],
   ["/w/:ws/webhooks/:webhook", "webhooks", "webhook", "Webhook"],
+  ["/w/:ws/activity", "activity", "activity", "Activity"],
   ["/w/:ws/audit", "audit", "audit", "Audit log"],
   ["/w/:ws/email-log", "email", "workspaceEmailLog", "Email log"],
 ];
@@ -57,6 +58,7 @@ const WORKSPACE_NAV = [
   ["/speak", "Speak"],
   ["/podcasts", "Podcasts"],
   ["/dubs", "Dubbing"],
+  ["/activity", "Activity"],
   ["/billing", "Billing"],
   ["/members", "Members"],
   ["/api-keys", "API keys"],
