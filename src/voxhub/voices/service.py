@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 CLONE_PROVIDER: HostedProvider = "elevenlabs"  # the provider voxhub clones voices with
 MAX_SAMPLE_BYTES = 10 * 1024 * 1024  # ElevenLabs' limit for one sample file
 MIN_SAMPLE_S = 5.0  # shorter than this, no provider makes a usable voice
+LIST_TIMEOUT_S = 15.0  # for listing a provider's voices, which GET /api/v1/voices waits on
 
 
 class ProviderRefused(VoxhubError):
@@ -126,7 +127,11 @@ def workspace_voices(db: Session, *, ctx: AppContext, workspace_id: str) -> list
                 voice = _clone_voice(row)
                 found[voice.id] = voice
         try:
-            listed = _engine(ctx, config).voices()
+            # A list answers within seconds or not at all: a provider that hangs must not hold the page up.
+            quick = HostedConfig(
+                config.provider, config.api_key, config.base_url, min(config.timeout_s, LIST_TIMEOUT_S)
+            )
+            listed = _engine(ctx, quick).voices()
         except EngineError as exc:
             log.warning("listing %s voices for workspace %s failed: %s", provider, workspace_id, exc.message)
             continue
