@@ -5,6 +5,7 @@ import { api, currentToken } from "../lib/api.js";
 import { h, heading, section, button, notify, confirmDialog, badge, describe, bytes, duration, link, select, field, uid } from "../lib/dom.js";
 import { startJob, download } from "./jobs.js";
 import { focusableScrollers } from "./scrollable.js";
+import { workspaceTags, tagChips, tagFilter, tagButton, fieldValues } from "./labels.js";
 
 // 50 MB a request: a proxy in front of voxhub sees bounded bodies, and a dropped connection costs one chunk at most.
 const CHUNK_BYTES = 50 * 1024 * 1024;
@@ -346,6 +347,11 @@ export async function files(view, ctx) {
   }
 
   // ---- files list ----
+  const [allTags, allFields] = await Promise.all([
+    workspaceTags(ws.id).catch(() => []),
+    api.get(`/workspaces/${ws.id}/custom-fields`).then((page) => page.items, () => []),
+  ]);
+  const tagSelect = tagFilter(allTags, ctx.query.get("tag"));
   const kindFilter = select({ id: uid(), name: "kind" }, [["", "All files"], ["upload", "Uploads"], ["output", "Job outputs"]], ctx.query.get("kind") || "");
   const listBox = h("div", { class: "files-list" });
   const listError = h("p", { class: "form-error", role: "alert", hidden: true });
@@ -359,6 +365,7 @@ export async function files(view, ctx) {
         limit: fresh ? Math.min(200, Math.max(50, rows.length)) : 50,
         cursor: fresh ? null : cursor,
         kind: kindFilter.value || undefined,
+        tag: tagSelect.value || undefined,
       });
     } catch (error) {
       listError.textContent = describe(error);
@@ -375,14 +382,19 @@ export async function files(view, ctx) {
     await load(false);
     more.disabled = false;
   });
-  kindFilter.addEventListener("change", () => {
-    const params = new URLSearchParams(location.search);
-    if (kindFilter.value) params.set("kind", kindFilter.value);
-    else params.delete("kind");
-    const search = params.toString();
-    history.replaceState(null, "", location.pathname + (search ? "?" + search : ""));
-    load(true);
-  });
+  for (const [filter, name] of [
+    [kindFilter, "kind"],
+    [tagSelect, "tag"],
+  ]) {
+    filter.addEventListener("change", () => {
+      const params = new URLSearchParams(location.search);
+      if (filter.value) params.set(name, filter.value);
+      else params.delete(name);
+      const search = params.toString();
+      history.replaceState(null, "", location.pathname + (search ? "?" + search : ""));
+      load(true);
+    });
+  }
 
   function focusRow(fileId, selector) {
     const target = listBox.querySelector(`tr[data-file="${CSS.escape(fileId)}"] ${selector}`);
@@ -440,6 +452,8 @@ export async function files(view, ctx) {
       {},
       h("span", { id: nameId, class: "file-name" }, file.filename),
       h("div", { class: "muted small" }, bytes(file.size_bytes), file.kind === "output" ? " · job output" : null),
+      tagChips(file.tags, allTags),
+      fieldValues(file.custom_fields, allFields),
       file.status === "rejected" && (file.reject_message || file.reject_reason)
         ? h("div", { class: "error-text small" }, file.reject_message || file.reject_reason)
         : null,
@@ -478,6 +492,19 @@ export async function files(view, ctx) {
         "Rename",
       ),
     );
+    parts.push(
+      tagButton(
+        ws,
+        "files",
+        file,
+        allTags,
+        (tags) => {
+          rows = rows.map((row) => (row.id === file.id ? { ...row, tags } : row));
+          render();
+        },
+        { describedBy: nameId, label: file.filename },
+      ),
+    );
     if (ready) parts.push(button("Download", () => download(ws, file), { class: "secondary small", "aria-describedby": nameId }));
     parts.push(
       button(
@@ -499,7 +526,7 @@ export async function files(view, ctx) {
     more.hidden = !cursor;
     if (!rows.length) {
       listBox.replaceChildren(
-        h("p", { class: "empty" }, kindFilter.value ? "No files of this kind." : "No files yet: upload one above, then transcribe it."),
+        h("p", { class: "empty" }, kindFilter.value || tagSelect.value ? "No files match these filters." : "No files yet: upload one above, then transcribe it."),
       );
       return;
     }
@@ -547,7 +574,7 @@ export async function files(view, ctx) {
     h(
       "section",
       { class: "card" },
-      h("div", { class: "files-head" }, h("h2", {}, "Your files"), h("div", { class: "files-filter" }, field("Show", {}, { control: kindFilter }))),
+      h("div", { class: "files-head" }, h("h2", {}, "Your files"), h("div", { class: "files-filter" }, field("Show", {}, { control: kindFilter }), field("Tag", {}, { control: tagSelect }))),
       listError,
       listBox,
       more,

@@ -23,6 +23,7 @@ import {
   uid,
 } from "../lib/dom.js";
 import { focusableScrollers } from "./scrollable.js";
+import { workspaceTags, tagChips, tagFilter, tagButton, fieldValues } from "./labels.js";
 
 const FINAL = new Set(["succeeded", "failed", "canceled"]);
 const STATUSES = ["queued", "running", "succeeded", "failed", "canceled"];
@@ -224,6 +225,11 @@ function jobActions(ws, job, onChange) {
 
 // ---- /w/:ws/jobs ----
 
+// A job as its event stream tells it carries no labels: the row keeps the ones it has.
+function withoutLabels(job) {
+  return job && Object.fromEntries(Object.entries(job).filter(([key]) => key !== "tags" && key !== "custom_fields"));
+}
+
 export async function jobs(view, ctx) {
   const ws = ctx.ws;
   const rows = new Map(); // job id → {job, tr, update}
@@ -239,6 +245,11 @@ export async function jobs(view, ctx) {
   );
   const typeFilter = select({ id: uid(), name: "type" }, [["", "Any type"]], "");
   const wantedType = ctx.query.get("type") || "";
+  const [allTags, allFields] = await Promise.all([
+    workspaceTags(ws.id).catch(() => []),
+    api.get(`/workspaces/${ws.id}/custom-fields`).then((page) => page.items, () => []),
+  ]);
+  const tagSelect = tagFilter(allTags, ctx.query.get("tag"));
   if (wantedType) typeFilter.append(h("option", { value: wantedType, selected: true }, wantedType));
 
   const tbody = h("tbody");
@@ -280,11 +291,14 @@ export async function jobs(view, ctx) {
     const stage = h("td", { class: "stage" });
     const actions = h("div", { class: "actions" });
     const label = `${job.type} job ${job.id.slice(0, 8)}`;
+    const labelsBox = h("div", { class: "job-labels" });
+    const showLabels = () => labelsBox.replaceChildren(...[tagChips(entry.job.tags, allTags), fieldValues(entry.job.custom_fields, allFields)].filter(Boolean));
+    const tagsButton = tagButton(ws, "jobs", () => entry.job, allTags, (tags) => entry.update({ tags }), { label });
     bar.setAttribute("aria-label", `Progress of ${label}`);
     const tr = h(
       "tr",
       { dataset: { job: job.id } },
-      h("td", {}, link(`/w/${ws.id}/jobs/${job.id}`, job.type, { "aria-label": `${job.type} job ${job.id.slice(0, 8)}` }), h("div", { class: "mono muted small" }, job.id.slice(0, 8))),
+      h("td", {}, link(`/w/${ws.id}/jobs/${job.id}`, job.type, { "aria-label": `${job.type} job ${job.id.slice(0, 8)}` }), h("div", { class: "mono muted small" }, job.id.slice(0, 8)), labelsBox),
       status,
       h("td", {}, h("div", { class: "progress-cell" }, bar, pct)),
       stage,
@@ -297,6 +311,7 @@ export async function jobs(view, ctx) {
     entry.update = (changed) => {
       entry.job = { ...entry.job, ...changed };
       const current = entry.job;
+      showLabels();
       status.replaceChildren(statusBadge(current));
       bar.value = current.status === "succeeded" ? 100 : current.progress || 0;
       pct.textContent = percent(bar.value);
@@ -315,6 +330,7 @@ export async function jobs(view, ctx) {
             entry.update(next);
             watch();
           }),
+          tagsButton,
         );
       }
     };
@@ -339,7 +355,7 @@ export async function jobs(view, ctx) {
         id,
         follow(ws.id, id, (kind, data) => {
           if (kind === "state") {
-            entry.update(data.job || { status: data.status, ...(data.retry || data.requeued ? { progress: 0, stage: null, message: null } : {}) });
+            entry.update(withoutLabels(data.job) || { status: data.status, ...(data.retry || data.requeued ? { progress: 0, stage: null, message: null } : {}) });
             if (data.final) {
               streams.delete(id);
               watch();
@@ -381,6 +397,7 @@ export async function jobs(view, ctx) {
         cursor,
         status: statusFilter.value || undefined,
         type: typeFilter.value || undefined,
+        tag: tagSelect.value || undefined,
       });
     } catch (error) {
       errorBox.textContent = describe(error);
@@ -403,7 +420,7 @@ export async function jobs(view, ctx) {
     more.hidden = !cursor;
     emptyNote.hidden = rows.size > 0;
     emptyNote.textContent =
-      statusFilter.value || typeFilter.value ? "No jobs match these filters." : "No jobs yet. Upload a file and transcribe it, or start a job.";
+      statusFilter.value || typeFilter.value || tagSelect.value ? "No jobs match these filters." : "No jobs yet. Upload a file and transcribe it, or start a job.";
     tableWrap.hidden = rows.size === 0;
     watch();
   }
@@ -412,12 +429,14 @@ export async function jobs(view, ctx) {
     const params = new URLSearchParams();
     if (statusFilter.value) params.set("status", statusFilter.value);
     if (typeFilter.value) params.set("type", typeFilter.value);
+    if (tagSelect.value) params.set("tag", tagSelect.value);
     const search = params.toString();
     history.replaceState(null, "", location.pathname + (search ? "?" + search : ""));
     load(true);
   }
   statusFilter.addEventListener("change", filtersChanged);
   typeFilter.addEventListener("change", filtersChanged);
+  tagSelect.addEventListener("change", filtersChanged);
 
   const refreshButton = button("Refresh", () => load(true), { class: "secondary" });
   view.append(
@@ -427,6 +446,7 @@ export async function jobs(view, ctx) {
       { class: "row filters", role: "group", "aria-label": "Filters" },
       field("Status", {}, { control: statusFilter }),
       field("Type", {}, { control: typeFilter }),
+      field("Tag", {}, { control: tagSelect }),
       h("div", { class: "field" }, refreshButton),
     ),
     errorBox,
