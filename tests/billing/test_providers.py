@@ -59,6 +59,13 @@ def settings(**overrides: Any) -> Settings:
         "polar_access_token": None,
         "polar_webhook_secret": None,
         "polar_api_url": "https://api.polar.sh",
+        "eway_api_key": None,
+        "eway_api_password": None,
+        "eway_endpoint": "https://api.sandbox.ewaypayments.com",
+        "dodo_api_key": None,
+        "dodo_webhook_secret": None,
+        "dodo_api_url": "https://test.dodopayments.com",
+        "public_url": "http://voxhub.test",
         "billing_webhook_tolerance_s": 300,
     }
     return cast(Settings, SimpleNamespace(**(values | overrides)))
@@ -711,6 +718,10 @@ def test_configured_providers_use_the_settings(fake_stripe: FakeStripe, fake_pol
         polar_access_token="polar_oat_voxhub_fake",
         polar_webhook_secret=polar_secret,
         polar_api_url=fake_polar.url + "/",
+        eway_api_key="eway-key",
+        eway_api_password="eway-password",
+        dodo_api_key="dodo-key",
+        dodo_webhook_secret="whsec_" + "A" * 32,
         billing_webhook_tolerance_s=30,
     )
     providers = {name: get_provider(configured, name) for name in PROVIDERS}
