@@ -55,12 +55,14 @@ class Answer:
 @dataclass
 class FakeTTSProvider:
     """A real HTTP server on a free loopback port, in a background thread, recording every request. Set `fail_with`
-    to an (status, JSON body) to make every answer that error: an outage, a refused key, a spent quota."""
+    to an (status, JSON body) to make every answer that error (an outage, a refused key, a spent quota), or only the
+    next `failures_left` answers."""
 
     token: str
     thread_name: str = "fake-tts"
     requests: list[RecordedRequest] = field(default_factory=list)
     fail_with: tuple[int, Any] | None = None
+    failures_left: int | None = None  # with fail_with: answer that error this many times, then recover
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -84,7 +86,13 @@ class FakeTTSProvider:
                 )
                 with fake._lock:
                     fake.requests.append(request)
-                answer = Answer.of_json(*fake.fail_with) if fake.fail_with else fake.answer(request)
+                with fake._lock:
+                    failing = fake.fail_with
+                    if failing and fake.failures_left is not None:
+                        fake.failures_left -= 1
+                        if fake.failures_left <= 0:
+                            fake.fail_with = fake.failures_left = None
+                answer = Answer.of_json(*failing) if failing else fake.answer(request)
                 self.send_response(answer.status)
                 self.send_header("content-type", answer.content_type)
                 self.send_header("content-length", str(len(answer.body)))

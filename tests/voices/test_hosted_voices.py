@@ -205,6 +205,45 @@ def test_podcast_hosts_speak_with_hosted_voices(
     assert probe(mp3)["stream"]["codec_name"] == "mp3" and decoded_seconds(mp3) > 20
 
 
+def test_an_outage_is_retried_and_the_job_then_succeeds(
+    client: TestClient, people: People, unrealspeech: FakeUnrealSpeech
+) -> None:
+    owner = people.create()
+    store_key(client, owner, "unrealspeech", unrealspeech)
+    unrealspeech.fail_with, unrealspeech.failures_left = (503, {"message": "Service Unavailable"}), 1
+
+    job = synthesize(client, owner, voice="unrealspeech:Will", format="wav")
+
+    assert job["status"] == "succeeded", job
+    assert job["attempts"] == 2  # the first met the outage
+
+
+def test_a_voice_the_provider_does_not_have_fails_the_job_without_retrying(
+    client: TestClient, people: People, unrealspeech: FakeUnrealSpeech
+) -> None:
+    owner = people.create()
+    store_key(client, owner, "unrealspeech", unrealspeech)
+
+    job = synthesize(client, owner, voice="unrealspeech:Nobody")
+
+    assert job["status"] == "failed" and job["attempts"] == 1
+    assert job["error"]["code"] == "provider_error" and "Invalid VoiceId" in job["error"]["message"]
+
+
+def test_an_api_key_lists_its_own_workspaces_hosted_voices(
+    client: TestClient, people: People, unrealspeech: FakeUnrealSpeech
+) -> None:
+    owner = people.create()
+    store_key(client, owner, "unrealspeech", unrealspeech)
+    key = create_api_key(client, owner, "read")
+
+    listed = client.get(VOICES, headers={"Authorization": f"Bearer {key}"}, params={"language": "en-US"})
+
+    assert listed.status_code == 200, listed.text
+    ids = [voice["id"] for voice in listed.json()["items"]]
+    assert "unrealspeech:Scarlett" in ids and "en_US-joe-medium" in ids
+
+
 # ---- cloning ----
 
 
