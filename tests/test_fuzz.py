@@ -47,6 +47,7 @@ REFUSED_THOUGH_WELL_FORMED: dict[str, tuple[list[str], str]] = {
     "POST /api/v1/auth/password-reset/confirm": (["400", "422"], "a token nobody issued; password strength"),
     "POST /api/v1/auth/verify-email": (["400"], "a well-formed token nobody issued"),
     "POST /api/v1/invitations/accept": (["400"], "a well-formed token nobody issued"),
+    "POST /api/v1/email/unsubscribe": (["400"], "a well-formed token this voxhub did not sign"),
     "GET /api/v1/invitations/preview": (["400"], "a well-formed token nobody issued"),
     "PATCH /api/v1/me": (["422"], "time zones are the IANA database's names, a list the schema does not repeat"),
     f"POST {W}/api-keys": (["422"], "expires_at must be in the future: it depends on the clock"),

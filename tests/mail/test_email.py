@@ -240,3 +240,25 @@ def test_a_mail_server_that_refuses_for_a_while_gets_the_mail_on_a_later_try(
         collector.handle_DATA = original
     [row] = logged(app, template="verify_email", to_address=ada.email)
     assert (row.status, row.attempts, row.error) == ("sent", 3, None)
+
+
+def test_an_override_that_does_not_render_falls_back_to_the_shipped_template(
+    app: Any, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    overrides = settings.email_templates_dir
+    overrides.mkdir(parents=True)
+    (overrides / "job_ready.html").write_text("{% if %}broken{% endif %}")
+    (overrides / "job_ready.subject").write_text("Ready: {no_such_value}")
+
+    from voxhub.mail import Mailer
+
+    mailer = Mailer(settings)
+    try:
+        message = mailer.render("job_ready", "ada@example.com", JOB_CONTEXT)
+    finally:
+        mailer.close()
+
+    html = message.get_body(preferencelist=("html",))
+    assert str(message["Subject"]) == "Your transcription is ready"
+    assert html is not None and "/w/w1/jobs/j1" in html.get_content()
+    assert "does not render" in caplog.text

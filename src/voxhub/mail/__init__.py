@@ -17,7 +17,7 @@ from email.utils import getaddresses, make_msgid
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, TemplateError, select_autoescape
 from sqlalchemy.orm import Session
 
 from voxhub.config import Settings
@@ -107,6 +107,9 @@ class Mailer:
             autoescape=select_autoescape(["html"]),
             keep_trailing_newline=True,
         )
+        self._shipped = Environment(
+            loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), keep_trailing_newline=True
+        )
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voxhub-mail")
         self._pending: list[Future[None]] = []
         self._database: Database | None = None
@@ -122,8 +125,22 @@ class Mailer:
 
     def subject(self, template: str, context: dict[str, Any]) -> str:
         override = self.settings.email_templates_dir / f"{template}.subject"
-        pattern = override.read_text().strip() if override.is_file() else SUBJECTS[template]
-        return pattern.format(**context).replace("\r", " ").replace("\n", " ")
+        subject = SUBJECTS[template].format(**context)
+        if override.is_file():
+            try:
+                subject = override.read_text().strip().format(**context)
+            except (KeyError, IndexError, ValueError, OSError):
+                log.exception("%s does not render; the shipped subject is used", override)
+        return subject.replace("\r", " ").replace("\n", " ")
+
+    def _part(self, name: str, context: dict[str, Any]) -> str:
+        """One part of a mail, from DATA_DIR/email-templates/ when there is one there: an override that fails to
+        render is logged and the shipped template used, so a typo there never stops mail."""
+        try:
+            return self._env.get_template(name).render(context)
+        except TemplateError:
+            log.exception("the email template %s does not render; the shipped one is used", name)
+            return self._shipped.get_template(name).render(context)
 
     def render(self, template: str, to: str, context: dict[str, Any], *, user_id: str | None = None) -> EmailMessage:
         """The mail as it will be sent. Optional mail to a known user carries its one-click unsubscribe link."""
@@ -147,12 +164,12 @@ class Mailer:
             # RFC 8058: a mail client's one-click unsubscribe POSTs `List-Unsubscribe=One-Click` to this URL.
             message["List-Unsubscribe"] = f"<{unsubscribe}>"
             message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        text = self._env.get_template(f"{template}.txt").render(context)
+        text = self._part(f"{template}.txt", context)
         if unsubscribe:
             label = context["category_label"]
             text = f"{text.rstrip()}\n\n--\nStop {label} mail from voxhub: {context['unsubscribe_url']}\n"
         message.set_content(text)
-        message.add_alternative(self._env.get_template(f"{template}.html").render(context), subtype="html")
+        message.add_alternative(self._part(f"{template}.html", context), subtype="html")
         return message
 
     # ---- sending ----

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from voxhub.mail.models import EmailCategory, EmailStatus
 
@@ -24,9 +24,9 @@ class EmailPreferencesPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    billing: bool | None = None
-    jobs: bool | None = None
-    product_news: bool | None = None
+    billing: StrictBool | None = None
+    jobs: StrictBool | None = None
+    product_news: StrictBool | None = None
 
 
 class UnsubscribedOut(BaseModel):
