@@ -23,7 +23,7 @@ PACKAGE = SRC / "voxhub"
 # cycle forms. Rooms still to come (insights, search, podcasts, dubbing) sit beside pipelines and transcripts.
 LEVELS: tuple[tuple[str, ...], ...] = (
     ("voxhub", "config", "errors", "ids", "clock"),  # "voxhub": the package's __init__, its version only
-    ("db", "security", "hooks"),
+    ("db", "security", "hooks", "geo"),
     (
         "pagination",
         "fields",

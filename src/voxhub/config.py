@@ -77,6 +77,11 @@ class Settings(BaseSettings):
         description="Take the client IP from X-Forwarded-For and the scheme from X-Forwarded-Proto "
         "(only behind a trusted proxy).",
     )
+    geoip_database: Path | None = Field(
+        default=None,
+        description="A geoip2fast data file (.dat.gz) for placing sign-ins; unset uses the country file bundled "
+        "with geoip2fast. Looked up offline, never downloaded.",
+    )
     hsts_max_age_s: int = Field(
         default=31536000, ge=0, description="Strict-Transport-Security max-age sent over HTTPS, seconds; 0 sends none."
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from voxhub.config import Settings
+from voxhub.geo import configure_geoip
 from voxhub.mail import Mailer
 from voxhub.ratelimit import RateLimiter
 from voxhub.security import Keyring, configure_password_hashing
@@ -35,6 +36,7 @@ class AppContext:
             memory_kib=settings.password_hash_memory_kib,
             parallelism=settings.password_hash_parallelism,
         )
+        configure_geoip(database=settings.geoip_database)
         keyring = Keyring(settings.resolved_secret_key, tuple(settings.resolved_previous_secret_keys))
         return cls(
             settings=settings,

@@ -86,10 +86,13 @@ DbSession = Annotated[Session, Depends(get_db, scope="function")]
 
 
 def client_ip(request: Request, ctx: AppContext) -> str:
+    """The caller's address: the connection's peer, or behind a trusted proxy the address that proxy saw. A proxy
+    appends its peer to X-Forwarded-For, after whatever the client sent: the last entry is the proxy's word, the
+    ones before it are the client's own claims (which must not decide lockouts, places or sign-in alerts)."""
     if ctx.settings.trust_proxy_headers:
         forwarded = request.headers.get("x-forwarded-for")
         if forwarded:
-            return forwarded.split(",")[0].strip()
+            return forwarded.rsplit(",", 1)[-1].strip()
     return request.client.host if request.client else ""
 
 

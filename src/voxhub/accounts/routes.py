@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Cookie, Header, Request, Response
 
 from voxhub.accounts import service
+from voxhub.accounts.devices import describe_device
 from voxhub.accounts.models import User
 from voxhub.accounts.schemas import (
     AcceptedOut,
@@ -22,11 +23,13 @@ from voxhub.accounts.schemas import (
     ProfilePatch,
     RefreshIn,
     SessionOut,
+    SessionRevokedOut,
     SignupIn,
     TokenIn,
     TokenPairOut,
     UserOut,
 )
+from voxhub.audit.schemas import PlaceOut
 from voxhub.deps import AnonymousActor, Ctx, CurrentUser, DbSession
 from voxhub.errors import Forbidden, Unauthorized, responses
 from voxhub.pagination import Page
@@ -104,13 +107,15 @@ def logout(db: DbSession, me: CurrentUser) -> Response:
 
 @auth.get("/sessions", summary="List my sessions", responses=responses(401, 403))
 def list_sessions(db: DbSession, me: CurrentUser) -> Page[SessionOut]:
-    """Every active login of the signed-in user, most recently used first."""
+    """Every active login of the signed-in user, most recently used first, with its device and the place of its IP."""
     return Page(
         items=[
             SessionOut(
                 id=s.id,
                 user_agent=s.user_agent,
+                device=s.device or describe_device(s.user_agent),
                 ip=s.ip,
+                place=PlaceOut.of(s.country, s.city),
                 created_at=s.created_at,
                 last_used_at=s.last_used_at,
                 expires_at=s.expires_at,
@@ -126,6 +131,18 @@ def revoke_session(session_id: str, db: DbSession, me: CurrentUser) -> Response:
     """Sign one of my logins out."""
     service.revoke_session(db, user=me.user, session_id=session_id, actor=me.actor)
     return Response(status_code=204)
+
+
+@auth.post(
+    "/sessions/revoke-from-alert", summary="Sign out a session from a sign-in alert", responses=responses(400, 422)
+)
+def revoke_session_from_alert(body: TokenIn, db: DbSession, ctx: Ctx, actor: AnonymousActor) -> SessionRevokedOut:
+    """The "this was not me" link of a sign-in alert mail: signs out the one session the mail was about, without
+    signing in. The token works for that session only; following it again changes nothing."""
+    done = service.revoke_session_by_link(db, ctx=ctx, token=body.token, actor=actor)
+    return SessionRevokedOut(
+        session_id=done.session_id, status="already_signed_out" if done.already_signed_out else "revoked"
+    )
 
 
 @auth.post("/password-reset", status_code=202, summary="Ask for a password reset", responses=responses(422))

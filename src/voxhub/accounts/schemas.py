@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
+from voxhub.audit.schemas import PlaceOut
 from voxhub.security import MIN_PASSWORD_LENGTH
 
 
@@ -91,7 +92,9 @@ class ProfilePatch(BaseModel):
 class SessionOut(BaseModel):
     id: str
     user_agent: str
+    device: str = Field(description='The browser or program and its system, e.g. "Firefox on Linux".')
     ip: str
+    place: PlaceOut | None
     created_at: datetime
     last_used_at: datetime
     expires_at: datetime
@@ -101,3 +104,8 @@ class SessionOut(BaseModel):
 class AcceptedOut(BaseModel):
     status: str = "accepted"
     message: str
+
+
+class SessionRevokedOut(BaseModel):
+    session_id: str
+    status: Literal["revoked", "already_signed_out"]

@@ -11,6 +11,8 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from voxhub import geo
+from voxhub.accounts.devices import describe_device
 from voxhub.accounts.models import LoginAttempt, LoginSession, RefreshToken, User, UserToken
 from voxhub.audit import service as audit
 from voxhub.audit.service import Actor
@@ -27,6 +29,7 @@ from voxhub.errors import (
     Unprocessable,
     field_errors,
 )
+from voxhub.hooks import Hook
 from voxhub.security import (
     hash_password,
     hash_token,
@@ -38,6 +41,12 @@ from voxhub.security import (
 
 VERIFY_EMAIL = "verify_email"
 PASSWORD_RESET = "password_reset"
+SIGNIN_ALERT = "signin_alert"
+# The purpose of the signed token in a sign-in alert's link: it signs out the one session it names, nothing else.
+REVOKE_SESSION_PURPOSE = "revoke_session"
+# Why a session ended when its owner followed the alert's link: such a sign-in was not them, so its country and
+# device do not become "known" for later comparisons.
+REVOKED_FROM_ALERT = "not_me"
 
 
 class InvalidCredentials(Unauthorized):
@@ -56,6 +65,29 @@ class RefreshTokenReused(Unauthorized):
     code = "refresh_token_reused"
     message = "This refresh token was already used; every token of this login has been revoked. Sign in again."
     keep_changes = True
+
+
+@dataclass(frozen=True)
+class UnrecognizedSignIn:
+    """A sign-in from a country or a device the account has not signed in from before."""
+
+    user_id: str
+    session_id: str
+    new_country: bool
+    new_device: bool
+    country: str | None
+    city: str | None
+    device: str
+
+
+# Sent in the sign-in's transaction; workspaces records it in the audit log of each workspace the user belongs to.
+sign_in_unrecognized: Hook[UnrecognizedSignIn] = Hook("accounts.sign_in_unrecognized")
+
+
+@dataclass(frozen=True)
+class SessionRevokedByLink:
+    session_id: str
+    already_signed_out: bool
 
 
 @dataclass(frozen=True)
@@ -223,17 +255,91 @@ def _record_failure(db: Session, *, ctx: AppContext, email: str, user: User | No
         audit.security_event(db, user_id=user.id, kind="login.locked_out", actor=actor, details={"failures": failures})
 
 
-def _start_session(db: Session, *, ctx: AppContext, user: User, actor: Actor) -> TokenPair:
+def _start_session(db: Session, *, ctx: AppContext, user: User, actor: Actor) -> tuple[LoginSession, TokenPair]:
     settings = ctx.settings
+    place = geo.locate(actor.ip)
     session = LoginSession(
         user_id=user.id,
         user_agent=actor.user_agent[:500],
         ip=actor.ip[:64],
+        country=place.country if place else None,
+        city=place.city if place else None,
+        device=describe_device(actor.user_agent),
         expires_at=utcnow() + timedelta(days=settings.refresh_token_ttl_days),
     )
     db.add(session)
     db.flush()
-    return _issue_pair(db, ctx=ctx, user_id=user.id, session=session)
+    return session, _issue_pair(db, ctx=ctx, user_id=user.id, session=session)
+
+
+def _compare_with_earlier_sign_ins(db: Session, *, session: LoginSession) -> UnrecognizedSignIn | None:
+    """What is new about this sign-in next to the account's earlier ones (revoked and expired included, except those
+    its owner disowned from an alert). None on the very first sign-in, which has nothing to compare with, and when
+    nothing is new. A sign-in with no place (a private address) is never from a new country, and the first placed
+    one is not either: there is no country to compare it with yet."""
+    earlier = db.execute(
+        select(LoginSession.country, LoginSession.device, LoginSession.user_agent)
+        .where(
+            LoginSession.user_id == session.user_id,
+            LoginSession.id != session.id,
+            LoginSession.revoked_reason.is_distinct_from(REVOKED_FROM_ALERT),
+        )
+        .distinct()
+    ).all()
+    if not earlier:
+        return None
+    countries = {country for country, _, _ in earlier if country}
+    devices = {device or describe_device(user_agent) for _, device, user_agent in earlier}
+    new_country = bool(session.country and countries and session.country not in countries)
+    new_device = session.device not in devices
+    if not (new_country or new_device):
+        return None
+    return UnrecognizedSignIn(
+        user_id=session.user_id,
+        session_id=session.id,
+        new_country=new_country,
+        new_device=new_device,
+        country=session.country,
+        city=session.city,
+        device=session.device or "unknown",
+    )
+
+
+def _alert_unrecognized_sign_in(
+    db: Session, *, ctx: AppContext, user: User, session: LoginSession, actor: Actor, found: UnrecognizedSignIn
+) -> None:
+    """Record the sign-in in the user's security log, tell the admins of their workspaces (the hook), and mail the
+    user a "was this you?" with a link that signs out this session and no other."""
+    place = geo.Place(found.country, geo.country_name(found.country), found.city) if found.country else None
+    reasons = [reason for reason, new in (("new_country", found.new_country), ("new_device", found.new_device)) if new]
+    audit.security_event(
+        db,
+        user_id=user.id,
+        kind="login.unrecognized",
+        actor=actor,
+        details={"session_id": session.id, "reasons": reasons, "device": found.device},
+    )
+    sign_in_unrecognized.send(db, found)
+    days = ctx.settings.refresh_token_ttl_days
+    token, _ = ctx.keyring.sign_purpose_token(
+        {"sub": user.id, "sid": session.id}, purpose=REVOKE_SESSION_PURPOSE, ttl=timedelta(days=days)
+    )
+    ctx.mailer.send_after_commit(
+        db,
+        template=SIGNIN_ALERT,
+        to=user.email,
+        context={
+            "name": user.name,
+            "when": f"{session.created_at:%Y-%m-%d %H:%M} UTC",
+            "place": str(place) if place else "an unknown place",
+            "new_country": found.new_country,
+            "device": found.device,
+            "new_device": found.new_device,
+            "ip": session.ip or "unknown",
+            "link": f"{ctx.settings.public_url}/revoke-session?token={token}",
+            "days": days,
+        },
+    )
 
 
 def _issue_pair(db: Session, *, ctx: AppContext, user_id: str, session: LoginSession) -> TokenPair:
@@ -282,7 +388,7 @@ def login(db: Session, *, ctx: AppContext, email: str, password: str, actor: Act
     db.execute(delete(LoginAttempt).where(LoginAttempt.email == email))
     if password_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)  # the configured cost changed since this hash was made
-    pair = _start_session(db, ctx=ctx, user=user, actor=actor)
+    session, pair = _start_session(db, ctx=ctx, user=user, actor=actor)
     audit.record(
         db,
         actor=Actor(user.id, None, actor.ip, actor.user_agent),
@@ -290,6 +396,9 @@ def login(db: Session, *, ctx: AppContext, email: str, password: str, actor: Act
         target_type="session",
         target_id=pair.session_id,
     )
+    found = _compare_with_earlier_sign_ins(db, session=session)
+    if found is not None:
+        _alert_unrecognized_sign_in(db, ctx=ctx, user=user, session=session, actor=actor, found=found)
     return pair
 
 
@@ -319,7 +428,10 @@ def refresh(db: Session, *, ctx: AppContext, refresh_token: str, actor: Actor) -
     if user is None or user.deleted_at is not None:
         raise Unauthorized("This refresh token is not valid.", code="invalid_refresh_token")
     session.last_used_at = now
-    session.ip = actor.ip[:64] or session.ip
+    if actor.ip and actor.ip[:64] != session.ip:
+        place = geo.locate(actor.ip)
+        session.ip = actor.ip[:64]
+        session.country, session.city = (place.country, place.city) if place else (None, None)
     # Sliding expiry: a login in use stays signed in; one left alone for the refresh lifetime ends.
     session.expires_at = now + timedelta(days=ctx.settings.refresh_token_ttl_days)
     return _issue_pair(db, ctx=ctx, user_id=user.id, session=session)
@@ -383,6 +495,24 @@ def revoke_session(db: Session, *, user: User, session_id: str, actor: Actor) ->
     _revoke(session, "revoked_by_user")
     audit.record(db, actor=actor, action="user.session_revoked", target_type="session", target_id=session_id)
     audit.security_event(db, user_id=user.id, kind="session.revoked", actor=actor, details={"session_id": session_id})
+
+
+def revoke_session_by_link(db: Session, *, ctx: AppContext, token: str, actor: Actor) -> SessionRevokedByLink:
+    """Sign out the session a sign-in alert named, without signing in: the link's token is signed for this purpose
+    only and names one session of one user. Following it again answers the same and changes nothing."""
+    claims = ctx.keyring.read_purpose_token(token, purpose=REVOKE_SESSION_PURPOSE)
+    session = db.get(LoginSession, str(claims.get("sid"))) if claims else None
+    if claims is None or session is None or session.user_id != claims.get("sub"):
+        raise BadRequest("This link is not valid or has expired.", code="invalid_token")
+    if session.revoked_at is not None:
+        return SessionRevokedByLink(session_id=session.id, already_signed_out=True)
+    _revoke(session, REVOKED_FROM_ALERT)
+    by_owner = Actor(user_id=session.user_id, ip=actor.ip, user_agent=actor.user_agent)
+    audit.record(db, actor=by_owner, action="user.session_revoked", target_type="session", target_id=session.id)
+    audit.security_event(
+        db, user_id=session.user_id, kind="session.revoked_from_alert", actor=actor, details={"session_id": session.id}
+    )
+    return SessionRevokedByLink(session_id=session.id, already_signed_out=False)
 
 
 # Built once: this runs on every authenticated request, and building the statement costs more than running it.

@@ -48,6 +48,7 @@ def audit_log(
 
 @router.get("/api/v1/me/security-events", summary="My security events", responses=responses(401, 403, 422))
 def security_events(db: DbSession, me: CurrentUser, cursor: Cursor = None, limit: Limit = 50) -> Page[SecurityEventOut]:
-    """Failed sign-ins, lockouts, token reuse, password changes, key changes — newest first."""
+    """Failed sign-ins, sign-ins from a new country or device, lockouts, token reuse, password and key changes, each
+    with its IP address and the place it was looked up to — newest first."""
     rows, next_cursor = service.list_security_events(db, user_id=me.user.id, cursor=cursor, limit=limit)
-    return Page(items=[SecurityEventOut.model_validate(row) for row in rows], next_cursor=next_cursor)
+    return Page(items=[SecurityEventOut.of(row) for row in rows], next_cursor=next_cursor)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from voxhub import geo
 from voxhub.audit.models import AuditEvent, SecurityEvent
 from voxhub.pagination import created_between, paginate
 
@@ -56,10 +57,17 @@ def record(
 def security_event(
     db: Session, *, user_id: str, kind: str, actor: Actor, details: dict[str, Any] | None = None
 ) -> None:
-    """Add an entry to the user's own security log (sign-ins, password and key changes)."""
+    """Add an entry to the user's own security log (sign-ins, password and key changes), placed by its IP."""
+    place = geo.locate(actor.ip)
     db.add(
         SecurityEvent(
-            user_id=user_id, kind=kind, ip=actor.ip[:64], user_agent=actor.user_agent[:500], details=details or {}
+            user_id=user_id,
+            kind=kind,
+            ip=actor.ip[:64],
+            user_agent=actor.user_agent[:500],
+            country=place.country if place else None,
+            city=place.city if place else None,
+            details=details or {},
         )
     )
 

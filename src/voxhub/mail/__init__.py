@@ -59,6 +59,7 @@ SUBJECTS = {
     "billing_alert": "voxhub usage alert for {workspace_name}",
     "payment_failed": "A voxhub payment failed for {workspace_name}",
     "podcast_ready": "Your episode is ready: {title}",
+    "signin_alert": "Was this you? A new sign-in to your voxhub account",
     "job_ready": "Your {job_label} is ready",
 }
 

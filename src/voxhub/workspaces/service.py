@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from voxhub.accounts import service as accounts
 from voxhub.accounts.models import User
 from voxhub.audit import service as audit
 from voxhub.audit.service import Actor
@@ -518,3 +519,28 @@ def accept_invitation(db: Session, *, token: str, user: User, actor: Actor) -> W
         summary={"email": user.email, "role": invitation.role},
     )
     return workspace
+
+
+def record_unrecognized_sign_in(db: Session, event: accounts.UnrecognizedSignIn) -> None:
+    """A member signed in from a new country or device: one audit event in each workspace they belong to, so its
+    admins see it beside everything else in that workspace's log. It names the place and the device, not the IP
+    address or the full user agent, which stay in the member's own security log."""
+    workspace_ids = db.scalars(
+        select(Membership.workspace_id)
+        .join(Workspace, Workspace.id == Membership.workspace_id)
+        .where(Membership.user_id == event.user_id, Workspace.deleted_at.is_(None))
+    ).all()
+    reasons = [name for name, new in (("new_country", event.new_country), ("new_device", event.new_device)) if new]
+    for workspace_id in workspace_ids:
+        audit.record(
+            db,
+            actor=Actor(user_id=event.user_id),
+            action="user.sign_in_unrecognized",
+            workspace_id=workspace_id,
+            target_type="session",
+            target_id=event.session_id,
+            summary={"reasons": reasons, "country": event.country, "city": event.city, "device": event.device},
+        )
+
+
+accounts.sign_in_unrecognized.connect(record_unrecognized_sign_in)
