@@ -21,7 +21,7 @@ SERIOUS = ("serious", "critical")
 # [name, address]: {ws} and {job} are filled in with the signed-in user's workspace and transcribed job; {podcast} and
 # {podcast_in_review} with its episodes (made only for the podcast pages); {dub} with its dub (only for the dubbing
 # pages).
-PUBLIC_PAGES = [("login", "/login"), ("signup", "/signup")]
+PUBLIC_PAGES = [("login", "/login"), ("signup", "/signup"), ("unsubscribe", "/unsubscribe?token=not-a-real-token")]
 SIGNED_IN_PAGES = [
     ("files", "/w/{ws}/files"),
     ("jobs", "/w/{ws}/jobs"),
@@ -40,8 +40,11 @@ SIGNED_IN_PAGES = [
     ("provider-keys", "/w/{ws}/provider-keys"),
     ("webhooks", "/w/{ws}/webhooks"),
     ("audit", "/w/{ws}/audit"),
+    ("email-log", "/w/{ws}/email-log"),
     ("account", "/account"),
+    ("email", "/email"),
     ("operations", "/admin"),
+    ("all-email", "/admin/email"),
 ]
 
 
