@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from tests.audio import decoded_seconds, ffmpeg, probe
 from tests.conftest import People, Person
+from tests.dubbing.conftest import make_recording, wait_for_dub
 from tests.jobs_helpers import download, jobs_url, upload, wait_for_job
 from tests.openai_compat.helpers import create_api_key
 from tests.podcasts.conftest import NOTES, wait_for_podcast
@@ -242,6 +243,37 @@ def test_an_api_key_lists_its_own_workspaces_hosted_voices(
     assert listed.status_code == 200, listed.text
     ids = [voice["id"] for voice in listed.json()["items"]]
     assert "unrealspeech:Scarlett" in ids and "en_US-joe-medium" in ids
+
+
+def test_a_dub_speaks_with_a_hosted_voice(
+    client: TestClient, people: People, unrealspeech: FakeUnrealSpeech, tmp_path: Path
+) -> None:
+    owner, keyless = people.create(), people.create()
+    store_key(client, owner, "unrealspeech", unrealspeech)
+    recording = make_recording(tmp_path / "talk", video=False)
+    file_id = upload(client, owner, recording.path)
+    voices = {"S1": "unrealspeech:Noah"}
+
+    refused = client.post(
+        f"/api/v1/workspaces/{keyless.workspace_id}/dubs",
+        headers=keyless.headers,
+        json={"file_id": upload(client, keyless, recording.path), "target_languages": ["pt"], "voices": voices},
+    )
+    accepted = client.post(
+        f"/api/v1/workspaces/{owner.workspace_id}/dubs",
+        headers=owner.headers,
+        json={"file_id": file_id, "target_languages": ["pt"], "voices": voices},
+    )
+
+    assert error_of(refused, 422)["code"] == "provider_key_not_found"
+    assert accepted.status_code == 202, accepted.text
+    dub = wait_for_dub(client, owner, accepted.json()["id"], until=("succeeded", "failed"))
+    assert dub["status"] == "succeeded", dub
+    spoken = [r.json() for r in unrealspeech.calls("POST", "/stream")]
+    assert spoken and {said["VoiceId"] for said in spoken} == {"Noah"}
+    units = client.get(f"/api/v1/workspaces/{owner.workspace_id}/dubs/{dub['id']}/segments", headers=owner.headers)
+    translated = {unit["translations"]["pt"]["text"] for unit in units.json()["items"]}
+    assert translated <= {said["Text"] for said in spoken}  # each Portuguese line went to Unreal Speech
 
 
 # ---- cloning ----

@@ -47,6 +47,7 @@ from voxhub.labels.service import LabelFilter
 from voxhub.notify import delivery
 from voxhub.pagination import paginate_by
 from voxhub.podcasts import voices as podcast_voices
+from voxhub.voices import service as hosted_voices
 from voxhub.workspaces.models import Role
 from voxhub.workspaces.service import WorkspaceAccess
 
@@ -226,6 +227,8 @@ def check_request(db: Session, *, ctx: AppContext, workspace_id: str, file_id: s
                 details={"language": language},
             )
     for label, voice in params.voices.items():
+        # A hosted provider's voice needs the workspace's key for it: 422 provider_key_not_found now, not later.
+        hosted_voices.synthesizer_for(db, ctx=ctx, workspace_id=workspace_id, voice=voice)
         if not any(dub_voices.speaks(settings, voice, language) for language in params.target_languages):
             raise Unprocessable(
                 f"Voice {voice!r} does not speak any of {', '.join(params.target_languages)}; GET …/dubs/voices "
@@ -465,6 +468,7 @@ def patch_units(
                     }
                 )
             if change.voice is not None:
+                hosted_voices.synthesizer_for(db, ctx=ctx, workspace_id=access.workspace_id, voice=change.voice)
                 if not dub_voices.speaks(ctx.settings, change.voice, language):
                     problems.append((f"{where}.translations.{language}.voice", f"no such voice for {language}"))
                 current = current.model_copy(update={"voice": change.voice})

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from voxhub.config import Settings
+from voxhub.engines.base import Synthesizer
+from voxhub.engines.hosted import split_voice_id
 from voxhub.engines.remote import RemoteConfig
 from voxhub.podcasts import voices as podcast_voices
 from voxhub.storage.base import BlobStore
@@ -95,8 +97,9 @@ def default_voices(
 
 
 def speaks(settings: Settings, voice_id: str, language: str) -> bool:
-    """Whether `voice_id` is one of this server's voices for `language` (any voice, when synthesis is remote)."""
-    if settings.tts_engine == "remote":
+    """Whether `voice_id` is one of this server's voices for `language` (any voice, when synthesis is remote; a hosted
+    provider's voice, whose provider judges the language itself)."""
+    if settings.tts_engine == "remote" or split_voice_id(voice_id) is not None:
         return True
     return voice_id in {option.id for option in podcast_voices.voice_options(settings, language)}
 
@@ -107,7 +110,13 @@ def _rate_key(voice_id: str, language: str) -> str:
 
 
 def speaking_rate(
-    settings: Settings, store: BlobStore, voice_id: str, language: str, *, remote: RemoteConfig | None = None
+    settings: Settings,
+    store: BlobStore,
+    voice_id: str,
+    language: str,
+    *,
+    remote: RemoteConfig | None = None,
+    hosted: Synthesizer | None = None,
 ) -> float:
     """Characters a second `voice_id` speaks `language` at its normal speed: measured on a calibration sentence the
     first time, then read from the blob store (shared by every worker) or this process."""
@@ -117,7 +126,9 @@ def speaking_rate(
     key = _rate_key(voice_id, language)
     sentence = CALIBRATION.get(language, CALIBRATION["en"])
     with tempfile.TemporaryDirectory(prefix="voxhub-rate-") as scratch:
-        seconds = podcast_voices.render(settings, sentence, voice_id, Path(scratch) / "rate.wav", remote=remote)
+        seconds = podcast_voices.render(
+            settings, sentence, voice_id, Path(scratch) / "rate.wav", remote=remote, hosted=hosted
+        )
     rate = round(len(sentence) / max(seconds, 0.1), 2)
     record = {"voice": voice_id, "language": language, "chars_per_second": rate}
     store.put(key, io.BytesIO(json.dumps(record).encode()), content_type="application/json")

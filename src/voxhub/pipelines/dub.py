@@ -32,10 +32,12 @@ from voxhub.dubbing import voices as dub_voices
 from voxhub.dubbing.models import Dub
 from voxhub.dubbing.schemas import DubParams, QaReport, QaTotals, SegmentReport, Translation, Unit
 from voxhub.dubbing.subtitles import Cue, srt, vtt
-from voxhub.engines.base import EngineError, Translator
+from voxhub.engines.base import EngineError, Synthesizer, Translator
+from voxhub.engines.hosted import split_voice_id
 from voxhub.engines.llm import TextGenerator
 from voxhub.engines.llm_translate import LlmTranslator
 from voxhub.engines.mt import LANGUAGE_NAMES
+from voxhub.errors import Unprocessable
 from voxhub.jobs.context import JobContext
 from voxhub.jobs.registry import JobType, PipelineError
 from voxhub.media import audio
@@ -46,6 +48,7 @@ from voxhub.pipelines.speech import TEXT_FILE, Clock, decode_to_wav, download, p
 from voxhub.pipelines.transcribe import TranscribeParams, transcribe_file
 from voxhub.podcasts import voices as podcast_voices
 from voxhub.podcasts.speakable import speakable
+from voxhub.voices import service as hosted_voices
 
 log = logging.getLogger(__name__)
 
@@ -416,10 +419,22 @@ def _translate(ctx: JobContext, state: _State, source: str, generator: TextGener
         _save(ctx, state.id, segments=_dump(state.units))
 
 
+def _hosted(ctx: JobContext, voice: str) -> Synthesizer | None:
+    """The engine of a hosted provider's voice (`elevenlabs:…`, `unrealspeech:…`) with the workspace's key; None for
+    this server's own voices (no database read for those)."""
+    if split_voice_id(voice) is None:
+        return None
+    with ctx.database.session() as db:
+        try:
+            return hosted_voices.synthesizer_for(db, ctx=ctx.app, workspace_id=ctx.workspace_id, voice=voice)
+        except Unprocessable as exc:  # the provider's key was deleted after the dub was accepted
+            raise PipelineError(exc.code, exc.message) from exc
+
+
 def _rate(ctx: JobContext, voice: str, language: str, clock: Clock) -> float:
     began = time.perf_counter()
     try:
-        return dub_voices.speaking_rate(ctx.app.settings, ctx.app.store, voice, language)
+        return dub_voices.speaking_rate(ctx.app.settings, ctx.app.store, voice, language, hosted=_hosted(ctx, voice))
     except EngineError as exc:
         raise pipeline_error(exc) from exc
     finally:
@@ -533,7 +548,7 @@ def _clip(
                 plain, _seconds, _made = _clip(ctx, text, voice, speed=speed, stretch=1.0, clock=clock)
                 media.stretch(plain, path, tempo=stretch)
             else:
-                podcast_voices.render(ctx.app.settings, text, voice, path, speed=speed)
+                podcast_voices.render(ctx.app.settings, text, voice, path, speed=speed, hosted=_hosted(ctx, voice))
         except EngineError as exc:
             raise pipeline_error(exc) from exc
         except ConvertFailed as exc:
