@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from tests.conftest import People
 from tests.jobs_helpers import wait_for_job
 from tests.otlp_collector import FakeCollector, ReceivedSpan
-from voxhub import __version__, telemetry
+from voxhub import __version__, telemetry, worker
 from voxhub.config import Settings
 
 SERVER = 2  # Span.SpanKind.SPAN_KIND_SERVER in OTLP
@@ -104,6 +104,36 @@ def test_a_job_is_a_span_with_a_child_per_stage_and_the_engine_call_inside_its_s
     assert [(p.attributes, p.value) for p in finished] == [
         ({"voxhub.job.type": "synthesize", "voxhub.job.status": "succeeded"}, 1.0)
     ]
+
+
+def test_a_celery_worker_process_turns_telemetry_on_from_its_environment(
+    collector: FakeCollector, redis_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `voxhub worker` makes once per process (after the fork): its settings come from the environment, and
+    VOXHUB_OTEL_ENDPOINT there turns telemetry on, naming the process a worker."""
+    telemetry.shutdown()
+    for name, value in {
+        "OTEL_ENDPOINT": collector.url,
+        "DATA_DIR": str(tmp_path),
+        "SECRET_KEY": "w" * 40,
+        "QUEUE_URL": redis_url,
+    }.items():
+        monkeypatch.setenv(f"VOXHUB_{name}", value)
+    monkeypatch.setattr(worker, "_state", None)
+
+    state = worker.worker_state()
+    try:
+        with telemetry.span("probe", {"voxhub.job.id": "j-1"}):
+            pass
+        assert telemetry.flush()
+    finally:
+        telemetry.shutdown()
+        state.ctx.close()
+        state.database.dispose()
+
+    probe = one(collector.spans_named("probe"), "the worker's span")
+    assert probe.resource["voxhub.process"] == "worker"
+    assert probe.attributes["voxhub.job.id"] == "j-1"
 
 
 def test_with_no_endpoint_nothing_of_opentelemetry_is_imported_or_added(tmp_path: Any) -> None:
