@@ -49,7 +49,7 @@ LEVELS: tuple[tuple[str, ...], ...] = (
     ("jobs",),
     ("pipelines", "transcripts", "insights", "search", "podcasts", "dubbing"),
     ("openai_compat", "activity"),  # activity: the audit log in words, naming what every room below made
-    ("web", "console"),
+    ("web", "console", "shares"),  # shares: a public page drawn under the console's security headers
     ("app", "worker", "cli", "asgi", "speech_cli", "tasks", "models", "alembic"),
 )
 LEVEL = {room: number for number, rooms in enumerate(LEVELS) for room in rooms}

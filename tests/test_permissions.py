@@ -68,6 +68,7 @@ CLONE_UNKNOWN_FILE = {
     "consent": True,
     "consented_by": "Ana Lima",
 }
+UNKNOWN_SHARE_TARGET = {"target_type": "podcast", "target_id": "01900000-0000-7000-8000-0000000000ab"}
 ONE_LINE_SCRIPT = {"segments": [{"title": "Hello", "lines": [{"speaker": "Alex", "text": "Hello."}]}]}
 
 # Podcast apps fetch the feed with its token in the URL, the only credential they can carry: no role or key is asked
@@ -257,6 +258,12 @@ TABLE: list[Rule] = [
     Rule("PUT", "/dubs/{dub_id}/tags", "member", "write", ok("404 dub_not_found"), json=NO_TAGS),
     Rule("PATCH", "/files/{file_id}/custom-fields", "member", "write", ok("404 file_not_found"), json=NO_VALUES),
     Rule("PATCH", "/jobs/{job_id}/custom-fields", "member", "write", ok("404 job_not_found"), json=NO_VALUES),
+    # -- share links: whoever may read an item may share it; its maker or an admin revokes it (tests/shares/)
+    Rule("POST", "/shares", "viewer", "read", ok("404 share_target_not_found"), json=UNKNOWN_SHARE_TARGET),
+    Rule("GET", "/shares", "viewer", "read", ok("200")),
+    Rule("GET", "/shares/{share_id}", "viewer", "read", ok("404 share_not_found")),
+    Rule("DELETE", "/shares/{share_id}", "viewer", "read", ok("404 share_not_found")),
+    Rule("POST", "/shares/{share_id}/revoke", "viewer", "read", ok("404 share_not_found")),
     # -- outgoing webhooks: admins
     Rule("POST", "/webhooks", "admin", "admin", ok("422 webhook_url_not_allowed"), json=LOOPBACK_WEBHOOK),
     Rule("GET", "/webhooks", "admin", "admin", ok("200")),
@@ -301,6 +308,7 @@ MADE_UP = {
     "podcast_id": "01900000-0000-7000-8000-0000000000ab",
     "dub_id": "01900000-0000-7000-8000-0000000000ac",
     "conversation_id": "01900000-0000-7000-8000-0000000000ad",
+    "share_id": "01900000-0000-7000-8000-0000000000ae",
     "voice_id": "01900000-0000-7000-8000-0000000000c5",
     "tag_id": "01900000-0000-7000-8000-0000000000b1",
     "field_id": "01900000-0000-7000-8000-0000000000b2",

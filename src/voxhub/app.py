@@ -56,6 +56,8 @@ from voxhub.podcasts.routes import router as podcast_routes
 from voxhub.search.chat_routes import router as conversation_routes
 from voxhub.search.routes import router as search_routes
 from voxhub.search.vectors import ensure_pgvector
+from voxhub.shares.routes import public as shared_routes
+from voxhub.shares.routes import router as share_routes
 from voxhub.storage.routes import put_blob
 from voxhub.storage.routes import router as blob_routes
 from voxhub.tasks import PERIODIC_TASKS
@@ -177,6 +179,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         label_routes,
         search_routes,
         conversation_routes,
+        share_routes,
+        shared_routes,
         voices_routes,
         cloned_voice_routes,
         openai_routes,

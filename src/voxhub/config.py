@@ -97,7 +97,24 @@ class Settings(BaseSettings):
         default=None, description="S3 access key; unset uses the AWS credential chain (AWS_ACCESS_KEY_ID, profiles)."
     )
     storage_secret_access_key: str | None = Field(default=None, description="S3 secret key (see above).")
-    storage_cdn_url: str | None = Field(default=None, description="Base URL of a CDN serving the bucket publicly.")
+    storage_cdn_url: str | None = Field(
+        default=None,
+        description="Base URL of a CDN in front of the bucket (or of voxhub, with local storage): shared items, "
+        "podcast enclosures and the console's players link through it.",
+    )
+    storage_cdn_signing: Literal["none", "cloudfront", "token"] = Field(
+        default="none",
+        description="How CDN links are signed: `none`, `cloudfront` (canned-policy signed URLs) or `token` "
+        "(BunnyCDN-style token authentication).",
+    )
+    storage_cdn_key_id: str | None = Field(default=None, description="CloudFront: the key pair (public key) id.")
+    storage_cdn_signing_key: str | None = Field(
+        default=None,
+        description="CloudFront: the RSA private key (PEM text or a file's path); token: the CDN's token key.",
+    )
+    storage_cdn_feed_ttl_s: int = Field(
+        default=7 * 86400, ge=60, description="Lifetime of signed CDN links in a podcast feed's enclosures, seconds."
+    )
     max_simple_upload_mb: int = Field(default=100, description="Largest file accepted by the one-request upload, MB.")
     max_file_size_mb: int = Field(default=4096, description="Largest file accepted by any upload path, MB.")
     storage_quota_mb: int = Field(default=20480, description="Storage each workspace may use, MB.")

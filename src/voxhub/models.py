@@ -25,6 +25,7 @@ from voxhub.mail.models import EmailLog, EmailPreferences, EmailSuppression
 from voxhub.notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from voxhub.podcasts.models import Podcast, PodcastFeed
 from voxhub.search.models import ChatMessage, Conversation, SearchChunk, SearchSource
+from voxhub.shares.models import Share
 from voxhub.transcripts.models import TranscriptVersion
 from voxhub.voices.models import HostedVoice
 from voxhub.workspaces.models import Invitation, Membership, Workspace
@@ -66,6 +67,7 @@ __all__ = [
     "SearchChunk",
     "SearchSource",
     "SecurityEvent",
+    "Share",
     "Subscription",
     "SyncCharge",
     "Tag",

@@ -28,7 +28,7 @@ from voxhub.labels.service import LabelFilter, narrow
 from voxhub.media.probe import MediaInfo, MediaRejected, probe
 from voxhub.notify import delivery
 from voxhub.pagination import Sort, created_between, paginate
-from voxhub.storage import BlobNotFound, DownloadOptions
+from voxhub.storage import BlobNotFound, DownloadOptions, cdn
 from voxhub.workspaces.models import Role, Workspace
 from voxhub.workspaces.service import WorkspaceAccess
 
@@ -397,14 +397,17 @@ def rename(db: Session, *, access: WorkspaceAccess, file_id: str, filename: str)
 
 
 def download_url(db: Session, *, ctx: AppContext, access: WorkspaceAccess, file_id: str, inline: bool) -> str:
-    """A signed, expiring link to a ready file's bytes, as attachment or inline; audited."""
+    """A signed, expiring link to a ready file's bytes, as attachment or inline; audited. An inline link (what the
+    console's players load) goes through the CDN when one is set; a download keeps the store's own link."""
     file = get_file(db, workspace_id=access.workspace_id, file_id=file_id)
     if file.status != FileStatus.READY.value:
         raise NotFound("This file has no bytes to download.", code="file_not_ready", details={"status": file.status})
-    url = ctx.store.signed_get_url(
-        file.storage_key,
-        ttl_s=ctx.settings.download_url_ttl,
-        download=DownloadOptions(filename=file.filename, content_type=file.content_type, inline=inline),
+    options = DownloadOptions(filename=file.filename, content_type=file.content_type, inline=inline)
+    ttl_s = ctx.settings.download_url_ttl
+    url = (
+        cdn.delivery_url(ctx.settings, ctx.store, file.storage_key, ttl_s=ttl_s, download=options)
+        if inline
+        else ctx.store.signed_get_url(file.storage_key, ttl_s=ttl_s, download=options)
     )
     audit.record(
         db,

@@ -22,6 +22,7 @@ from voxhub.errors import NotFound
 from voxhub.files.models import File, FileStatus
 from voxhub.podcasts.models import Podcast, PodcastFeed
 from voxhub.podcasts.schemas import FeedOut, Outputs, PodcastStatus
+from voxhub.storage import cdn
 from voxhub.storage.base import DownloadOptions
 from voxhub.workspaces.models import Role, Workspace
 from voxhub.workspaces.service import WorkspaceAccess
@@ -138,7 +139,7 @@ def rss(db: Session, *, ctx: AppContext, workspace_id: str, token: str) -> bytes
             item,
             "enclosure",
             {
-                "url": _media_url(ctx, podcast, "audio.mp3", token),
+                "url": _media_url(ctx, podcast, "audio.mp3", token, audio),
                 "length": str(audio.size_bytes),
                 "type": "audio/mpeg",
             },
@@ -149,7 +150,10 @@ def rss(db: Session, *, ctx: AppContext, workspace_id: str, token: str) -> bytes
             ET.SubElement(
                 item,
                 _ns("podcast", "chapters"),
-                {"url": _media_url(ctx, podcast, "chapters.json", token), "type": MEDIA["chapters.json"][1]},
+                {
+                    "url": _media_url(ctx, podcast, "chapters.json", token, files[outputs.chapters_file_id or ""]),
+                    "type": MEDIA["chapters.json"][1],
+                },
             )
         for name_, key in (("transcript.vtt", outputs.vtt_file_id), ("transcript.srt", outputs.srt_file_id)):
             if key in files:
@@ -157,7 +161,7 @@ def rss(db: Session, *, ctx: AppContext, workspace_id: str, token: str) -> bytes
                     item,
                     _ns("podcast", "transcript"),
                     {
-                        "url": _media_url(ctx, podcast, name_, token),
+                        "url": _media_url(ctx, podcast, name_, token, files[key or ""]),
                         "type": MEDIA[name_][1],
                         "language": _lang(podcast),
                     },
@@ -180,7 +184,9 @@ def media_link(db: Session, *, ctx: AppContext, workspace_id: str, podcast_id: s
     file = db.get(File, (podcast.outputs or {}).get(field) or "")
     if file is None or file.status != FileStatus.READY.value or file.deleted_at is not None:
         raise NotFound("Not found.", code="not_found")
-    return ctx.store.signed_get_url(
+    return cdn.delivery_url(
+        ctx.settings,
+        ctx.store,
         file.storage_key,
         ttl_s=ctx.settings.download_url_ttl,
         download=DownloadOptions(filename=file.filename, content_type=content_type, inline=True),
@@ -195,7 +201,17 @@ def _files_of(db: Session, episodes: Sequence[Podcast]) -> dict[str, File]:
     return {row.id: row for row in rows if row.deleted_at is None}
 
 
-def _media_url(ctx: AppContext, podcast: Podcast, name: str, token: str) -> str:
+def _media_url(ctx: AppContext, podcast: Podcast, name: str, token: str, file: File) -> str:
+    """An item's link: straight to the CDN when one is set (signed for as long as a feed reader may wait before
+    fetching it), else back to voxhub with the feed's token, answered by a fresh signed link."""
+    if ctx.settings.storage_cdn_url:
+        return cdn.delivery_url(
+            ctx.settings,
+            ctx.store,
+            file.storage_key,
+            ttl_s=ctx.settings.storage_cdn_feed_ttl_s,
+            download=DownloadOptions(filename=file.filename, content_type=MEDIA[name][1], inline=True),
+        )
     return (
         f"{ctx.settings.public_url}/api/v1/workspaces/{podcast.workspace_id}/podcasts/{podcast.id}/feed/{name}"
         f"?token={quote(token)}"

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from voxhub.config import Settings
 from voxhub.security import Keyring
 from voxhub.storage.base import BlobNotFound, BlobStore, DownloadOptions, Part, StorageError
+from voxhub.storage.cdn import check_settings as check_cdn_settings
 from voxhub.storage.local import LocalBlobStore, OffsetMismatch, UrlSigner
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
 
 
 def open_store(settings: Settings, keyring: Keyring) -> BlobStore:
+    check_cdn_settings(settings)
     url = settings.resolved_storage_url
     scheme = urlsplit(url).scheme
     if scheme == "file":

@@ -57,6 +57,10 @@ class S3BlobStore:
         check_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
+    def object_key(self, key: str) -> str:
+        """The object's key in the bucket (under the store's prefix): its path behind a CDN serving the bucket."""
+        return self._key(key)
+
     def _call(self, method: str, **params: Any) -> Any:
         try:
             return getattr(self.client, method)(Bucket=self.bucket, **params)
