@@ -242,3 +242,61 @@ def test_devices_are_named_by_browser_and_system_without_versions() -> None:
     assert describe_device("curl/8.5.0") == "curl"
     assert describe_device("python-httpx/0.28.1") == "python-httpx"
     assert describe_device("") == "unknown"
+
+
+def test_the_alert_is_security_mail_that_no_preference_turns_off(
+    client: TestClient, app: Any, mailbox: Mailbox
+) -> None:
+    new_user(app, "ana@example.com")
+    at_home = sign_in(client, "ana@example.com", ip=LONDON)
+    optional_off = {"billing": False, "jobs": False, "product_news": False}
+    assert (
+        client.patch("/api/v1/me/email-preferences", headers=at_home["headers"], json=optional_off).status_code == 200
+    )
+
+    sign_in(client, "ana@example.com", ip=AMSTERDAM)
+
+    mail = mailbox.wait_for("ana@example.com", ALERT)
+    assert mail["List-Unsubscribe"] is None  # security mail carries no way to unsubscribe from it
+
+
+def test_failed_sign_ins_are_placed_and_a_refresh_from_elsewhere_moves_the_session(
+    client: TestClient, app: Any
+) -> None:
+    new_user(app, "ana@example.com")
+    wrong = client.post(
+        "/api/v1/auth/login",
+        json={"email": "ana@example.com", "password": "not the password at all"},
+        headers={"X-Forwarded-For": SAO_PAULO},
+    )
+    assert wrong.status_code == 401
+    at_home = sign_in(client, "ana@example.com", ip=LONDON)
+    [failed] = client.get("/api/v1/me/security-events", headers=at_home["headers"]).json()["items"]
+    assert (failed["kind"], failed["ip"], failed["place"]["country_name"]) == ("login.failed", SAO_PAULO, "Brazil")
+
+    moved = client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": at_home["refresh_token"]}, headers={"X-Forwarded-For": AMSTERDAM}
+    )
+    assert moved.status_code == 200
+    headers = {"Authorization": f"Bearer {moved.json()['access_token']}"}
+    [session] = client.get("/api/v1/auth/sessions", headers=headers).json()["items"]
+    assert (session["ip"], session["place"]["country"]) == (AMSTERDAM, "NL")
+
+
+def test_a_configured_database_file_is_the_one_used(settings: Settings) -> None:
+    """`VOXHUB_GEOIP_DATABASE` names the file: here geoip2fast's IPv4-only country file, which places no IPv6."""
+    from pathlib import Path
+
+    import geoip2fast
+
+    from voxhub import geo
+    from voxhub.context import AppContext
+
+    ipv4_only = Path(geoip2fast.__file__).parent / "geoip2fast.dat.gz"
+    context = AppContext.from_settings(settings.model_copy(update={"geoip_database": ipv4_only}))
+    try:
+        assert (getattr(geo.locate(LONDON), "country", None), geo.locate(GOOGLE_V6)) == ("GB", None)
+    finally:
+        context.close()
+        geo.configure_geoip(database=None)
+    assert getattr(geo.locate(GOOGLE_V6), "country", None) == "US"
