@@ -54,7 +54,7 @@ def test_members_read_what_happened_in_words_and_each_role_sees_only_what_it_may
     people.grant(ws, 500)  # billing: members and up
     db.add_all(
         [  # actions other rooms may add later: a share (members and up) and one nobody wrote words for (admins)
-            AuditEvent(workspace_id=ws, actor_user_id=ana.id, action="share.created", summary={"name": "Launch"}),
+            AuditEvent(workspace_id=ws, actor_user_id=ana.id, action="share.created", summary={"title": "Launch"}),
             AuditEvent(workspace_id=ws, actor_user_id=ana.id, action="gizmo.frobnicated", summary={}),
         ]
     )
@@ -79,7 +79,7 @@ def test_members_read_what_happened_in_words_and_each_role_sees_only_what_it_may
     assert as_viewer == as_read_key  # a read key sees what a viewer sees
     billing = "500 credits were added (test credits)"
     assert billing in as_member and billing not in as_viewer
-    assert "Ana created the share “Launch”" in as_member and "Ana created the share “Launch”" not in as_viewer
+    assert "Ana shared “Launch”" in as_member and "Ana shared “Launch”" not in as_viewer
     admin_only = ["Ana created the API key “read robot”", "Ana frobnicated a gizmo"]
     for text in admin_only:
         assert text in as_owner and text not in as_member, (text, as_owner)
@@ -168,8 +168,9 @@ def test_every_action_voxhub_records_has_its_own_words_and_unknown_ones_still_re
     assert said("file.tags_changed", target_type="file", target_id="f1", added=["final"], removed=[]) == (
         "Ana tagged interview.mp3 “final”"
     )
-    assert said("share.revoked", name="Press kit") == "Ana revoked the share “Press kit”"
-    assert said("user.email_preferences_changed") == "User email preferences changed (Ana)"
+    assert said("share.created", title="Press kit") == "Ana shared “Press kit”"
+    assert said("gizmo.frobnicated", name="Widget") == "Ana frobnicated the gizmo “Widget”"
+    assert said("user.email_preferences_changed") == "User email preferences changed (Ana)"  # no words of its own
     # every action recorded today has words of its own (none falls through to the generic sentence)
     for action in RECORDED_ACTIONS:
         assert Specific(Event(action, "u1", None, None, None, {}), names).text(), action
@@ -271,6 +272,11 @@ RECORDED_ACTIONS = (
     "custom_field.deleted",
     "voice.cloned",
     "voice.deleted",
+    "share.created",
+    "share.revoked",
+    "billing.refund_requested",
+    "user.logged_in",
+    "user.password_changed",
     "file.tags_changed",
     "job.fields_changed",
 )

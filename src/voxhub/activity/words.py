@@ -309,6 +309,10 @@ class Sentence:
             return "A payment failed"
         if action == "billing.payment_refunded":
             return "A payment was refunded"
+        if action == "billing.refund_requested":
+            amount = s.get("amount_cents")
+            of = f" of {amount / 100:.2f}" if isinstance(amount, int | float) else ""
+            return f"{self.actor} refunded a payment{of}"
         if action == "billing.webhook_rejected":
             return "A payment provider's notification was refused (its signature did not match)"
         return self.generic()
@@ -341,6 +345,27 @@ class Sentence:
             return f"{self.actor} deleted {voice}"
         return self.generic()
 
+    def share_words(self) -> str:
+        title = self.summary.get("title")
+        if self.event.action == "share.created":
+            return f"{self.actor} shared {quoted(title)}" if title else f"{self.actor} made a share link"
+        if self.event.action == "share.revoked":
+            return f"{self.actor} turned a share link off"
+        return self.generic()
+
+    def user_words(self) -> str:
+        """An account's own events, where one is recorded in a workspace (sign-in alerts for its admins)."""
+        phrases = {
+            "user.logged_in": f"{self.actor} signed in",
+            "user.logged_out": f"{self.actor} signed out",
+            "user.password_changed": f"{self.actor} changed their password",
+            "user.password_reset": f"{self.actor} reset their password",
+            "user.session_revoked": f"{self.actor} signed a session out",
+            "user.profile_updated": f"{self.actor} updated their profile",
+            "user.deleted": f"{self.actor} deleted their account",
+        }
+        return phrases.get(self.event.action) or self.generic()
+
     def labels_changed(self) -> str:
         """'file.tags_changed' and its kin (tags or custom fields set on a file, job, podcast or dub)."""
         what, change = self.event.action.split(".", 1)
@@ -372,6 +397,8 @@ FAMILIES: dict[str, Words] = {
     "tag": Sentence.tag_words,
     "custom_field": Sentence.field_words,
     "voice": Sentence.voice_words,
+    "share": Sentence.share_words,
+    "user": Sentence.user_words,
 }
 EXACT: dict[str, Words] = {
     f"{what}.{change}": Sentence.labels_changed
