@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from tests.conftest import People, Person
 from voxhub.dubbing.models import Dub
 from voxhub.files.models import File
-from voxhub.jobs.models import Job
+from voxhub.jobs.models import Job, JobEvent
 from voxhub.podcasts.models import Podcast
 
 WORKSPACES = "/api/v1/workspaces"
@@ -330,3 +331,30 @@ def test_lists_of_files_and_jobs_filter_by_custom_fields_with_equality_and_range
     ):
         answer = client.get(f"{base(owner)}/files?{query}", headers=owner.headers)
         assert named_fields(answer) == [parameter], query
+
+
+def test_a_jobs_final_event_and_webhook_body_carry_its_tags_and_fields(
+    client: TestClient, people: People, app: Any
+) -> None:
+    owner = people.create()
+    client.post(f"{base(owner)}/tags", headers=owner.headers, json={"name": "urgent"})
+    define(client, owner, {"key": "client", "name": "Client", "type": "text"})
+    with app.state.db.session() as session:
+        job = Job(workspace_id=owner.workspace_id, type="media.convert", queue="media", status="queued")
+        session.add(job)
+        session.flush()
+        job_id = job.id
+    client.put(f"{base(owner)}/jobs/{job_id}/tags", headers=owner.headers, json={"tags": ["urgent"]})
+    client.patch(
+        f"{base(owner)}/jobs/{job_id}/custom-fields", headers=owner.headers, json={"values": {"client": "Acme"}}
+    )
+
+    canceled = client.post(f"{base(owner)}/jobs/{job_id}/cancel", headers=owner.headers)
+
+    assert canceled.status_code == 200, canceled.text
+    assert (canceled.json()["status"], canceled.json()["tags"]) == ("canceled", ["urgent"])
+    with app.state.db.session() as session:
+        final = session.scalars(select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.kind == "state")).all()
+    assert [(event.data["job"]["tags"], event.data["job"]["custom_fields"]) for event in final] == [
+        (["urgent"], {"client": "Acme"})
+    ]

@@ -30,7 +30,7 @@ from voxhub.jobs.models import FINAL_STATES, AttemptOutcome, EventKind, Job, Job
 from voxhub.jobs.registry import QUEUES, JobType, registered
 from voxhub.jobs.schemas import JobCreate, QueueOverview, job_out
 from voxhub.labels.models import TargetType
-from voxhub.labels.service import LabelFilter, narrow
+from voxhub.labels.service import LabelFilter, labelled, narrow
 from voxhub.notify import delivery, endpoints
 from voxhub.pagination import MAX_LIMIT, Sort, created_between, encode_cursor, paginate
 from voxhub.workspaces.models import Role
@@ -592,17 +592,15 @@ def on_final(db: Session, *, ctx: AppContext, job: Job) -> None:
             summary={"type": job.type, **({"error_code": job.error_code} if job.error_code else {})},
         )
     job_finished.send(db, JobFinished(ctx=ctx, job=job))
-    events.emit(
-        db,
-        job_id=job.id,
-        kind=EventKind.STATE,
-        data={"status": job.status, "final": True, "job": job_out(job).model_dump(mode="json")},
-    )
+    # The job as GET shows it, tags and custom fields included, for its watchers and its webhooks.
+    shown = labelled(db, workspace_id=job.workspace_id, target_type=TargetType.JOB, items=[job_out(job)])[0]
+    body = shown.model_dump(mode="json")
+    events.emit(db, job_id=job.id, kind=EventKind.STATE, data={"status": job.status, "final": True, "job": body})
     delivery.emit(
         db,
         workspace_id=job.workspace_id,
         event_type=f"job.{job.status}",
-        data=job_out(job).model_dump(mode="json"),
+        data=body,
         extra_url=job.webhook_url,
     )
 
