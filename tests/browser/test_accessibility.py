@@ -21,7 +21,12 @@ SERIOUS = ("serious", "critical")
 # [name, address]: {ws} and {job} are filled in with the signed-in user's workspace and transcribed job; {podcast} and
 # {podcast_in_review} with its episodes (made only for the podcast pages); {dub} with its dub (only for the dubbing
 # pages).
-PUBLIC_PAGES = [("login", "/login"), ("signup", "/signup"), ("unsubscribe", "/unsubscribe?token=not-a-real-token")]
+PUBLIC_PAGES = [
+    ("login", "/login"),
+    ("signup", "/signup"),
+    ("unsubscribe", "/unsubscribe?token=not-a-real-token"),
+    ("revoke-session", "/revoke-session?token=not-a-real-token"),
+]
 SIGNED_IN_PAGES = [
     ("files", "/w/{ws}/files"),
     ("jobs", "/w/{ws}/jobs"),
@@ -42,6 +47,7 @@ SIGNED_IN_PAGES = [
     ("audit", "/w/{ws}/audit"),
     ("email-log", "/w/{ws}/email-log"),
     ("account", "/account"),
+    ("security", "/security"),
     ("email", "/email"),
     ("operations", "/admin"),
     ("all-email", "/admin/email"),
