@@ -234,7 +234,7 @@ def test_a_superuser_refund_is_asked_of_dodo_and_its_webhook_takes_the_credits(
     whole = client.post(url.format(owner.workspace_id), headers=superuser.headers, json={"reason": "asked"})
 
     assert elsewhere.status_code == 404
-    assert partial.status_code == 422 and partial.json()["error"]["code"] == "partial_refund_unsupported"
+    assert partial.status_code == 409 and partial.json()["error"]["code"] == "partial_refund_unsupported"
     assert whole.status_code == 200, whole.text
     [refund] = fake_dodo.refunds.values()
     assert refund == {"payment_id": payment_id, "reason": "asked"}

@@ -341,6 +341,8 @@ def test_a_refund_goes_through_eway_and_takes_the_credits_back(
     assert half.status_code == 200, half.text
     assert (half.json()["status"], half.json()["refunded_cents"]) == ("partially_refunded", 500)
     assert billing_of(client, owner)["balance"] == 125
+    too_much = _refund(client, superuser, owner.workspace_id, payment["id"], amount_cents=600)
+    assert too_much.status_code == 409 and too_much.json()["error"]["code"] == "refund_too_large"
     rest = _refund(client, superuser, owner.workspace_id, payment["id"])
     assert rest.status_code == 200, rest.text
     assert (rest.json()["status"], rest.json()["refunded_cents"]) == ("refunded", 1000)

@@ -718,10 +718,11 @@ def refund_payment(
     if remaining <= 0:
         raise Conflict("This payment is refunded in full already.", code="already_refunded")
     if amount > remaining:
-        raise Unprocessable(
+        # 409, not 422: the same amount was fine before an earlier refund; it is the payment's state that refuses it.
+        raise Conflict(
             f"At most {remaining} cents of this payment are left to refund.",
             code="refund_too_large",
-            details=field_errors(("amount_cents", f"at most {remaining}")),
+            details={"remaining_cents": remaining},
         )
     adapter = _provider(ctx, payment.provider)
     try:
@@ -750,10 +751,10 @@ def refund_payment(
             )
         elif isinstance(adapter, DodoProvider):
             if amount != remaining:
-                raise Unprocessable(
+                raise Conflict(
                     "Dodo payments are refunded whole through voxhub; refund part of one in Dodo's dashboard.",
                     code="partial_refund_unsupported",
-                    details=field_errors(("amount_cents", "leave it out to refund the whole payment")),
+                    details={"provider": "dodo", "remaining_cents": remaining},
                 )
             refund_id = adapter.start_refund(payment_id=payment.external_id, reason=reason).refund_id
         else:
