@@ -18,7 +18,7 @@ LABELS = {
     "media.convert": "conversion",
     "insights": "summary",
     "dub": "dub",
-    "dub.render": "dub",
+    "dub_render": "dub",
 }
 SILENT_PREFIXES = ("podcast",)
 
