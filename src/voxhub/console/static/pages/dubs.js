@@ -387,6 +387,7 @@ export async function dub(view, ctx) {
       heading(
         current.title,
         link(base, "All dubs", { class: "button secondary" }),
+        current.status === "succeeded" ? link(`/w/${wsId}/shares?target_type=dub&target_id=${dubId}`, "Share", { class: "button secondary" }) : null,
         editable
           ? button("Delete", async () => {
               if (!(await confirmDialog(`Delete “${current.title}” and the files it made? The source file stays.`, { confirm: "Delete", danger: true }))) return;

@@ -460,6 +460,7 @@ export async function podcast(view, ctx) {
       heading(
         episode.title,
         link(base, "All episodes", { class: "button secondary" }),
+        episode.status === "succeeded" ? link(`/w/${wsId}/shares?target_type=podcast&target_id=${podcastId}`, "Share", { class: "button secondary" }) : null,
         editable
           ? button("Delete", async () => {
               if (!(await confirmDialog(`Delete “${episode.title}” and its files?`, { confirm: "Delete", danger: true }))) return;

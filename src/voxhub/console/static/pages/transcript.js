@@ -156,6 +156,9 @@ export async function transcript(view, ctx) {
     body.replaceChildren(h("p", { class: "form-error", role: "alert" }, describe(error)));
     return cleanup;
   }
+  if (job.type === "transcribe" && job.status === "succeeded") {
+    head.replaceChildren(...heading("Transcript", link(`/w/${wsId}/shares?target_type=transcript&target_id=${jobId}`, "Share", { class: "button secondary" })).childNodes);
+  }
   if (job.type === "translate" && job.result && job.result.source_job_id) {
     // A translation's transcript lives with the transcription it translated: show both side by side.
     ctx.navigate(`/w/${wsId}/transcripts/${job.result.source_job_id}?lang=${encodeURIComponent(job.result.language)}`, { replace: true });
