@@ -169,6 +169,16 @@ def test_every_action_voxhub_records_has_its_own_words_and_unknown_ones_still_re
         "Ana tagged interview.mp3 “final”"
     )
     assert said("share.created", title="Press kit") == "Ana shared “Press kit”"
+    unrecognized = {
+        "reasons": ["new_country"],
+        "country": "Brazil",
+        "city": "São Paulo",
+        "device": "Firefox on Windows",
+    }
+    assert said("user.sign_in_unrecognized", **unrecognized) == (
+        "Ana signed in from São Paulo, Brazil on Firefox on Windows (new country)"
+    )
+    assert not can_see(Role.MEMBER, "user.sign_in_unrecognized") and can_see(Role.ADMIN, "user.sign_in_unrecognized")
     assert said("gizmo.frobnicated", name="Widget") == "Ana frobnicated the gizmo “Widget”"
     assert said("user.email_preferences_changed") == "User email preferences changed (Ana)"  # no words of its own
     # every action recorded today has words of its own (none falls through to the generic sentence)
@@ -276,6 +286,7 @@ RECORDED_ACTIONS = (
     "share.revoked",
     "billing.refund_requested",
     "user.logged_in",
+    "user.sign_in_unrecognized",
     "user.password_changed",
     "file.tags_changed",
     "job.fields_changed",

@@ -355,6 +355,13 @@ class Sentence:
 
     def user_words(self) -> str:
         """An account's own events, where one is recorded in a workspace (sign-in alerts for its admins)."""
+        if self.event.action == "user.sign_in_unrecognized":  # from a new country or device: admins see it
+            place = ", ".join(str(part) for part in (self.summary.get("city"), self.summary.get("country")) if part)
+            device = self.summary.get("device")
+            new = " and ".join(str(r).replace("_", " ") for r in self.summary.get("reasons") or []) or "unrecognized"
+            where = f" from {place}" if place else ""
+            on = f" on {device}" if device else ""
+            return f"{self.actor} signed in{where}{on} ({new})"
         phrases = {
             "user.logged_in": f"{self.actor} signed in",
             "user.logged_out": f"{self.actor} signed out",
