@@ -74,6 +74,13 @@ def test_hosted_voices_are_listed_only_for_a_workspace_that_stored_their_key(
     assert error_of(peeking, 404)["code"] == "workspace_not_found"
     listing = elevenlabs.calls("GET", "/v1/voices")
     assert listing and listing[-1].headers["xi-api-key"] == elevenlabs.token
+    for where in ("podcasts", "dubs"):  # where a podcast's hosts and a dub's speakers are given voices
+        own_options = client.get(f"/api/v1/workspaces/{owner.workspace_id}/{where}/voices", headers=owner.headers)
+        their_options = client.get(
+            f"/api/v1/workspaces/{stranger.workspace_id}/{where}/voices", headers=stranger.headers
+        )
+        assert {RACHEL, "unrealspeech:Dan"} <= {voice["id"] for voice in own_options.json()["items"]}, where
+        assert not any(v["id"].startswith(("elevenlabs:", "unrealspeech:")) for v in their_options.json()["items"])
 
 
 def test_a_job_speaks_with_an_elevenlabs_voice_as_mp3(

@@ -63,11 +63,15 @@ def list_dubs(
 
 @router.get("/voices", summary="Voices for dubs", responses=responses(401, 403, 404))
 def dub_voices(
-    ctx: Ctx, access: ViewerAccess, language: Annotated[str, Query(min_length=2, max_length=16)] = "en"
+    ctx: Ctx,
+    db: DbSession,
+    access: ViewerAccess,
+    language: Annotated[str, Query(min_length=2, max_length=16)] = "en",
 ) -> Page[VoiceOut]:
-    """The voices that speak `language` here, best first, with their measured pace once a dub has used them. One
-    page: `next_cursor` is always null."""
-    return Page(items=[VoiceOut.model_validate(item) for item in service.voices(ctx, language)])
+    """The voices that speak `language` here, best first, with their measured pace once a dub has used them; then
+    the workspace's hosted voices. One page: `next_cursor` is always null."""
+    listed = service.voices(ctx, language, db=db, workspace_id=access.workspace_id)
+    return Page(items=[VoiceOut.model_validate(item) for item in listed])
 
 
 @router.get("/{dub_id}", summary="A dub", responses=responses(401, 403, 404))

@@ -548,9 +548,20 @@ def mark_running(dub: Dub) -> None:
     dub.updated_at = utcnow()
 
 
-def voices(ctx: AppContext, language: str) -> list[dict[str, Any]]:
-    """The voices a dub in `language` can use, best first, with their measured pace where known."""
-    return [
+def voices(ctx: AppContext, language: str, *, db: Session, workspace_id: str) -> list[dict[str, Any]]:
+    """The voices a dub in `language` can use, best first, with their measured pace where known; then the
+    workspace's hosted voices (ElevenLabs, Unreal Speech), whose providers judge the language themselves."""
+    hosted = [
+        {
+            "id": voice.id,
+            "description": f"{voice.name}, {voice.description}",
+            "engine": voice.engine,
+            "languages": ["*"],
+            "chars_per_second": dub_voices.known_rate(ctx.store, voice.id, language),
+        }
+        for voice in hosted_voices.workspace_voices(db, ctx=ctx, workspace_id=workspace_id)
+    ]
+    local = [
         {
             "id": option.id,
             "description": option.description,
@@ -560,3 +571,4 @@ def voices(ctx: AppContext, language: str) -> list[dict[str, Any]]:
         }
         for option in podcast_voices.voice_options(ctx.settings, language)
     ]
+    return local + hosted

@@ -25,6 +25,7 @@ from voxhub.podcasts.schemas import (
     ScriptIn,
     VoiceOut,
 )
+from voxhub.voices import service as hosted_voices
 
 router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/podcasts", tags=["podcasts"])
 
@@ -68,15 +69,24 @@ def list_podcasts(
 
 @router.get("/voices", summary="Voices for hosts", responses=responses(401, 403, 404))
 def podcast_voices(
-    ctx: Ctx, access: ViewerAccess, language: Annotated[str, Query(max_length=16)] = "en"
+    ctx: Ctx, db: DbSession, access: ViewerAccess, language: Annotated[str, Query(max_length=16)] = "en"
 ) -> Page[VoiceOut]:
-    """The voices a host can have here, best first for the language; the default hosts take the first ones. One
-    page: `next_cursor` is always null."""
+    """The voices a host can have here, best first for the language (the default hosts take the first ones), then
+    the workspace's hosted voices (ElevenLabs, Unreal Speech). One page: `next_cursor` is always null."""
     options = voices.voice_options(ctx.settings, language)
+    hosted = hosted_voices.workspace_voices(db, ctx=ctx, workspace_id=access.workspace_id)
     return Page(
         items=[
-            VoiceOut(id=item.id, description=item.description, engine=item.engine, languages=list(item.languages))
-            for item in options
+            *(
+                VoiceOut(id=item.id, description=item.description, engine=item.engine, languages=list(item.languages))
+                for item in options
+            ),
+            *(
+                VoiceOut(
+                    id=voice.id, description=f"{voice.name}, {voice.description}", engine=voice.engine, languages=["*"]
+                )
+                for voice in hosted
+            ),
         ]
     )
 
