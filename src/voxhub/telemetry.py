@@ -276,6 +276,9 @@ class _TracedEngine:
     def _follow(self, results: Iterator[Any], opened: OtelSpan, started: float) -> Iterator[Any]:
         try:
             yield from results
+        except GeneratorExit:  # the caller stopped reading: not a failure of the engine
+            self._end(opened, started)
+            raise
         except BaseException:
             self._end(opened, started, failed=True)
             raise
