@@ -44,6 +44,7 @@ SIGNED_IN_PAGES = [
     ("api-keys", "/w/{ws}/api-keys"),
     ("provider-keys", "/w/{ws}/provider-keys"),
     ("webhooks", "/w/{ws}/webhooks"),
+    ("activity", "/w/{ws}/activity"),
     ("audit", "/w/{ws}/audit"),
     ("email-log", "/w/{ws}/email-log"),
     ("account", "/account"),
