@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx2
-
 from tests.conftest import Person
 from voxhub.clock import utcnow
 from voxhub.dubbing.models import Dub
@@ -39,7 +37,7 @@ def make_media(folder: Path) -> dict[str, Path]:
     return {"wav": wav, "webm": webm}
 
 
-def upload(client: httpx2.Client, person: Person, path: Path, content_type: str) -> str:
+def upload(client: Any, person: Person, path: Path, content_type: str) -> str:
     with path.open("rb") as handle:
         answer = client.post(
             f"/api/v1/workspaces/{person.workspace_id}/files",
@@ -60,7 +58,7 @@ class Items:
     dub: str
 
 
-def make_items(app: Any, client: httpx2.Client, person: Person, media: dict[str, Path]) -> Items:
+def make_items(app: Any, client: Any, person: Person, media: dict[str, Path]) -> Items:
     recording_id = upload(client, person, media["wav"], "audio/wav")
     video_id = upload(client, person, media["webm"], "video/webm")
     document = {
