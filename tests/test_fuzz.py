@@ -68,6 +68,14 @@ REFUSED_THOUGH_WELL_FORMED: dict[str, tuple[list[str], str]] = {
     f"GET {W}/dubs": (["422"], "its cursor must name one of its own rows, and the seeded workspace has none"),
     f"GET {W}/conversations": (["422"], "its cursor must name one of its own rows, not the seeded file"),
     f"GET {W}/search": (["422"], "its cursor is an offset into one result list; a query of punctuation has no words"),
+    f"PUT {W}/files/{{file_id}}/tags": (["422"], "tags are names the workspace made (POST …/tags)"),
+    f"PUT {W}/jobs/{{job_id}}/tags": (["422"], "tags are names the workspace made (POST …/tags)"),
+    f"PUT {W}/podcasts/{{podcast_id}}/tags": (["422"], "tags are names the workspace made (POST …/tags)"),
+    f"PUT {W}/dubs/{{dub_id}}/tags": (["422"], "tags are names the workspace made (POST …/tags)"),
+    f"PATCH {W}/files/{{file_id}}/custom-fields": (["422"], "values fit the fields the workspace defined"),
+    f"PATCH {W}/jobs/{{job_id}}/custom-fields": (["422"], "values fit the fields the workspace defined"),
+    f"POST {W}/custom-fields": (["422"], "a select field needs options and only it takes them"),
+    f"PATCH {W}/custom-fields/{{field_id}}": (["422"], "only a select field takes options"),
 }
 NEGATIVE_DEFAULT = ["400", "401", "403", "404", "405", "406", "409", "415", "422", "428", "429", "5xx"]
 REFUSED = {name: set(statuses) for name, (statuses, _why) in REFUSED_THOUGH_WELL_FORMED.items()}

@@ -93,7 +93,7 @@ def list_jobs(
     cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     status: Annotated[str | None, Query(pattern=STATUS_PATTERN)] = None,
-    type: Annotated[str | None, Query(max_length=64)] = None,
+    type: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     created_after: QueryTime | None = None,
     created_before: QueryTime | None = None,
     metadata: Annotated[list[str] | None, Query(description="key=value; repeat to require several")] = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from voxhub.labels.models import FieldType
 
@@ -56,13 +56,13 @@ class FieldCreate(BaseModel):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
     type: FieldType
     options: list[Option] = Field(default=[], max_length=50, description="The choices of a select field.")
-    required: bool = Field(default=False, description="A value, once given, can be changed but not removed.")
+    required: StrictBool = Field(default=False, description="A value, once given, can be changed but not removed.")
 
 
 class FieldUpdate(BaseModel):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)] | None = None
     options: list[Option] | None = Field(default=None, max_length=50)
-    required: bool | None = None
+    required: StrictBool | None = None
 
 
 class FieldOut(BaseModel):
