@@ -52,7 +52,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "device": "Firefox on Linux",
         "new_country": True,
         "new_device": False,
-        "link": "{public_url}/account?revoke=sample-session",
+        "link": "{public_url}/revoke-session?token=sample-token",
         "days": 7,
     },
 }

@@ -135,7 +135,7 @@ export async function providerKeys(view, ctx) {
   const storeForm = form(
     {},
     [
-      field("Provider", { name: "provider", required: true, pattern: "[a-z0-9][a-z0-9_\\-]{0,39}", placeholder: "openai" }, { hint: "Lower-case name, e.g. openai, groq." }),
+      field("Provider", { name: "provider", required: true, pattern: "[a-z0-9][a-z0-9_\\-]{0,39}", placeholder: "openai" }, { hint: "Lower-case name, e.g. openai, groq; elevenlabs or unrealspeech for their voices." }),
       field("API key", { name: "api_key", type: "password", required: true, minlength: 8, autocomplete: "off" }),
       field("Base URL (optional)", { name: "base_url", type: "url", placeholder: "https://api.example.com/v1" }, { hint: "For OpenAI-compatible providers other than OpenAI." }),
       h("button", { type: "submit" }, "Store key"),
