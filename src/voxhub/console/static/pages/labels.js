@@ -39,7 +39,7 @@ export function tagFilter(allTags, selected) {
 }
 
 // A button that opens a dialog of the workspace's tags, ticked as `item` (or what `item()` gives) carries them; saving
-// sets the item's tags (PUT …/{kind}/{id}/tags) and hands them to `onSaved`.
+// sets the item's tags (PUT …/files|jobs/{id}/tags) and hands them to `onSaved`.
 export function tagButton(ws, kind, item, allTags, onSaved, { describedBy, label } = {}) {
   return button(
     "Tags",
@@ -71,7 +71,11 @@ export function tagButton(ws, kind, item, allTags, onSaved, { describedBy, label
         save.disabled = true;
         const tags = boxes.map((box) => box.querySelector("input")).filter((input) => input.checked).map((input) => input.value);
         try {
-          const answer = await api.put(`/workspaces/${ws.id}/${kind}/${current.id}/tags`, { tags });
+          // one literal path per kind, so every call the console makes names an operation of the API
+          const answer =
+            kind === "jobs"
+              ? await api.put(`/workspaces/${ws.id}/jobs/${current.id}/tags`, { tags })
+              : await api.put(`/workspaces/${ws.id}/files/${current.id}/tags`, { tags });
           dialog.close();
           onSaved(answer.tags);
           notify(answer.tags.length ? `Tagged ${answer.tags.join(", ")}.` : "Tags removed.", "success");
