@@ -76,16 +76,21 @@ GONE: dict[int | str, dict[str, Any]] = {
 }
 
 
-@public.get("/api/v1/shared/{token}", summary="Open a share link", responses={**responses(401, 403, 404, 429), **GONE})
+# The path parameter is `share_token`, not `token`: /blobs/{token} names another kind of token in the same schema.
+@public.get(
+    "/api/v1/shared/{share_token}", summary="Open a share link", responses={**responses(401, 403, 404, 429), **GONE}
+)
 def open_share(
-    token: Token,
+    share_token: Token,
     request: Request,
     db: DbSession,
     ctx: Ctx,
     x_share_password: Annotated[str | None, Header(max_length=200)] = None,
 ) -> SharedItem:
     """What the link shares, without signing in; the password (when set) in `X-Share-Password`. Counts one view."""
-    return service.open_shared(db, ctx=ctx, token=token, password=x_share_password, client=client_ip(request, ctx))
+    return service.open_shared(
+        db, ctx=ctx, token=share_token, password=x_share_password, client=client_ip(request, ctx)
+    )
 
 
 @public.get("/s/{token}", include_in_schema=False)
