@@ -8,17 +8,15 @@ import hashlib
 import hmac
 import json
 import secrets
-import threading
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
-from urllib.parse import parse_qsl
+from typing import Any
 
 from standardwebhooks.webhooks import Webhook
+
+from tests.fake_http import LocalHTTPServer, RecordedRequest, Reply
 
 STRIPE_API_VERSION = "2025-03-31.basil"  # the first version with billing periods on subscription items
 STRIPE_LEGACY_API_VERSION = "2024-06-20"  # periods on the subscription, subscription_details on the invoice
@@ -31,90 +29,20 @@ def _token(length: int = 24) -> str:
 # ---- fake APIs ----
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request a fake provider received, as it arrived."""
-
-    method: str
-    path: str
-    headers: dict[str, str]  # names lower-cased
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    @property
-    def form(self) -> dict[str, Any]:
-        """A form body in Stripe's bracket notation, nested back: `metadata[plan]=pro` -> {"metadata": {"plan":
-        "pro"}}, and `line_items[0][quantity]=1` -> {"line_items": [{"quantity": "1"}]}."""
-        return decode_stripe_form(self.body.decode())
-
-
-class FakeProviderAPI:
-    """A real HTTP server on a free loopback port, in a background thread, that records every request and answers
-    through `answer` (each fake's subset of its provider's API). Set `fail_with = (status, json_body)` to make every
-    answer that error (an outage, a refusal)."""
+class FakeProviderAPI(LocalHTTPServer):
+    """A provider's API that answers JSON through `answer` (each fake's subset of its provider's API). Set
+    `fail_with = (status, json_body)` to make every answer that error (an outage, a refusal)."""
 
     thread_name = "fake-provider"
 
     def __init__(self, *, token: str) -> None:
+        super().__init__()
         self.token = token
-        self.requests: list[RecordedRequest] = []
         self.fail_with: tuple[int, dict[str, Any]] | None = None
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> Self:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _serve(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                request = RecordedRequest(
-                    self.command, self.path, {key.lower(): value for key, value in self.headers.items()}, body
-                )
-                with fake._lock:
-                    fake.requests.append(request)
-                status, reply = fake.fail_with or fake.answer(request)
-                data = json.dumps(reply).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PATCH = do_DELETE = _serve
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=self.thread_name, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def reply(self, request: RecordedRequest) -> Reply:
+        status, body = self.fail_with or self.answer(request)
+        return status, "application/json", json.dumps(body).encode(), {}
 
     def authorized(self, request: RecordedRequest) -> bool:
         return hmac.compare_digest(request.headers.get("authorization", ""), f"Bearer {self.token}")
@@ -261,27 +189,6 @@ class FakePolar(FakeProviderAPI):
         }
         self.checkouts[checkout["id"]] = checkout
         return 201, checkout
-
-
-def decode_stripe_form(body: str) -> dict[str, Any]:
-    """Stripe's bracket notation back into nested dicts, with objects keyed 0, 1, … turned into lists."""
-    root: dict[str, Any] = {}
-    for key, value in parse_qsl(body, keep_blank_values=True):
-        name, _, rest = key.partition("[")  # "line_items", "0][price_data][currency]"
-        path = [name, *(part.rstrip("]") for part in rest.split("["))] if rest else [name]
-        node = root
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = value
-    return _lists(root)
-
-
-def _lists(node: Any) -> Any:
-    if not isinstance(node, dict):
-        return node
-    if node and all(key.isdigit() for key in node):
-        return [_lists(node[key]) for key in sorted(node, key=int)]
-    return {key: _lists(value) for key, value in node.items()}
 
 
 # ---- signing, the way each provider signs ----

@@ -18,7 +18,8 @@ from urllib.parse import unquote
 
 from standardwebhooks.webhooks import Webhook
 
-from tests.billing.fakes import FakeProviderAPI, RecordedRequest
+from tests.billing.fakes import FakeProviderAPI
+from tests.fake_http import RecordedRequest
 
 # ---- eWAY ----
 
