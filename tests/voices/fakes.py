@@ -12,13 +12,11 @@ import math
 import secrets
 import struct
 import subprocess
-import threading
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.billing.fakes import RecordedRequest
+from tests.fake_http import LocalHTTPServer, RecordedRequest, Reply
 
 SECONDS_PER_CHAR = 0.05  # ~12 characters a second, about how fast people speak
 
@@ -52,78 +50,28 @@ class Answer:
         return cls(status, json.dumps(body).encode())
 
 
-@dataclass
-class FakeTTSProvider:
-    """A real HTTP server on a free loopback port, in a background thread, recording every request. Set `fail_with`
-    to an (status, JSON body) to make every answer that error (an outage, a refused key, a spent quota), or only the
-    next `failures_left` answers."""
+class FakeTTSProvider(LocalHTTPServer):
+    """A TTS provider's API. Set `fail_with` to an (status, JSON body) to make every answer that error (an outage, a
+    refused key, a spent quota), or only the next `failures_left` answers."""
 
-    token: str
-    thread_name: str = "fake-tts"
-    requests: list[RecordedRequest] = field(default_factory=list)
-    fail_with: tuple[int, Any] | None = None
-    failures_left: int | None = None  # with fail_with: answer that error this many times, then recover
+    thread_name = "fake-tts"
+    methods = ("GET", "POST", "DELETE")
 
-    def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+    def __init__(self, *, token: str) -> None:
+        super().__init__()
+        self.token = token
+        self.fail_with: tuple[int, Any] | None = None
+        self.failures_left: int | None = None  # with fail_with: answer that error this many times, then recover
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> Self:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _serve(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                request = RecordedRequest(
-                    self.command, self.path, {key.lower(): value for key, value in self.headers.items()}, body
-                )
-                with fake._lock:
-                    fake.requests.append(request)
-                with fake._lock:
-                    failing = fake.fail_with
-                    if failing and fake.failures_left is not None:
-                        fake.failures_left -= 1
-                        if fake.failures_left <= 0:
-                            fake.fail_with = fake.failures_left = None
-                answer = Answer.of_json(*failing) if failing else fake.answer(request)
-                self.send_response(answer.status)
-                self.send_header("content-type", answer.content_type)
-                self.send_header("content-length", str(len(answer.body)))
-                self.end_headers()
-                self.wfile.write(answer.body)
-
-            do_GET = do_POST = do_DELETE = _serve
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=self.thread_name, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def reply(self, request: RecordedRequest) -> Reply:
+        with self._lock:
+            failing = self.fail_with
+            if failing and self.failures_left is not None:
+                self.failures_left -= 1
+                if self.failures_left <= 0:
+                    self.fail_with = self.failures_left = None
+        answer = Answer.of_json(*failing) if failing else self.answer(request)
+        return answer.status, answer.content_type, answer.body, {}
 
     def answer(self, request: RecordedRequest) -> Answer:
         raise NotImplementedError
@@ -158,10 +106,11 @@ class FakeElevenLabs(FakeTTSProvider):
     """`GET /v1/voices`, `POST /v1/text-to-speech/{voice_id}?output_format=pcm_24000|mp3_44100_128`,
     `POST /v1/voices/add` (multipart: name, files) and `DELETE /v1/voices/{voice_id}`, behind `xi-api-key`."""
 
+    thread_name = "fake-elevenlabs"
     PREMADE = {"21m00Tcm4TlvDq8ikWAM": ("Rachel", "female", 440.0), "AZnzlk1XvdvUeBnXmlld": ("Domi", "female", 550.0)}
 
     def __init__(self, *, token: str = "elevenlabs-test-key-for-the-fake") -> None:
-        super().__init__(token=token, thread_name="fake-elevenlabs")
+        super().__init__(token=token)
         self.cloned: dict[str, dict[str, Any]] = {}
 
     @staticmethod
@@ -225,10 +174,11 @@ class FakeUnrealSpeech(FakeTTSProvider):
     """Unreal Speech's v8 `POST /stream` (JSON: Text up to 1,000 characters, VoiceId, Bitrate, Speed, Pitch, Codec)
     answering MP3, behind `Authorization: Bearer`."""
 
+    thread_name = "fake-unrealspeech"
     VOICES = {"Scarlett": 330.0, "Dan": 220.0, "Will": 247.0, "Liv": 392.0, "Amy": 349.0, "Noah": 262.0}
 
     def __init__(self, *, token: str = "unrealspeech-test-key-for-the-fake") -> None:
-        super().__init__(token=token, thread_name="fake-unrealspeech")
+        super().__init__(token=token)
 
     def answer(self, request: RecordedRequest) -> Answer:
         if not hmac.compare_digest(request.headers.get("authorization", ""), f"Bearer {self.token}"):
