@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from tests.fake_http import LocalHTTPServer, RecordedRequest, Reply
 
 
 @dataclass(frozen=True)
@@ -33,41 +33,34 @@ class SentMail:
         return dict(self.body.get("custom_args") or {})
 
 
-class FakeSendGrid:
+class FakeSendGrid(LocalHTTPServer):
     """Answers 202 with an X-Message-Id for a well-formed, authorized mail/send; 401 without the key; 400 for a body
     SendGrid would refuse. `script` holds statuses to answer first, one per request (an outage: [503, 503])."""
 
+    thread_name = "fake-sendgrid"
+    methods = ("POST",)
+
     def __init__(self, *, api_key: str = "SG.fake-key-for-tests") -> None:
+        super().__init__()
         self.api_key = api_key
         self.sent: list[SentMail] = []
-        self.requests = 0
         self.script: list[int] = []
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def _answer(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], bytes]:
-        def error(status: int, message: str, field: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    def reply(self, request: RecordedRequest) -> Reply:
+        def error(status: int, message: str, field: str | None = None) -> Reply:
             body = {"errors": [{"message": message, "field": field, "help": None}]}
-            return status, {"content-type": "application/json"}, json.dumps(body).encode()
+            return status, "application/json", json.dumps(body).encode(), {}
 
         with self._lock:
-            self.requests += 1
             scripted = self.script.pop(0) if self.script else None
         if scripted is not None:
             return error(scripted, "scripted failure")
-        if path != "/v3/mail/send":
+        if request.path != "/v3/mail/send":
             return error(404, "not found")
-        if headers.get("authorization") != f"Bearer {self.api_key}":
+        if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return error(401, "The provided authorization grant is invalid, expired, or revoked")
         try:
-            body = json.loads(raw)
+            body = request.json()
         except ValueError:
             return error(400, "Bad Request")
         for field in ("personalizations", "from", "subject", "content"):
@@ -78,38 +71,7 @@ class FakeSendGrid:
         message_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         with self._lock:
             self.sent.append(SentMail(message_id, body))
-        return 202, {"x-message-id": message_id}, b""
-
-    def start(self) -> Self:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
-                headers = {key.lower(): value for key, value in self.headers.items()}
-                status, extra, body = fake._answer(self.path, headers, raw)
-                self.send_response(status)
-                for name, value in extra.items():
-                    self.send_header(name, value)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        return 202, "", b"", {"x-message-id": message_id}
 
 
 class EventSigner:
