@@ -4,11 +4,9 @@ Datadog agent or New Relic's endpoint do, that decodes what it receives into spa
 from __future__ import annotations
 
 import gzip
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -20,6 +18,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from tests.fake_http import LocalHTTPServer, RecordedRequest, Reply
 
 
 def _value(value: AnyValue) -> Any:
@@ -52,52 +52,32 @@ class ReceivedPoint:
     resource: dict[str, Any]
 
 
-class FakeCollector:
+class FakeCollector(LocalHTTPServer):
     """POST /v1/traces and /v1/metrics on a free loopback port; everything received is kept, decoded."""
 
+    thread_name = "fake-otlp-collector"
+    methods = ("POST",)
+
     def __init__(self) -> None:
+        super().__init__()
         self.spans: list[ReceivedSpan] = []
         self.points: list[ReceivedPoint] = []
         self.content_types: set[str] = set()
-        self._lock = threading.Lock()
-        collector = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                if self.headers.get("content-encoding") == "gzip":
-                    body = gzip.decompress(body)
-                collector.content_types.add(self.headers.get("content-type", ""))
-                if self.path == "/v1/traces":
-                    collector._traces(body)
-                    answer = ExportTraceServiceResponse().SerializeToString()
-                elif self.path == "/v1/metrics":
-                    collector._metrics(body)
-                    answer = ExportMetricsServiceResponse().SerializeToString()
-                else:
-                    self.send_response(404)
-                    self.end_headers()
-                    return
-                self.send_response(200)
-                self.send_header("content-type", "application/x-protobuf")
-                self.send_header("content-length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, name="fake-otlp-collector", daemon=True)
-
-    def start(self) -> FakeCollector:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def reply(self, request: RecordedRequest) -> Reply:
+        body = request.body
+        if request.headers.get("content-encoding") == "gzip":
+            body = gzip.decompress(body)
+        self.content_types.add(request.headers.get("content-type", ""))
+        if request.path == "/v1/traces":
+            self._traces(body)
+            answer = ExportTraceServiceResponse().SerializeToString()
+        elif request.path == "/v1/metrics":
+            self._metrics(body)
+            answer = ExportMetricsServiceResponse().SerializeToString()
+        else:
+            return 404, "", b"", {}
+        return 200, "application/x-protobuf", answer, {}
 
     def _traces(self, body: bytes) -> None:
         request = ExportTraceServiceRequest.FromString(body)
