@@ -1,5 +1,5 @@
 """A fake third-party HTTP API's plumbing: a real server on a free loopback port, in a daemon thread, that records
-every request and answers through its subclass's `reply`."""
+every request and answers through its subclass's `respond`."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class RecordedRequest:
 
 
 class LocalHTTPServer:
-    """Serves `methods`; `reply` turns each recorded request into the answer. An exception in `reply` hangs up."""
+    """Serves `methods`; `respond` turns each recorded request into the answer. An exception in `respond` hangs up."""
 
     thread_name = "fake-http"
     methods: tuple[str, ...] = ("GET", "POST", "PATCH", "DELETE")
@@ -50,7 +50,7 @@ class LocalHTTPServer:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def reply(self, request: RecordedRequest) -> Reply:
+    def respond(self, request: RecordedRequest) -> Reply:
         raise NotImplementedError
 
     def start(self) -> Self:
@@ -64,7 +64,7 @@ class LocalHTTPServer:
                 )
                 with fake._lock:
                     fake.requests.append(request)
-                status, content_type, data, headers = fake.reply(request)
+                status, content_type, data, headers = fake.respond(request)
                 self.send_response(status)
                 if content_type:
                     self.send_header("content-type", content_type)
@@ -99,6 +99,10 @@ class LocalHTTPServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def json_reply(status: int, body: Any) -> Reply:
+    return status, "application/json", json.dumps(body).encode(), {}
 
 
 def decode_bracket_form(body: str) -> dict[str, Any]:

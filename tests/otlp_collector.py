@@ -64,7 +64,7 @@ class FakeCollector(LocalHTTPServer):
         self.points: list[ReceivedPoint] = []
         self.content_types: set[str] = set()
 
-    def reply(self, request: RecordedRequest) -> Reply:
+    def respond(self, request: RecordedRequest) -> Reply:
         body = request.body
         if request.headers.get("content-encoding") == "gzip":
             body = gzip.decompress(body)

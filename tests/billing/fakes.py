@@ -16,7 +16,7 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook
 
-from tests.fake_http import LocalHTTPServer, RecordedRequest, Reply
+from tests.fake_http import LocalHTTPServer, RecordedRequest, Reply, json_reply
 
 STRIPE_API_VERSION = "2025-03-31.basil"  # the first version with billing periods on subscription items
 STRIPE_LEGACY_API_VERSION = "2024-06-20"  # periods on the subscription, subscription_details on the invoice
@@ -40,9 +40,8 @@ class FakeProviderAPI(LocalHTTPServer):
         self.token = token
         self.fail_with: tuple[int, dict[str, Any]] | None = None
 
-    def reply(self, request: RecordedRequest) -> Reply:
-        status, body = self.fail_with or self.answer(request)
-        return status, "application/json", json.dumps(body).encode(), {}
+    def respond(self, request: RecordedRequest) -> Reply:
+        return json_reply(*(self.fail_with or self.answer(request)))
 
     def authorized(self, request: RecordedRequest) -> bool:
         return hmac.compare_digest(request.headers.get("authorization", ""), f"Bearer {self.token}")

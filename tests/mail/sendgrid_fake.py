@@ -46,7 +46,7 @@ class FakeSendGrid(LocalHTTPServer):
         self.sent: list[SentMail] = []
         self.script: list[int] = []
 
-    def reply(self, request: RecordedRequest) -> Reply:
+    def respond(self, request: RecordedRequest) -> Reply:
         def error(status: int, message: str, field: str | None = None) -> Reply:
             body = {"errors": [{"message": message, "field": field, "help": None}]}
             return status, "application/json", json.dumps(body).encode(), {}

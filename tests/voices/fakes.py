@@ -63,7 +63,7 @@ class FakeTTSProvider(LocalHTTPServer):
         self.fail_with: tuple[int, Any] | None = None
         self.failures_left: int | None = None  # with fail_with: answer that error this many times, then recover
 
-    def reply(self, request: RecordedRequest) -> Reply:
+    def respond(self, request: RecordedRequest) -> Reply:
         with self._lock:
             failing = self.fail_with
             if failing and self.failures_left is not None:
