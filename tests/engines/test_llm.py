@@ -5,17 +5,15 @@ against their sha256, refused with what to install when one is missing or damage
 from __future__ import annotations
 
 import hashlib
-import json
 import multiprocessing
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.fake_http import LocalHTTPServer, RecordedRequest, Reply, json_reply
 from voxhub import engines
 from voxhub.config import Settings
 from voxhub.engines.base import EngineError, ModelUnavailable
@@ -262,54 +260,35 @@ def test_schema_errors_name_what_is_wrong() -> None:
 # ---- a remote server without json_schema: json_object, the answer checked, one repair ----
 
 
-@dataclass
-class PlainChatServer:
+class PlainChatServer(LocalHTTPServer):
     """An OpenAI-compatible chat server that refuses `json_schema` response formats (400, as some do) and answers
     each other call with the next of `answers`."""
 
-    answers: list[str]
-    calls: list[dict[str, Any]] = field(default_factory=list)
-    url: str = ""
+    methods = ("POST",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answers: list[str] = []
+        self.calls: list[dict[str, Any]] = []
+
+    def respond(self, request: RecordedRequest) -> Reply:
+        body = request.json()
+        self.calls.append(body)
+        if (body.get("response_format") or {}).get("type") == "json_schema":
+            return json_reply(400, {"error": {"message": "response_format json_schema is not supported"}})
+        message = {"role": "assistant", "content": self.answers.pop(0)}
+        usage = {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25}
+        return json_reply(200, {"model": "plain", "choices": [{"index": 0, "message": message}], "usage": usage})
 
 
 @pytest.fixture
 def plain_chat() -> Iterator[PlainChatServer]:
-    chat = PlainChatServer(answers=[])
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            chat.calls.append(body)
-            if (body.get("response_format") or {}).get("type") == "json_schema":
-                self._answer(400, {"error": {"message": "response_format json_schema is not supported"}})
-                return
-            message = {"role": "assistant", "content": chat.answers.pop(0)}
-            usage = {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25}
-            self._answer(200, {"model": "plain", "choices": [{"index": 0, "message": message}], "usage": usage})
-
-        def _answer(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    chat.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    yield chat
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with PlainChatServer() as chat:
+        yield chat
 
 
 def plain_generator(chat: PlainChatServer) -> RemoteGenerator:
-    return RemoteGenerator(RemoteConfig(chat.url, "key", "plain", timeout_s=10), context_tokens=8192)
+    return RemoteGenerator(RemoteConfig(f"{chat.url}/v1", "key", "plain", timeout_s=10), context_tokens=8192)
 
 
 def test_a_server_without_json_schema_gets_json_object_with_the_schema_in_the_instructions(

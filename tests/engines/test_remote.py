@@ -5,11 +5,9 @@ speech recognition and synthesis, and a small local server speaking OpenAI's cha
 from __future__ import annotations
 
 import json
-import threading
 import wave
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from tests.audio import ffmpeg
 from tests.conftest import PASSWORD, People, Person
+from tests.fake_http import LocalHTTPServer, RecordedRequest, Reply, json_reply
 from tests.jobs_helpers import wait_for_job
 from tests.live_server import LiveServer, free_port
 from tests.openai_compat.helpers import SENTENCE, SPANISH, create_api_key, word_error_rate, words_of
@@ -295,55 +294,35 @@ def test_v1_route_uses_the_workspace_remote_engine(
 # ---- translation through a chat-completions server ----
 
 
-@dataclass
-class ChatServer:
+class ChatServer(LocalHTTPServer):
     """A minimal OpenAI chat-completions server: `reply(texts)` writes the assistant's answer to the JSON array of
     texts it is sent; `status` other than 200 answers every call with that error."""
 
-    reply: Callable[[list[str]], str]
-    status: int = 200
-    calls: list[dict[str, Any]] = field(default_factory=list)
-    url: str = ""
+    methods = ("POST",)
+
+    def __init__(self, reply: Callable[[list[str]], str]) -> None:
+        super().__init__()
+        self.reply = reply
+        self.status = 200
+        self.calls: list[dict[str, Any]] = []
+
+    def respond(self, request: RecordedRequest) -> Reply:
+        body = request.json()
+        self.calls.append({"path": request.path, "authorization": request.headers.get("authorization"), **body})
+        if self.status != 200:
+            return json_reply(self.status, {"error": {"message": f"status {self.status}", "type": "server_error"}})
+        message = {"role": "assistant", "content": self.reply(json.loads(body["messages"][-1]["content"]))}
+        return json_reply(200, {"object": "chat.completion", "choices": [{"index": 0, "message": message}]})
 
 
 @pytest.fixture
 def chat_server() -> Iterator[ChatServer]:
-    chat = ChatServer(reply=lambda texts: json.dumps([f"[pt] {text}" for text in texts]))
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            chat.calls.append({"path": self.path, "authorization": self.headers.get("Authorization"), **body})
-            if chat.status != 200:
-                self._answer(chat.status, {"error": {"message": f"status {chat.status}", "type": "server_error"}})
-                return
-            texts = json.loads(body["messages"][-1]["content"])
-            message = {"role": "assistant", "content": chat.reply(texts)}
-            self._answer(200, {"object": "chat.completion", "choices": [{"index": 0, "message": message}]})
-
-        def _answer(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    chat.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    yield chat
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with ChatServer(reply=lambda texts: json.dumps([f"[pt] {text}" for text in texts])) as chat:
+        yield chat
 
 
 def translator(chat: ChatServer) -> RemoteTranslator:
-    return RemoteTranslator(RemoteConfig(base_url=chat.url, api_key="chat-key", model="gpt-test", timeout_s=10))
+    return RemoteTranslator(RemoteConfig(base_url=f"{chat.url}/v1", api_key="chat-key", model="gpt-test", timeout_s=10))
 
 
 def test_translator_sends_batches_and_keeps_the_order(chat_server: ChatServer) -> None:
