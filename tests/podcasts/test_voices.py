@@ -3,13 +3,10 @@ speaking OpenAI's speech API for remote synthesis; the diarization engine and Wh
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
-import threading
 import wave
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +14,7 @@ import pytest
 
 from tests.engines.test_diarize import SAMPLE_RATE as DIARIZE_RATE
 from tests.engines.test_diarize import ffmpeg_to_16k, score, synthesis_missing
+from tests.fake_http import LocalHTTPServer, RecordedRequest, Reply
 from voxhub import engines
 from voxhub.config import Settings
 from voxhub.engines import diarize
@@ -254,24 +252,15 @@ def speech_server() -> Iterator[tuple[str, list[dict[str, object]]]]:
     tone = (np.sin(np.arange(12_000) * 2 * np.pi * 220 / 24_000) * 12_000).astype("<i2")
     body = np.concatenate([np.zeros(2400, dtype="<i2"), tone, np.zeros(2400, dtype="<i2")]).tobytes()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            asked.append({"path": self.path, **json.loads(self.rfile.read(int(self.headers["Content-Length"])))})
-            self.send_response(200)
-            self.send_header("Content-Type", "audio/pcm")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    class Speech(LocalHTTPServer):
+        methods = ("POST",)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
+        def respond(self, request: RecordedRequest) -> Reply:
+            asked.append({"path": request.path, **request.json()})
+            return 200, "audio/pcm", body, {}
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1", asked
-    server.shutdown()
-    server.server_close()
+    with Speech() as server:
+        yield f"{server.url}/v1", asked
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
