@@ -47,12 +47,13 @@ class JsonFormatter(logging.Formatter):
 
 
 class StderrHandler(logging.StreamHandler):
-    """Writes to whatever `sys.stderr` is when a record comes, not the one it was made with: a server thread that
-    outlives a redirected stderr (a test's captured output, a CLI runner's) still logs instead of failing on a closed
-    file."""
+    """Writes to the stderr of its making; once that is closed (a test's captured output, a CLI runner's, outlived by
+    a server thread), to the stderr of the moment instead of failing. Not simply always the stderr of the moment:
+    a Celery worker swaps sys.stderr for a proxy that logs what is written to it, which would loop back here."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.stream = sys.stderr
+        if getattr(self.stream, "closed", False):
+            self.stream = sys.stderr
         super().emit(record)
 
 
