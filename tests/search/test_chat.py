@@ -10,6 +10,7 @@ bundled 0.5B model; those apps share the module's database, and so its recording
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -143,7 +144,7 @@ def cites_gold(library: Library, question: Question, citations: list[dict[str, A
 def unsigned(citation: dict[str, Any]) -> dict[str, Any]:
     """A citation with its link cut to what two reads share: links are signed anew each time."""
     url = citation["url"] or ""
-    return {**citation, "url": url.split("?")[0] + "#" + url.split("#")[-1]}
+    return {**citation, "url": url.rpartition("#")[2] if url.startswith("http") else url}
 
 
 def without_links(message: dict[str, Any]) -> dict[str, Any]:
@@ -342,10 +343,15 @@ def test_requests_out_of_bounds_are_refused_saying_which_field(library: Library,
 
 def test_more_questions_a_minute_than_allowed_are_refused(library: Library) -> None:
     client = library.client
-    newcomer = api_key(client, library.people.create())  # an empty workspace: nothing to search, fast answers
-    chat = start(client, newcomer)
-
-    answers = [post_message(client, newcomer, chat["id"], f"Question {n}?") for n in range(21)]
+    # The limit is a sliding window over clock minutes: a burst that crosses a minute's edge counts part of its first
+    # half at a discount, so the 21st question may pass. Such a burst is asked again, by a new caller, in one minute.
+    for _attempt in range(3):
+        newcomer = api_key(client, library.people.create())  # an empty workspace: nothing to search, fast answers
+        chat = start(client, newcomer)
+        minute = time.time() // 60
+        answers = [post_message(client, newcomer, chat["id"], f"Question {n}?") for n in range(21)]
+        if time.time() // 60 == minute:
+            break
 
     assert [a.status_code for a in answers[:20]] == [200] * 20
     refused = answers[20]
