@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from tests.billing.conftest import assert_books_balance, billing_of
 from tests.catalogs import edited_catalog
-from tests.conftest import People, Person
+from tests.conftest import People, Person, within_one_rate_minute
 from tests.fixtures.workers import parked_queue_url
 from tests.live_server import LiveServer, free_port
 from voxhub.app import create_app
@@ -200,6 +200,7 @@ class TestPlanLimits:
     ) -> None:
         owner = people.create()
         url = f"/api/v1/workspaces/{owner.workspace_id}/jobs"
+        within_one_rate_minute()
 
         answers = [client.get(url, headers=owner.headers) for _ in range(4)]
 
@@ -294,6 +295,7 @@ class TestSharedRateLimits:
         url = f"/api/v1/workspaces/{owner.workspace_id}/files"
         other = LiveServer(settings, free_port())
         other.start()
+        within_one_rate_minute()
         try:
             here = [client.get(url, headers=owner.headers).status_code for _ in range(2)]
             with httpx.Client(base_url=other.url, timeout=60) as http:

@@ -37,7 +37,7 @@ from tests.billing.fakes import (
     stripe_invoice_payment_failed,
     stripe_subscription,
 )
-from tests.conftest import Mailbox, People, Person
+from tests.conftest import Mailbox, People, Person, within_one_rate_minute
 from voxhub.audit.models import AuditEvent
 from voxhub.billing.models import ProviderEventRecord
 from voxhub.billing.payments import EVENT_HANDLERS
@@ -376,6 +376,7 @@ def test_a_flood_of_forged_deliveries_is_turned_away_after_ten_audited_ones(
     client: TestClient, people: People, db: Any
 ) -> None:
     owner = people.create()
+    within_one_rate_minute()
 
     answers = [
         post(client, STRIPE, _tampered(STRIPE, STRIPE.package_paid(owner.workspace_id, "pay_x"))) for _ in range(12)

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.catalogs import edited_catalog
-from tests.conftest import People
+from tests.conftest import People, within_one_rate_minute
 from tests.faults.conftest import GRANTED, settled_once
 from tests.faults.servers import Redis
 from tests.fixtures.workers import SECRET_KEY, CeleryCluster, voxhub_env
@@ -136,12 +136,14 @@ def test_rate_limits_serve_while_redis_is_down_and_count_again_once_it_is_back(
         return [http.get(files, headers=owner.headers).status_code for _ in range(count)]
 
     with TestClient(create_app(settings.model_copy(update={"billing_catalog": catalog}))) as limited:
+        within_one_rate_minute()
         before = statuses(limited, PER_MINUTE + 1)
         redis_server.stop()
         try:
             down = statuses(limited, PER_MINUTE + 1)
         finally:
             redis_server.start()
+        within_one_rate_minute()
         back = statuses(limited, PER_MINUTE + 1)
 
     assert before[-1] == 429 and set(before[:-1]) == {200}, before  # counted in Redis
