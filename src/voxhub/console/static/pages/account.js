@@ -1,9 +1,10 @@
-// The signed-in person: profile, password, where they are signed in, their security events, their workspaces, and
-// deleting the account.
+// The signed-in person: profile, password, their workspaces, where they are signed in and their security events (the
+// Security page's own sections), and deleting the account.
 
 import { api, signOut } from "../lib/api.js";
-import { h, field, form, section, heading, table, pagedTable, when, button, notify, confirmDialog, badge, link, select } from "../lib/dom.js";
+import { h, field, form, section, heading, table, notify, confirmDialog, link, select } from "../lib/dom.js";
 import { passwordSection } from "./auth.js";
+import { sessionsSection, eventsSection } from "./security.js";
 
 function profileSection(ctx) {
   const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
@@ -24,59 +25,6 @@ function profileSection(ctx) {
         notify("Profile saved.", "success");
         await ctx.reload();
       },
-    ),
-  );
-}
-
-function sessionsSection(ctx) {
-  const holder = h("div");
-  async function load() {
-    const page = await api.get(`/auth/sessions`);
-    holder.replaceChildren(
-      table(
-        [
-          ["Browser or app", (s) => h("span", {}, s.user_agent || "unknown", s.current ? " " : "", s.current ? badge("this one", "active") : null)],
-          ["IP", (s) => s.ip || "—"],
-          ["Signed in", (s) => when(s.created_at)],
-          ["Last used", (s) => when(s.last_used_at)],
-          [
-            "",
-            (s) =>
-              s.current
-                ? ""
-                : button(
-                    "Sign out",
-                    async () => {
-                      await api.del(`/auth/sessions/${s.id}`);
-                      notify("That session is signed out.", "success");
-                      await load();
-                    },
-                    { class: "secondary small", "aria-label": `Sign out the session from ${s.ip || "unknown address"}` },
-                  ),
-          ],
-        ],
-        page.items,
-        { empty: "No sessions." },
-      ),
-    );
-  }
-  load();
-  return section("Where you are signed in", holder);
-}
-
-function securitySection() {
-  return section(
-    "Security events",
-    h("p", { class: "muted" }, "Sign-ins, failed attempts, password changes and sessions ended, newest first."),
-    pagedTable(
-      [
-        ["When", (e) => when(e.created_at)],
-        ["Event", (e) => h("code", {}, e.kind || e.action)],
-        ["IP", (e) => e.ip || "—"],
-        ["Browser or app", (e) => e.user_agent || "—"],
-      ],
-      (cursor) => api.get(`/me/security-events`, { cursor, limit: 20 }),
-      { empty: "No security events yet." },
     ),
   );
 }
@@ -131,8 +79,8 @@ export async function account(view, ctx) {
     heading("Your account"),
     h("div", { class: "grid" }, profileSection(ctx), passwordSection()),
     workspacesSection(ctx),
-    sessionsSection(ctx),
-    securitySection(),
+    sessionsSection(),
+    eventsSection(),
     deleteSection(ctx),
   );
 }

@@ -15,6 +15,8 @@ const EVENTS = {
   "password.changed": "Password changed",
   "password.reset": "Password reset",
   "password.reset_requested": "Password reset asked for",
+  "api_key.created": "API key created",
+  "api_key.revoked": "API key revoked",
 };
 
 // "Lisbon, Portugal", "Portugal", or a dash for private and unknown addresses.
@@ -23,8 +25,8 @@ export function place(p) {
   return h("span", { title: p.country }, p.city ? `${p.city}, ${p.country_name}` : p.country_name);
 }
 
-function sessionsSection() {
-  const holder = h("div", { id: "security-sessions" });
+export function sessionsSection() {
+  const holder = h("div");
   async function load() {
     const page = await api.get(`/auth/sessions`);
     holder.replaceChildren(
@@ -60,10 +62,10 @@ function sessionsSection() {
   return section("Where you are signed in", h("p", { class: "muted" }, "A session you do not recognise? Sign it out, then change your password."), holder);
 }
 
-function eventsSection() {
+export function eventsSection() {
   return section(
     "Security events",
-    h("p", { class: "muted" }, "Failed sign-ins, sign-ins from a new country or device, password changes and sessions ended, newest first."),
+    h("p", { class: "muted" }, "Failed sign-ins, sign-ins from a new country or device, password changes, API keys and sessions ended, newest first."),
     pagedTable(
       [
         ["When", (e) => when(e.created_at)],
