@@ -5,6 +5,8 @@ previewed by the CLI, and the log is read by workspace admins (their own mail) a
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -52,6 +54,7 @@ def test_a_finished_job_mails_its_starter_once_with_a_one_click_unsubscribe(
         "jobs",
     )
     assert row.provider == "smtp" and row.provider_message_id == str(mail["Message-ID"]) and row.sent_at is not None
+    assert abs(parsedate_to_datetime(str(mail["Date"])) - datetime.now(UTC)) < timedelta(minutes=5)  # RFC 5322's Date
 
     # RFC 8058: the mail client POSTs `List-Unsubscribe=One-Click`, with no credentials.
     answer = client.post(

@@ -13,7 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from email.utils import getaddresses, make_msgid
+from email.utils import formatdate, getaddresses, make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +159,7 @@ class Mailer:
         message["Subject"] = self.subject(template, context)
         message["From"] = self.settings.mail_from
         message["To"] = to
+        message["Date"] = formatdate(usegmt=True)  # RFC 5322 asks for one; relays and spam filters count its absence
         message["Message-ID"] = make_msgid(domain="voxhub")
         message[TEMPLATE_HEADER] = template
         if unsubscribe:
