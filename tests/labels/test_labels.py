@@ -358,3 +358,28 @@ def test_a_jobs_final_event_and_webhook_body_carry_its_tags_and_fields(
     assert [(event.data["job"]["tags"], event.data["job"]["custom_fields"]) for event in final] == [
         (["urgent"], {"client": "Acme"})
     ]
+
+
+def test_a_deleted_item_takes_its_tags_and_values_with_it(client: TestClient, people: People, app: Any) -> None:
+    owner = people.create()
+    client.post(f"{base(owner)}/tags", headers=owner.headers, json={"name": "gone-soon"})
+    stage = define(client, owner, {"key": "stage", "name": "Stage", "type": "select", "options": ["draft", "final"]})
+    items = {kind: make_items(app, owner.workspace_id, kind, 1)[0] for kind in ("files", "jobs", "podcasts", "dubs")}
+    for kind, item_id in items.items():
+        tagged = client.put(f"{base(owner)}/{kind}/{item_id}/tags", headers=owner.headers, json={"tags": ["gone-soon"]})
+        assert tagged.status_code == 200, tagged.text
+    valued = client.patch(
+        f"{base(owner)}/jobs/{items['jobs']}/custom-fields", headers=owner.headers, json={"values": {"stage": "draft"}}
+    )
+    assert valued.status_code == 200, valued.text
+    assert client.get(f"{base(owner)}/tags", headers=owner.headers).json()["items"][0]["items"] == 4
+
+    for kind, item_id in items.items():
+        assert client.delete(f"{base(owner)}/{kind}/{item_id}", headers=owner.headers).status_code == 204, kind
+
+    # counted no more, and an option only a deleted job held can go
+    assert client.get(f"{base(owner)}/tags", headers=owner.headers).json()["items"][0]["items"] == 0
+    dropped = client.patch(
+        f"{base(owner)}/custom-fields/{stage['id']}", headers=owner.headers, json={"options": ["final"]}
+    )
+    assert dropped.status_code == 200, dropped.text

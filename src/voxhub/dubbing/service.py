@@ -362,6 +362,7 @@ def delete(db: Session, *, ctx: AppContext, access: WorkspaceAccess, dub_id: str
     if file_ids:
         files.remove_outputs(db, ctx=ctx, file_ids=file_ids, actor=access.actor)
     _audit(db, access, "dub.deleted", dub, {"title": dub.title})
+    labels.forget(db, workspace_id=dub.workspace_id, target_type=TargetType.DUB, target_id=dub.id)
     db.delete(dub)
 
 

@@ -24,7 +24,7 @@ from voxhub.files.schemas import FileOut
 from voxhub.hooks import Hook
 from voxhub.ids import new_id
 from voxhub.labels.models import TargetType
-from voxhub.labels.service import LabelFilter, narrow
+from voxhub.labels.service import LabelFilter, forget, narrow
 from voxhub.media.probe import MediaInfo, MediaRejected, probe
 from voxhub.notify import delivery
 from voxhub.pagination import Sort, created_between, paginate
@@ -434,6 +434,7 @@ def _remove(db: Session, *, ctx: AppContext, file: File, actor: Actor, action: s
     file.status = FileStatus.DELETED.value
     file.deleted_at = utcnow()
     file.size_bytes = 0
+    forget(db, workspace_id=file.workspace_id, target_type=TargetType.FILE, target_id=file.id)
     audit.record(
         db,
         actor=actor,

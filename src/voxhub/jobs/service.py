@@ -30,7 +30,7 @@ from voxhub.jobs.models import FINAL_STATES, AttemptOutcome, EventKind, Job, Job
 from voxhub.jobs.registry import QUEUES, JobType, registered
 from voxhub.jobs.schemas import JobCreate, QueueOverview, job_out
 from voxhub.labels.models import TargetType
-from voxhub.labels.service import LabelFilter, labelled, narrow
+from voxhub.labels.service import LabelFilter, forget, labelled, narrow
 from voxhub.notify import delivery, endpoints
 from voxhub.pagination import MAX_LIMIT, Sort, created_between, encode_cursor, paginate
 from voxhub.workspaces.models import Role
@@ -364,6 +364,7 @@ def delete(db: Session, *, ctx: AppContext, access: WorkspaceAccess, job_id: str
     files.remove_outputs(db, ctx=ctx, file_ids=list(job.outputs or []), actor=access.actor)
     job.outputs = []
     job.deleted_at = utcnow()
+    forget(db, workspace_id=job.workspace_id, target_type=TargetType.JOB, target_id=job.id)
     job_deleted.send(db, job)
     audit.record(
         db,

@@ -144,6 +144,19 @@ def delete_tag(db: Session, *, access: WorkspaceAccess, tag_id: str) -> None:
 # ---- tags on items ----
 
 
+def forget(db: Session, *, workspace_id: str, target_type: TargetType, target_id: str) -> None:
+    """A deleted item's tags and field values go with it (the labelled room calls this as it deletes the item), so a
+    tag's count of items and an option's "still in use" count only what is left."""
+    for model in (ItemTag, FieldValue):
+        db.execute(
+            delete(model).where(
+                model.workspace_id == workspace_id,
+                model.target_type == target_type.value,
+                model.target_id == target_id,
+            )
+        )
+
+
 def tags_of(db: Session, *, workspace_id: str, target_type: TargetType, target_id: str) -> list[str]:
     """The names of one item's tags, alphabetically."""
     return list(

@@ -437,6 +437,7 @@ def delete(db: Session, *, ctx: AppContext, access: WorkspaceAccess, podcast_id:
     if file_ids:
         files.remove_outputs(db, ctx=ctx, file_ids=file_ids, actor=access.actor)
     _audit(db, access, "podcast.deleted", podcast, {"title": podcast.title})
+    labels.forget(db, workspace_id=podcast.workspace_id, target_type=TargetType.PODCAST, target_id=podcast.id)
     db.delete(podcast)
 
 
