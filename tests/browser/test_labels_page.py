@@ -1,6 +1,6 @@
 """Tags and custom fields in the console: an owner adds a tag and a field on the Tags and fields page (from the
-workspace menu), tags a file from the files list, sees the tag and the field's value on the file's row, and filters
-the list by the tag."""
+workspace menu), sets the field's value and tags a file from the files list, sees both on the file's row, and
+filters the list by the tag."""
 
 from __future__ import annotations
 
@@ -49,18 +49,19 @@ def test_a_tag_made_on_the_labels_page_tags_a_file_and_filters_the_files_list(
     screenshot(page, screenshots, "labels")
     assert report(axe_violations(page, axe_source), "labels") == []
 
-    with console.api() as client:
-        valued = client.patch(
-            f"{base}/files/{ids['interview.wav']}/custom-fields",
-            headers=person.headers,
-            json={"values": {"client": "Acme Radio"}},
-        )
-        assert valued.status_code == 200, valued.text
-
     visit(page, f"/w/{ws}/files")
     row = page.locator(f"tr[data-file='{ids['interview.wav']}']")
     other = page.locator(f"tr[data-file='{ids['b-roll.wav']}']")
+    row.get_by_role("button", name="Fields").click()
+    values = page.get_by_role("dialog", name="Fields of interview.wav")
+    values.get_by_label("Client").fill("Acme Radio")
+    screenshot(page, screenshots, "fields-dialog")
+    values.get_by_role("button", name="Save fields").click()
+    expect(values).to_be_hidden()
     expect(row).to_contain_text("Acme Radio")
+    with console.api() as client:
+        saved = client.get(f"{base}/files/{ids['interview.wav']}", headers=person.headers).json()
+    assert saved["custom_fields"] == {"client": "Acme Radio"}
     row.get_by_role("button", name="Tags").click()
     dialog = page.get_by_role("dialog", name="Tags of interview.wav")
     dialog.get_by_label("Interview").check()

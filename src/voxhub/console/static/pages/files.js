@@ -5,7 +5,7 @@ import { api, currentToken } from "../lib/api.js";
 import { h, heading, section, button, notify, confirmDialog, badge, describe, bytes, duration, link, select, field, uid } from "../lib/dom.js";
 import { startJob, download } from "./jobs.js";
 import { focusableScrollers } from "./scrollable.js";
-import { workspaceTags, tagChips, tagFilter, tagButton, fieldValues } from "./labels.js";
+import { workspaceTags, tagChips, tagFilter, tagButton, fieldsButton, fieldValues } from "./labels.js";
 
 // 50 MB a request: a proxy in front of voxhub sees bounded bodies, and a dropped connection costs one chunk at most.
 const CHUNK_BYTES = 50 * 1024 * 1024;
@@ -505,6 +505,21 @@ export async function files(view, ctx) {
         { describedBy: nameId, label: file.filename },
       ),
     );
+    if (allFields.length) {
+      parts.push(
+        fieldsButton(
+          ws,
+          "files",
+          file,
+          allFields,
+          (values) => {
+            rows = rows.map((row) => (row.id === file.id ? { ...row, custom_fields: values } : row));
+            render();
+          },
+          { describedBy: nameId, label: file.filename },
+        ),
+      );
+    }
     if (ready) parts.push(button("Download", () => download(ws, file), { class: "secondary small", "aria-describedby": nameId }));
     parts.push(
       button(

@@ -23,7 +23,7 @@ import {
   uid,
 } from "../lib/dom.js";
 import { focusableScrollers } from "./scrollable.js";
-import { workspaceTags, tagChips, tagFilter, tagButton, fieldValues } from "./labels.js";
+import { workspaceTags, tagChips, tagFilter, tagButton, fieldsButton, fieldValues } from "./labels.js";
 
 const FINAL = new Set(["succeeded", "failed", "canceled"]);
 const STATUSES = ["queued", "running", "succeeded", "failed", "canceled"];
@@ -294,6 +294,7 @@ export async function jobs(view, ctx) {
     const labelsBox = h("div", { class: "job-labels" });
     const showLabels = () => labelsBox.replaceChildren(...[tagChips(entry.job.tags, allTags), fieldValues(entry.job.custom_fields, allFields)].filter(Boolean));
     const tagsButton = tagButton(ws, "jobs", () => entry.job, allTags, (tags) => entry.update({ tags }), { label });
+    const valuesButton = allFields.length ? fieldsButton(ws, "jobs", () => entry.job, allFields, (values) => entry.update({ custom_fields: values }), { label }) : null;
     bar.setAttribute("aria-label", `Progress of ${label}`);
     const tr = h(
       "tr",
@@ -331,6 +332,7 @@ export async function jobs(view, ctx) {
             watch();
           }),
           tagsButton,
+          ...(valuesButton ? [valuesButton] : []),
         );
       }
     };

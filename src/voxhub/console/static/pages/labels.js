@@ -38,6 +38,31 @@ export function tagFilter(allTags, selected) {
   return select({ id: uid(), name: "tag", class: "tag-filter" }, [["", "Any tag"], ...allTags.map((tag) => [tag.name, tag.name])], selected || "");
 }
 
+// A modal dialog of `body` with Cancel and a save button; `save()` does the work and the dialog closes when it is done,
+// or shows what went wrong and stays open.
+function openDialog(title, body, saveText, save) {
+  const problem = h("p", { class: "form-error", role: "alert", hidden: true });
+  const titleId = uid("dialog-title");
+  const dialog = h("dialog", { class: "tag-dialog", "aria-labelledby": titleId }, h("h2", { id: titleId }, title), body, problem);
+  const saveButton = h("button", { type: "button", class: "primary" }, saveText);
+  const cancel = h("button", { type: "button", class: "secondary", onclick: () => dialog.close() }, "Cancel");
+  dialog.append(h("div", { class: "actions" }, cancel, saveButton));
+  saveButton.addEventListener("click", async () => {
+    saveButton.disabled = true;
+    try {
+      await save();
+      dialog.close();
+    } catch (error) {
+      problem.textContent = describe(error);
+      problem.hidden = false;
+      saveButton.disabled = false;
+    }
+  });
+  dialog.addEventListener("close", () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
+}
+
 // A button that opens a dialog of the workspace's tags, ticked as `item` (or what `item()` gives) carries them; saving
 // sets the item's tags (PUT …/files|jobs/{id}/tags) and hands them to `onSaved`.
 export function tagButton(ws, kind, item, allTags, onSaved, { describedBy, label } = {}) {
@@ -55,41 +80,66 @@ export function tagButton(ws, kind, item, allTags, onSaved, { describedBy, label
         const box = h("input", { type: "checkbox", id, value: tag.name, checked: chosen.has(tag.name) });
         return h("div", { class: "field check" }, box, h("label", { for: id }, chip(tag.name, tag.color)));
       });
-      const problem = h("p", { class: "form-error", role: "alert", hidden: true });
-      const titleId = uid("tags-title");
-      const dialog = h(
-        "dialog",
-        { class: "tag-dialog", "aria-labelledby": titleId },
-        h("h2", { id: titleId }, `Tags of ${label || "this item"}`),
-        h("fieldset", { class: "tag-choices" }, h("legend", { class: "visually-hidden" }, "Tags"), boxes),
-        problem,
-      );
-      const save = h("button", { type: "button", class: "primary" }, "Save tags");
-      const cancel = h("button", { type: "button", class: "secondary", onclick: () => dialog.close() }, "Cancel");
-      dialog.append(h("div", { class: "actions" }, cancel, save));
-      save.addEventListener("click", async () => {
-        save.disabled = true;
+      const choices = h("fieldset", { class: "tag-choices" }, h("legend", { class: "visually-hidden" }, "Tags"), boxes);
+      openDialog(`Tags of ${label || "this item"}`, choices, "Save tags", async () => {
         const tags = boxes.map((box) => box.querySelector("input")).filter((input) => input.checked).map((input) => input.value);
-        try {
-          // one literal path per kind, so every call the console makes names an operation of the API
-          const answer =
-            kind === "jobs"
-              ? await api.put(`/workspaces/${ws.id}/jobs/${current.id}/tags`, { tags })
-              : await api.put(`/workspaces/${ws.id}/files/${current.id}/tags`, { tags });
-          dialog.close();
-          onSaved(answer.tags);
-          notify(answer.tags.length ? `Tagged ${answer.tags.join(", ")}.` : "Tags removed.", "success");
-        } catch (error) {
-          problem.textContent = describe(error);
-          problem.hidden = false;
-          save.disabled = false;
-        }
+        // one literal path per kind, so every call the console makes names an operation of the API
+        const answer =
+          kind === "jobs"
+            ? await api.put(`/workspaces/${ws.id}/jobs/${current.id}/tags`, { tags })
+            : await api.put(`/workspaces/${ws.id}/files/${current.id}/tags`, { tags });
+        onSaved(answer.tags);
+        notify(answer.tags.length ? `Tagged ${answer.tags.join(", ")}.` : "Tags removed.", "success");
       });
-      dialog.addEventListener("close", () => dialog.remove());
-      document.body.append(dialog);
-      dialog.showModal();
     },
     { class: "secondary small tag-button", "aria-describedby": describedBy || false },
+  );
+}
+
+const INPUT_TYPES = { text: "text", number: "number", date: "date" };
+
+// A button that opens a form of the workspace's custom fields, filled with the item's values; saving sends only what
+// changed (an emptied field is removed) with PATCH …/files|jobs/{id}/custom-fields and hands the values to `onSaved`.
+// The server checks each value against its field; what does not fit comes back named, and the dialog stays open.
+export function fieldsButton(ws, kind, item, allFields, onSaved, { describedBy, label } = {}) {
+  return button(
+    "Fields",
+    async () => {
+      const current = typeof item === "function" ? item() : item;
+      if (!allFields.length) {
+        notify("This workspace has no custom fields yet: an admin adds them under Tags and fields.", "info");
+        return;
+      }
+      const values = current.custom_fields || {};
+      const inputs = allFields.map((definition) => {
+        const id = uid("value");
+        const had = values[definition.key] === undefined || values[definition.key] === null ? "" : String(values[definition.key]);
+        const props = { id, name: definition.key, "aria-required": definition.required ? "true" : false };
+        const control =
+          definition.type === "select"
+            ? select(props, [["", "—"], ...definition.options.map((option) => [option, option])], had)
+            : h("input", { ...props, type: INPUT_TYPES[definition.type] || "text", step: definition.type === "number" ? "any" : false, maxlength: definition.type === "text" ? 500 : false, value: had });
+        const name = definition.required ? `${definition.name} (required)` : definition.name;
+        return { definition, control, had, box: h("div", { class: "field" }, h("label", { for: id }, name), control) };
+      });
+      openDialog(`Fields of ${label || "this item"}`, h("div", { class: "field-inputs" }, inputs.map((input) => input.box)), "Save fields", async () => {
+        const changed = {};
+        for (const { definition, control, had } of inputs) {
+          const now = control.value.trim();
+          if (now === had) continue;
+          changed[definition.key] = now === "" ? null : definition.type === "number" ? Number(now) : now;
+        }
+        if (!Object.keys(changed).length) return;
+        const body = { values: changed };
+        const answer =
+          kind === "jobs"
+            ? await api.patch(`/workspaces/${ws.id}/jobs/${current.id}/custom-fields`, body)
+            : await api.patch(`/workspaces/${ws.id}/files/${current.id}/custom-fields`, body);
+        onSaved(answer.custom_fields);
+        notify("Fields saved.", "success");
+      });
+    },
+    { class: "secondary small fields-button", "aria-describedby": describedBy || false },
   );
 }
 
