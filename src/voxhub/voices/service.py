@@ -33,6 +33,7 @@ from voxhub.files.models import FileStatus
 from voxhub.media.convert import ConvertFailed
 from voxhub.media.pcm import decode_to_pcm
 from voxhub.pagination import paginate
+from voxhub.telemetry import traced_engine
 from voxhub.voices.models import HostedVoice
 from voxhub.workspaces.models import Role
 from voxhub.workspaces.service import WorkspaceAccess
@@ -156,7 +157,10 @@ def synthesizer_for(db: Session, *, ctx: AppContext, workspace_id: str, voice: s
         )
     )
     chosen = _clone_voice(clone) if clone is not None else engine.voice(provider_voice)
-    return OneVoice(engine, chosen)
+    # traced as the local engines are (a span per call, with the provider's name), when telemetry is on
+    return traced_engine(
+        OneVoice(engine, chosen), capability="tts", name=provider, model=getattr(engine, "model", None) or provider
+    )
 
 
 # ---- cloned voices ----
