@@ -157,6 +157,7 @@ def test_an_unexpected_failure_is_a_500_in_the_error_shape_without_internals(app
     assert_error_shape(response, 500, "internal_error")
     assert "hunter2" not in response.text and "RuntimeError" not in response.text
     assert response.headers["X-Request-ID"] == "broken-1"
+    assert (response.headers["x-content-type-options"], response.headers["x-frame-options"]) == ("nosniff", "DENY")
 
 
 # ---- health and readiness ----
