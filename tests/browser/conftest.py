@@ -15,13 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from tests.browser.helpers import AXE, CHROMIUM, SCREENSHOTS, SENTENCE, Console, PageProblems, watch
 from tests.live_server import served
 from voxhub.config import Settings
 from voxhub.db import make_engine, migrate
 from voxhub.pipelines.synthesize import SynthesizeParams, synthesize_file
+
+# What the pages' actions wait for (set on each context below), assertions wait for too: a busy machine draws late.
+expect.set_options(timeout=15_000)
 
 STARTED = time.time()
 
