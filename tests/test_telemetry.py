@@ -1,6 +1,6 @@
 """OpenTelemetry: with VOXHUB_OTEL_ENDPOINT set, a real OTLP/HTTP collector receives a span per request, per job run
-and stage and per engine call, linked as parent and child and carrying the job and workspace ids, and the request
-and job metrics; unset, nothing of OpenTelemetry is loaded or added."""
+and stage and per engine call (a hosted voice's too), linked as parent and child and carrying the job and workspace
+ids, and the request and job metrics; unset, nothing of OpenTelemetry is loaded or added."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from fastapi.testclient import TestClient
 from tests.conftest import People
 from tests.jobs_helpers import wait_for_job
 from tests.otlp_collector import FakeCollector, ReceivedSpan
+from tests.voices.fakes import FakeElevenLabs
+from tests.voices.test_hosted_voices import RACHEL, store_key, synthesize
 from voxhub import __version__, telemetry, worker
 from voxhub.config import Settings
 
@@ -104,6 +106,28 @@ def test_a_job_is_a_span_with_a_child_per_stage_and_the_engine_call_inside_its_s
     assert [(p.attributes, p.value) for p in finished] == [
         ({"voxhub.job.type": "synthesize", "voxhub.job.status": "succeeded"}, 1.0)
     ]
+
+
+def test_a_hosted_voice_is_an_engine_span_named_for_its_provider_inside_the_stage(
+    client: TestClient, people: People, collector: FakeCollector
+) -> None:
+    owner = people.create()
+    people.grant(owner.workspace_id, 1000)
+    with FakeElevenLabs() as elevenlabs:
+        store_key(client, owner, "elevenlabs", elevenlabs)
+        job = synthesize(client, owner, voice=RACHEL, format="wav")
+        said = elevenlabs.calls("POST", "/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM")
+    assert job["status"] == "succeeded", job
+    assert telemetry.flush()
+
+    stage = one(collector.spans_named("stage synthesizing"), "the synthesizing stage")
+    calls = collector.spans_named("engine tts.synthesize")
+    assert len(calls) == len(said) >= 1, [span.name for span in collector.spans]  # a span per request to ElevenLabs
+    for engine in calls:
+        assert engine.parent_span_id == stage.span_id
+        assert engine.attributes["voxhub.engine.name"] == "elevenlabs"
+        assert engine.attributes["voxhub.engine.model"] == "eleven_multilingual_v2"
+        assert engine.attributes["voxhub.job.id"] == job["id"]
 
 
 def test_a_celery_worker_process_turns_telemetry_on_from_its_environment(
