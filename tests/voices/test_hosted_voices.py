@@ -266,6 +266,11 @@ def test_a_cloned_voice_is_the_workspaces_own_speaks_and_is_deleted_at_elevenlab
     listed = client.get(VOICES, headers=owner.headers, params={"workspace_id": owner.workspace_id}).json()["items"]
     mine = [v for v in listed if v["id"] == voice["voice"]]
     assert mine and mine[0]["name"] == "Ana's voice" and "Ana Lima" in mine[0]["description"]
+    assert sent["labels"]["voxhub_workspace"] == owner.workspace_id
+    # the stranger stored the same ElevenLabs account's key: the account lists the clone, voxhub does not show it them
+    strangers = client.get(VOICES, headers=stranger.headers, params={"workspace_id": stranger.workspace_id})
+    assert RACHEL in {v["id"] for v in strangers.json()["items"]}
+    assert voice["voice"] not in {v["id"] for v in strangers.json()["items"]}
 
     own_path = f"/api/v1/workspaces/{owner.workspace_id}/voices/{voice['id']}"
     theirs = f"/api/v1/workspaces/{stranger.workspace_id}/voices/{voice['id']}"

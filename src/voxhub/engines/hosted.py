@@ -25,6 +25,7 @@ DEFAULT_URLS: dict[HostedProvider, str] = {
     "unrealspeech": "https://api.v8.unrealspeech.com",
 }
 ELEVENLABS_MODEL = "eleven_multilingual_v2"
+WORKSPACE_LABEL = "voxhub_workspace"  # the label a voice cloned through voxhub carries at ElevenLabs: whose it is
 ELEVENLABS_RATE = 24000  # `pcm_24000`: raw 16-bit mono little-endian samples, no decoding needed
 UNREAL_RATE = 24000  # Unreal Speech answers with MP3; voxhub decodes it to this rate
 UNREAL_MAX_CHARS = 1000  # what its /stream endpoint takes in one call
@@ -65,6 +66,9 @@ class HostedConfig:
     api_key: str
     base_url: str | None = None
     timeout_s: float = 120.0
+    # The workspace that stored this key. Two workspaces may store the same account's key: the voices voxhub cloned
+    # there for one (labelled with its id) are not listed for the other.
+    workspace_id: str | None = None
 
     @property
     def url(self) -> str:
@@ -172,6 +176,8 @@ class ElevenLabsSynthesizer:
             if not isinstance(raw, dict) or not raw.get("voice_id"):
                 continue
             labels: dict[str, Any] = raw["labels"] if isinstance(raw.get("labels"), dict) else {}
+            if labels.get(WORKSPACE_LABEL) not in (None, self.config.workspace_id):
+                continue  # cloned through voxhub for another workspace on the same account
             verified = raw.get("verified_languages") or []
             language = labels.get("language") or (verified[0].get("language") if verified else None)
             voice = self.voice(str(raw["voice_id"]), name=str(raw.get("name") or raw["voice_id"]), language=language)
@@ -202,6 +208,8 @@ class ElevenLabsSynthesizer:
     def clone(self, *, name: str, description: str, samples: Sequence[Path], labels: dict[str, str]) -> str:
         """A new voice at ElevenLabs made from recordings of one speaker; its voice id there."""
         files = [("files", (sample.name, sample.read_bytes(), "application/octet-stream")) for sample in samples]
+        if self.config.workspace_id:
+            labels = {**labels, WORKSPACE_LABEL: self.config.workspace_id}
         data = {"name": name, "description": description, "labels": json.dumps(labels)}
         body = _json(_call(self.config, "POST", "/v1/voices/add", data=data, files=files), self.config)
         made = body.get("voice_id")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy import select
@@ -67,7 +68,13 @@ def hosted_config(db: Session, *, ctx: AppContext, workspace_id: str, provider: 
     if stored is None:
         return None
     key, base_url = stored
-    return HostedConfig(provider=provider, api_key=key, base_url=base_url, timeout_s=ctx.settings.remote_timeout_s)
+    return HostedConfig(
+        provider=provider,
+        api_key=key,
+        base_url=base_url,
+        timeout_s=ctx.settings.remote_timeout_s,
+        workspace_id=workspace_id,
+    )
 
 
 def _engine(ctx: AppContext, config: HostedConfig) -> ElevenLabsSynthesizer | UnrealSpeechSynthesizer:
@@ -129,9 +136,7 @@ def workspace_voices(db: Session, *, ctx: AppContext, workspace_id: str) -> list
                 found[voice.id] = voice
         try:
             # A list answers within seconds or not at all: a provider that hangs must not hold the page up.
-            quick = HostedConfig(
-                config.provider, config.api_key, config.base_url, min(config.timeout_s, LIST_TIMEOUT_S)
-            )
+            quick = replace(config, timeout_s=min(config.timeout_s, LIST_TIMEOUT_S))
             listed = _engine(ctx, quick).voices()
         except EngineError as exc:
             log.warning("listing %s voices for workspace %s failed: %s", provider, workspace_id, exc.message)
