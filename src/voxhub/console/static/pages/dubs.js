@@ -11,8 +11,8 @@ import { focusableScrollers } from "./scrollable.js";
 const WORKING = new Set(["queued", "running"]);
 const POLL_MS = 2000;
 const LIST_POLL_MS = 5000;
-// English ↔ Portuguese is translated offline; the others need Apertium's pair or a language model, and the dub
-// fails with `unsupported_language_pair` when neither is there.
+// English ↔ Portuguese (Bergamot) and English ↔ Spanish (Apertium) are translated offline; the others need another
+// Apertium pair or a language model, and the dub is refused with `unsupported_language_pair` when neither is there.
 const LANGUAGES = ["en", "pt", "es", "fr", "de", "it", "nl"];
 const MAX_LANGUAGES = 4;
 const STATUSES = ["queued", "running", "awaiting_review", "succeeded", "failed", "canceled"];
